@@ -1,0 +1,27 @@
+# The two commands of the README: `make run` (the study, quick profile) and `make test`.
+# Both install what they need first and are safe to run again.
+PYTHON ?= python3
+PROFILE ?= quick
+# Real face sets: the shared copy beside the checkout if there is one, else ./data.
+FACELIB_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data))
+export FACELIB_DATA
+
+.PHONY: install run test unit notebooks bench clean-reports
+
+install:
+	$(PYTHON) -m pip install -q -e '.[dev]'
+
+run: install
+	$(PYTHON) -m facelib run --profile $(PROFILE)
+
+test: install
+	$(PYTHON) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+unit: install
+	$(PYTHON) -m pytest tests
+
+notebooks: install
+	$(PYTHON) -m pytest notebooks --nbval-lax
+
+bench: install
+	for b in benchmarks/*.py; do $(PYTHON) $$b || exit 1; done

@@ -1,0 +1,3 @@
+from facelib.cli import main
+
+raise SystemExit(main())

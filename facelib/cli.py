@@ -1,0 +1,32 @@
+"""`python -m facelib <command>`: one subcommand per concern.
+
+Each command lives in the module that owns it and exposes
+`configure_parser(parser)` and `main_from_args(args) -> int`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("facelib.train.cli", "train a model on a data set and write a checkpoint"),
+    "run": ("facelib.pipeline", "execute the numbered notebooks with papermill into reports/<run-id>/"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facelib", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        importlib.import_module(module).configure_parser(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    return int(importlib.import_module(args._module).main_from_args(args) or 0)

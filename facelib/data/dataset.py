@@ -1,0 +1,222 @@
+"""`FaceDataset`: the one in-memory container every loader returns.
+
+Images stay a uint8 tensor (N x C x H x W) so a whole face set fits in memory and
+becomes float only per batch; labels are numpy arrays and factors a DataFrame, so
+the statistics side (pandas, scikit-learn, statsmodels) reads them directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+__all__ = ["FaceDataset", "PAIR_COLUMNS"]
+
+#: Columns of every pair table: indices into the dataset, the same-person label and the fold.
+PAIR_COLUMNS = ["left", "right", "same", "fold"]
+
+
+@dataclass
+class FaceDataset:
+    """Face images with identity labels and (where known) generative factors.
+
+    Attributes:
+        images: uint8 tensor, N x C x H x W (C is 1 or 3), values 0..255.
+        identity: int64 array (N,), the person index; -1 where unknown (Frey faces).
+        factors: DataFrame with N rows of known generative factors, or None.
+        name: data-set name as passed to `facelib.data.load`.
+        identity_names: optional names of the identities (index = identity value).
+        pair_table: optional official verification pairs (columns `PAIR_COLUMNS`),
+            e.g. the LFW View 1/View 2 lists; indices refer to rows of `images`.
+        groups: optional int64 array (N,) of group ids for grouped training
+            (ModVAE): every image of a group shares all factors but the varying ones.
+        group_varying: optional array (N,) of str, the factor that varies inside the
+            image's group ("nuisance" for identity groups: everything but identity varies).
+        meta: free-form provenance (source path, options) recorded in checkpoints.
+    """
+
+    images: torch.Tensor
+    identity: np.ndarray
+    factors: pd.DataFrame | None = None
+    name: str = "faces"
+    identity_names: list[str] | None = None
+    pair_table: pd.DataFrame | None = None
+    groups: np.ndarray | None = None
+    group_varying: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.images, torch.Tensor):
+            self.images = torch.as_tensor(np.ascontiguousarray(self.images))
+        if self.images.dtype != torch.uint8:
+            raise TypeError(
+                f"{self.name}: images must be a uint8 tensor (0..255), got {self.images.dtype}; "
+                "convert with (x * 255).round().clamp(0, 255).to(torch.uint8)"
+            )
+        if self.images.ndim != 4 or self.images.shape[1] not in (1, 3):
+            raise ValueError(
+                f"{self.name}: images must have shape N x C x H x W with C in (1, 3), "
+                f"got {tuple(self.images.shape)}"
+            )
+        n = self.images.shape[0]
+        self.identity = np.asarray(self.identity, dtype=np.int64)
+        if self.identity.shape != (n,):
+            raise ValueError(f"{self.name}: identity must have shape ({n},), got {self.identity.shape}")
+        if self.factors is not None and len(self.factors) != n:
+            raise ValueError(f"{self.name}: factors has {len(self.factors)} rows for {n} images")
+        for attr in ("groups", "group_varying"):
+            value = getattr(self, attr)
+            if value is not None:
+                value = np.asarray(value)
+                if value.shape != (n,):
+                    raise ValueError(f"{self.name}: {attr} must have shape ({n},), got {value.shape}")
+                setattr(self, attr, value)
+        if self.pair_table is not None:
+            missing = set(PAIR_COLUMNS) - set(self.pair_table.columns)
+            if missing:
+                raise ValueError(f"{self.name}: pair_table lacks columns {sorted(missing)}")
+
+    # -- basic container protocol -------------------------------------------------
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.images[i], int(self.identity[i])
+
+    def __repr__(self) -> str:
+        n_id = self.n_identities
+        return (
+            f"FaceDataset(name={self.name!r}, n={len(self)}, shape={tuple(self.images.shape[1:])}, "
+            f"identities={n_id}, factors={None if self.factors is None else list(self.factors.columns)})"
+        )
+
+    @property
+    def channels(self) -> int:
+        return int(self.images.shape[1])
+
+    @property
+    def image_size(self) -> tuple[int, int]:
+        return int(self.images.shape[2]), int(self.images.shape[3])
+
+    @property
+    def n_identities(self) -> int:
+        known = self.identity[self.identity >= 0]
+        return int(np.unique(known).size)
+
+    def float_images(self, index: Any = slice(None)) -> torch.Tensor:
+        """Images as float32 in [0, 1] (for plotting or small evaluations)."""
+        return self.images[index].float().div_(255.0)
+
+    def subset(self, index: Any, name: str | None = None) -> "FaceDataset":
+        """Rows `index` (bool mask or integer array) as a new dataset.
+
+        Official pairs are kept only when both of their images are kept, with the
+        indices renumbered.
+        """
+        idx = np.arange(len(self))[np.asarray(index) if not isinstance(index, slice) else index]
+        idx = np.asarray(idx, dtype=np.int64)
+        pair_table = None
+        if self.pair_table is not None:
+            new_pos = np.full(len(self), -1, dtype=np.int64)
+            new_pos[idx] = np.arange(idx.size)
+            left = new_pos[self.pair_table["left"].to_numpy()]
+            right = new_pos[self.pair_table["right"].to_numpy()]
+            keep = (left >= 0) & (right >= 0)
+            pair_table = self.pair_table.loc[keep].copy()
+            pair_table["left"], pair_table["right"] = left[keep], right[keep]
+            pair_table = pair_table.reset_index(drop=True)
+        return FaceDataset(
+            images=self.images[torch.as_tensor(idx)],
+            identity=self.identity[idx],
+            factors=None if self.factors is None else self.factors.iloc[idx].reset_index(drop=True),
+            name=name or self.name,
+            identity_names=self.identity_names,
+            pair_table=pair_table,
+            groups=None if self.groups is None else self.groups[idx],
+            group_varying=None if self.group_varying is None else self.group_varying[idx],
+            meta=dict(self.meta),
+        )
+
+    # -- verification helpers -------------------------------------------------------
+    def _require_identities(self, what: str) -> np.ndarray:
+        known = np.unique(self.identity[self.identity >= 0])
+        if known.size < 2:
+            raise ValueError(
+                f"{self.name}: {what} needs identity labels for at least two people, "
+                f"found {known.size}; use a labelled set (olivetti, lfw-people, yaleb, synthetic, folder)"
+            )
+        return known
+
+    def split_by_identity(
+        self, test_fraction: float = 0.25, seed: int = 0
+    ) -> tuple["FaceDataset", "FaceDataset"]:
+        """Split into (train, test) with disjoint identities.
+
+        Verification must be measured on people the model never saw, so whole
+        identities (not images) go to the test side. Deterministic for a seed.
+        """
+        if not 0.0 < test_fraction < 1.0:
+            raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        people = self._require_identities("split_by_identity")
+        rng = np.random.default_rng(seed)
+        n_test = int(round(test_fraction * people.size))
+        n_test = min(max(n_test, 1), people.size - 1)
+        test_people = rng.choice(people, size=n_test, replace=False)
+        is_test = np.isin(self.identity, test_people)
+        return (
+            self.subset(~is_test & (self.identity >= 0), name=f"{self.name}[train]"),
+            self.subset(is_test, name=f"{self.name}[test]"),
+        )
+
+    def pairs(self, n: int, seed: int = 0) -> pd.DataFrame:
+        """`n` balanced verification pairs (n/2 same person, n/2 different), deterministic.
+
+        Returns a DataFrame with columns left, right (row indices), same (bool) and
+        fold (always 0 here; official lists such as LFW's keep theirs in `pair_table`).
+        Pairs are distinct and never pair an image with itself.
+        """
+        if n < 2 or n % 2:
+            raise ValueError(f"n must be an even number >= 2 (half same, half different), got {n}")
+        people = self._require_identities("pairs")
+        rng = np.random.default_rng(seed)
+        by_person = {p: np.flatnonzero(self.identity == p) for p in people}
+        multi = np.array([p for p in people if by_person[p].size >= 2])
+        if multi.size == 0:
+            raise ValueError(f"{self.name}: no identity has two images, so no same-person pair exists")
+        half = n // 2
+        max_same = sum(by_person[p].size * (by_person[p].size - 1) // 2 for p in multi)
+        if half > max_same:
+            raise ValueError(f"{self.name}: asked for {half} same-person pairs, only {max_same} exist")
+
+        def draw(k: int, same: bool, seen: set[tuple[int, int]]) -> list[tuple[int, int]]:
+            out: list[tuple[int, int]] = []
+            tries = 0
+            while len(out) < k:
+                tries += 1
+                if tries > 1000 * k + 10000:
+                    raise RuntimeError(f"{self.name}: could not draw {k} distinct pairs")
+                if same:
+                    p = multi[rng.integers(multi.size)]
+                    a, b = rng.choice(by_person[p], size=2, replace=False)
+                else:
+                    p, q = rng.choice(people, size=2, replace=False)
+                    a = by_person[p][rng.integers(by_person[p].size)]
+                    b = by_person[q][rng.integers(by_person[q].size)]
+                key = (int(min(a, b)), int(max(a, b)))
+                if key in seen:
+                    continue
+                seen.add(key)
+                out.append((int(a), int(b)))
+            return out
+
+        seen: set[tuple[int, int]] = set()
+        rows = [(a, b, True) for a, b in draw(half, True, seen)]
+        rows += [(a, b, False) for a, b in draw(half, False, seen)]
+        order = rng.permutation(len(rows))
+        table = pd.DataFrame([rows[i] for i in order], columns=["left", "right", "same"])
+        table["fold"] = 0
+        return table

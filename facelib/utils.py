@@ -1,0 +1,67 @@
+"""Small shared helpers: seeding, device choice, provenance."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import random
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["seed_everything", "select_device", "library_versions", "git_commit"]
+
+_TRACKED = [
+    "facelib", "torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn",
+    "statsmodels", "matplotlib", "seaborn", "papermill", "ipywidgets",
+]
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch (CPU and CUDA); return a torch Generator seeded alike."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def select_device(device: str | torch.device | None = "auto") -> torch.device:
+    """`auto` picks cuda, then mps, then cpu; anything else is checked and returned."""
+    if device is None or str(device) == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} asked for, but CUDA is not available here; use 'auto' or 'cpu'")
+    if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise RuntimeError(f"device {device!r} asked for, but MPS is not available here; use 'auto' or 'cpu'")
+    return dev
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries a result depends on."""
+    out = {"python": platform.python_version()}
+    for name in _TRACKED:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_commit(path: str | os.PathLike = ".") -> str | None:
+    """The commit of the checkout holding `path` (with '+dirty' if it has changes), or None."""
+    try:
+        cwd = Path(path).resolve()
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=cwd, capture_output=True, text=True).stdout.strip()
+        return sha + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return None
