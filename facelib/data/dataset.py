@@ -117,7 +117,11 @@ class FaceDataset:
         Official pairs are kept only when both of their images are kept, with the
         indices renumbered.
         """
-        idx = np.arange(len(self))[np.asarray(index) if not isinstance(index, slice) else index]
+        if isinstance(index, slice):
+            idx = np.arange(len(self))[index]
+        else:
+            index = np.asarray(index)
+            idx = np.flatnonzero(index) if index.dtype == bool else index.astype(np.int64, copy=False)
         idx = np.asarray(idx, dtype=np.int64)
         pair_table = None
         if self.pair_table is not None:

@@ -1,0 +1,33 @@
+"""Supervised disentanglement metrics, as published and as in disentanglement_lib.
+
+Each metric takes a representation (uint8 images N x C x H x W -> (N, d) array), a factor
+source (see `FactorSource`) and a seed, uses disentanglement_lib's default settings (all
+overridable) and returns a dict of numbers; `evaluate` runs several into a tidy DataFrame.
+"""
+
+from __future__ import annotations
+
+from .beta_vae_score import beta_vae_score
+from .dci import dci, dci_from_importance
+from .evaluate import METRICS, as_representation, evaluate
+from .factor_vae_score import factor_vae_score
+from .mig import mig, mig_from_codes
+from .sap import sap
+from .sources import (
+    DatasetSource,
+    FactorSource,
+    ToySource,
+    YaleBSource,
+    check_source,
+    ground_truth_representation,
+    random_representation,
+)
+from .utils import discrete_entropy, discrete_mutual_info, histogram_discretize
+
+__all__ = [
+    "beta_vae_score", "factor_vae_score", "mig", "dci", "sap", "evaluate", "METRICS",
+    "mig_from_codes", "dci_from_importance", "as_representation",
+    "FactorSource", "ToySource", "DatasetSource", "YaleBSource", "check_source",
+    "ground_truth_representation", "random_representation",
+    "discrete_mutual_info", "discrete_entropy", "histogram_discretize",
+]

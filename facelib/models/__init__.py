@@ -1,0 +1,21 @@
+"""The VAE family, by name.
+
+``build_model("beta-vae", beta=4, latent_dim=10, image_size=64)`` or
+``build_model(config)``; `MODELS` maps names to classes and `CONFIGS` to their dataclass
+configs. Names: "vae", "beta-vae", "modvae", "beta-tcvae", "factor-vae".
+"""
+
+from __future__ import annotations
+
+from facelib.models.base import CONFIGS, MODELS, BaseVAE, ModelConfig, build_model
+from facelib.models.beta_tcvae import BetaTCVAE, BetaTCVAEConfig
+from facelib.models.beta_vae import BetaVAE, BetaVAEConfig
+from facelib.models.factor_vae import FactorVAE, FactorVAEConfig
+from facelib.models.modvae import ModVAE, ModVAEConfig
+from facelib.models.vae import VAE, VAEConfig
+
+__all__ = [
+    "MODELS", "CONFIGS", "build_model", "BaseVAE", "ModelConfig",
+    "VAE", "VAEConfig", "BetaVAE", "BetaVAEConfig", "ModVAE", "ModVAEConfig",
+    "BetaTCVAE", "BetaTCVAEConfig", "FactorVAE", "FactorVAEConfig",
+]

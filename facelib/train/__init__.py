@@ -1,0 +1,20 @@
+"""Training and using models: `fit`, checkpoints, embeddings.
+
+`fit(model, dataset, TrainConfig(...))` trains any facelib model on an in-memory
+`FaceDataset` and is what `python -m facelib train` runs; checkpoints are single
+self-describing files that `load_model(path)` rebuilds from alone; `embed`,
+`representation`, `reconstruct`, `sample` and `traverse` use a trained model.
+"""
+
+from __future__ import annotations
+
+from .checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
+from .config import TrainConfig
+from .engine import FitResult, TrainingDivergedError, fit
+from .inference import embed, reconstruct, representation, sample, traverse
+
+__all__ = [
+    "TrainConfig", "fit", "FitResult", "TrainingDivergedError",
+    "save_checkpoint", "load_checkpoint", "load_model", "CheckpointError",
+    "embed", "representation", "reconstruct", "sample", "traverse",
+]

@@ -1,0 +1,32 @@
+"""Figures and widgets for faces and latents, for the notebooks and the reports.
+
+* `image_grid(images, nrow)` -> uint8 array (or PIL) via torchvision's `make_grid`;
+  `show_images(images, nrow, title, row_labels)` -> matplotlib Figure;
+  `reconstruction_figure(model, images)` -> Figure of originals over reconstructions.
+* `traversal_grid(model, z_or_image, dims, values, order_by_kl)` -> tensor D x K x C x H x W;
+  `plot_traversal(...)` -> labelled Figure; `save_traversal_gif(model, image, dim, path)`;
+  `latent_order(model, images)` -> latents by KL (active first) and the KL per latent.
+* `TraversalWidget(model, dataset_or_image)`: ipywidgets sliders per latent, live decoded face.
+
+Models follow the facelib contract: `encode(x) -> (mu, logvar)`, `decode(z)` in [0, 1],
+`kl_per_dim(x)`, `config.latent_dim`. `TraversalWidget` is imported on first use so that
+`import facelib.viz` stays light in batch runs.
+"""
+
+from __future__ import annotations
+
+from .images import image_grid, png_bytes, reconstruction_figure, show_images, to_uint8
+from .traversal import latent_order, plot_traversal, save_traversal_gif, traversal_grid
+
+__all__ = [
+    "image_grid", "show_images", "reconstruction_figure", "png_bytes", "to_uint8",
+    "latent_order", "traversal_grid", "plot_traversal", "save_traversal_gif", "TraversalWidget",
+]
+
+
+def __getattr__(name: str):
+    if name == "TraversalWidget":
+        from .widget import TraversalWidget
+
+        return TraversalWidget
+    raise AttributeError(f"module 'facelib.viz' has no attribute {name!r}")

@@ -1,0 +1,80 @@
+"""Wall time of the whole study: `python -m facelib run --profile quick` (and `full` on LFW).
+
+Runs the pipeline as a user would (a fresh `python -m facelib run` process, so imports,
+kernel starts and HTML rendering all count), then prints the total and per-notebook times
+from the run's run.json beside the goals of issue 7:
+
+* quick profile: under 5 minutes on 2 CPU cores;
+* full profile on LFW (`--full`, `--dataset lfw-people`): under 60 minutes on 2 CPU cores.
+
+The run folders are kept (`<out>/bench-<profile>-<timestamp>/`) so the reports can be read.
+Numbers on a shared machine are noisy; the CPU count and load average are printed with them.
+Usage: python benchmarks/pipeline_walltime.py [--full] [--out reports] [--notebooks 00_data ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+GOALS_S = {"quick": 5 * 60, "full": 60 * 60}
+
+
+def run(profile: str, out: Path, dataset: str | None, notebooks: list[str] | None) -> tuple[float, Path, int]:
+    """One timed `python -m facelib run`; (wall seconds, run folder, exit status)."""
+    run_id = f"bench-{profile}-{time.strftime('%Y%m%d-%H%M%S')}"
+    cmd = [sys.executable, "-m", "facelib", "run", "--profile", profile, "--out", str(out), "--run-id", run_id]
+    if dataset:
+        cmd += ["--dataset", dataset]
+    if notebooks:
+        cmd += ["--notebooks", *notebooks]
+    print("$", " ".join(cmd), flush=True)
+    t0 = time.perf_counter()
+    status = subprocess.call(cmd)
+    return time.perf_counter() - t0, out.resolve() / run_id, status
+
+
+def report(profile: str, wall: float, run_dir: Path, status: int, subset: list[str] | None = None) -> None:
+    goal = GOALS_S[profile]
+    verdict = "meets" if status == 0 and wall < goal else "MISSES"
+    if subset:
+        verdict += f"; only {', '.join(subset)} ran, the goal is for all notebooks"
+    print(f"\n{profile} profile: {wall / 60:.2f} min wall  (goal < {goal / 60:.0f} min on 2 cores: {verdict})"
+          + ("" if status == 0 else f"  [run failed, exit {status}]"))
+    record_path = run_dir / "run.json"
+    if record_path.exists():
+        record = json.loads(record_path.read_text())
+        print(f"  {'notebook':<24}{'status':<11}{'seconds':>9}")
+        for entry in record.get("notebooks", []):
+            secs = entry.get("seconds")
+            print(f"  {entry['notebook']:<24}{entry.get('status', '?'):<11}{'' if secs is None else f'{secs:9.1f}'}")
+        for sweep in record.get("sweeps", []):
+            print(f"  sweep {sweep['notebook']} over {sweep['parameter']}: {sweep.get('seconds', 0):.1f} s")
+        print(f"  reports: {run_dir}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--full", action="store_true", help="also time --profile full (long: up to an hour)")
+    parser.add_argument("--full-dataset", default="lfw-people", help="data set of the full run (default lfw-people)")
+    parser.add_argument("--out", default="reports", help="folder for the run folders (default reports)")
+    parser.add_argument("--notebooks", nargs="+", default=None, help="time only these notebooks")
+    args = parser.parse_args(argv)
+    load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
+    print(f"cpus: {os.cpu_count()}, load average before: {load[0]}")
+    runs = [("quick", None)] + ([("full", args.full_dataset)] if args.full else [])
+    worst = 0
+    for profile, dataset in runs:
+        wall, run_dir, status = run(profile, Path(args.out), dataset, args.notebooks)
+        report(profile, wall, run_dir, status, args.notebooks)
+        worst = worst or status
+    return worst
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

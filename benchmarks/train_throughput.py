@@ -1,0 +1,227 @@
+"""Training throughput of facelib's `fit` against the usual file-based reference loop.
+
+Measured side by side in one run on this machine (numbers on a shared machine are noisy;
+compare the ratios, not the absolute figures):
+
+* reference: the PyTorch-VAE pattern - images as PNG files in an ImageFolder layout, read
+  through torchvision `ImageFolder` with PIL transforms (Grayscale, ToTensor) and a
+  `DataLoader` (num_workers 0 and 2), then forward / backward / Adam step;
+* facelib: `facelib.train.fit` on the same images held as a uint8 tensor, fp32 and CPU bf16
+  autocast (and fp32 channels-last);
+* the achieved FLOP/s of the fp32 training step (torch.utils.flop_counter on one step) over
+  the fp32 matmul FLOP/s of this machine (a large torch.mm), measured in the same run;
+* the ELBO after the same number of steps in fp32 and bf16 (same seed, same batches).
+
+Same architecture everywhere: beta-VAE, Burgess layout, 64x64 grey, latent 32, batch 64.
+Goals (issue 4): facelib >= 3x the reference; fp32 >= 50 % of the matmul figure; bf16 only
+where its ELBO stays within 1 % of fp32. Usage: python benchmarks/train_throughput.py [--steps N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from facelib.data import FaceDataset
+from facelib.models import build_model
+from facelib.train import TrainConfig, fit
+
+
+def faces(n: int, size: int) -> FaceDataset:
+    """Olivetti at `size` when installed (real faces for the ELBO check), else smooth random blobs."""
+    try:
+        from facelib.data import load
+
+        data = load("olivetti", size=size, download=False)
+        reps = -(-n // len(data))
+        images = data.images.repeat(reps, 1, 1, 1)[:n]
+        source = f"olivetti x{reps}"
+    except Exception:
+        g = torch.Generator().manual_seed(0)
+        low = torch.rand(n, 1, size // 8, size // 8, generator=g)
+        images = torch.nn.functional.interpolate(low, size=(size, size), mode="bicubic").clamp(0, 1)
+        images = images.mul(255).round().to(torch.uint8)
+        source = "random blobs"
+    return FaceDataset(images=images.contiguous(), identity=np.zeros(n, dtype=np.int64), name=source)
+
+
+def make_model(seed: int = 0):
+    torch.manual_seed(seed)
+    return build_model("beta-vae", image_size=64, channels=1, latent_dim=32, beta=4.0)
+
+
+def matmul_flops(n: int = 2048, reps: int = 4) -> float:
+    """Best-of-`reps` fp32 FLOP/s of an n x n matmul (the machine's practical fp32 peak)."""
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def step_flops(batch_size: int) -> float:
+    """FLOPs of one training step (forward + backward) counted by torch.utils.flop_counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = make_model()
+    opts = model.configure_optimizers(1e-4)
+    x = torch.rand(batch_size, 1, 64, 64)
+    with FlopCounterMode(display=False) as counter:
+        model.training_step({"x": x}, opts, 0)
+    return float(counter.get_total_flops())
+
+
+def run_facelib(data: FaceDataset, steps: int, batch: int, lr: float = 1e-3, **cfg) -> tuple[float, torch.nn.Module]:
+    """(images/s over the training loop, trained model) for `steps` steps of fit()."""
+    config = TrainConfig(epochs=10**6, batch_size=batch, lr=lr, seed=0, device="cpu", val_fraction=0.0,
+                         progress=False, max_steps=steps, **cfg)
+    result = fit(make_model(), data, config)
+    h = result.history
+    return float(h["step"].iloc[-1] * batch / h["time_s"].sum()), result.model
+
+
+def write_image_folder(data: FaceDataset, root: Path) -> None:
+    from PIL import Image
+
+    folder = root / "faces"
+    folder.mkdir(parents=True)
+    for i, img in enumerate(data.images[:, 0].numpy()):
+        Image.fromarray(img, mode="L").save(folder / f"{i:05d}.png")
+
+
+def run_reference(root: Path, steps: int, batch: int, workers: int) -> float:
+    """images/s of the ImageFolder + PIL + DataLoader loop (PyTorch-VAE style)."""
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+
+    tf = transforms.Compose([transforms.Grayscale(), transforms.ToTensor()])
+    loader = DataLoader(datasets.ImageFolder(str(root), transform=tf), batch_size=batch, shuffle=True,
+                        num_workers=workers, drop_last=True, persistent_workers=workers > 0)
+    model = make_model()
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-4)
+
+    def one_pass(n_steps: int) -> int:
+        done = 0
+        while done < n_steps:
+            for x, _ in loader:
+                opt.zero_grad()
+                loss = model.loss({"x": x}, done)["loss"]
+                loss.backward()
+                opt.step()
+                loss.item()  # the usual per-step logging
+                done += 1
+                if done == n_steps:
+                    break
+        return done
+
+    one_pass(2)  # warm-up (worker start, oneDNN primitives)
+    t0 = time.perf_counter()
+    done = one_pass(steps)
+    return done * batch / (time.perf_counter() - t0)
+
+
+@torch.no_grad()
+def elbo(model: torch.nn.Module, data: FaceDataset, n: int = 256) -> float:
+    """Mean ELBO (nats/image) in fp32 on the first n images, fixed noise."""
+    model.eval().float()
+    torch.manual_seed(123)
+    x = data.images[:n].float().div(255).contiguous()
+    return float(model.loss({"x": x})["elbo"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=12, help="timed steps per configuration and round")
+    parser.add_argument("--repeats", type=int, default=2, help="interleaved rounds; the best round is reported")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--images", type=int, default=640, help="images in the data set / image folder")
+    parser.add_argument("--elbo-steps", type=int, default=40, help="steps before comparing fp32 and bf16 ELBOs")
+    parser.add_argument("--no-workers", action="store_true", help="skip the num_workers=2 reference")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for every run (default: torch's)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    b, steps = args.batch_size, args.steps
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (shared machine: figures are noisy)")
+    if os.getloadavg()[0] > (os.cpu_count() or 1) and torch.get_num_threads() > 1:
+        print("the machine is busy: multi-threaded kernels stall here; --threads 1 gives steadier figures")
+    data = faces(args.images, 64)
+    print(f"data: {data.name}, {len(data)} images 1x64x64; model beta-vae latent 32, batch {b}, "
+          f"{steps} timed steps x {args.repeats} interleaved rounds per configuration")
+
+    bf16_ok = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    configs = {
+        "facelib fit, fp32": lambda: run_facelib(data, steps, b, channels_last=False)[0],
+        "facelib fit, fp32 channels-last": lambda: run_facelib(data, steps, b, channels_last=True)[0],
+    }
+    if bf16_ok:
+        configs["facelib fit, bf16 autocast"] = lambda: run_facelib(data, steps, b, precision="bf16",
+                                                                     channels_last=False)[0]
+        configs["facelib fit, bf16 channels-last"] = lambda: run_facelib(data, steps, b, precision="bf16",
+                                                                          channels_last=True)[0]
+    tmp = tempfile.TemporaryDirectory()
+    folder = Path(tmp.name)
+    write_image_folder(data, folder)
+    configs["reference ImageFolder+DataLoader, workers 0"] = lambda: run_reference(folder, steps, b, 0)
+    if not args.no_workers and (os.cpu_count() or 1) >= 2:
+        configs["reference ImageFolder+DataLoader, workers 2"] = lambda: run_reference(folder, steps, b, 2)
+
+    run_facelib(data, 3, b)  # warm-up (oneDNN primitives for both memory formats and precisions)
+    run_facelib(data, 3, b, channels_last=False)
+    if bf16_ok:
+        run_facelib(data, 3, b, precision="bf16")
+        run_facelib(data, 3, b, precision="bf16", channels_last=False)
+    # Interleaved rounds, best of each: the machine's load changes while we measure.
+    rows: dict[str, float] = {name: 0.0 for name in configs}
+    peak = 0.0
+    for _ in range(args.repeats):
+        peak = max(peak, matmul_flops())
+        for name, measure in configs.items():
+            rows[name] = max(rows[name], measure())
+    tmp.cleanup()
+
+    ref = max(v for k, v in rows.items() if k.startswith("reference"))
+    print(f"\n{'configuration':<46}{'images/s':>10}{'x best reference':>18}")
+    for name, value in rows.items():
+        print(f"{name:<46}{value:>10.0f}{value / ref:>18.2f}")
+
+    flops = step_flops(b)
+    achieved = flops * max(rows["facelib fit, fp32"], rows["facelib fit, fp32 channels-last"]) / b
+    print(f"\nFLOPs per training step (forward+backward, batch {b}): {flops / 1e9:.2f} GFLOP")
+    print(f"fp32 matmul (2048x2048 torch.mm, best of rounds):  {peak / 1e9:.1f} GFLOP/s")
+    print(f"facelib fp32 training step achieves:                {achieved / 1e9:.1f} GFLOP/s "
+          f"= {100 * achieved / peak:.0f} % of the matmul figure (goal >= 50 %)")
+    if bf16_ok:
+        best16 = max(rows["facelib fit, bf16 autocast"], rows["facelib fit, bf16 channels-last"])
+        ach16 = flops * best16 / b
+        print(f"facelib bf16 training step achieves:                {ach16 / 1e9:.1f} GFLOP/s "
+              f"= {100 * ach16 / peak:.0f} % of the fp32 matmul figure")
+
+    fp32_speedup = max(rows["facelib fit, fp32"], rows["facelib fit, fp32 channels-last"]) / ref
+    print(f"\nfacelib fp32 (best layout) / best reference: {fp32_speedup:.2f}x (goal >= 3x)")
+    if bf16_ok:
+        _, m32 = run_facelib(data, args.elbo_steps, b)
+        _, m16 = run_facelib(data, args.elbo_steps, b, precision="bf16")
+        e32, e16 = elbo(m32, data), elbo(m16, data)
+        rel = abs(e16 - e32) / abs(e32)
+        print(f"ELBO after {args.elbo_steps} steps: fp32 {e32:.2f}, bf16 {e16:.2f} nats/image, "
+              f"relative difference {100 * rel:.2f} % ({'within' if rel <= 0.01 else 'NOT within'} the 1 % bound)")
+        best32 = max(rows["facelib fit, fp32"], rows["facelib fit, fp32 channels-last"])
+        print(f"bf16 / fp32 throughput (best layouts): {best16 / best32:.2f}x; "
+              f"facelib bf16 / best reference: {best16 / ref:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+"""LFW View 2 verification accuracy (mean ± SE over 10 folds) of baselines and VAE latents.
+
+    python benchmarks/verification.py                      # raw pixels, Eigenfaces, Fisherfaces
+    python benchmarks/verification.py --checkpoint ck.pt --checkpoint-data outside
+    python benchmarks/verification.py --quick              # 3 folds, fewer methods (smoke run)
+
+Every stage (pixel PCA / LDA, scaler, classifier, covariances, threshold) is refitted on
+the nine training folds for each test fold (facelib.verify.protocols.view2). Printed
+beside LFW's published anchors; each row carries its LFW results category. Needs the LFW
+copy under $FACELIB_DATA; exits 0 with a message when it is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+
+ANCHORS = {  # LFW results page, image-restricted, no outside data (mean ± SE)
+    "Eigenfaces (Turk & Pentland), original": (0.6002, 0.0079),
+    "Nowak, funneled": (0.7393, 0.0049),
+    "LDML, funneled (Guillaumin et al.)": (0.7927, 0.0060),
+    "V1-like/MKL, funneled (Pinto et al.)": (0.7935, 0.0055),  # 79.4 rounded half-up
+}
+
+
+def methods(quick: bool, dim: int) -> dict:
+    from facelib.verify import features as F
+    from facelib.verify import scores as S
+
+    k = min(50, dim)
+    out = {
+        "cosine": S.CosineScore(center=True),
+        "euclidean": S.EuclideanScore(),
+        "mahalanobis(pairs)": S.MahalanobisScore(n_components=k),
+        "plda(pairs)": S.TwoCovarianceScore(n_components=k),
+        "lda|absdiff": F.make_pipeline("lda", combine="absdiff", pre_pca=k),
+        "logistic|absdiff+product": F.make_pipeline("logistic", combine="absdiff+product", pre_pca=k),
+    }
+    if not quick:
+        out["svm|absdiff"] = F.make_pipeline("svm", combine="absdiff", pre_pca=min(30, dim))
+    return out
+
+
+def siamese_view2(ds, n_folds: int, epochs: int) -> pd.DataFrame:
+    """The end-to-end siamese CNN on the first `n_folds` View 2 folds (trained on the other nine)."""
+    import torch
+
+    from facelib.verify.protocols import lfw_category
+    from facelib.verify.roc import tidy, verification_metrics
+    from facelib.verify.siamese import SiameseVerifier
+
+    table, out = ds.pair_table, []
+
+    def side(pairs, col):  # images of one side of the pairs (pandas 3 arrays are read-only: copy)
+        return ds.images[torch.as_tensor(pairs[col].to_numpy().copy())]
+
+    for k in range(n_folds):
+        t = time.time()
+        tr, te = table[table.fold != k], table[table.fold == k]
+        m = SiameseVerifier(max_epochs=epochs, patience=4, seed=k).fit(
+            side(tr, "left"), side(tr, "right"), tr.same.to_numpy())
+        s_tr = m.decision_function(side(tr, "left"), side(tr, "right"))
+        s_te = m.decision_function(side(te, "left"), side(te, "right"))
+        met = verification_metrics(te.same.to_numpy(), s_te, tr.same.to_numpy(), s_tr)
+        out.append(tidy(met, "siamese CNN", "pixels (end-to-end)", "lfw-view2", k,
+                        category=lfw_category("pairs")))
+        print(f"  siamese fold {k}: accuracy {met['accuracy']:.3f}, {len(m.history_)} epochs, {time.time() - t:.0f} s")
+    return pd.concat(out, ignore_index=True)
+
+
+def load_pairs(size: int | None):
+    from facelib.data import load
+
+    return load("lfw-pairs", subset="10_folds", size=size, download=False)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=32, help="square crop side (0: scikit-learn's 62 x 47)")
+    ap.add_argument("--checkpoint", help="VAE checkpoint (facelib.load_model) whose latent means to evaluate")
+    ap.add_argument("--checkpoint-data", choices=["outside", "lfw-train-folds", "lfw-all"], default="outside",
+                    help="what the VAE was trained on (sets the LFW category; lfw-all = saw test folds)")
+    ap.add_argument("--checkpoint-labels", choices=["none", "identities"], default="none")
+    ap.add_argument("--quick", action="store_true", help="3 test folds and no SVM (smoke run)")
+    ap.add_argument("--siamese-folds", type=int, default=0,
+                    help="also train the end-to-end siamese CNN on this many View 2 folds (slow on CPU)")
+    ap.add_argument("--siamese-epochs", type=int, default=15)
+    ap.add_argument("--skip-baselines", action="store_true", help="only the siamese CNN / checkpoint rows")
+    ap.add_argument("--out", help="write the tidy per-fold results to this CSV")
+    args = ap.parse_args(argv)
+
+    from facelib.data import DataNotFoundError
+    from facelib.verify import baselines as B
+    from facelib.verify import protocols as P
+
+    t0 = time.time()
+    try:
+        ds = load_pairs(args.size or None)
+    except (DataNotFoundError, FileNotFoundError) as err:
+        print(f"LFW not available ({err}); set FACELIB_DATA to the data root. Nothing measured.")
+        return 0
+    table = ds.pair_table
+    X = B.flatten_images(ds.images)
+    print(f"LFW View 2: {len(table)} pairs, {X.shape[0]} images {tuple(ds.images.shape[1:])}, "
+          f"loaded in {time.time() - t0:.0f} s")
+    folds = [0, 1, 2] if args.quick else None
+
+    reps = {
+        "raw pixels": B.RawPixels(),
+        "Eigenfaces(100)": B.Eigenfaces(n_components=100, whiten=False),
+        "Fisherfaces(pca 200)": B.Fisherfaces(n_pca=200),
+    }
+    frames = []
+    for name, rep in ({} if args.skip_baselines else reps).items():
+        t = time.time()
+        dim = 100 if "Eigen" in name else (X.shape[1] if "raw" in name else 200)
+        m = methods(args.quick, dim)
+        if "Fisher" in name:
+            m = {k: v for k, v in m.items() if k in ("cosine", "plda(pairs)", "lda|absdiff")}
+        frames.append(P.view2(X, table, m, identity=ds.identity, representation=rep,
+                              representation_name=name, test_folds=folds))
+        print(f"  {name}: {time.time() - t:.0f} s")
+
+    if args.siamese_folds:
+        frames.append(siamese_view2(ds, args.siamese_folds, args.siamese_epochs))
+
+    if args.checkpoint:
+        import facelib
+        from facelib.train import embed
+
+        model = facelib.load_model(args.checkpoint)
+        cfg = model.config
+        vds = load_pairs(cfg.image_size) if cfg.channels == 1 else \
+            __import__("facelib.data", fromlist=["load"]).load("lfw-pairs", subset="10_folds",
+                                                                size=cfg.image_size, color=True, download=False)
+        df = embed(model, vds)
+        Z = df[[c for c in df.columns if c.startswith("mu_")]].to_numpy()
+        outside = "label-free" if args.checkpoint_data == "outside" else None
+        if args.checkpoint_labels == "identities" and args.checkpoint_data == "outside":
+            outside = "labeled"
+        t = time.time()
+        frames.append(P.view2(Z, table, methods(args.quick, Z.shape[1]), identity=ds.identity,
+                              representation_name=f"VAE {cfg.__class__.__name__} d={Z.shape[1]}",
+                              representation_labels=args.checkpoint_labels if outside != "labeled" else "none",
+                              outside_data=outside, saw_test_images=args.checkpoint_data == "lfw-all",
+                              test_folds=folds))
+        print(f"  VAE latents: {time.time() - t:.0f} s")
+
+    res = pd.concat(frames, ignore_index=True)
+    if args.out:
+        res.to_csv(args.out, index=False)
+    acc = P.summarize(res, "accuracy")
+    auc = P.summarize(res, "auc").set_index(["method", "representation"])["mean"]
+    eer = P.summarize(res, "eer").set_index(["method", "representation"])["mean"]
+    pd.set_option("display.width", 200)
+    pd.set_option("display.max_colwidth", 60)
+    rows = []
+    for _, r in acc.iterrows():
+        key = (r["method"], r["representation"])
+        rows.append({"representation": r["representation"], "method": r["method"],
+                     "accuracy": f"{100 * r['mean']:.1f} ± {100 * r['se']:.1f}",
+                     "AUC": f"{auc[key]:.3f}", "EER": f"{100 * eer[key]:.1f}",
+                     "folds": int(r["n_folds"]), "LFW category": r["category"]})
+    print()
+    print(pd.DataFrame(rows).to_string(index=False))
+    print("\nPublished anchors (LFW View 2, image-restricted, no outside data; accuracy ± SE):")
+    for name, (m, se) in ANCHORS.items():
+        print(f"  {name:42s} {100 * m:.2f} ± {100 * se:.2f}")
+    best = acc.sort_values("mean").iloc[-1]
+    print(f"\nbest here: {best['representation']} / {best['method']} {100 * best['mean']:.1f} %"
+          f"  (total {time.time() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,123 @@
+"""Helpers shared by the loaders: option checks, uint8 conversion, square resizing,
+missing-data errors and the writable cache folder.
+
+Kept in one place so every loader rejects bad options and missing files with the
+same kind of message.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+
+from .paths import DataNotFoundError
+
+__all__ = [
+    "check_size",
+    "check_choice",
+    "check_bool",
+    "to_uint8",
+    "to_nchw",
+    "square_resize",
+    "missing_data",
+    "is_writable_dir",
+    "cache_dir",
+]
+
+
+def check_size(size: Any, option: str = "size", allow_none: bool = False) -> int | None:
+    """`size` as a positive int (or None where allowed); ValueError otherwise."""
+    if size is None and allow_none:
+        return None
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size <= 0:
+        allowed = "a positive int" + (" or None" if allow_none else "")
+        raise ValueError(f"{option} must be {allowed} (the output side in pixels), got {size!r}")
+    return int(size)
+
+
+def check_choice(value: Any, allowed: Iterable[Any], option: str) -> Any:
+    """`value` if it is one of `allowed`; ValueError listing the choices otherwise."""
+    allowed = list(allowed)
+    if value not in allowed:
+        raise ValueError(f"{option}={value!r} is not allowed; choose one of {allowed}")
+    return value
+
+
+def check_bool(value: Any, option: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{option} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def to_uint8(x: np.ndarray) -> np.ndarray:
+    """Floats in [0, 1] (scikit-learn's convention) back to 0..255 bytes, rounded."""
+    return np.clip(np.rint(np.asarray(x, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def to_nchw(x: np.ndarray) -> torch.Tensor:
+    """N x H x W (grey) or N x H x W x 3 (RGB) array -> N x C x H x W tensor."""
+    x = np.asarray(x)
+    if x.ndim == 3:
+        x = x[:, None, :, :]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3):
+        x = x.transpose(0, 3, 1, 2)
+    else:
+        raise ValueError(f"expected N x H x W or N x H x W x C images, got shape {x.shape}")
+    return torch.from_numpy(np.ascontiguousarray(x))
+
+
+def square_resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Centre-crop N x C x H x W uint8 images to a square, then resize to size x size.
+
+    Antialiased bilinear resizing (torchvision) so that shrinking does not alias.
+    """
+    from torchvision.transforms.v2 import functional as F
+
+    h, w = images.shape[-2:]
+    side = min(h, w)
+    if (h, w) != (side, side):
+        top, left = (h - side) // 2, (w - side) // 2
+        images = images[..., top : top + side, left : left + side]
+    if side != size:
+        images = F.resize(images, [size, size], antialias=True)
+    return images.contiguous()
+
+
+def missing_data(name: str, path: Path, root: Path, relative: str, how: str = "") -> DataNotFoundError:
+    """The error for a data set that is not on disk: what, where, and how to get it."""
+    return DataNotFoundError(
+        f"data set {name!r} not found: looked for {path} (data root {root}). "
+        + (how + " " if how else "")
+        + f"Or set FACELIB_DATA to a folder that contains {relative} "
+        "(e.g. FACELIB_DATA=../shared/data), or pass root=..."
+    )
+
+
+def is_writable_dir(path: Path) -> bool:
+    """Whether `path` (or the nearest existing folder above it) may be written.
+
+    Besides os.access, a folder whose mode has no write bit counts as read-only:
+    running as root, os.access says yes to everything, and shared read-only
+    copies are protected only by their mode.
+    """
+    p = Path(path)
+    while not p.exists():
+        if p.parent == p:
+            return False
+        p = p.parent
+    mode = p.stat().st_mode
+    has_write_bit = bool(mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+    return p.is_dir() and has_write_bit and os.access(p, os.W_OK)
+
+
+def cache_dir(cache: str | os.PathLike | None = None) -> Path:
+    """facelib's writable cache: `cache` if given, else $FACELIB_CACHE, else ~/.cache/facelib."""
+    if cache is not None:
+        return Path(cache).expanduser()
+    env = os.environ.get("FACELIB_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "facelib"

@@ -1,0 +1,57 @@
+"""Frey faces: 1,965 frames of one face (the set of Kingma & Welling's VAE paper).
+
+No identities (all -1): useful for reconstruction and traversals, not verification.
+Read from `<root>/frey_faces/frey_rawface.mat` (key `ff`, 560 x 1965 uint8).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+
+from ._common import check_size, missing_data, square_resize
+from .dataset import FaceDataset
+from .paths import data_root
+
+__all__ = ["load_frey", "FREY_FILE", "FREY_SHAPE"]
+
+FREY_FILE = "frey_faces/frey_rawface.mat"
+#: Height x width of a frame.
+FREY_SHAPE = (28, 20)
+
+
+def load_frey(*, size: int | None = None, root: str | os.PathLike | None = None) -> FaceDataset:
+    """Frey faces, 1965 x 1 x 28 x 20 uint8, in frame order.
+
+    `size=None` keeps the native 28 x 20; an int gives size x size from the
+    centre 20 x 20 square (rows 4:24), resized antialiased, for models that need
+    square input. identity is -1 (one unnamed person); factors is None.
+    """
+    from scipy.io import loadmat
+
+    size = check_size(size, allow_none=True)
+    root = data_root(root)
+    path = root / FREY_FILE
+    if not path.exists():
+        raise missing_data(
+            "frey", path, root, FREY_FILE,
+            "Get frey_rawface.mat (Sam Roweis's page, https://cs.nyu.edu/~roweis/data.html) and put it there.",
+        )
+    ff = loadmat(path)["ff"]
+    if ff.shape[0] != FREY_SHAPE[0] * FREY_SHAPE[1]:
+        raise ValueError(f"frey: {path} key 'ff' has shape {ff.shape}, expected ({FREY_SHAPE[0] * FREY_SHAPE[1]}, n)")
+    # Each column is one frame, stored row-major (see shared/data/README.md).
+    frames = np.ascontiguousarray(ff.T.reshape(-1, 1, *FREY_SHAPE)).astype(np.uint8)
+    images = torch.from_numpy(frames)
+    if size is not None:
+        images = square_resize(images, size)
+    return FaceDataset(
+        images=images,
+        identity=np.full(len(frames), -1, dtype=np.int64),
+        factors=None,
+        name="frey",
+        identity_names=None,
+        meta={"source": str(path), "options": {"size": size}},
+    )

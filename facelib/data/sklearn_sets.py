@@ -1,0 +1,337 @@
+"""Olivetti and LFW through scikit-learn's fetchers, as `FaceDataset`s.
+
+scikit-learn downloads these sets when a machine has internet and reads its own
+on-disk layout otherwise (`<root>/scikit_learn_data/`), so facelib does not
+re-implement either. For LFW, scikit-learn writes a joblib cache inside
+`lfw_home/`; when that folder is read-only (a shared copy) the loaders build a
+writable mirror in facelib's cache folder ($FACELIB_CACHE, else
+~/.cache/facelib) that links to the images and pair lists, and point
+scikit-learn there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ._common import (
+    cache_dir,
+    check_bool,
+    check_choice,
+    check_size,
+    is_writable_dir,
+    missing_data,
+    square_resize,
+    to_nchw,
+    to_uint8,
+)
+from .dataset import PAIR_COLUMNS, FaceDataset
+from .paths import data_root
+
+__all__ = [
+    "load_olivetti",
+    "load_lfw_people",
+    "load_lfw_pairs",
+    "read_lfw_pairs_file",
+    "lfw_data_home",
+    "LFW_PAIR_FILES",
+    "LFW_IMAGE_SIDE",
+]
+
+#: subset -> official pair list (View 1: train/test, View 2: 10_folds).
+LFW_PAIR_FILES = {"train": "pairsDevTrain.txt", "test": "pairsDevTest.txt", "10_folds": "pairs.txt"}
+#: LFW images are 250 x 250.
+LFW_IMAGE_SIDE = 250
+_LFW_FOLDER = "lfw_funneled"  # scikit-learn's name for the (funneled) image folder
+
+
+# -- Olivetti -----------------------------------------------------------------------
+def load_olivetti(*, size: int = 64, download: bool = True, root: str | os.PathLike | None = None) -> FaceDataset:
+    """Olivetti (AT&T/ORL) faces: 400 grey 64x64 images, 40 people x 10, identity 0..39.
+
+    scikit-learn min-max scales the raw bytes (0..242) to [0, 1]; we map that back
+    with x 255 and rounding, so pixel values span 0..255. `size` resizes
+    (antialiased) to size x size. `download=True` lets scikit-learn fetch the file
+    into `<root>/scikit_learn_data` when it is missing and there is internet.
+    """
+    from sklearn.datasets import fetch_olivetti_faces
+
+    size = check_size(size)
+    download = check_bool(download, "download")
+    root = data_root(root)
+    data_home = root / "scikit_learn_data"
+    pkz = data_home / "olivetti_py3.pkz"  # scikit-learn's cache name (its _pkl_filepath adds _py3)
+    if not pkz.exists() and not download:
+        raise missing_data(
+            "olivetti", pkz, root, "scikit_learn_data/olivetti_py3.pkz",
+            "Pass download=True on a machine with internet (scikit-learn fetches it into the data root).",
+        )
+    try:
+        bunch = fetch_olivetti_faces(data_home=str(data_home), download_if_missing=download)
+    except OSError as err:  # includes URLError (no internet) and read-only roots
+        raise missing_data(
+            "olivetti", pkz, root, "scikit_learn_data/olivetti_py3.pkz",
+            f"Downloading it failed ({err}); check the internet connection and that the data root is writable.",
+        ) from err
+    images = to_nchw(to_uint8(bunch.images))
+    if size != images.shape[-1]:
+        images = square_resize(images, size)
+    return FaceDataset(
+        images=images,
+        identity=np.asarray(bunch.target, dtype=np.int64),
+        factors=None,
+        name="olivetti",
+        identity_names=[f"s{i + 1}" for i in range(40)],  # the ORL folder names s1..s40
+        meta={"source": str(pkz), "options": {"size": size}},
+    )
+
+
+# -- LFW: data home with a writable joblib cache ----------------------------------------
+def lfw_data_home(
+    root: str | os.PathLike | None = None, download: bool = True, cache: str | os.PathLike | None = None
+) -> Path:
+    """The `data_home` to hand scikit-learn's LFW fetchers.
+
+    `<root>/scikit_learn_data` when its `lfw_home/` is writable (or must be
+    downloaded into); otherwise a folder under the cache whose `lfw_home/` holds
+    symlinks to the pair lists and `lfw_funneled/`, so scikit-learn's joblib cache
+    lands there and the shared copy stays untouched.
+    """
+    root = data_root(root)
+    sk_home = root / "scikit_learn_data"
+    src = sk_home / "lfw_home"
+    needed = [src / f for f in LFW_PAIR_FILES.values()] + [src / _LFW_FOLDER]
+    missing = [p for p in needed if not p.exists()]
+    if missing:
+        if not download:
+            raise missing_data(
+                "lfw", src, root, "scikit_learn_data/lfw_home/{pairs.txt,pairsDevTrain.txt,pairsDevTest.txt,lfw_funneled/}",
+                f"Missing: {', '.join(p.name for p in missing)}. Pass download=True on a machine with "
+                "internet (scikit-learn fetches LFW, ~200 MB, into the data root).",
+            )
+        if not is_writable_dir(sk_home):
+            raise missing_data(
+                "lfw", src, root, "scikit_learn_data/lfw_home/",
+                f"It cannot be downloaded there because {sk_home} is not writable; point FACELIB_DATA "
+                "(or root=) at a writable folder and keep download=True.",
+            )
+        return sk_home
+    if is_writable_dir(src):
+        return sk_home
+
+    # Read-only copy: mirror it with links. One mirror per source folder, because
+    # joblib keys its cache on the (link) paths, not on what they point to.
+    src = src.resolve()
+    key = hashlib.sha1(str(src).encode()).hexdigest()[:12]
+    home = cache_dir(cache) / "scikit_learn_data" / f"lfw-{key}"
+    lfw_home = home / "lfw_home"
+    try:
+        lfw_home.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(
+            f"lfw: {src} is read-only, so scikit-learn's cache must go elsewhere, but the cache folder "
+            f"{lfw_home} cannot be created ({err}); set FACELIB_CACHE to a writable folder"
+        ) from err
+    for name in [*LFW_PAIR_FILES.values(), _LFW_FOLDER]:
+        link, target = lfw_home / name, src / name
+        if link.is_symlink() and Path(os.readlink(link)) == target:
+            continue
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        try:
+            link.symlink_to(target, target_is_directory=target.is_dir())
+        except FileExistsError:  # another process made it meanwhile
+            pass
+    return home
+
+
+def _lfw_size_options(size, crop, resize, slice_) -> dict[str, Any]:
+    """scikit-learn's (resize, slice_) from facelib's square `size`/`crop`, or passed through."""
+    size = check_size(size, allow_none=True)
+    if size is not None:
+        if resize is not None or slice_ is not None:
+            raise ValueError(
+                "pass either size= (square centre crop of side crop=, resized to size x size) or "
+                "scikit-learn's resize=/slice_= with size=None, not both"
+            )
+        crop = check_size(crop, "crop")
+        if crop > LFW_IMAGE_SIDE:
+            raise ValueError(f"crop must be at most {LFW_IMAGE_SIDE} (the LFW image side), got {crop}")
+        start = (LFW_IMAGE_SIDE - crop) // 2
+        # scikit-learn computes the output side as int(resize * crop); the +0.5 makes
+        # that land on `size` despite floating point.
+        return {"slice_": (slice(start, start + crop), slice(start, start + crop)), "resize": (size + 0.5) / crop}
+    out: dict[str, Any] = {}
+    if resize is not None:
+        if isinstance(resize, bool) or not isinstance(resize, (int, float)) or resize <= 0:
+            raise ValueError(f"resize must be a positive number (scale factor), got {resize!r}")
+        out["resize"] = float(resize)
+    if slice_ is not None:
+        if not (isinstance(slice_, tuple) and len(slice_) == 2 and all(isinstance(s, slice) for s in slice_)):
+            raise ValueError(f"slice_ must be a (rows, columns) tuple of two slices, got {slice_!r}")
+        out["slice_"] = slice_
+    return out
+
+
+def _meta_options(opts: dict[str, Any]) -> dict[str, Any]:
+    """Options made plain (slices as [start, stop]) for meta/checkpoints."""
+    out = {}
+    for k, v in opts.items():
+        if k == "slice_" and v is not None:
+            v = [[s.start, s.stop] for s in v]
+        out[k] = v
+    return out
+
+
+def load_lfw_people(
+    *,
+    size: int | None = 64,
+    crop: int = 150,
+    color: bool = False,
+    resize: float | None = None,
+    slice_: tuple[slice, slice] | None = None,
+    min_faces_per_person: int = 0,
+    download: bool = True,
+    cache: str | os.PathLike | None = None,
+    root: str | os.PathLike | None = None,
+) -> FaceDataset:
+    """LFW people (13,233 images of 5,749 people with the default min_faces_per_person=0).
+
+    Default crop: the centre `crop` x `crop` (150) of the 250 x 250 deep-funneled
+    images resized to `size` x `size` (64), as in the original project. With
+    `size=None`, scikit-learn's own `resize` (default 0.5) and `slice_` (default
+    rows 70:195, columns 78:172) apply. `color=False` averages RGB to grey, as
+    scikit-learn does. Order and identity ids are scikit-learn's (shuffled with
+    seed 42; ids index the sorted names). The first call decodes every JPEG (slow);
+    scikit-learn caches the result.
+    """
+    from sklearn.datasets import fetch_lfw_people
+
+    opts = _lfw_size_options(size, crop, resize, slice_)
+    color = check_bool(color, "color")
+    download = check_bool(download, "download")
+    if isinstance(min_faces_per_person, bool) or not isinstance(min_faces_per_person, (int, np.integer)) or min_faces_per_person < 0:
+        raise ValueError(f"min_faces_per_person must be an int >= 0, got {min_faces_per_person!r}")
+    home = lfw_data_home(root, download, cache)
+    bunch = fetch_lfw_people(
+        data_home=str(home), color=color, min_faces_per_person=int(min_faces_per_person),
+        download_if_missing=download, **opts,
+    )
+    return FaceDataset(
+        images=to_nchw(to_uint8(bunch.images)),
+        identity=np.asarray(bunch.target, dtype=np.int64),
+        factors=None,
+        name="lfw-people",
+        identity_names=[str(n) for n in bunch.target_names],
+        meta={
+            "source": str(data_root(root) / "scikit_learn_data" / "lfw_home"),
+            "options": _meta_options({"size": size, "crop": crop, "color": color,
+                                      "min_faces_per_person": int(min_faces_per_person), **opts}),
+        },
+    )
+
+
+# -- LFW pairs ---------------------------------------------------------------------
+def read_lfw_pairs_file(path: str | os.PathLike) -> pd.DataFrame:
+    """Parse an LFW pair list (pairs.txt, pairsDevTrain.txt, pairsDevTest.txt).
+
+    Returns one row per pair in file order with columns name1, image1, name2,
+    image2 (1-based image numbers), same (bool) and fold. The header is
+    "n_folds n_per_class" (View 2: "10 300", each fold 300 same then 300
+    different pairs) or "n_per_class" (View 1: one fold, numbered 0).
+    """
+    path = Path(path)
+    lines = [ln.split() for ln in path.read_text().splitlines() if ln.strip()]
+    if not lines:
+        raise ValueError(f"{path} is empty; expected an LFW pair list")
+    try:
+        header = [int(v) for v in lines[0]]
+    except ValueError:
+        raise ValueError(f"{path}: first line {lines[0]!r} is not an LFW header ('n_folds n_per_class')") from None
+    n_folds, n_per = (1, header[0]) if len(header) == 1 else (header[0], header[1])
+    rows = []
+    for i, parts in enumerate(lines[1:], start=2):
+        if len(parts) == 3:
+            rows.append((parts[0], int(parts[1]), parts[0], int(parts[2]), True))
+        elif len(parts) == 4:
+            rows.append((parts[0], int(parts[1]), parts[2], int(parts[3]), False))
+        else:
+            raise ValueError(f"{path}, line {i}: expected 'name i j' or 'name1 i name2 j', got {parts!r}")
+    if len(rows) != n_folds * 2 * n_per:
+        raise ValueError(
+            f"{path}: header promises {n_folds} fold(s) x 2 x {n_per} pairs, found {len(rows)} pair lines"
+        )
+    table = pd.DataFrame(rows, columns=["name1", "image1", "name2", "image2", "same"])
+    table["fold"] = np.arange(len(rows)) // (2 * n_per)
+    return table
+
+
+def load_lfw_pairs(
+    *,
+    subset: str = "train",
+    size: int | None = 64,
+    crop: int = 150,
+    color: bool = False,
+    resize: float | None = None,
+    slice_: tuple[slice, slice] | None = None,
+    download: bool = True,
+    cache: str | os.PathLike | None = None,
+    root: str | os.PathLike | None = None,
+) -> FaceDataset:
+    """The official LFW verification pairs as 2 x n_pairs images (pair i = rows 2i, 2i+1).
+
+    `subset`: "train" (View 1, 2,200 pairs), "test" (View 1, 1,000 pairs) or
+    "10_folds" (View 2, 6,000 pairs in 10 folds of 600). `pair_table` has the
+    official pairs with their fold (View 1: fold 0). scikit-learn gives only
+    same/different, so the pair list is parsed here too to give each image its
+    person (identity, identity_names: names with spaces, sorted). Crop options as
+    in `load_lfw_people`.
+    """
+    from sklearn.datasets import fetch_lfw_pairs
+
+    check_choice(subset, LFW_PAIR_FILES, "subset")
+    opts = _lfw_size_options(size, crop, resize, slice_)
+    color = check_bool(color, "color")
+    download = check_bool(download, "download")
+    home = lfw_data_home(root, download, cache)
+    bunch = fetch_lfw_pairs(subset=subset, data_home=str(home), color=color, download_if_missing=download, **opts)
+    table = read_lfw_pairs_file(home / "lfw_home" / LFW_PAIR_FILES[subset])
+    n_pairs = len(table)
+    target = np.asarray(bunch.target)
+    if bunch.pairs.shape[0] != n_pairs or not np.array_equal(target.astype(bool), table["same"].to_numpy()):
+        raise RuntimeError(
+            f"lfw-pairs: the pair list {LFW_PAIR_FILES[subset]} parsed here disagrees with scikit-learn's "
+            "pairs (count or same/different order); the scikit-learn version may have changed its format"
+        )
+    pairs = np.asarray(bunch.pairs)  # n_pairs x 2 x H x W (x 3)
+    images = to_nchw(to_uint8(pairs.reshape(2 * n_pairs, *pairs.shape[2:])))
+
+    names = np.empty(2 * n_pairs, dtype=object)
+    names[0::2], names[1::2] = table["name1"].to_numpy(), table["name2"].to_numpy()
+    names = np.array([n.replace("_", " ") for n in names])
+    identity_names, identity = np.unique(names, return_inverse=True)
+    pair_table = pd.DataFrame(
+        {
+            "left": np.arange(0, 2 * n_pairs, 2),
+            "right": np.arange(1, 2 * n_pairs, 2),
+            "same": table["same"].to_numpy(dtype=bool),
+            "fold": table["fold"].to_numpy(dtype=np.int64),
+        }
+    )[PAIR_COLUMNS]
+    return FaceDataset(
+        images=images,
+        identity=identity.astype(np.int64),
+        factors=None,
+        name="lfw-pairs",
+        identity_names=[str(n) for n in identity_names],
+        pair_table=pair_table,
+        meta={
+            "source": str(data_root(root) / "scikit_learn_data" / "lfw_home" / LFW_PAIR_FILES[subset]),
+            "options": _meta_options({"subset": subset, "size": size, "crop": crop, "color": color, **opts}),
+        },
+    )

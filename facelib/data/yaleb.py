@@ -1,0 +1,78 @@
+"""Extended Yale Face Database B (cropped): identity with labelled lighting.
+
+Identity and light direction are labelled separately, which is what the
+identity/nuisance disentanglement experiments need. Read from
+`<root>/extended_yale_b/extended_yale_b_cropped.npz` (see the data README).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ._common import check_size, missing_data, square_resize
+from .dataset import FaceDataset
+from .paths import data_root
+
+__all__ = ["load_yaleb", "YALEB_FILE"]
+
+#: Path of the file under the data root.
+YALEB_FILE = "extended_yale_b/extended_yale_b_cropped.npz"
+
+
+def _parse_size(size) -> int | None:
+    """64 (or another int) -> square side; None / "96x84" / (96, 84) -> the 96 x 84 images."""
+    if size is None or size == "96x84" or (isinstance(size, (tuple, list)) and tuple(size) == (96, 84)):
+        return None
+    if isinstance(size, str):
+        raise ValueError(f"yaleb: size={size!r} is not allowed; use an int (square side, 64 is native) or '96x84'")
+    return check_size(size)
+
+
+def load_yaleb(*, size: int | str | None = 64, root: str | os.PathLike | None = None) -> FaceDataset:
+    """Extended Yale B cropped: 2,414 grey images of 38 people under 64 light directions.
+
+    `size=64` gives the stored square 64 x 64 crops; `size=None` (or "96x84") the
+    stored 96 x 84 half-resolution images; any other int resizes (antialiased):
+    smaller sides from the 64 x 64 crops, larger from the same square region of the
+    96 x 84 images (rows 6:90), so nothing is upsampled needlessly. identity is the
+    contiguous label 0..37; factors has azimuth and elevation (degrees) and the
+    original subject_id (yaleB number).
+    """
+    side = _parse_size(size)
+    root = data_root(root)
+    path = root / YALEB_FILE
+    if not path.exists():
+        raise missing_data(
+            "yaleb", path, root, YALEB_FILE,
+            "Get the 'CroppedYale' release of the Extended Yale Face Database B and convert it as "
+            "described in shared/data/README.md.",
+        )
+    with np.load(path) as d:
+        if side is None:
+            raw = d["images_96x84"]
+        elif side <= 64:
+            raw = d["images_64x64"]
+        else:
+            raw = d["images_96x84"][:, 6:90, :]  # the square (84 x 84) the 64 x 64 crops were made from
+        label, subject = d["label"], d["subject_id"]
+        azimuth, elevation = d["azimuth"], d["elevation"]
+    images = torch.from_numpy(np.ascontiguousarray(raw[:, None]))
+    if side is not None and images.shape[-1] != side:
+        images = square_resize(images, side)
+    factors = pd.DataFrame(
+        {"azimuth": azimuth.astype(np.int64), "elevation": elevation.astype(np.int64), "subject_id": subject.astype(np.int64)}
+    )
+    # identity_names[label] = original subject folder name (yaleB14 does not exist).
+    names = {int(l): f"yaleB{int(s):02d}" for l, s in zip(label, subject)}
+    return FaceDataset(
+        images=images,
+        identity=label.astype(np.int64),
+        factors=factors,
+        name="yaleb",
+        identity_names=[names[i] for i in range(max(names) + 1)],
+        meta={"source": str(path), "options": {"size": "96x84" if side is None else side}},
+    )

@@ -1,0 +1,131 @@
+"""Shared pieces of the metrics: representing images, sampling (code, factor) sets, discrete MI.
+
+Mirrors disentanglement_lib's evaluation/metrics/utils.py in behaviour (histogram
+discretisation with 20 bins, discrete mutual information), written independently.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .sources import check_source, render
+
+__all__ = [
+    "represent",
+    "sample_codes_and_factors",
+    "histogram_discretize",
+    "discrete_mutual_info",
+    "discrete_entropy",
+    "mutual_info_matrix",
+    "sklearn_seed",
+    "check_positive",
+]
+
+#: Images rendered and represented per call: only a compute batch, never changes a result.
+CHUNK = 1024
+
+
+def sklearn_seed(rng: np.random.Generator) -> int:
+    """An int random_state for scikit-learn drawn from the metric's generator."""
+    return int(rng.integers(0, 2**31 - 1))
+
+
+def check_positive(**values: int) -> None:
+    for name, v in values.items():
+        if not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+
+
+def represent(representation: Callable[[torch.Tensor], Any], images: torch.Tensor) -> np.ndarray:
+    """``representation(images)`` as a finite float64 (N, d) array, in chunks of `CHUNK`."""
+    outs = []
+    for start in range(0, images.shape[0], CHUNK):
+        batch = images[start:start + CHUNK]
+        z = representation(batch)
+        if isinstance(z, torch.Tensor):
+            z = z.detach().cpu().numpy()
+        z = np.asarray(z, dtype=np.float64)
+        if z.ndim == 1:
+            z = z[:, None]
+        if z.ndim != 2 or z.shape[0] != batch.shape[0]:
+            raise ValueError(
+                f"a representation must map N images to an (N, d) array; got shape {z.shape} for "
+                f"N={batch.shape[0]} (use facelib.train.representation(model) for a model)"
+            )
+        if not np.isfinite(z).all():
+            raise ValueError("the representation returned NaN or inf; check the model (diverged training?)")
+        outs.append(z)
+    return np.concatenate(outs, axis=0)
+
+
+def represent_codes(representation, source, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Render ``codes`` with ``source`` and represent them, chunk by chunk (bounded memory)."""
+    outs = []
+    for start in range(0, codes.shape[0], CHUNK):
+        images = render(source, codes[start:start + CHUNK], rng)
+        outs.append(represent(representation, images))
+    return np.concatenate(outs, axis=0)
+
+
+def sample_codes_and_factors(representation, source, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` i.i.d. factor codes and their representations: (mus (n, d), factors (n, K))."""
+    check_source(source)
+    check_positive(n=n)
+    factors = np.asarray(source.sample_factors(n, rng), dtype=np.int64)
+    if factors.shape != (n, len(source.factor_sizes)):
+        raise ValueError(f"sample_factors({n}) returned shape {factors.shape}, expected ({n}, {len(source.factor_sizes)})")
+    return represent_codes(representation, source, factors, rng), factors
+
+
+def histogram_discretize(mus: np.ndarray, num_bins: int = 20) -> np.ndarray:
+    """Each column binned into ``num_bins`` equal-width bins over its own range (codes 0..bins-1)."""
+    mus = np.asarray(mus, dtype=np.float64)
+    check_positive(num_bins=num_bins)
+    out = np.empty(mus.shape, dtype=np.int64)
+    for j in range(mus.shape[1]):
+        edges = np.histogram_bin_edges(mus[:, j], bins=num_bins)
+        out[:, j] = np.digitize(mus[:, j], edges[:-1]) - 1
+    return out
+
+
+def _entropy_of_counts(counts: np.ndarray) -> float:
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def discrete_mutual_info_1d(a: np.ndarray, b: np.ndarray) -> float:
+    """Plug-in mutual information (nats) of two discrete label vectors, from their contingency table."""
+    _, ai = np.unique(a, return_inverse=True)
+    _, bi = np.unique(b, return_inverse=True)
+    na, nb = ai.max() + 1, bi.max() + 1
+    joint = np.bincount(ai * nb + bi, minlength=na * nb).reshape(na, nb).astype(np.float64)
+    n = joint.sum()
+    pa, pb = joint.sum(1) / n, joint.sum(0) / n
+    nz = joint > 0
+    pj = joint[nz] / n
+    mi = float((pj * (np.log(pj) - np.log(np.outer(pa, pb)[nz]))).sum())
+    return max(mi, 0.0)
+
+
+def discrete_mutual_info(codes: np.ndarray, factors: np.ndarray) -> np.ndarray:
+    """Matrix (d, K) of I(code_j; factor_k) in nats for discrete codes (n, d) and factors (n, K)."""
+    codes, factors = np.asarray(codes), np.asarray(factors)
+    if codes.shape[0] != factors.shape[0]:
+        raise ValueError(f"codes and factors need the same number of rows, got {codes.shape[0]} and {factors.shape[0]}")
+    return np.array([[discrete_mutual_info_1d(codes[:, j], factors[:, k]) for k in range(factors.shape[1])]
+                     for j in range(codes.shape[1])])
+
+
+def discrete_entropy(factors: np.ndarray) -> np.ndarray:
+    """Entropy (nats) of each column of a discrete (n, K) array."""
+    factors = np.asarray(factors)
+    return np.array([_entropy_of_counts(np.unique(factors[:, k], return_counts=True)[1])
+                     for k in range(factors.shape[1])])
+
+
+def mutual_info_matrix(mus: np.ndarray, factors: np.ndarray, num_bins: int = 20) -> np.ndarray:
+    """I(histogram-discretised mu_j; factor_k), shape (d, K), nats."""
+    return discrete_mutual_info(histogram_discretize(mus, num_bins), factors)

@@ -1,0 +1,539 @@
+"""The study in batch: execute the numbered notebooks with papermill into `reports/<run-id>/`.
+
+`python -m facelib run [--profile quick|full] [--dataset NAME] [-p key value ...]` runs
+`notebooks/NN_*.ipynb` in order. Each notebook gets `profile`, `run_dir` (the absolute run
+folder, where it writes figures, tables and checkpoints), `dataset` when given, and the
+`-p` overrides, but only the names its `parameters` cell declares (papermill would inject
+any name; an unknown one would silently do nothing, so an override no notebook declares is
+warned about). Into the run folder go the executed notebooks, their HTML renderings and
+`run.json` (parameters, per-notebook timings and status, library versions, git commit,
+platform). The kernel's working directory is the notebook's folder, as in JupyterLab.
+
+A failed notebook stops the run: what was made stays, `run.json` says `failed` and names
+the notebook and the error, and `PipelineError` is raised (exit status 1 from the CLI). An
+existing run folder is never reused or overwritten.
+
+A sweep (`run_sweep`, or `parallel_sweep=True` for notebooks with a `betas` parameter) runs
+one notebook for several parameter values at once, each in its own kernel process and into
+its own folder, with torch/BLAS threads split between the kernels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as futures
+import contextlib
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shutil
+import sys
+import time
+import uuid
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+__all__ = [
+    "run_pipeline", "run_sweep", "find_notebooks", "declared_parameters", "parse_value", "PipelineError",
+    "configure_parser", "main_from_args",
+]
+
+#: Parameters the pipeline always offers (a notebook receives those it declares).
+PIPELINE_PARAMETERS = ("profile", "run_dir", "dataset")
+_NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+
+
+class PipelineError(RuntimeError):
+    """A notebook of the run failed; the message names it, the error and where the outputs are."""
+
+
+# -- helpers -----------------------------------------------------------------------------
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def default_notebooks_dir() -> Path:
+    """`./notebooks` when run from a checkout's root, else the notebooks beside the package."""
+    here = Path.cwd() / "notebooks"
+    return here if here.is_dir() else Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def find_notebooks(names: Sequence[str | os.PathLike] | None = None, notebooks_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The notebooks to run, in order: all `NN_*.ipynb` of `notebooks_dir`, or those named.
+
+    A name is a path to a notebook, a stem ("02_beta_vae"), a file name, or a unique
+    prefix ("02"); named notebooks run in the order given.
+    """
+    folder = Path(notebooks_dir) if notebooks_dir is not None else default_notebooks_dir()
+    available = sorted(folder.glob(_NOTEBOOK_GLOB)) if folder.is_dir() else []
+    if names is None:
+        if not available:
+            raise FileNotFoundError(f"no notebooks matching {_NOTEBOOK_GLOB} in {folder}; pass notebooks_dir")
+        return [a.resolve() for a in available]
+    out: list[Path] = []
+    for name in names:
+        p = Path(name)
+        if p.suffix == ".ipynb" and p.is_file():
+            out.append(p.resolve())
+            continue
+        stem = p.name[:-6] if p.name.endswith(".ipynb") else p.name
+        exact = [a for a in available if a.stem == stem]
+        prefix = [a for a in available if a.stem.startswith(stem)]
+        found = exact or prefix
+        if len(found) != 1:
+            choices = ", ".join(a.stem for a in available) or "(none)"
+            what = "matches several" if len(found) > 1 else "matches no notebook"
+            raise FileNotFoundError(f"notebook {str(name)!r} {what} in {folder}; choose from: {choices}")
+        out.append(found[0].resolve())
+    if len(set(out)) != len(out):
+        raise ValueError(f"a notebook is named twice in {[str(n) for n in names]}; name each once")
+    return out
+
+
+def declared_parameters(notebook: str | os.PathLike) -> dict[str, Any]:
+    """Names (and defaults) the notebook's `parameters`-tagged cell declares ({} if none)."""
+    import papermill
+
+    return {name: info.get("default") for name, info in papermill.inspect_notebook(str(notebook)).items()}
+
+
+def parse_value(text: str) -> Any:
+    """A `-p` value as papermill reads it (True/False/None, ints, floats) plus YAML lists/dicts."""
+    if text in ("True", "true"):
+        return True
+    if text in ("False", "false"):
+        return False
+    if text in ("None", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    if text[:1] in "[{":
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ValueError(f"cannot read {text!r} as a list/dict: {err}; write e.g. [1, 4, 10]") from err
+    return text
+
+
+def _check_run_id(run_id: str) -> str:
+    if not run_id or run_id in (".", "..") or not re.fullmatch(r"[A-Za-z0-9._=+-]+", run_id):
+        raise ValueError(f"run id {run_id!r} must be a plain folder name (letters, digits, . _ - = +)")
+    return run_id
+
+
+def new_run_id() -> str:
+    """Timestamp plus a short random suffix, so two runs started together never collide."""
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def _make_run_dir(out_root: str | os.PathLike, run_id: str | None) -> Path:
+    run_id = _check_run_id(run_id or new_run_id())
+    root = Path(out_root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    run_dir = root / run_id
+    try:
+        run_dir.mkdir()
+    except FileExistsError:
+        raise FileExistsError(
+            f"run folder {run_dir} already exists; a run never overwrites one: choose another --run-id "
+            "or leave it out for a fresh one"
+        ) from None
+    return run_dir
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(record, indent=2, default=str))
+    tmp.replace(path)
+
+
+def _platform() -> dict[str, Any]:
+    return {"platform": platform.platform(), "machine": platform.machine(), "python": sys.version.split()[0],
+            "cpu_count": os.cpu_count()}
+
+
+def _write_html(executed: Path) -> Path | None:
+    """The HTML rendering beside the executed notebook (None, with a warning, if nbconvert fails)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    html = executed.with_suffix(".html")
+    try:
+        body, _ = HTMLExporter().from_notebook_node(nbformat.read(str(executed), as_version=4))
+    except Exception as err:  # a rendering problem must not lose the run
+        warnings.warn(f"could not render {executed.name} to HTML: {err}", stacklevel=2)
+        return None
+    html.write_text(body, encoding="utf-8")
+    return html
+
+
+def _error_text(err: BaseException) -> str:
+    ename, evalue = getattr(err, "ename", None), getattr(err, "evalue", None)
+    if ename is not None:
+        cell = getattr(err, "exec_count", None)
+        return f"{ename}: {evalue}" + (f" (cell [{cell}])" if cell is not None else "")
+    return f"{type(err).__name__}: {err}"
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _thread_caps(threads: int):
+    """Kernels started inside inherit these torch/BLAS thread caps; the environment is restored after."""
+    saved = {var: os.environ.get(var) for var in _THREAD_VARS}
+    os.environ.update({var: str(threads) for var in _THREAD_VARS})
+    try:
+        yield
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+
+
+def _execute(notebook: Path, output: Path, parameters: dict[str, Any], kernel_name: str,
+             log_output: bool = False) -> None:
+    """papermill with the kernel in the notebook's folder (relative paths as in JupyterLab)."""
+    import papermill
+
+    papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel_name,
+                               cwd=str(notebook.parent), progress_bar=False, log_output=log_output)
+
+
+def _run_one(notebook: Path, output: Path, parameters: dict[str, Any], kernel_name: str,
+             log_output: bool = False, run_dir: Path | None = None) -> dict[str, Any]:
+    """Execute one notebook (and render it); a record of what happened, never raising.
+
+    Output paths are recorded relative to `run_dir`, so a copied report folder still reads.
+    """
+    rel = (lambda p: os.path.relpath(p, run_dir)) if run_dir is not None else str
+    entry: dict[str, Any] = {"notebook": notebook.stem, "input": str(notebook), "output": rel(output),
+                             "parameters": parameters, "started": _now()}
+    t0 = time.perf_counter()
+    try:
+        _execute(notebook, output, parameters, kernel_name, log_output)
+        entry["status"] = "completed"
+    except BaseException as err:  # noqa: BLE001 - recorded, then re-raised by the caller
+        entry["status"] = "failed"
+        entry["error"] = _error_text(err)
+        entry["_exception"] = err
+    entry["seconds"] = round(time.perf_counter() - t0, 3)
+    entry["finished"] = _now()
+    html = _write_html(output) if output.exists() else None
+    entry["html"] = None if html is None else rel(html)
+    return entry
+
+
+def _sweep_worker(args: tuple) -> dict[str, Any]:
+    entry = _run_one(*args)
+    err = entry.pop("_exception", None)
+    if err is not None and "error" not in entry:
+        entry["error"] = _error_text(err)
+    return entry
+
+
+def _value_tag(value: Any) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else value
+    return re.sub(r"[^A-Za-z0-9.=+-]+", "_", text).strip("_") or "value"
+
+
+class _Run:
+    """The run folder and its run.json, kept up to date after every step."""
+
+    def __init__(self, run_dir: Path, record: dict[str, Any]):
+        self.dir = run_dir
+        self.record = record
+        self.t0 = time.perf_counter()
+        self.save()
+
+    def save(self) -> None:
+        _write_json(self.dir / "run.json", self.record)
+
+    def finish(self, status: str, error: str | None = None) -> None:
+        self.record["status"] = status
+        self.record["finished"] = _now()
+        self.record["wall_s"] = round(time.perf_counter() - self.t0, 3)
+        if error:
+            self.record["error"] = error
+        self.save()
+
+
+def _new_run(out_root, run_id, kind: str, profile: str, parameters: dict[str, Any], kernel_name: str) -> _Run:
+    from facelib.utils import git_commit, library_versions  # here: sweep workers need not import torch
+
+    run_dir = _make_run_dir(out_root, run_id)
+    return _Run(run_dir, {
+        "run_id": run_dir.name, "kind": kind, "status": "running", "profile": profile,
+        "parameters": parameters, "started": _now(), "finished": None, "notebooks": [],
+        "versions": library_versions(), "git_commit": git_commit(Path(__file__).resolve().parent),
+        "platform": _platform(), "kernel_name": kernel_name, "command": " ".join(sys.argv),
+    })
+
+
+def _check_profile(profile: str) -> None:
+    from facelib.profiles import PROFILES
+
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+
+
+def _sweep(run: _Run, notebook: Path, param_name: str, values: Sequence[Any], base: dict[str, Any],
+           kernel_name: str, max_workers: int, declared: dict[str, Any]) -> dict[str, Any]:
+    """Run `notebook` once per value in parallel processes, each into sweeps/<stem>/<param>=<value>/."""
+    if param_name not in declared:
+        raise ValueError(f"{notebook.name} does not declare a parameter {param_name!r} in its parameters cell; "
+                         f"it declares: {', '.join(declared) or '(none)'}")
+    values = list(values)
+    if not values:
+        raise ValueError("a sweep needs at least one value")
+    tags = [_value_tag(v) for v in values]
+    if len(set(tags)) != len(tags):
+        raise ValueError(f"sweep values {values!r} are not distinct")
+    workers = max(1, min(int(max_workers), len(values)))
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    jobs = []
+    for value, tag in zip(values, tags):
+        folder = run.dir / "sweeps" / notebook.stem / f"{param_name}={tag}"
+        folder.mkdir(parents=True)
+        params = {k: v for k, v in base.items() if k in declared}
+        params[param_name] = value
+        if "run_dir" in declared:
+            params["run_dir"] = str(folder)
+        jobs.append((notebook, folder / f"{notebook.stem}__{param_name}={tag}.ipynb", params, kernel_name, False, run.dir))
+    record = {"notebook": notebook.stem, "parameter": param_name, "values": values, "max_workers": workers,
+              "threads_per_kernel": threads, "started": _now(), "runs": []}
+    run.record.setdefault("sweeps", []).append(record)
+    run.save()
+    t0 = time.perf_counter()
+    # Each papermill call drives its own kernel, a separate process; threads here only wait on
+    # them. The kernels inherit the thread caps below so `workers` of them share the cores.
+    with _thread_caps(threads), futures.ThreadPoolExecutor(workers, thread_name_prefix="sweep") as pool:
+        for value, entry in zip(values, pool.map(_sweep_worker, jobs)):
+            entry["value"] = value
+            record["runs"].append(entry)
+            run.save()
+    record["seconds"] = round(time.perf_counter() - t0, 3)
+    record["finished"] = _now()
+    record["status"] = "failed" if any(e["status"] != "completed" for e in record["runs"]) else "completed"
+    run.save()
+    return record
+
+
+def _fail_message(what: str, entry: dict[str, Any], run_dir: Path) -> str:
+    return (f"{what} {entry['notebook']} failed: {entry['error']}. The executed notebook (with the traceback) "
+            f"is {run_dir / entry['output']}; everything made so far is kept in {run_dir} (run.json status 'failed')")
+
+
+# -- public API ----------------------------------------------------------------------------
+def run_pipeline(profile: str = "quick", dataset: str | None = None, parameters: dict[str, Any] | None = None,
+                 notebooks: Sequence[str | os.PathLike] | None = None, out_root: str | os.PathLike = "reports",
+                 run_id: str | None = None, kernel_name: str = "python3", parallel_sweep: bool | str = False,
+                 notebooks_dir: str | os.PathLike | None = None, max_workers: int = 2,
+                 log_output: bool = False, verbose: bool = True) -> Path:
+    """Execute notebooks in order into a new `out_root/<run-id>/`; returns that folder.
+
+    `parameters` are overrides (papermill `-p`); each notebook receives the ones its
+    parameters cell declares, with `profile`, `run_dir` and `dataset` (if given).
+    `parallel_sweep=True` (or the name of a list parameter, default "betas"): a notebook
+    declaring that parameter is first run once per value in parallel processes (`max_workers`),
+    their checkpoints are gathered into the run's `checkpoints/`, then it runs once over all
+    values, reusing them. Raises `PipelineError` when a notebook fails (outputs are kept).
+    """
+    _check_profile(profile)
+    overrides = dict(parameters or {})
+    clash = [k for k in PIPELINE_PARAMETERS if k in overrides]
+    if clash:
+        raise ValueError(f"pass {', '.join(clash)} as the profile/dataset arguments (or let the pipeline set run_dir), "
+                         "not among the -p parameters")
+    if dataset is not None:
+        from facelib.data import available
+
+        if dataset.lower().replace("_", "-") not in available():
+            raise ValueError(f"unknown data set {dataset!r}; choose one of {', '.join(available())}")
+    paths = find_notebooks(notebooks, notebooks_dir)
+    declared = {p: declared_parameters(p) for p in paths}
+    unused = sorted(k for k in overrides if not any(k in d for d in declared.values()))
+    if dataset is not None and not any("dataset" in d for d in declared.values()):
+        unused.append("dataset")
+    if unused:
+        warnings.warn(f"parameter(s) {', '.join(unused)} are declared by none of the notebooks "
+                      f"({', '.join(p.stem for p in paths)}) and have no effect; check the spelling", UserWarning,
+                      stacklevel=2)
+    sweep_param = "betas" if parallel_sweep is True else (parallel_sweep or None)
+
+    given = {"profile": profile, **({"dataset": dataset} if dataset is not None else {}), **overrides}
+    run = _new_run(out_root, run_id, "pipeline", profile, given, kernel_name)
+    run.record["unused_parameters"] = unused
+    from facelib.profiles import PROFILES
+
+    run.record["profile_defaults"] = PROFILES[profile]  # what a parameter left as None became
+    run.record["notebooks"] = [{"notebook": p.stem, "input": str(p), "status": "pending"} for p in paths]
+    run.save()
+    base = {**given, "run_dir": str(run.dir)}
+    if verbose:
+        print(f"run {run.dir.name}: {len(paths)} notebook(s), profile {profile}, into {run.dir}", flush=True)
+    try:
+        for i, nb in enumerate(paths):
+            _pipeline_step(run, i, paths, declared[nb], base, overrides, sweep_param, kernel_name, max_workers,
+                           log_output, verbose)
+    except BaseException as err:
+        for rest in run.record["notebooks"]:
+            if rest.get("status") == "pending":
+                rest["status"] = "not run"
+        if run.record["status"] == "running":  # not already recorded as a notebook failure
+            run.finish("interrupted" if isinstance(err, KeyboardInterrupt) else "failed", _error_text(err))
+        raise
+    run.finish("completed")
+    if verbose:
+        print(f"done in {run.record['wall_s']:.1f} s: {run.dir}", flush=True)
+    return run.dir
+
+
+def _pipeline_step(run: _Run, i: int, paths: list[Path], declared: dict[str, Any], base: dict[str, Any],
+                   overrides: dict[str, Any], sweep_param: str | None, kernel_name: str, max_workers: int,
+                   log_output: bool, verbose: bool) -> None:
+    """Notebook `i` of the run (after its parallel sweep, if any); raises PipelineError on failure."""
+    nb = paths[i]
+    if sweep_param and sweep_param in declared:
+        from facelib.profiles import PROFILES
+
+        values = overrides.get(sweep_param) or PROFILES[run.record["profile"]].get(sweep_param)
+        if isinstance(values, (list, tuple)) and len(values) > 1:
+            if verbose:
+                print(f"[{i + 1}/{len(paths)}] {nb.stem}: sweep over {sweep_param} = {values} "
+                      f"in {min(max_workers, len(values))} kernels", flush=True)
+            rec = _sweep(run, nb, sweep_param, [[v] for v in values], base, kernel_name, max_workers, declared)
+            bad = next((e for e in rec["runs"] if e["status"] != "completed"), None)
+            if bad is not None:
+                run.record["notebooks"][i].update(status="failed", error=bad["error"])
+                msg = _fail_message("sweep run of", bad, run.dir)
+                _mark_rest(run, i)
+                run.finish("failed", msg)
+                raise PipelineError(msg)
+            _gather_checkpoints(run.dir, rec)
+    params = {k: v for k, v in base.items() if k in declared}
+    entry = _run_one(nb, run.dir / nb.name, params, kernel_name, log_output, run.dir)
+    err = entry.pop("_exception", None)
+    run.record["notebooks"][i] = entry
+    run.save()
+    if verbose:
+        print(f"[{i + 1}/{len(paths)}] {nb.stem}: {entry['status']} in {entry['seconds']:.1f} s", flush=True)
+    if err is not None:
+        _mark_rest(run, i)
+        if isinstance(err, KeyboardInterrupt):
+            run.finish("interrupted", f"interrupted in {nb.stem}")
+            raise err
+        msg = _fail_message("notebook", entry, run.dir)
+        run.finish("failed", msg)
+        raise PipelineError(msg) from err
+
+
+def _mark_rest(run: _Run, i: int) -> None:
+    for rest in run.record["notebooks"][i + 1:]:
+        rest["status"] = "not run"
+
+
+def _gather_checkpoints(run_dir: Path, sweep: dict[str, Any]) -> None:
+    """Copy the sweep runs' checkpoints into the run's checkpoints/ (never replacing one)."""
+    target = run_dir / "checkpoints"
+    for entry in sweep["runs"]:
+        source = (run_dir / entry["output"]).parent / "checkpoints"
+        if not source.is_dir():
+            continue
+        for child in sorted(source.iterdir()):
+            if child.is_dir() and not (target / child.name).exists():
+                shutil.copytree(child, target / child.name)
+
+
+def run_sweep(notebook: str | os.PathLike, param_name: str, values: Iterable[Any], max_workers: int = 2,
+              profile: str = "quick", parameters: dict[str, Any] | None = None,
+              out_root: str | os.PathLike = "reports", run_id: str | None = None, kernel_name: str = "python3",
+              notebooks_dir: str | os.PathLike | None = None) -> Path:
+    """Run one notebook once per value of `param_name`, in parallel processes, into a new run folder.
+
+    Outputs: `<run>/sweeps/<notebook>/<param>=<value>/` holding the executed notebook, its
+    HTML and whatever the notebook wrote (its `run_dir`); run.json lists every run with its
+    value, status and time. Torch/BLAS threads are split between the workers. Raises
+    `PipelineError` if any value failed (after all have finished).
+    """
+    _check_profile(profile)
+    nb = find_notebooks([notebook], notebooks_dir)[0]
+    declared = declared_parameters(nb)
+    overrides = dict(parameters or {})
+    unused = sorted(k for k in overrides if k not in declared)
+    if unused:
+        warnings.warn(f"parameter(s) {', '.join(unused)} are not declared by {nb.name} and have no effect",
+                      UserWarning, stacklevel=2)
+    values = list(values)
+    given = {"profile": profile, **overrides}
+    run = _new_run(out_root, run_id, "sweep", profile, given, kernel_name)
+    try:
+        rec = _sweep(run, nb, param_name, values, given, kernel_name, max_workers, declared)
+    except BaseException as err:
+        run.finish("failed", _error_text(err))
+        raise
+    bad = [e for e in rec["runs"] if e["status"] != "completed"]
+    if bad:
+        msg = _fail_message("sweep run of", bad[0], run.dir) + f" ({len(bad)} of {len(values)} values failed)"
+        run.finish("failed", msg)
+        raise PipelineError(msg)
+    run.finish("completed")
+    return run.dir
+
+
+# -- command line -----------------------------------------------------------------------------
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Options of `python -m facelib run`."""
+    parser.add_argument("--profile", default="quick", choices=("quick", "full"),
+                        help="parameter defaults: quick (CI, minutes on 2 CPU cores) or full (the study)")
+    parser.add_argument("--dataset", default=None, help="data set for every notebook that takes one (e.g. olivetti)")
+    parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                        help="override a notebook parameter, papermill style: -p epochs 5 -p betas '[1, 4]'")
+    parser.add_argument("--notebooks", nargs="+", default=None, metavar="NAME",
+                        help="run only these notebooks, in this order (e.g. 00_data 02_beta_vae); default: all")
+    parser.add_argument("--notebooks-dir", default=None, help="where the notebooks are (default ./notebooks)")
+    parser.add_argument("--out", default="reports", help="folder that receives <run-id>/ (default reports)")
+    parser.add_argument("--run-id", default=None, help="name of the run folder (default: timestamp + random suffix)")
+    parser.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
+    parser.add_argument("--parallel-sweep", nargs="?", const="betas", default=None, metavar="PARAM",
+                        help="train a sweep notebook's values (default parameter: betas) in parallel processes")
+    parser.add_argument("--workers", type=int, default=2, help="processes for --parallel-sweep (default 2)")
+    parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output to the terminal")
+
+
+def main_from_args(args: argparse.Namespace) -> int:
+    """Run the pipeline; 0 on success, 1 (with the reason on stderr) on failure or bad input."""
+    overrides: dict[str, Any] = {}
+    for name, value in args.parameter:
+        if name in overrides:
+            print(f"error: -p {name} given twice; give each parameter once", file=sys.stderr)
+            return 2
+        overrides[name] = parse_value(value)
+    show = warnings.showwarning
+    warnings.showwarning = lambda message, *_a, **_k: print(f"warning: {message}", file=sys.stderr)
+    try:
+        run_dir = run_pipeline(profile=args.profile, dataset=args.dataset, parameters=overrides,
+                               notebooks=args.notebooks, out_root=args.out, run_id=args.run_id,
+                               kernel_name=args.kernel, parallel_sweep=args.parallel_sweep or False,
+                               notebooks_dir=args.notebooks_dir, max_workers=args.workers,
+                               log_output=args.log_output)
+    except PipelineError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except (FileExistsError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        warnings.showwarning = show
+    print(run_dir)
+    return 0

@@ -1,0 +1,80 @@
+"""Run profiles: the parameter defaults behind `quick` and `full`.
+
+Notebook parameters default to None, meaning "whatever the profile says"; a value
+given explicitly (papermill `-p`) always wins. Keeping the table here, not in each
+notebook, makes the quick profile (CI, seconds per notebook on 2 CPU cores) and the
+full profile (the real study) one edit away and consistent across notebooks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["PROFILES", "resolve"]
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "quick": {
+        "dataset": "synthetic",
+        "image_size": 32,
+        "channels": 1,
+        "latent_dim": 10,
+        "n_images": 3000,
+        "n_identities": 60,
+        "epochs": 3,
+        "batch_size": 64,
+        "lr": 1e-3,
+        "betas": [1.0, 4.0],
+        "beta": 4.0,
+        "n_pairs": 600,
+        "metric_n_train": 600,
+        "metric_n_eval": 300,
+        "metric_batch_size": 16,
+        "verify_datasets": ["synthetic", "olivetti"],
+        "siamese_epochs": 3,
+        "bootstrap": 200,
+    },
+    "full": {
+        "dataset": "synthetic",
+        "image_size": 64,
+        "channels": 1,
+        "latent_dim": 32,
+        "n_images": 30000,
+        "n_identities": 500,
+        "epochs": 30,
+        "batch_size": 64,
+        "lr": 5e-4,
+        "betas": [1.0, 2.0, 4.0, 5.0, 10.0, 20.0],
+        "beta": 4.0,
+        "n_pairs": 6000,
+        "metric_n_train": 10000,
+        "metric_n_eval": 5000,
+        "metric_batch_size": 64,
+        "verify_datasets": ["synthetic", "olivetti", "yaleb", "lfw-pairs"],
+        "siamese_epochs": 30,
+        "bootstrap": 2000,
+    },
+}
+
+
+def resolve(profile: str, **given: Any) -> dict[str, Any]:
+    """Fill every parameter left as None from `PROFILES[profile]`.
+
+    Returns a new dict of all given names (profile keys that were not asked for are
+    not added). Unknown profiles and names the profile does not define (while None)
+    raise a ValueError that lists what exists.
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    table = PROFILES[profile]
+    out: dict[str, Any] = {}
+    for name, value in given.items():
+        if value is None:
+            if name not in table:
+                raise ValueError(
+                    f"parameter {name!r} is None and profile {profile!r} has no default for it; "
+                    f"set it explicitly (profile defaults: {', '.join(sorted(table))})"
+                )
+            value = table[name]
+            value = list(value) if isinstance(value, list) else value
+        out[name] = value
+    return out

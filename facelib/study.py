@@ -1,0 +1,165 @@
+"""Plumbing shared by the numbered notebooks, kept here so the notebooks stay narrative.
+
+`start` resolves a notebook's parameters against its profile, seeds everything, records
+parameters and library versions (printed, and written to the run folder), and returns a
+`Study` that knows where this notebook's outputs go. `load_data` gives every data set the
+same size/channels options; `Study.train_or_load` reuses a checkpoint an earlier notebook
+(or an earlier run) wrote and otherwise trains and saves one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from facelib.profiles import resolve
+from facelib.utils import library_versions, seed_everything
+
+__all__ = ["Study", "start", "load_data"]
+
+
+@dataclass
+class Study:
+    """One notebook's view of a run: resolved parameters and its output folder.
+
+    Attributes:
+        notebook: the notebook's short name (e.g. "01_vae").
+        params: every parameter after the profile filled the Nones.
+        run_dir: the run folder (`reports/<run-id>/`) or None when run interactively
+            without one; then nothing is written and checkpoints live in memory only.
+    """
+
+    notebook: str
+    params: dict[str, Any]
+    run_dir: Path | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.params[key]
+
+    @property
+    def checkpoint_dir(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / "checkpoints"
+
+    def path(self, name: str) -> Path | None:
+        """Where output `name` of this notebook goes (None without a run folder)."""
+        if self.run_dir is None:
+            return None
+        folder = self.run_dir / "figures" if name.endswith((".png", ".gif", ".svg", ".pdf")) else self.run_dir / "tables"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{self.notebook}_{name}"
+
+    def save_table(self, table: pd.DataFrame, name: str) -> Path | None:
+        """Write `table` as CSV into the run folder (if any); returns the path."""
+        path = self.path(f"{name}.csv")
+        if path is not None:
+            table.to_csv(path, index=False)
+        return path
+
+    def save_figure(self, figure: Any, name: str) -> Path | None:
+        """Save a matplotlib figure (or a seaborn grid) as PNG into the run folder (if any)."""
+        path = self.path(f"{name}.png")
+        if path is not None:
+            getattr(figure, "figure", figure).savefig(path, dpi=120, bbox_inches="tight")
+        return path
+
+    def train_or_load(self, key: str, model_name: str, dataset: Any, *, epochs: int | None = None,
+                      train_options: dict[str, Any] | None = None, **model_config: Any):
+        """The model `key` from the run's checkpoints if one is there, else train it now.
+
+        Another notebook of the same run may already have trained the model (e.g.
+        04_latent_traversals reuses 02_beta_vae's); the checkpoint's config must match
+        `model_config`, otherwise it is trained again under the same key plus a suffix
+        rather than silently reusing a different model. Returns (model, history DataFrame).
+        """
+        from facelib.models import build_model
+        from facelib.train import TrainConfig, fit, load_checkpoint, load_model
+
+        model = build_model(model_name, **model_config)
+        ckpt_dir = self.checkpoint_dir
+        if ckpt_dir is not None:
+            wanted = _plain_config(model)
+            digest = hashlib.sha1(json.dumps(wanted, sort_keys=True, default=str).encode()).hexdigest()[:8]
+            for candidate in (key, f"{key}-{digest}"):
+                path = ckpt_dir / candidate / "checkpoint.pt"
+                if not path.exists():
+                    key = candidate
+                    break
+                stored = load_checkpoint(path)
+                stored_config = {k: v for k, v in stored["model_config"].items() if k not in _SET_BY_TRAINING}
+                if stored["model_name"] == model.name and stored_config == wanted:
+                    print(f"reusing {path}")
+                    return load_model(path), pd.DataFrame(stored.get("history") or {})
+        config = TrainConfig(
+            epochs=int(epochs if epochs is not None else self.params.get("epochs", 10)),
+            batch_size=int(self.params.get("batch_size", 64)),
+            lr=float(self.params.get("lr", 1e-3)),
+            seed=int(self.params.get("seed", 0)),
+            device=str(self.params.get("device", "auto")),
+            out=None if ckpt_dir is None else str(ckpt_dir / key),
+            progress=False,
+            **(train_options or {}),
+        )
+        result = fit(model, dataset, config)
+        return result.model, result.history
+
+
+#: Config fields that `fit` fills in from the data (beta-TCVAE's dataset size): not a choice
+#: of the user, so they do not decide whether a stored checkpoint is the model asked for.
+_SET_BY_TRAINING = ("dataset_size",)
+
+
+def _plain_config(model: Any) -> dict[str, Any]:
+    from facelib.train.checkpoint import model_config_dict
+
+    return {k: v for k, v in model_config_dict(model).items() if k not in _SET_BY_TRAINING}
+
+
+def start(notebook: str, profile: str = "quick", run_dir: str | Path | None = None, seed: int = 0,
+          **params: Any) -> Study:
+    """Resolve parameters (None -> profile default), seed, record and print them."""
+    resolved = resolve(profile, **params)
+    resolved.update(profile=profile, seed=seed)
+    seed_everything(seed)
+    versions = library_versions()
+    study = Study(notebook=notebook, params=resolved, run_dir=None if run_dir in (None, "") else Path(run_dir),
+                  versions=versions)
+    record = {"notebook": notebook, "parameters": resolved, "versions": versions, "platform": platform.platform()}
+    if study.run_dir is not None:
+        folder = study.run_dir / "parameters"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{notebook}.json").write_text(json.dumps(record, indent=2, default=str))
+    print(f"{notebook}: profile={profile} seed={seed}")
+    print("parameters:", json.dumps(resolved, default=str))
+    print("versions:", ", ".join(f"{k} {v}" for k, v in versions.items()))
+    return study
+
+
+def load_data(name: str, size: int = 64, channels: int = 1, n: int | None = None,
+              n_identities: int | None = None, seed: int = 0, **options: Any):
+    """`facelib.data.load` with the same size/channel options for every data set.
+
+    `n` and `n_identities` apply to the synthetic set only (real sets are what they
+    are). Grey or colour is chosen per set's own option name.
+    """
+    from facelib.data import load
+
+    key = name.lower().replace("_", "-")
+    if key == "synthetic":
+        extra = {"n": n or 2000, "seed": seed}
+        if n_identities is not None:
+            extra["n_identities"] = n_identities
+        return load(key, size=size, channels=channels, **extra, **options)
+    if key in ("lfw-people", "lfw-pairs"):
+        return load(key, size=size, color=channels == 3, **options)
+    if key == "folder":
+        return load(key, size=size, channels=channels, **options)
+    if channels != 1:
+        raise ValueError(f"{name} is a grey-scale set; use channels=1")
+    return load(key, size=size, **options)

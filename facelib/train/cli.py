@@ -1,0 +1,175 @@
+"""`python -m facelib train`: build a model, load a data set, run `fit`, print a summary.
+
+Example: ``python -m facelib train --model beta-vae --beta 4 --data olivetti --epochs 30
+--out runs/b4``. It is a thin layer over `fit` (same code path as the notebooks);
+model config fields without their own flag go through ``--set key=value`` (values
+parsed as JSON when they parse, e.g. ``--set blocks='{"identity": 16}'``), loader
+options through ``--data-option key=value``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+import time
+from typing import Any
+
+from .config import PRECISIONS, TrainConfig
+
+__all__ = ["configure_parser", "main_from_args", "parse_assignments"]
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Add the `train` options to `parser`."""
+    defaults = TrainConfig()
+    parser.add_argument("--model", required=True, help="model name: vae, beta-vae, modvae, beta-tcvae, factor-vae")
+    parser.add_argument("--data", required=True, help="data set name (see facelib.data.available())")
+    parser.add_argument("--out", default=None, help="run folder for checkpoint.pt and history.csv (none: nothing saved)")
+    parser.add_argument("--epochs", type=int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--device", default=defaults.device, help="auto (cuda, mps, cpu), cpu, cuda, cuda:1, mps")
+    parser.add_argument("--precision", default=defaults.precision, choices=PRECISIONS,
+                        help="auto: fp16 mixed precision on CUDA, fp32 elsewhere; bf16 for CPUs with AVX512-BF16")
+    parser.add_argument("--max-steps", type=int, default=None, help="stop after this many steps (quick runs)")
+    parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
+    parser.add_argument("--checkpoint-every", type=int, default=defaults.checkpoint_every, help="epochs between checkpoints")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --out exactly where it stopped")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint in --out")
+    parser.add_argument("--group-batches", choices=("auto", "yes", "no"), default="auto",
+                        help="batches of whole groups: auto (when the data has groups or the model is modvae)")
+    parser.add_argument("--group-size", type=int, default=None, help="images per group in grouped (modvae) batches")
+    parser.add_argument("--groups-per-batch", type=int, default=None)
+    parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--latent-dim", type=int, default=None, help="number of latents (model default: 32)")
+    parser.add_argument("--beta", type=float, default=None, help="KL weight (beta-vae, modvae, beta-tcvae)")
+    parser.add_argument("--image-size", type=int, default=None,
+                        help="image side; the data set is loaded at this size when its loader can resize")
+    parser.add_argument("--channels", type=int, default=None, choices=(1, 3), help="1 grey, 3 colour")
+    parser.add_argument("--set", dest="model_fields", action="append", default=[], metavar="KEY=VALUE",
+                        help="any model config field, e.g. gamma=10, c_max=25, lam=1, blocks='{\"identity\": 16}'")
+    parser.add_argument("--data-option", dest="data_options", action="append", default=[], metavar="KEY=VALUE",
+                        help="loader option passed to facelib.data.load, e.g. size=64, min_faces_per_person=20")
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
+    """`["a=1", "b=x"]` -> {"a": 1, "b": "x"} (values parsed as JSON when possible)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not key:
+            raise ValueError(f"{flag} expects KEY=VALUE, got {item!r}")
+        out[key] = _parse_value(value)
+    return out
+
+
+def _loader_params(name: str) -> set[str]:
+    from facelib.data import _resolve
+
+    try:
+        return set(inspect.signature(_resolve(name)).parameters)
+    except (TypeError, ValueError):
+        return set()
+
+
+def _fmt(value: Any, spec: str = ".4g") -> str:
+    try:
+        return format(float(value), spec)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def main_from_args(args: argparse.Namespace) -> int:
+    """Run the command; 0 on success, 1 on errors (with a message on stderr), 2 on bad usage."""
+    try:
+        data_options = parse_assignments(args.data_options, "--data-option")
+        model_fields = parse_assignments(args.model_fields, "--set")
+    except ValueError as exc:
+        print(f"facelib train: error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _train(args, data_options, model_fields)
+    except KeyboardInterrupt:
+        where = f"; the last checkpoint is in {args.out}, rerun with --resume to continue" if args.out else ""
+        print(f"facelib train: interrupted{where}", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, RuntimeError, OSError, ImportError) as exc:
+        print(f"facelib train: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _train(args: argparse.Namespace, data_options: dict[str, Any], model_fields: dict[str, Any]) -> int:
+    from facelib import data as fdata
+    from facelib.models import build_model
+    from facelib.utils import seed_everything
+
+    from .engine import check_out_folder, fit
+
+    config = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
+        precision=args.precision, val_fraction=args.val_fraction, out=args.out,
+        checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
+        progress=not args.no_progress, max_steps=args.max_steps, group_size=args.group_size,
+        groups_per_batch=args.groups_per_batch, num_threads=args.num_threads,
+        group_batches={"auto": "auto", "yes": True, "no": False}[args.group_batches],
+    )
+    check_out_folder(config)  # refuse an existing run before the (slow) data loading
+    params = _loader_params(args.data)
+    if args.image_size is not None:
+        for key in ("size", "image_size"):
+            if key in params and key not in data_options:
+                data_options[key] = args.image_size
+                break
+    if args.channels is not None and not {"channels", "color"} & set(data_options):
+        if "channels" in params:
+            data_options["channels"] = args.channels
+        elif "color" in params:
+            data_options["color"] = args.channels == 3
+    t0 = time.perf_counter()
+    dataset = fdata.load(args.data, **data_options)
+    h, w = dataset.image_size
+    if args.image_size is not None and (h, w) != (args.image_size, args.image_size):
+        raise ValueError(
+            f"--image-size {args.image_size} asked for, but data set {args.data!r} has {h}x{w} images and its "
+            "loader has no size option; pass the loader's own option with --data-option or drop --image-size"
+        )
+    if args.channels is not None and args.channels != dataset.channels:
+        raise ValueError(f"--channels {args.channels} asked for, but data set {args.data!r} has {dataset.channels}")
+    if h != w:
+        raise ValueError(f"models need square images; {args.data!r} has {h}x{w}; resize it with --data-option")
+    fields = {"image_size": h, "channels": dataset.channels}
+    if args.latent_dim is not None:
+        fields["latent_dim"] = args.latent_dim
+    if args.beta is not None:
+        fields["beta"] = args.beta
+    fields.update(model_fields)
+
+    seed_everything(args.seed)  # the initial weights depend on the seed only
+    model = build_model(args.model, **fields)
+    if args.out is None:
+        print("facelib train: no --out given, so no checkpoint is written", file=sys.stderr)
+    result = fit(model, dataset, config)
+
+    last = result.last
+    print(f"trained {model.name} on {dataset.name} (n={len(dataset)}, {dataset.channels}x{h}x{w}) "
+          f"on {result.device} in {result.precision}, {time.perf_counter() - t0:.1f} s")
+    print(f"  epochs {_fmt(last.get('epoch'), 'g')}, steps {_fmt(last.get('step'), 'g')}, "
+          f"stopped by {result.stopped}, {_fmt(last.get('images_per_s'), '.0f')} images/s")
+    print(f"  train loss {_fmt(last.get('train_loss'))}, elbo {_fmt(last.get('train_elbo'))} nats/image")
+    if "val_loss" in last:
+        print(f"  val   loss {_fmt(last.get('val_loss'))}, elbo {_fmt(last.get('val_elbo'))} nats/image, "
+              f"{_fmt(last.get('val_bits_per_dim'))} bits/dim")
+    print(f"  checkpoint: {result.checkpoint if result.checkpoint else 'none (no --out)'}")
+    return 0

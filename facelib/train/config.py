@@ -1,0 +1,126 @@
+"""`TrainConfig`: every knob of `fit`, as one dataclass that a checkpoint can store.
+
+The config is stored in each checkpoint (as a plain dict) so that a run can be
+resumed exactly and a result traced back to how it was trained.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["TrainConfig", "PRECISIONS", "SPLIT_FIELDS"]
+
+#: Accepted values of `TrainConfig.precision`.
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+#: Fields that decide the train/validation split and the batch order; a resumed run
+#: must keep them, or it would not continue the same run.
+SPLIT_FIELDS = ("seed", "batch_size", "val_fraction", "group_batches", "groups_per_batch", "group_size")
+
+
+@dataclass
+class TrainConfig:
+    """How to train a model with `facelib.train.fit`.
+
+    Attributes:
+        epochs: passes over the training split.
+        batch_size: images per step (for grouped batches: groups_per_batch x group_size
+            when those are not given).
+        lr: Adam learning rate (1e-3 suits the small models here; Burgess et al. used 5e-4).
+        seed: seeds model sampling, the split and the per-epoch shuffles (which depend
+            on (seed, epoch) only, so a resumed run sees the same batches).
+        device: "auto" (cuda, then mps, then cpu) or a torch device string.
+        precision: "auto" (fp16 autocast + GradScaler on CUDA, fp32 elsewhere), "fp32",
+            "bf16" (autocast; CPUs with AVX512-BF16 or CUDA) or "fp16" (CUDA only).
+        val_fraction: share of the data held out for validation (0 for none); split by
+            group when batches are grouped, so no group straddles the two sides.
+        out: run folder for `checkpoint.pt` and `history.csv`, or None to write nothing.
+        checkpoint_every: write a checkpoint every this many epochs (and always at the end).
+        resume: continue the run stored in `out` (starts fresh, with a warning, if there is none).
+        overwrite: allow replacing an existing checkpoint in `out` when not resuming.
+        progress: show a tqdm bar with the loss terms (only when stderr is a terminal).
+        max_steps: stop after this many optimizer steps in total (quick profiles).
+        group_batches: "auto" (grouped when the data set has `groups` or the model is
+            `modvae`), True or False. Grouped batches hold whole groups; with identity
+            groups, `group_size` images of one person form a group.
+        groups_per_batch: groups per batch (default batch_size // group_size).
+        group_size: images per group (default: the most common group size of
+            `dataset.groups`, or 4 for identity groups).
+        channels_last: "auto" (on CUDA and CPU, where NHWC convolutions are faster; not on MPS),
+            True or False.
+        num_threads: torch CPU threads during fit (restored afterwards); None leaves it.
+        history_every_step: also record every step's loss terms (`FitResult.step_history`).
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    val_fraction: float = 0.1
+    out: str | None = None
+    checkpoint_every: int = 1
+    resume: bool = False
+    overwrite: bool = False
+    progress: bool = True
+    max_steps: int | None = None
+    group_batches: bool | str = "auto"
+    groups_per_batch: int | None = None
+    group_size: int | None = None
+    channels_last: bool | str = "auto"
+    num_threads: int | None = None
+    history_every_step: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.out, Path):
+            self.out = str(self.out)
+        problems = []
+        if not isinstance(self.epochs, int) or self.epochs < 1:
+            problems.append(f"epochs must be a positive integer, got {self.epochs!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            problems.append(f"batch_size must be a positive integer, got {self.batch_size!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            problems.append(f"lr must be a positive number, got {self.lr!r}")
+        if self.precision not in PRECISIONS:
+            problems.append(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if not (isinstance(self.val_fraction, (int, float)) and 0.0 <= self.val_fraction < 1.0):
+            problems.append(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
+        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1:
+            problems.append(f"checkpoint_every must be a positive integer, got {self.checkpoint_every!r}")
+        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
+            problems.append(f"max_steps must be a positive integer or None, got {self.max_steps!r}")
+        if self.group_batches not in ("auto", True, False):
+            problems.append(f"group_batches must be 'auto', True or False, got {self.group_batches!r}")
+        for name in ("groups_per_batch", "group_size", "num_threads"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                problems.append(f"{name} must be a positive integer or None, got {value!r}")
+        if self.group_size == 1:
+            problems.append("group_size must be at least 2 (a group of one image clamps nothing)")
+        if self.channels_last not in ("auto", True, False):
+            problems.append(f"channels_last must be 'auto', True or False, got {self.channels_last!r}")
+        if problems:
+            raise ValueError("invalid TrainConfig: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (for checkpoints and logs)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        """Rebuild from `to_dict` output, ignoring keys this version does not know."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def replace(self, **overrides: Any) -> "TrainConfig":
+        """A copy with some fields changed; unknown names raise a clear error."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise TypeError(f"unknown TrainConfig field(s) {unknown}; known fields: {', '.join(sorted(known))}")
+        data = self.to_dict()
+        data.update(overrides)
+        return type(self)(**data)

@@ -1,0 +1,186 @@
+"""Using a trained model: embeddings, reconstructions, samples and latent traversals.
+
+All functions run batched under `torch.inference_mode`, accept uint8 images
+(0..255, as `FaceDataset.images` holds them) or float images in [0, 1], return
+CPU results, and leave the model's device and train/eval mode as they found them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from facelib.utils import select_device
+
+__all__ = ["embed", "representation", "reconstruct", "sample", "traverse", "latent_dim"]
+
+
+def latent_dim(model: torch.nn.Module) -> int:
+    """Number of latents of a model (from its config)."""
+    d = getattr(getattr(model, "config", None), "latent_dim", None) or getattr(model, "latent_dim", None)
+    if not isinstance(d, int) or d < 1:
+        raise TypeError(f"{type(model).__name__} has no config.latent_dim; pass a facelib model")
+    return d
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def _using(model: torch.nn.Module, device: Any) -> Iterator[torch.device]:
+    """Eval mode on `device` ("auto", a device, or None = where the model is) for the block.
+
+    The model is moved back afterwards, so a caller's model never changes device under it.
+    """
+    home = _model_device(model)
+    target = home if device is None else select_device(device)
+    was_training = model.training
+    model.eval()
+    if target != home:
+        model.to(target)
+    try:
+        with torch.inference_mode():
+            yield target
+    finally:
+        if target != home:
+            model.to(home)
+        model.train(was_training)
+
+
+def _as_images(images: Any) -> torch.Tensor:
+    """uint8 (0..255) or float ([0, 1]) images as a 4-D tensor, kept in its dtype."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.ascontiguousarray(images))
+    if hasattr(images, "images") and isinstance(images.images, torch.Tensor):  # a FaceDataset
+        images = images.images
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"expected images as a tensor or array (N x C x H x W), got {type(images).__name__}")
+    if images.ndim == 3:
+        raise ValueError(f"expected a batch N x C x H x W, got shape {tuple(images.shape)}; add a batch axis with x[None]")
+    if images.ndim != 4:
+        raise ValueError(f"expected images N x C x H x W, got shape {tuple(images.shape)}")
+    if images.dtype != torch.uint8 and not images.is_floating_point():
+        raise TypeError(f"images must be uint8 (0..255) or float in [0, 1], got {images.dtype}")
+    return images
+
+
+def _to_float(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
+    batch = batch.to(device, non_blocking=True)
+    return batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch.float()
+
+
+def _batches(n: int, batch_size: int) -> Iterator[slice]:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+def _encode_all(model, images: torch.Tensor, batch_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    mus, logvars = [], []
+    with _using(model, device) as dev:
+        for sl in _batches(images.shape[0], batch_size):
+            mu, logvar = model.encode(_to_float(images[sl], dev))
+            mus.append(mu.float().cpu())
+            logvars.append(logvar.float().cpu())
+    d = latent_dim(model)
+    if not mus:
+        return torch.empty(0, d), torch.empty(0, d)
+    return torch.cat(mus), torch.cat(logvars)
+
+
+def embed(model: torch.nn.Module, dataset: Any, batch_size: int = 256, device: Any = "auto") -> pd.DataFrame:
+    """Posterior means and log-variances of every image of `dataset`, one row per image.
+
+    Columns mu_0..mu_{d-1}, logvar_0..logvar_{d-1}, identity (-1 unknown) and index
+    (row in the data set), so pandas/statsmodels code reads the latents directly.
+    """
+    images = _as_images(dataset)
+    n = images.shape[0]
+    mu, logvar = _encode_all(model, images, batch_size, device)
+    d = mu.shape[1]
+    frame = pd.DataFrame(
+        np.concatenate([mu.numpy(), logvar.numpy()], axis=1),
+        columns=[f"mu_{i}" for i in range(d)] + [f"logvar_{i}" for i in range(d)],
+    )
+    identity = getattr(dataset, "identity", None)
+    frame["identity"] = np.asarray(identity, dtype=np.int64) if identity is not None else np.full(n, -1, np.int64)
+    frame["index"] = np.arange(n, dtype=np.int64)
+    return frame
+
+
+def representation(model: torch.nn.Module, batch_size: int = 256, device: Any = None) -> Callable[[Any], np.ndarray]:
+    """The model as a representation: images (uint8 N x C x H x W) -> posterior means (N, d).
+
+    This is the callable the disentanglement metrics and the verification code take; they
+    call it many times, so by default it runs where the model already is (device=None)
+    rather than moving the model for every call.
+    """
+
+    def represent(images: Any) -> np.ndarray:
+        mu, _ = _encode_all(model, _as_images(images), batch_size, device)
+        return mu.numpy()
+
+    represent.__name__ = f"{getattr(model, 'name', type(model).__name__)}_posterior_mean"
+    return represent
+
+
+def reconstruct(model: torch.nn.Module, images: Any, batch_size: int = 256, device: Any = "auto") -> torch.Tensor:
+    """Decoded posterior means (float in [0, 1], same shape as `images`), deterministic."""
+    images = _as_images(images)
+    out = []
+    with _using(model, device) as dev:
+        for sl in _batches(images.shape[0], batch_size):
+            mu, _ = model.encode(_to_float(images[sl], dev))
+            out.append(model.decode(mu).float().cpu())
+    return torch.cat(out) if out else torch.empty(0, *images.shape[1:])
+
+
+def _decode_all(model, z: torch.Tensor, batch_size: int, device) -> torch.Tensor:
+    out = []
+    with _using(model, device) as dev:
+        for sl in _batches(z.shape[0], batch_size):
+            out.append(model.decode(z[sl].to(dev)).float().cpu())
+    return torch.cat(out)
+
+
+def sample(model: torch.nn.Module, n: int, seed: int = 0, batch_size: int = 256, device: Any = "auto") -> torch.Tensor:
+    """`n` images decoded from prior draws z ~ N(0, I) (float in [0, 1]); same seed, same images."""
+    if not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    z = torch.randn(n, latent_dim(model), generator=torch.Generator().manual_seed(seed))
+    return _decode_all(model, z, batch_size, device)
+
+
+def traverse(model: torch.nn.Module, z: Any, dim: int, values: Sequence[float] | torch.Tensor,
+             batch_size: int = 256, device: Any = "auto") -> torch.Tensor:
+    """Decode `z` with latent `dim` set to each of `values`.
+
+    z of shape (d,) gives len(values) x C x H x W; z of shape (B, d) gives
+    B x len(values) x C x H x W (row b: traversal of code b).
+    """
+    d = latent_dim(model)
+    z = torch.as_tensor(z, dtype=torch.float32).detach().cpu()
+    single = z.ndim == 1
+    if single:
+        z = z[None]
+    if z.ndim != 2 or z.shape[1] != d:
+        raise ValueError(f"z must have shape ({d},) or (B, {d}), got {tuple(z.shape)}")
+    if not isinstance(dim, int) or not -d <= dim < d:
+        raise ValueError(f"dim must be an integer latent index in [0, {d}), got {dim!r}")
+    values = torch.as_tensor(values, dtype=torch.float32).reshape(-1)
+    if values.numel() == 0:
+        raise ValueError("values must hold at least one latent value")
+    b, k = z.shape[0], values.numel()
+    codes = z[:, None, :].repeat(1, k, 1)
+    codes[:, :, dim] = values[None, :]
+    images = _decode_all(model, codes.reshape(b * k, d), batch_size, device)
+    images = images.reshape(b, k, *images.shape[1:])
+    return images[0] if single else images

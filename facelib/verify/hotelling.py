@@ -1,0 +1,233 @@
+"""Hotelling T² tests on embeddings, and per-latent identity tests.
+
+(1) `hotelling_two_sample` / `pair_difference_test`: do same-person and different-person
+pair difference vectors share a mean? (2) `ProbeT2Score`: does a probe image fit a
+person's enrolled images (T² with the pooled within-identity covariance), used as a
+verification score. (3) `latent_identity_tests`: which single latents carry identity,
+with a multiple-comparison correction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .features import COMBINERS, pair_array
+from .scores import PairScorer, _as_matrix, shrink, within_between_covariance
+
+__all__ = [
+    "HotellingResult",
+    "hotelling_two_sample",
+    "hotelling_one_sample",
+    "pair_difference_test",
+    "ProbeT2Score",
+    "latent_identity_tests",
+]
+
+
+@dataclass(frozen=True)
+class HotellingResult:
+    """T², its F transform, the F degrees of freedom and the p-value."""
+
+    t2: float
+    f: float
+    df1: float
+    df2: float
+    pvalue: float
+    n1: int
+    n2: int
+    p: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def hotelling_two_sample(a, b) -> HotellingResult:
+    """Two-sample Hotelling T² with pooled covariance (equal covariances assumed).
+
+    T² = n1 n2/(n1+n2) d' S^-1 d; F = (n1+n2-p-1)/(p (n1+n2-2)) T² ~ F(p, n1+n2-p-1).
+    """
+    A, B = _as_matrix(a, "a"), _as_matrix(b, "b")
+    if A.shape[1] != B.shape[1]:
+        raise ValueError(f"samples have different dimensions: {A.shape[1]} and {B.shape[1]}")
+    n1, n2, p = A.shape[0], B.shape[0], A.shape[1]
+    if n1 + n2 - p - 1 < 1:
+        raise ValueError(
+            f"Hotelling T² needs n1 + n2 > p + 1 (got n1={n1}, n2={n2}, p={p}); "
+            "reduce the dimension first (e.g. PCA) or use more pairs"
+        )
+    d = A.mean(axis=0) - B.mean(axis=0)
+    S = (np.cov(A, rowvar=False, ddof=1).reshape(p, p) * (n1 - 1)
+         + np.cov(B, rowvar=False, ddof=1).reshape(p, p) * (n2 - 1)) / (n1 + n2 - 2)
+    t2 = float(n1 * n2 / (n1 + n2) * d @ np.linalg.solve(S, d))
+    df1, df2 = p, n1 + n2 - p - 1
+    f = t2 * df2 / (p * (n1 + n2 - 2))
+    return HotellingResult(t2, f, df1, df2, float(stats.f.sf(f, df1, df2)), n1, n2, p)
+
+
+def hotelling_one_sample(x, mu=None) -> HotellingResult:
+    """One-sample T² that the mean of `x` equals `mu` (default 0), with its own covariance.
+
+    T² = n (m - mu)' S^-1 (m - mu); F = (n-p)/(p (n-1)) T² ~ F(p, n-p).
+    """
+    X = _as_matrix(x, "x")
+    n, p = X.shape
+    if n - p < 1:
+        raise ValueError(f"one-sample T² needs n > p (got n={n}, p={p}); reduce the dimension first")
+    mu = np.zeros(p) if mu is None else np.asarray(mu, dtype=np.float64)
+    d = X.mean(axis=0) - mu
+    S = np.cov(X, rowvar=False, ddof=1).reshape(p, p)
+    t2 = float(n * d @ np.linalg.solve(S, d))
+    f = t2 * (n - p) / (p * (n - 1))
+    return HotellingResult(t2, f, p, n - p, float(stats.f.sf(f, p, n - p)), n, 0, p)
+
+
+def pair_difference_test(embeddings, pair_table: pd.DataFrame, combine: str = "absdiff") -> HotellingResult:
+    """Two-sample T² of same-person vs different-person pair differences.
+
+    The default uses absolute differences: signed differences have mean zero for both
+    kinds of pair whenever left/right order is arbitrary, so their means cannot differ.
+    """
+    if combine not in COMBINERS:
+        raise ValueError(f"unknown combine {combine!r}; choose one of {sorted(COMBINERS)}")
+    P = pair_array(embeddings, pair_table)
+    F = COMBINERS[combine](P[:, 0], P[:, 1])
+    same = pair_table["same"].to_numpy().astype(bool)
+    return hotelling_two_sample(F[same], F[~same])
+
+
+class ProbeT2Score(PairScorer):
+    """Hotelling-type test that a probe image belongs to a person's enrolled images.
+
+    With pooled within-identity covariance Sw (df_w degrees of freedom, from training
+    identities) and m the mean of n enrolled images of the claimed person,
+    probe - m ~ N(0, (1 + 1/n) Sw) under "same person", so
+    T² = n/(n+1) (probe - m)' Sw^-1 (probe - m) and
+    F = (df_w - p + 1)/(p df_w) T² ~ F(p, df_w - p + 1).
+    The verification score is log p (higher = fits better); for a pair (n = 1) it is a
+    monotone function of the Mahalanobis distance.
+    """
+
+    labels = "identities"
+
+    def __init__(self, shrinkage: float = 0.0, n_components: int | float | None = None):
+        self.shrinkage = shrinkage
+        self.n_components = n_components
+
+    def _set(self, Sw, df):
+        self.within_cov_ = shrink(Sw, self.shrinkage)
+        self.precision_ = np.linalg.inv(self.within_cov_)
+        self.df_ = df
+        p = Sw.shape[0]
+        if df - p + 1 < 1:
+            raise ValueError(
+                f"the within covariance has {df} degrees of freedom for {p} dimensions; "
+                "need more training images per identity or fewer dimensions (n_components)"
+            )
+
+    def _fit_stats(self, X, identity):
+        if identity is None:
+            raise ValueError("ProbeT2Score.fit needs identity labels; use fit_pairs with pair labels instead")
+        Sw, _, self.mean_, df = within_between_covariance(X, identity)
+        self._set(Sw, df)
+
+    def _fit_pair_stats(self, L, R, same):
+        D = L[same] - R[same]
+        self.mean_ = np.concatenate([L, R]).mean(axis=0)
+        self._set(D.T @ D / (2.0 * D.shape[0]), int(D.shape[0]))
+
+    def test(self, t2) -> tuple[np.ndarray, np.ndarray]:
+        """F statistic and p-value for T² values."""
+        p, df = self.dim_, self.df_
+        f = np.asarray(t2) * (df - p + 1) / (p * df)
+        return f, stats.f.sf(f, p, df - p + 1)
+
+    def test_probe(self, probe, enrolled) -> HotellingResult:
+        """Does one probe image fit the enrolled images (rows) of one person?"""
+        E = _as_matrix(enrolled, "enrolled")
+        probe = np.atleast_2d(np.asarray(probe, dtype=np.float64))
+        m = self._project(E).mean(axis=0, keepdims=True)
+        E_proj_dim = m.shape[1]
+        t2 = float(self._t2_projected(self._project(probe), m, E.shape[0])[0])
+        f, pval = self.test(t2)
+        return HotellingResult(t2, float(f), E_proj_dim, self.df_ - E_proj_dim + 1, float(pval),
+                               1, E.shape[0], E_proj_dim)
+
+    def _t2_projected(self, P, M, n):
+        D = P - M
+        return n / (n + 1.0) * np.einsum("ij,jk,ik->i", D, self.precision_, D)
+
+    def score_probes(self, probes, claimed, gallery, gallery_identity) -> np.ndarray:
+        """log p of each probe against the enrolled images of its claimed identity."""
+        G = self._project(_as_matrix(gallery, "gallery"))
+        gid = np.asarray(gallery_identity)
+        P = self._project(_as_matrix(probes, "probes"))
+        claimed = np.asarray(claimed)
+        out = np.empty(P.shape[0])
+        for person in np.unique(claimed):
+            rows = gid == person
+            if not rows.any():
+                raise ValueError(f"no enrolled images for claimed identity {person}")
+            sel = claimed == person
+            t2 = self._t2_projected(P[sel], G[rows].mean(axis=0, keepdims=True), rows.sum())
+            out[sel] = stats.f.logsf(self.test(t2)[0], self.dim_, self.df_ - self.dim_ + 1)
+        return out
+
+    def score_pairs(self, left, right):
+        L, R = self._prepare(left, right)
+        t2 = self._t2_projected(L, R, 1.0)
+        return stats.f.logsf(self.test(t2)[0], self.dim_, self.df_ - self.dim_ + 1)
+
+
+def latent_identity_tests(latents, identity, method: str = "anova", correction: str = "fdr_bh",
+                          alpha: float = 0.05, names: list[str] | None = None) -> pd.DataFrame:
+    """Test each latent separately for a difference between identities.
+
+    method: "anova" (one-way F, equal variances), "welch" (Welch's heteroscedastic one-way
+    F) or "kruskal" (rank-based). The p-values are corrected across latents with
+    statsmodels `multipletests` (`correction` = "fdr_bh", "holm", "bonferroni", ...).
+    Returns one row per latent: statistic, p, p_adj, reject, eta2 (share of the latent's
+    variance explained by identity), sorted as given.
+    """
+    from statsmodels.stats.multitest import multipletests
+
+    Z = _as_matrix(latents, "latents")
+    ids = np.asarray(identity)
+    if ids.shape != (Z.shape[0],):
+        raise ValueError(f"identity must have shape ({Z.shape[0]},), got {ids.shape}")
+    keep = ids >= 0
+    Z, ids = Z[keep], ids[keep]
+    people = np.unique(ids)
+    if people.size < 2:
+        raise ValueError("need at least two identities to test latents against identity")
+    groups = [Z[ids == p] for p in people]
+    if method in ("anova", "welch") and all(g.shape[0] < 2 for g in groups):
+        raise ValueError("every identity has one image; a within-identity variance needs >= 2 per person")
+    names = names or [f"z{i}" for i in range(Z.shape[1])]
+    rows = []
+    grand = Z.mean(axis=0)
+    ss_tot = ((Z - grand) ** 2).sum(axis=0)
+    ss_between = sum(g.shape[0] * (g.mean(axis=0) - grand) ** 2 for g in groups)
+    for j in range(Z.shape[1]):
+        cols = [g[:, j] for g in groups]
+        if method == "anova":
+            res = stats.f_oneway(*cols)
+        elif method == "welch":
+            res = stats.f_oneway(*[c for c in cols if c.size >= 2], equal_var=False)
+        elif method == "kruskal":
+            res = stats.kruskal(*cols)
+        else:
+            raise ValueError(f"unknown method {method!r}; choose anova, welch or kruskal")
+        rows.append((names[j], float(res.statistic), float(res.pvalue)))
+    out = pd.DataFrame(rows, columns=["latent", "statistic", "p"])
+    pvals = out["p"].fillna(1.0).to_numpy()
+    reject, p_adj, _, _ = multipletests(pvals, alpha=alpha, method=correction)
+    out["p_adj"] = p_adj
+    out["reject"] = reject
+    out["eta2"] = np.where(ss_tot > 0, ss_between / np.where(ss_tot > 0, ss_tot, 1.0), 0.0)
+    out["method"] = method
+    out["correction"] = correction
+    return out

@@ -1,0 +1,72 @@
+"""Seaborn figures for verification: ROC overlay and score distributions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .roc import auc, roc_frame
+
+__all__ = ["roc_overlay", "score_distributions"]
+
+
+def _scores_frame(scores) -> pd.DataFrame:
+    """Accepts the `scores` list a protocol fills, a DataFrame (method, score, same),
+    or a dict name -> (same, scores)."""
+    if isinstance(scores, list):
+        scores = pd.concat(scores, ignore_index=True)
+    if isinstance(scores, dict):
+        scores = pd.concat([pd.DataFrame({"method": k, "same": np.asarray(v[0]).astype(bool),
+                                          "score": np.asarray(v[1], dtype=float)})
+                            for k, v in scores.items()], ignore_index=True)
+    if not isinstance(scores, pd.DataFrame) or not {"method", "score", "same"} <= set(scores.columns):
+        raise ValueError("scores must be a DataFrame with method, score, same columns, a list of them, "
+                         "or a dict name -> (same, scores)")
+    return scores
+
+
+def roc_overlay(scores, ax=None, log_far: bool = False, title: str | None = None):
+    """One ROC curve per method (pooled over folds), AUC in the legend; returns the Axes."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    df = _scores_frame(scores)
+    curves = []
+    for name, g in df.groupby("method", sort=False):
+        c = roc_frame(g["same"].to_numpy(), g["score"].to_numpy())
+        c["method"] = f"{name} (AUC {auc(g['same'].to_numpy(), g['score'].to_numpy()):.3f})"
+        curves.append(c)
+    curves = pd.concat(curves, ignore_index=True)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 5))
+    sns.lineplot(data=curves, x="far", y="tar", hue="method", ax=ax, estimator=None, sort=False, errorbar=None)
+    if log_far:
+        ax.set_xscale("log")
+        ax.set_xlim(1e-3, 1)
+    else:
+        ax.plot([0, 1], [0, 1], ls=":", color="grey", lw=1)
+    ax.set_xlabel("false accept rate")
+    ax.set_ylabel("true accept rate")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def score_distributions(scores, method: str | None = None, ax=None, bins: int = 40):
+    """Histograms of same-person vs different-person scores for one method; returns the Axes."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    df = _scores_frame(scores)
+    if method is None:
+        method = df["method"].iloc[0]
+    sub = df[df["method"] == method].copy()
+    if sub.empty:
+        raise ValueError(f"no scores for method {method!r}; have {sorted(df['method'].unique())}")
+    sub["pair"] = np.where(sub["same"].to_numpy().astype(bool), "same person", "different people")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    sns.histplot(data=sub, x="score", hue="pair", bins=bins, stat="density", common_norm=False,
+                 element="step", ax=ax)
+    ax.set_title(str(method))
+    return ax

@@ -1,0 +1,400 @@
+"""Verification protocols: LFW View 1 / View 2 (10-fold), and held-out identities.
+
+A *method* is either a pair classifier (a `Pipeline`/`GridSearchCV` over pair arrays, see
+`features.make_pipeline`) or a `scores.PairScorer`. A *representation* is either fixed
+embeddings (an (N, d) array) or a transformer (e.g. `baselines.Eigenfaces`) that is refitted
+on each split's training images. For every split, every fitted stage -- representation,
+PCA, scaler, classifier, covariances and the accept threshold -- sees training data only;
+the test pairs are only scored.
+
+LFW results category (`lfw_category`), following Huang & Learned-Miller, "Labeled Faces in
+the Wild: Updates and New Reporting Procedures" (UMass TR UM-CS-2014-003). The rule:
+
+* labeled outside data used by the representation -> "unrestricted, labeled outside data";
+* no labels anywhere (representation and verifier) -> "unsupervised";
+* identity labels of LFW training images used by any stage (Fisherfaces, a covariance
+  estimated from identities) -> "unrestricted, no outside data" (or
+  "unrestricted, label-free outside data" if the representation was trained on other images);
+* otherwise only the training pairs' same/different labels -> "image-restricted, no outside
+  data" (or "image-restricted, label-free outside data").
+
+A representation trained on LFW test-fold images (e.g. a VAE trained on all of LFW) gets
+the suffix " [not valid: representation saw test-fold images]".
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from .features import pair_array, pair_scores
+from .roc import RESULT_COLUMNS, accuracy_at, tidy, verification_metrics
+from .scores import PairScorer
+
+__all__ = [
+    "lfw_category",
+    "evaluate_split",
+    "evaluate_folds",
+    "view1",
+    "view2",
+    "held_out_identity",
+    "held_out_protocol",
+    "across_factor_pairs",
+    "summarize",
+    "method_labels",
+]
+
+_INVALID = " [not valid: representation saw test-fold images]"
+
+
+def lfw_category(verifier_labels: str = "pairs", representation_labels: str = "none",
+                 outside_data: str | None = None, saw_test_images: bool = False) -> str:
+    """LFW results category of one number (rule in the module docstring).
+
+    Args:
+        verifier_labels: what the verifier was fitted with: "none", "pairs" or "identities".
+        representation_labels: LFW labels the representation used: "none" or "identities".
+        outside_data: data outside LFW used by the representation: None, "label-free" or "labeled".
+        saw_test_images: the representation was trained on images of the test folds.
+    """
+    for name, v, ok in (("verifier_labels", verifier_labels, ("none", "pairs", "identities")),
+                        ("representation_labels", representation_labels, ("none", "identities")),
+                        ("outside_data", outside_data, (None, "label-free", "labeled"))):
+        if v not in ok:
+            raise ValueError(f"{name} must be one of {ok}, got {v!r}")
+    if outside_data == "labeled":
+        cat = "unrestricted, labeled outside data"
+    elif verifier_labels == "none" and representation_labels == "none":
+        cat = "unsupervised"
+    else:
+        restricted = "identities" not in (verifier_labels, representation_labels)
+        outside = "label-free outside data" if outside_data == "label-free" else "no outside data"
+        cat = f"{'image-restricted' if restricted else 'unrestricted'}, {outside}"
+    return cat + (_INVALID if saw_test_images else "")
+
+
+def method_labels(method: Any, training: str) -> str:
+    """What labels fitting `method` uses: classifiers "pairs"; scorers "none" or `training`."""
+    if isinstance(method, PairScorer):
+        return "none" if method.labels == "none" else training
+    return "pairs"
+
+
+def _is_transformer(rep: Any) -> bool:
+    return hasattr(rep, "fit") and hasattr(rep, "transform")
+
+
+def _fit_method(method, E, train_pairs, train_images, identity, training):
+    """Clone and fit one method on training data; returns the fitted method."""
+    m = clone(method)
+    if isinstance(m, PairScorer):
+        if m.labels == "none":
+            m.fit(E[train_images])
+        elif training == "identities":
+            if identity is None:
+                raise ValueError("training='identities' needs identity labels of the training images")
+            m.fit(E[train_images], identity[train_images])
+        else:
+            m.fit_pairs(E[train_pairs["left"].to_numpy()], E[train_pairs["right"].to_numpy()],
+                        train_pairs["same"].to_numpy())
+    else:
+        m.fit(pair_array(E, train_pairs), train_pairs["same"].to_numpy().astype(bool))
+    return m
+
+
+def _score(m, E, pairs) -> np.ndarray:
+    if isinstance(m, PairScorer):
+        return m.score_pairs(E[pairs["left"].to_numpy()], E[pairs["right"].to_numpy()])
+    return pair_scores(m, pair_array(E, pairs))
+
+
+def _check_table(pair_table: pd.DataFrame, n: int) -> pd.DataFrame:
+    if not isinstance(pair_table, pd.DataFrame):
+        raise TypeError("pair_table must be a DataFrame with columns left, right, same, fold")
+    missing = {"left", "right", "same", "fold"} - set(pair_table.columns)
+    if missing:
+        raise ValueError(f"pair_table lacks columns {sorted(missing)}")
+    idx = pair_table[["left", "right"]].to_numpy()
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise IndexError(f"pair_table refers to rows outside 0..{n - 1} of the data")
+    return pair_table.reset_index(drop=True)
+
+
+def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
+                   methods: Mapping[str, Any], *, train_images=None, identity=None,
+                   representation=None, training: str = "pairs", representation_name: str = "embedding",
+                   protocol: str = "split", fold: Any = 0, representation_labels: str | None = None,
+                   outside_data: str | None = None, saw_test_images: bool = False, n_boot: int = 0,
+                   fitted: dict | None = None, scores: list | None = None) -> pd.DataFrame:
+    """Fit every method on the training pairs/images, score the test pairs, return tidy rows.
+
+    Args:
+        data: (N, d) embeddings, or images / pixel rows when `representation` is a transformer.
+        train_pairs, test_pairs: pair tables (left, right, same[, fold]) indexing rows of `data`.
+        methods: name -> pair classifier or PairScorer (cloned, never modified).
+        train_images: rows used for unsupervised/identity fitting (representation, scorers);
+            default: the images of the training pairs.
+        identity: (N,) identity labels (only training rows are ever read).
+        representation: None (data are embeddings) or a transformer refitted on training images.
+        training: "pairs" (image-restricted: identity-based scorers are fitted from pair labels)
+            or "identities" (unrestricted: from identity labels of training images).
+        fitted: optional dict filled with {(fold, name): fitted stage} (incl. "representation"
+            and thresholds), for inspection and the leakage test.
+        scores: optional list; a DataFrame of test scores per method is appended.
+    """
+    if training not in ("pairs", "identities"):
+        raise ValueError(f"training must be 'pairs' or 'identities', got {training!r}")
+    if not methods:
+        raise ValueError("no methods given; pass a dict name -> classifier pipeline or PairScorer")
+    if train_images is None:
+        train_images = np.unique(np.r_[train_pairs["left"].to_numpy(), train_pairs["right"].to_numpy()])
+    train_images = np.asarray(train_images, dtype=np.int64)
+    ids = None if identity is None else np.asarray(identity)
+
+    if representation is not None and _is_transformer(representation):
+        rep = clone(representation)
+        rep_labels = getattr(rep, "labels", "none")
+        if rep_labels == "identities":
+            if ids is None:
+                raise ValueError(f"{type(rep).__name__} needs identity labels; pass identity=")
+            rep.fit(_rows(data, train_images), ids[train_images])
+        else:
+            rep.fit(_rows(data, train_images))
+        needed = np.unique(np.r_[train_images, train_pairs[["left", "right"]].to_numpy().ravel(),
+                                 test_pairs[["left", "right"]].to_numpy().ravel()])
+        Z = rep.transform(_rows(data, needed))
+        E = np.zeros((_len(data), Z.shape[1]))
+        E[needed] = Z
+        if fitted is not None:
+            fitted[(fold, "representation")] = rep
+        rep_labels_used = rep_labels
+    else:
+        E = np.asarray(data, dtype=np.float64)
+        if E.ndim != 2:
+            raise ValueError(f"embeddings must be (N, d), got shape {E.shape}; or pass representation=")
+        rep_labels_used = "none"
+    rep_labels_used = representation_labels or rep_labels_used
+
+    out = []
+    y_train = train_pairs["same"].to_numpy().astype(bool)
+    y_test = test_pairs["same"].to_numpy().astype(bool)
+    for name, method in methods.items():
+        m = _fit_method(method, E, train_pairs, train_images, ids, training)
+        s_train = _score(m, E, train_pairs)
+        s_test = _score(m, E, test_pairs)
+        metrics = verification_metrics(y_test, s_test, y_train, s_train, n_boot=n_boot, seed=0)
+        if not isinstance(m, PairScorer):
+            metrics["accuracy_clf"] = float(np.mean(m.predict(pair_array(E, test_pairs)) == y_test))
+        if fitted is not None:
+            fitted[(fold, name)] = m
+            fitted[(fold, name, "threshold")] = metrics["threshold"]
+        if scores is not None:
+            scores.append(pd.DataFrame({"method": name, "representation": representation_name,
+                                        "fold": fold, "pair": test_pairs.index.to_numpy(),
+                                        "score": s_test, "same": y_test}))
+        category = lfw_category(method_labels(method, training), rep_labels_used, outside_data,
+                                saw_test_images)
+        out.append(tidy(metrics, name, representation_name, protocol, fold, category=category))
+    return pd.concat(out, ignore_index=True)
+
+
+def _len(data) -> int:
+    return int(data.shape[0])
+
+
+def _rows(data, idx):
+    try:
+        import torch
+
+        if isinstance(data, torch.Tensor):
+            return data[torch.as_tensor(idx)]
+    except ImportError:  # pragma: no cover
+        pass
+    return np.asarray(data)[idx]
+
+
+def evaluate_folds(data, pair_table: pd.DataFrame, methods: Mapping[str, Any], *,
+                   test_folds=None, protocol: str = "lfw-view2", **kw) -> pd.DataFrame:
+    """K-fold protocol: for each test fold k, fit on pairs of all other folds, test on fold k.
+
+    Keyword arguments go to `evaluate_split` (identity, representation, training, ...).
+    """
+    table = _check_table(pair_table, _len(data))
+    folds = np.unique(table["fold"].to_numpy()) if test_folds is None else list(test_folds)
+    if len(np.unique(table["fold"])) < 2:
+        raise ValueError("pair_table has a single fold; a fold protocol needs at least two")
+    frames = []
+    for k in folds:
+        test = table[table["fold"] == k]
+        train = table[table["fold"] != k]
+        if test.empty:
+            raise ValueError(f"fold {k!r} has no pairs")
+        frames.append(evaluate_split(data, train, test, methods, protocol=protocol, fold=k, **kw))
+    return pd.concat(frames, ignore_index=True)
+
+
+def view2(embeddings, pair_table: pd.DataFrame, methods: Mapping[str, Any], **kw) -> pd.DataFrame:
+    """LFW View 2: ten folds; every stage fitted on the other nine. See `evaluate_folds`."""
+    n_folds = pair_table["fold"].nunique()
+    if n_folds != 10:
+        import warnings
+
+        warnings.warn(f"LFW View 2 has 10 folds; this pair table has {n_folds}", stacklevel=2)
+    return evaluate_folds(embeddings, pair_table, methods, protocol="lfw-view2", **kw)
+
+
+def view1(train_data, train_table: pd.DataFrame, test_data, test_table: pd.DataFrame,
+          methods: Mapping[str, Any], *, train_identity=None, **kw) -> pd.DataFrame:
+    """LFW View 1 (development): fit on the pairsDevTrain pairs, test on pairsDevTest.
+
+    The two sets come as separate data (e.g. two `load("lfw-pairs", subset=...)` datasets).
+    """
+    n_train = _len(train_data)
+    data = _concat(train_data, test_data)
+    tr = _check_table(train_table, n_train).copy()
+    te = _check_table(test_table, _len(test_data)).copy()
+    te[["left", "right"]] += n_train
+    identity = None
+    if train_identity is not None:
+        identity = np.r_[np.asarray(train_identity), np.full(_len(test_data), -1)]
+    return evaluate_split(data, tr, te, methods, identity=identity, protocol="lfw-view1",
+                          fold="test", **kw)
+
+
+def _concat(a, b):
+    try:
+        import torch
+
+        if isinstance(a, torch.Tensor):
+            return torch.cat([a, torch.as_tensor(b)])
+    except ImportError:  # pragma: no cover
+        pass
+    return np.concatenate([np.asarray(a), np.asarray(b)])
+
+
+def held_out_identity(train_data, train_identity, train_pairs: pd.DataFrame, test_data,
+                      test_pairs: pd.DataFrame, methods: Mapping[str, Any], *,
+                      protocol: str = "held-out-identities", **kw) -> pd.DataFrame:
+    """Verification on people absent from training: fit on the training identities' images
+    and pairs, score pairs of the test identities. Identity-based fitting is allowed here
+    (`training="identities"` by default)."""
+    n_train = _len(train_data)
+    data = _concat(train_data, test_data)
+    tr = _check_table(train_pairs, n_train).copy()
+    te = _check_table(test_pairs, _len(test_data)).copy()
+    te[["left", "right"]] += n_train
+    identity = np.r_[np.asarray(train_identity), np.full(_len(test_data), -1)]
+    kw.setdefault("training", "identities")
+    return evaluate_split(data, tr, te, methods, train_images=np.arange(n_train), identity=identity,
+                          protocol=protocol, fold="test", **kw)
+
+
+def across_factor_pairs(dataset, n: int, factors=("azimuth", "elevation"), seed: int = 0) -> pd.DataFrame:
+    """Balanced pairs that separate identity from a nuisance factor (e.g. Yale B lighting).
+
+    Same-person pairs differ in the factors (different lighting); different-person pairs
+    share them (same lighting), so a representation that encodes lighting rather than
+    identity scores below chance.
+    """
+    if dataset.factors is None or not set(factors) <= set(dataset.factors.columns):
+        raise ValueError(f"{dataset.name}: needs factors {list(factors)}; this set has "
+                         f"{None if dataset.factors is None else list(dataset.factors.columns)}")
+    if n < 2 or n % 2:
+        raise ValueError(f"n must be an even number >= 2, got {n}")
+    rng = np.random.default_rng(seed)
+    ids = dataset.identity
+    key = pd.Series(list(zip(*[dataset.factors[f].to_numpy() for f in factors])))
+    lighting = pd.factorize(key)[0]
+    n_img = ids.size
+    seen: set[tuple[int, int]] = set()
+    rows: list[tuple[int, int, bool]] = []
+    for same in (True, False):
+        got, tries = 0, 0
+        while got < n // 2:
+            tries += 1
+            if tries > 200 * n + 10000:
+                raise RuntimeError(f"{dataset.name}: could not draw {n // 2} {'same' if same else 'different'} pairs")
+            a = int(rng.integers(n_img))
+            if ids[a] < 0:
+                continue
+            if same:
+                cand = np.flatnonzero((ids == ids[a]) & (lighting != lighting[a]))
+            else:
+                cand = np.flatnonzero((ids != ids[a]) & (ids >= 0) & (lighting == lighting[a]))
+            if cand.size == 0:
+                continue
+            b = int(cand[rng.integers(cand.size)])
+            k = (min(a, b), max(a, b))
+            if k in seen:
+                continue
+            seen.add(k)
+            rows.append((a, b, same))
+            got += 1
+    order = rng.permutation(len(rows))
+    table = pd.DataFrame([rows[i] for i in order], columns=["left", "right", "same"])
+    table["fold"] = 0
+    return table
+
+
+def held_out_protocol(dataset, methods: Mapping[str, Any], representation: Any = None, *,
+                      representation_name: str = "embedding", n_train_pairs: int = 1000,
+                      n_test_pairs: int = 1000, test_fraction: float = 0.25, seed: int = 0,
+                      across: tuple[str, ...] | None = None, **kw) -> pd.DataFrame:
+    """Held-out identity protocol on a `FaceDataset` (Olivetti, Yale B).
+
+    `representation`: a callable images -> (N, d) array (e.g. `facelib.train.representation
+    (model)`, already trained), a transformer (e.g. `Eigenfaces()`, fitted on the training
+    identities' images), or None (raw pixels). `across=("azimuth", "elevation")` makes the
+    test pairs with `across_factor_pairs` (Yale B across lighting).
+    """
+    train, test = dataset.split_by_identity(test_fraction=test_fraction, seed=seed)
+    n_train_pairs = min(n_train_pairs, _max_balanced(train))
+    n_test_pairs = min(n_test_pairs, _max_balanced(test))
+    train_pairs = train.pairs(n_train_pairs, seed=seed)
+    if across:
+        test_pairs = across_factor_pairs(test, n_test_pairs, factors=across, seed=seed + 1)
+        protocol = "held-out-identities, across " + "/".join(across)
+    else:
+        test_pairs = test.pairs(n_test_pairs, seed=seed + 1)
+        protocol = "held-out-identities"
+    if representation is None or _is_transformer(representation):
+        from .baselines import RawPixels, flatten_images
+
+        rep = representation if representation is not None else RawPixels()
+        return held_out_identity(flatten_images(train.images), train.identity, train_pairs,
+                                 flatten_images(test.images), test_pairs, methods, representation=rep,
+                                 representation_name=representation_name, protocol=protocol, **kw)
+    if not callable(representation):
+        raise TypeError("representation must be None, a transformer with fit/transform, or a callable images -> array")
+    return held_out_identity(np.asarray(representation(train.images)), train.identity, train_pairs,
+                             np.asarray(representation(test.images)), test_pairs, methods,
+                             representation_name=representation_name, protocol=protocol, **kw)
+
+
+def _max_balanced(ds) -> int:
+    counts = np.unique(ds.identity[ds.identity >= 0], return_counts=True)[1]
+    max_same = int((counts * (counts - 1) // 2).sum())
+    return 2 * max_same
+
+
+def summarize(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
+    """Mean and standard error of one metric over folds, per method/representation/protocol.
+
+    SE = sample sd (ddof=1) / sqrt(n_folds), LFW's "mean classification accuracy and
+    standard error of the mean" (for View 2, sd over the ten folds divided by sqrt(10)).
+    """
+    missing = set(RESULT_COLUMNS) - set(results.columns)
+    if missing:
+        raise ValueError(f"results lack columns {sorted(missing)}; pass the frame a protocol returned")
+    sub = results[results["metric"] == metric]
+    if sub.empty:
+        raise ValueError(f"no rows for metric {metric!r}; available: {sorted(results['metric'].unique())}")
+    keys = ["method", "representation", "protocol"] + (["category"] if "category" in sub else [])
+    g = sub.groupby(keys, sort=False)["value"]
+    out = g.agg(mean="mean", sd=lambda v: v.std(ddof=1) if v.size > 1 else np.nan, n_folds="size").reset_index()
+    out["se"] = out["sd"] / np.sqrt(out["n_folds"])
+    out["metric"] = metric
+    return out

@@ -1,0 +1,186 @@
+"""ROC metrics for verification scores: AUC (+ bootstrap CI), EER, TAR at FAR, accuracy.
+
+Scores follow one convention: higher = more likely the same person. `same` is the
+boolean (or 0/1) same-person label of each pair.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import roc_auc_score, roc_curve
+
+__all__ = [
+    "RESULT_COLUMNS",
+    "roc_frame",
+    "auc",
+    "auc_bootstrap_ci",
+    "equal_error_rate",
+    "tar_at_far",
+    "best_threshold",
+    "accuracy_at",
+    "verification_metrics",
+    "tidy",
+]
+
+#: Columns of the tidy results DataFrame every protocol returns.
+RESULT_COLUMNS = ["method", "representation", "protocol", "fold", "metric", "value"]
+
+
+def _check(same, scores) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(same)
+    s = np.asarray(scores, dtype=np.float64)
+    if y.ndim != 1 or s.shape != y.shape:
+        raise ValueError(f"same and scores must be 1-D of equal length, got {y.shape} and {s.shape}")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores contain NaN or infinite values; check the scorer's inputs")
+    if y.dtype != bool:
+        if not np.isin(y, [0, 1]).all():
+            raise ValueError("same must be boolean or 0/1")
+        y = y.astype(bool)
+    if y.all() or not y.any():
+        raise ValueError("ROC metrics need both same-person and different-person pairs")
+    return y, s
+
+
+def roc_frame(same, scores) -> pd.DataFrame:
+    """The ROC curve (scikit-learn) as a DataFrame: threshold, far (= fpr), tar (= tpr)."""
+    y, s = _check(same, scores)
+    fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
+    return pd.DataFrame({"threshold": thr, "far": fpr, "tar": tpr})
+
+
+def auc(same, scores) -> float:
+    """Area under the ROC curve (ties count one half), via scikit-learn."""
+    y, s = _check(same, scores)
+    return float(roc_auc_score(y, s))
+
+
+def auc_bootstrap_ci(same, scores, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                     stratified: bool = True) -> tuple[float, float]:
+    """Percentile bootstrap CI of the AUC, resampling pairs (within each class if stratified).
+
+    Pairs share images, so this CI is optimistic for LFW; the fold-to-fold standard
+    error of View 2 is the protocol's own measure of spread.
+    """
+    y, s = _check(same, scores)
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    rng = np.random.default_rng(seed)
+    pos, neg = s[y], s[~y]
+    vals = np.empty(n_boot)
+    for b in range(n_boot):
+        if stratified:
+            p = pos[rng.integers(pos.size, size=pos.size)]
+            q = neg[rng.integers(neg.size, size=neg.size)]
+        else:
+            idx = rng.integers(y.size, size=y.size)
+            yy, ss = y[idx], s[idx]
+            if yy.all() or not yy.any():
+                vals[b] = np.nan
+                continue
+            p, q = ss[yy], ss[~yy]
+        vals[b] = _mann_whitney_auc(p, q)
+    vals = vals[np.isfinite(vals)]
+    alpha = (1 - level) / 2
+    lo, hi = np.quantile(vals, [alpha, 1 - alpha])
+    return float(lo), float(hi)
+
+
+def _mann_whitney_auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """AUC as P(pos > neg) + 0.5 P(pos == neg) by ranks (fast inside the bootstrap)."""
+    from scipy.stats import rankdata
+
+    r = rankdata(np.concatenate([pos, neg]))
+    return float((r[: pos.size].sum() - pos.size * (pos.size + 1) / 2) / (pos.size * neg.size))
+
+
+def equal_error_rate(same, scores) -> float:
+    """EER: where the false-accept rate equals the false-reject rate (1 - TAR).
+
+    Linear interpolation between the two ROC points where FAR - FRR changes sign.
+    """
+    y, s = _check(same, scores)
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    fnr = 1.0 - tpr
+    diff = fpr - fnr  # increases from -1 (fpr 0, fnr 1) to +1
+    k = int(np.argmax(diff >= 0))
+    if diff[k] == 0 or k == 0:
+        return float(fpr[k])
+    # crossing between k-1 and k: interpolate along the segment
+    t = -diff[k - 1] / (diff[k] - diff[k - 1])
+    return float(fpr[k - 1] + t * (fpr[k] - fpr[k - 1]))
+
+
+def tar_at_far(same, scores, far: float) -> float:
+    """TAR at FAR: the highest true-accept rate of an ROC point whose FAR <= `far`.
+
+    A step (not interpolated) value, so it is attainable by an actual threshold; with n
+    different-person pairs FAR below 1/n means accepting none of them.
+    """
+    y, s = _check(same, scores)
+    if not 0 <= far <= 1:
+        raise ValueError(f"far must be in [0, 1], got {far}")
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    return float(tpr[fpr <= far + 1e-12].max())
+
+
+def best_threshold(same, scores) -> float:
+    """Threshold with the best accuracy on (training) scores: accept when score >= threshold.
+
+    Among equally good cut points, the midpoint between neighbouring distinct scores.
+    """
+    y, s = _check(same, scores)
+    order = np.argsort(s)
+    s_sorted, y_sorted = s[order], y[order]
+    distinct = np.r_[np.flatnonzero(np.diff(s_sorted) > 0) + 1, s.size]  # candidate cut positions
+    cuts = np.r_[0, distinct]
+    # accuracy when rejecting the first c sorted scores: negatives below + positives at/above
+    neg_below = np.r_[0, np.cumsum(~y_sorted)]
+    pos_above = y.sum() - np.r_[0, np.cumsum(y_sorted)]
+    acc = (neg_below[cuts] + pos_above[cuts]) / s.size
+    c = int(cuts[np.argmax(acc)])
+    if c == 0:
+        return float(s_sorted[0] - 1.0)
+    if c == s.size:
+        return float(s_sorted[-1] + 1.0)
+    return float((s_sorted[c - 1] + s_sorted[c]) / 2)
+
+
+def accuracy_at(same, scores, threshold: float) -> float:
+    """Share of pairs classified correctly when accepting score >= threshold."""
+    y, s = _check(same, scores)
+    return float(np.mean((s >= threshold) == y))
+
+
+def verification_metrics(same, scores, train_same=None, train_scores=None,
+                         fars: tuple[float, ...] = (0.01, 0.001), n_boot: int = 0,
+                         seed: int = 0) -> dict[str, float]:
+    """All metrics of one test set: auc, eer, tar@far=..., and (given training scores)
+    the threshold picked on training scores and the test accuracy at it.
+
+    `n_boot > 0` adds auc_ci_low / auc_ci_high (95 % percentile bootstrap).
+    """
+    out = {"auc": auc(same, scores), "eer": equal_error_rate(same, scores)}
+    for f in fars:
+        out[f"tar@far={f:g}"] = tar_at_far(same, scores, f)
+    if train_scores is not None:
+        if train_same is None:
+            raise ValueError("train_scores given without train_same")
+        thr = best_threshold(train_same, train_scores)
+        out["threshold"] = thr
+        out["train_accuracy"] = accuracy_at(train_same, train_scores, thr)
+        out["accuracy"] = accuracy_at(same, scores, thr)
+    if n_boot:
+        out["auc_ci_low"], out["auc_ci_high"] = auc_bootstrap_ci(same, scores, n_boot=n_boot, seed=seed)
+    return out
+
+
+def tidy(metrics: dict[str, float], method: str, representation: str, protocol: str,
+         fold, **extra) -> pd.DataFrame:
+    """Metrics dict -> rows of the tidy results frame (`RESULT_COLUMNS` plus `extra` columns)."""
+    rows = pd.DataFrame({"method": method, "representation": representation, "protocol": protocol,
+                         "fold": fold, "metric": list(metrics), "value": [float(v) for v in metrics.values()]})
+    for k, v in extra.items():
+        rows[k] = v
+    return rows

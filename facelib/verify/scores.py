@@ -1,0 +1,283 @@
+"""Distance and likelihood-ratio pair scores: cosine, Euclidean, Mahalanobis, two-covariance (PLDA).
+
+Each scorer is an estimator with `fit(embeddings, identity)` (identity labels of training
+images), `fit_pairs(left, right, same)` (only same/different labels of training pairs, as
+LFW's image-restricted setting allows) and `score_pairs(left, right)`; higher scores mean
+"more likely the same person". `labels` says what a scorer needs when fitted:
+"none" (nothing, or only unlabelled images), "identities" or "pairs".
+
+Covariance estimates are shrunk towards a scaled identity,
+``S <- (1 - shrinkage) S + shrinkage * tr(S)/d * I`` (default ``shrinkage=0.05``), so they
+are invertible with few identities or many latents.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.decomposition import PCA
+from sklearn.utils.validation import check_is_fitted
+
+from .features import unique_rows
+
+__all__ = [
+    "PairScorer",
+    "CosineScore",
+    "EuclideanScore",
+    "MahalanobisScore",
+    "TwoCovarianceScore",
+    "within_between_covariance",
+    "pair_covariances",
+    "shrink",
+    "SCORERS",
+]
+
+
+def _as_matrix(x, name: str) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty 2-D array (n x d), got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return x
+
+
+def shrink(cov: np.ndarray, shrinkage: float) -> np.ndarray:
+    """(1 - a) S + a tr(S)/d I: keeps S positive definite when it is estimated from few samples."""
+    if not 0.0 <= shrinkage <= 1.0:
+        raise ValueError(f"shrinkage must be in [0, 1], got {shrinkage}")
+    d = cov.shape[0]
+    target = np.trace(cov) / d if np.trace(cov) > 0 else 1.0
+    return (1.0 - shrinkage) * cov + shrinkage * target * np.eye(d)
+
+
+def _psd(cov: np.ndarray, floor: float = 0.0) -> np.ndarray:
+    """Nearest symmetric matrix with eigenvalues >= floor (method-of-moments can go negative)."""
+    w, v = np.linalg.eigh((cov + cov.T) / 2)
+    return (v * np.maximum(w, floor)) @ v.T
+
+
+def within_between_covariance(embeddings, identity) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Pooled within-identity covariance Sw, between-identity covariance Sb, mean, within df.
+
+    Sw = sum_i sum_j (x_ij - m_i)(x_ij - m_i)^T / (N - K) over identities with >= 2 images.
+    Sb by moments: the covariance of identity means equals Sb + mean(1/n_i) Sw, so
+    Sb = cov(means) - mean(1/n_i) Sw, projected to the positive semi-definite cone.
+    """
+    X = _as_matrix(embeddings, "embeddings")
+    ids = np.asarray(identity)
+    if ids.shape != (X.shape[0],):
+        raise ValueError(f"identity must have shape ({X.shape[0]},), got {ids.shape}")
+    keep = ids >= 0
+    X, ids = X[keep], ids[keep]
+    people, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
+    if people.size < 2:
+        raise ValueError(f"need at least two identities to estimate covariances, got {people.size}")
+    multi = counts >= 2
+    if not multi.any():
+        raise ValueError("no identity has two images, so the within-identity covariance is undefined")
+    d = X.shape[1]
+    means = np.zeros((people.size, d))
+    np.add.at(means, inverse, X)
+    means /= counts[:, None]
+    in_multi = multi[inverse]
+    R = X[in_multi] - means[inverse[in_multi]]
+    df = int(in_multi.sum() - multi.sum())
+    Sw = R.T @ R / df
+    mu = means.mean(axis=0)
+    M = means - mu
+    Sb = _psd(M.T @ M / (people.size - 1) - np.mean(1.0 / counts) * Sw)
+    return Sw, Sb, mu, df
+
+
+def pair_covariances(left, right, same) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Sw, Sb, mean, df from pair labels only (no identities): image-restricted estimates.
+
+    For a same-person pair x - y = e1 - e2, so Cov(x - y) = 2 Sw (mean zero by symmetry);
+    the total covariance of the (distinct) training images is Sb + Sw.
+    """
+    L, R = _as_matrix(left, "left"), _as_matrix(right, "right")
+    s = np.asarray(same).astype(bool)
+    if L.shape != R.shape or s.shape != (L.shape[0],):
+        raise ValueError(f"left {L.shape}, right {R.shape} and same {s.shape} do not match")
+    if s.sum() < 2:
+        raise ValueError("need at least two same-person pairs to estimate the within covariance")
+    D = L[s] - R[s]
+    Sw = D.T @ D / (2.0 * D.shape[0])
+    singles = unique_rows(np.concatenate([L, R]))
+    mu = singles.mean(axis=0)
+    C = singles - mu
+    T = C.T @ C / max(singles.shape[0] - 1, 1)
+    return Sw, _psd(T - Sw), mu, int(D.shape[0])
+
+
+class PairScorer(BaseEstimator):
+    """Base: optional PCA (on training images) then a score of two embeddings."""
+
+    labels = "none"
+
+    def _fit_pca(self, X: np.ndarray) -> np.ndarray:
+        n = getattr(self, "n_components", None)
+        if n is None:
+            self.pca_ = None
+            return X
+        self.pca_ = PCA(n_components=n, svd_solver="auto", random_state=0).fit(unique_rows(X))
+        return self.pca_.transform(X)
+
+    def _project(self, X: np.ndarray) -> np.ndarray:
+        return X if getattr(self, "pca_", None) is None else self.pca_.transform(X)
+
+    def fit(self, embeddings, identity=None):
+        X = self._fit_pca(_as_matrix(embeddings, "embeddings"))
+        self.dim_ = X.shape[1]
+        self._fit_stats(X, identity)
+        return self
+
+    def fit_pairs(self, left, right, same):
+        """Fit from training pairs only (image-restricted): images are the pairs' images."""
+        L, R = _as_matrix(left, "left"), _as_matrix(right, "right")
+        both = self._fit_pca(np.concatenate([L, R]))
+        L, R = both[: L.shape[0]], both[L.shape[0]:]
+        self.dim_ = L.shape[1]
+        self._fit_pair_stats(L, R, np.asarray(same).astype(bool))
+        return self
+
+    def _fit_stats(self, X, identity) -> None:
+        self.mean_ = X.mean(axis=0)
+
+    def _fit_pair_stats(self, L, R, same) -> None:
+        self._fit_stats(unique_rows(np.concatenate([L, R])), None)
+
+    def _prepare(self, left, right):
+        check_is_fitted(self, "dim_")
+        L, R = _as_matrix(left, "left"), _as_matrix(right, "right")
+        if L.shape != R.shape:
+            raise ValueError(f"left and right must have the same shape, got {L.shape} and {R.shape}")
+        L, R = self._project(L), self._project(R)
+        if L.shape[1] != self.dim_:
+            raise ValueError(f"embeddings have dimension {L.shape[1]}, scorer was fitted on {self.dim_}")
+        return L, R
+
+    def score_pairs(self, left, right) -> np.ndarray:
+        raise NotImplementedError
+
+
+class CosineScore(PairScorer):
+    """Cosine similarity; `center=True` subtracts the training mean first (label-free)."""
+
+    def __init__(self, center: bool = False, n_components: int | float | None = None):
+        self.center = center
+        self.n_components = n_components
+
+    def score_pairs(self, left, right):
+        L, R = self._prepare(left, right)
+        if self.center:
+            L, R = L - self.mean_, R - self.mean_
+        num = np.sum(L * R, axis=1)
+        den = np.linalg.norm(L, axis=1) * np.linalg.norm(R, axis=1)
+        return num / np.maximum(den, 1e-12)
+
+
+class EuclideanScore(PairScorer):
+    """Minus the Euclidean distance."""
+
+    def __init__(self, n_components: int | float | None = None):
+        self.n_components = n_components
+
+    def score_pairs(self, left, right):
+        L, R = self._prepare(left, right)
+        return -np.linalg.norm(L - R, axis=1)
+
+
+class MahalanobisScore(PairScorer):
+    """Minus the Mahalanobis distance under the pooled within-identity covariance.
+
+    Directions in which images of one person vary a lot (lighting, pose) count little.
+    """
+
+    labels = "identities"
+
+    def __init__(self, shrinkage: float = 0.05, n_components: int | float | None = None):
+        self.shrinkage = shrinkage
+        self.n_components = n_components
+
+    def _set_cov(self, Sw):
+        self.within_cov_ = shrink(Sw, self.shrinkage)
+        self.precision_ = np.linalg.inv(self.within_cov_)
+
+    def _fit_stats(self, X, identity):
+        if identity is None:
+            raise ValueError("MahalanobisScore.fit needs identity labels; use fit_pairs with pair labels instead")
+        Sw, _, self.mean_, self.df_ = within_between_covariance(X, identity)
+        self._set_cov(Sw)
+
+    def _fit_pair_stats(self, L, R, same):
+        Sw, _, self.mean_, self.df_ = pair_covariances(L, R, same)
+        self._set_cov(Sw)
+
+    def score_pairs(self, left, right):
+        L, R = self._prepare(left, right)
+        D = L - R
+        return -np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", D, self.precision_, D), 0.0))
+
+
+class TwoCovarianceScore(PairScorer):
+    """Two-covariance (PLDA / Joint Bayesian) log-likelihood ratio of same vs different person.
+
+    Model: x = mu + a + e with identity a ~ N(0, Sb) and image noise e ~ N(0, Sw)
+    (Ioffe 2006; Prince & Elder 2007; Chen et al. 2012). With T = Sb + Sw,
+    same person: [x; y] ~ N(0, [[T, Sb], [Sb, T]]); different: N(0, [[T, 0], [0, T]]).
+    The score is log N_same(x, y) - log N_diff(x, y), a closed-form quadratic
+    -1/2 [x'(P - T^-1)x + y'(P - T^-1)y + 2 x'Q y] - 1/2 [log|M| - 2 log|T|]
+    where [[P, Q], [Q, P]] is the inverse of the same-person covariance M.
+    Sw and Sb are estimated by moments (`within_between_covariance`) then shrunk.
+    """
+
+    labels = "identities"
+
+    def __init__(self, shrinkage: float = 0.05, n_components: int | float | None = None):
+        self.shrinkage = shrinkage
+        self.n_components = n_components
+
+    def _set_model(self, Sw, Sb, mu):
+        d = Sw.shape[0]
+        Sw = shrink(Sw, self.shrinkage)
+        # Sb may be rank-deficient (fewer identities than dimensions); a small ridge keeps M invertible.
+        Sb = shrink(Sb, self.shrinkage) if np.trace(Sb) > 0 else np.zeros((d, d))
+        self.within_cov_, self.between_cov_, self.mean_ = Sw, Sb, mu
+        T = Sb + Sw
+        M = np.block([[T, Sb], [Sb, T]])
+        Minv = np.linalg.inv(M)
+        Tinv = np.linalg.inv(T)
+        P, Q = Minv[:d, :d], Minv[:d, d:]
+        self.A_ = (P - Tinv + (P - Tinv).T) / 2
+        self.G_ = (Q + Q.T) / 2
+        _, logdet_m = np.linalg.slogdet(M)
+        _, logdet_t = np.linalg.slogdet(T)
+        self.const_ = -0.5 * (logdet_m - 2.0 * logdet_t)
+
+    def _fit_stats(self, X, identity):
+        if identity is None:
+            raise ValueError("TwoCovarianceScore.fit needs identity labels; use fit_pairs with pair labels instead")
+        Sw, Sb, mu, self.df_ = within_between_covariance(X, identity)
+        self._set_model(Sw, Sb, mu)
+
+    def _fit_pair_stats(self, L, R, same):
+        Sw, Sb, mu, self.df_ = pair_covariances(L, R, same)
+        self._set_model(Sw, Sb, mu)
+
+    def score_pairs(self, left, right):
+        L, R = self._prepare(left, right)
+        L, R = L - self.mean_, R - self.mean_
+        quad = (np.einsum("ij,jk,ik->i", L, self.A_, L) + np.einsum("ij,jk,ik->i", R, self.A_, R)
+                + 2.0 * np.einsum("ij,jk,ik->i", L, self.G_, R))
+        return -0.5 * quad + self.const_
+
+
+#: Scorers by name (fresh instances with default settings).
+SCORERS = {
+    "cosine": CosineScore,
+    "euclidean": EuclideanScore,
+    "mahalanobis": MahalanobisScore,
+    "plda": TwoCovarianceScore,
+}

@@ -1,0 +1,119 @@
+"""Shared input handling for facelib.viz: images in, model calls on the model's own device."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["as_float_images", "model_channels", "model_latent_dim", "encode", "decode", "check_fits_model", "kl_per_dim"]
+
+
+def as_float_images(images: Any, what: str = "images") -> torch.Tensor:
+    """Float images N x C x H x W in [0, 1] from uint8/float tensors, arrays or a FaceDataset.
+
+    A single image C x H x W gets a batch axis; B x K x C x H x W (a traversal) is flattened.
+    """
+    if hasattr(images, "images") and isinstance(getattr(images, "images"), torch.Tensor):
+        images = images.images  # a FaceDataset
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(np.ascontiguousarray(images))
+    if isinstance(images, (list, tuple)) and images and all(isinstance(t, torch.Tensor) for t in images):
+        images = torch.stack([t if t.ndim == 3 else t.reshape(t.shape[-3:]) for t in images])
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{what} must be a tensor, NumPy array or FaceDataset (N x C x H x W), got {type(images).__name__}")
+    x = images.detach().cpu()
+    if x.ndim == 3:
+        x = x[None]
+    if x.ndim == 5:
+        x = x.reshape(-1, *x.shape[2:])
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(
+            f"{what} must have shape N x C x H x W with C = 1 (grey) or 3 (colour), got {tuple(images.shape)}; "
+            "channels-last arrays need .permute(0, 3, 1, 2) first"
+        )
+    if x.dtype == torch.uint8:
+        return x.float() / 255.0
+    if not x.is_floating_point():
+        raise TypeError(f"{what} must be uint8 (0..255) or float in [0, 1], got {x.dtype}")
+    return x.float()
+
+
+def model_latent_dim(model: torch.nn.Module) -> int:
+    """Number of latents, from `model.config.latent_dim` (facelib models) or `model.latent_dim`."""
+    d = getattr(getattr(model, "config", None), "latent_dim", None) or getattr(model, "latent_dim", None)
+    if not isinstance(d, int) or d < 1:
+        raise TypeError(f"{type(model).__name__} has no config.latent_dim; pass a facelib model (see facelib.models)")
+    return d
+
+
+def model_channels(model: torch.nn.Module) -> int | None:
+    """Image channels the model expects, or None when it does not say."""
+    c = getattr(getattr(model, "config", None), "channels", None) or getattr(model, "channels", None)
+    return c if isinstance(c, int) else None
+
+
+def _model_size(model: torch.nn.Module) -> int | None:
+    s = getattr(getattr(model, "config", None), "image_size", None) or getattr(model, "image_size", None)
+    return s if isinstance(s, int) else None
+
+
+def check_fits_model(model: torch.nn.Module, x: torch.Tensor, what: str = "images") -> None:
+    """Raise a clear error when images do not have the channels/size the model was built for."""
+    c, s = model_channels(model), _model_size(model)
+    if c is not None and x.shape[1] != c:
+        raise ValueError(
+            f"{what} have {x.shape[1]} channel(s) but the model expects {c}; load the data with channels={c}"
+            " (e.g. facelib.study.load_data(..., channels=%d))" % c
+        )
+    if s is not None and tuple(x.shape[2:]) != (s, s):
+        raise ValueError(
+            f"{what} are {x.shape[2]} x {x.shape[3]} but the model expects {s} x {s}; load the data with size={s}"
+        )
+
+
+def _device(model: torch.nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+@torch.no_grad()
+def encode(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mu, logvar) on the CPU, the model in eval mode for the call (its mode is restored)."""
+    was = model.training
+    model.eval()
+    try:
+        mu, logvar = model.encode(x.to(_device(model)))
+    finally:
+        model.train(was)
+    return mu.float().cpu(), logvar.float().cpu()
+
+
+@torch.no_grad()
+def decode(model: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
+    """Decoded means in [0, 1] on the CPU, the model in eval mode for the call."""
+    was = model.training
+    model.eval()
+    try:
+        out = model.decode(torch.as_tensor(z, dtype=torch.float32).to(_device(model)))
+    finally:
+        model.train(was)
+    return out.float().cpu().clamp(0, 1)
+
+
+@torch.no_grad()
+def kl_per_dim(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
+    """Mean KL per latent over `x`: the model's own `kl_per_dim`, else the closed form from `encode`."""
+    was = model.training
+    model.eval()
+    try:
+        if hasattr(model, "kl_per_dim"):
+            kl = model.kl_per_dim(x.to(_device(model)))
+        else:
+            mu, logvar = model.encode(x.to(_device(model)))
+            kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean(0)
+    finally:
+        model.train(was)
+    return torch.as_tensor(kl).detach().float().cpu().numpy().reshape(-1)

@@ -1,0 +1,116 @@
+"""Montages of faces and reconstructions, built on torchvision's `make_grid`."""
+
+from __future__ import annotations
+
+import io
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torchvision.utils import make_grid
+
+from ._common import as_float_images, check_fits_model, decode, encode
+
+__all__ = ["image_grid", "show_images", "reconstruction_figure", "png_bytes", "to_uint8"]
+
+
+def to_uint8(images: Any) -> np.ndarray:
+    """H x W (grey) or H x W x 3 uint8 array from one image C x H x W (tensor, float [0, 1] or uint8)."""
+    x = as_float_images(images)
+    if x.shape[0] != 1:
+        raise ValueError(f"to_uint8 takes one image, got a batch of {x.shape[0]}; use image_grid for several")
+    arr = (x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return arr[..., 0] if arr.shape[2] == 1 else arr
+
+
+def image_grid(images: Any, nrow: int = 8, padding: int = 2, pad_value: float = 1.0, as_pil: bool = False):
+    """Tile images (N x C x H x W, uint8 or float [0, 1]) `nrow` per row into one uint8 picture.
+
+    Returns an H x W (grey) or H x W x 3 uint8 array, or a PIL image with `as_pil=True`,
+    so the same montage goes to matplotlib, to a PNG file or to a widget.
+    """
+    if not isinstance(nrow, (int, np.integer)) or isinstance(nrow, bool) or nrow < 1:
+        raise ValueError(f"nrow must be a positive integer (images per row), got {nrow!r}")
+    x = as_float_images(images)
+    if x.shape[0] == 0:
+        raise ValueError("image_grid got no images; pass at least one")
+    grid = make_grid(x.clamp(0, 1), nrow=int(nrow), padding=padding, pad_value=pad_value)
+    arr = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    if x.shape[1] == 1:
+        arr = np.ascontiguousarray(arr[..., 0])
+    if as_pil:
+        from PIL import Image
+
+        return Image.fromarray(arr)
+    return arr
+
+
+def png_bytes(image: Any, zoom: int = 1) -> bytes:
+    """PNG encoding of one image or of a grid array, enlarged `zoom` times (nearest, stays crisp)."""
+    from PIL import Image
+
+    arr = image if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim in (2, 3) and (
+        image.ndim == 2 or image.shape[2] == 3) else to_uint8(image)
+    pil = Image.fromarray(arr)
+    if zoom > 1:
+        pil = pil.resize((pil.width * int(zoom), pil.height * int(zoom)), Image.NEAREST)
+    buf = io.BytesIO()
+    pil.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def show_images(images: Any, nrow: int = 8, title: str | None = None, ax: Any = None,
+                row_labels: Sequence[str] | None = None, scale: float = 1.0, padding: int = 2):
+    """Show a montage with matplotlib and return the Figure (save it with `Study.save_figure`).
+
+    `row_labels` names the rows (e.g. "beta = 4"); `scale` enlarges the figure.
+    """
+    import matplotlib.pyplot as plt
+
+    arr = image_grid(images, nrow=nrow, padding=padding)
+    h, w = arr.shape[:2]
+    if ax is None:
+        width = min(14.0, max(3.0, w / 40.0)) * scale
+        extra = 0.12 * max((len(str(r)) for r in row_labels), default=0) if row_labels is not None else 0.0
+        fig, ax = plt.subplots(figsize=(width + extra, width * h / w + (0.4 if title else 0.0)), layout="constrained")
+    else:
+        fig = ax.figure
+    ax.imshow(arr, cmap="gray" if arr.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+    ax.set_xticks([])
+    if row_labels is not None:
+        n_rows = int(np.ceil(as_float_images(images).shape[0] / nrow))
+        if len(row_labels) != n_rows:
+            raise ValueError(f"row_labels has {len(row_labels)} labels for {n_rows} rows; give one per row")
+        cell = (h - padding) / n_rows
+        ax.set_yticks([padding + cell * (i + 0.5) for i in range(n_rows)], list(row_labels))
+        ax.tick_params(axis="y", length=0)
+        for side in ("top", "right", "bottom", "left"):
+            ax.spines[side].set_visible(False)
+    else:
+        ax.set_axis_off()
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def reconstruction_figure(model: torch.nn.Module, images: Any, nrow: int | None = None,
+                          title: str | None = None):
+    """Originals and their reconstructions (decoded posterior means), row by row, as a Figure.
+
+    Up to `nrow` faces per row (default: all in one row, at most 8), each row of originals
+    followed by the row of their reconstructions, as in the original project's figures.
+    """
+    x = as_float_images(images)
+    check_fits_model(model, x)
+    mu, _ = encode(model, x)
+    recon = decode(model, mu)
+    n = x.shape[0]
+    nrow = int(nrow or min(n, 8))
+    rows, labels = [], []
+    for start in range(0, n, nrow):
+        chunk = slice(start, start + nrow)
+        pad = nrow - x[chunk].shape[0]
+        blank = torch.ones(pad, *x.shape[1:])
+        rows += [x[chunk], blank, recon[chunk], blank]
+        labels += ["original", "reconstruction"]
+    return show_images(torch.cat(rows), nrow=nrow, title=title, row_labels=labels)

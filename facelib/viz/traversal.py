@@ -1,0 +1,126 @@
+"""Static latent traversals: grids for figures and animated GIFs for reports.
+
+A traversal decodes one code with a single latent set to each of `values` (absolute
+latent values, i.e. prior standard deviations, since the prior is N(0, I)); the others
+stay at the code's values (for an image: its posterior mean).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from ._common import as_float_images, check_fits_model, decode, encode, kl_per_dim, model_latent_dim
+from .images import show_images, to_uint8
+
+__all__ = ["latent_order", "traversal_grid", "plot_traversal", "save_traversal_gif"]
+
+DEFAULT_VALUES = np.linspace(-3.0, 3.0, 9)
+
+
+def _code_and_image(model: torch.nn.Module, z_or_image: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """(z of shape (d,), one image 1 x C x H x W whose posterior orders the latents)."""
+    d = model_latent_dim(model)
+    t = z_or_image.images if hasattr(z_or_image, "images") else z_or_image
+    t = torch.as_tensor(np.asarray(t) if not isinstance(t, torch.Tensor) else t)
+    if t.ndim <= 2 and t.is_floating_point():
+        z = t.detach().float().cpu().reshape(-1)
+        if z.numel() != d:
+            raise ValueError(f"a latent code must have {d} values (the model's latent_dim), got shape {tuple(t.shape)}")
+        return z, decode(model, z[None])
+    x = as_float_images(t, "z_or_image")
+    if x.shape[0] != 1:
+        raise ValueError(f"traverse one face at a time; got {x.shape[0]} images (pick one, e.g. images[i])")
+    check_fits_model(model, x)
+    mu, _ = encode(model, x)
+    return mu[0], x
+
+
+def latent_order(model: torch.nn.Module, images: Any, dims: Sequence[int] | None = None,
+                 order_by_kl: bool = True) -> tuple[list[int], np.ndarray]:
+    """Latent indices to show (most informative first when `order_by_kl`) and the KL per latent.
+
+    KL per latent is the model's `kl_per_dim` over `images`; a latent the model does not
+    use has KL near 0, so active ones come first.
+    """
+    d = model_latent_dim(model)
+    x = as_float_images(images)
+    check_fits_model(model, x)
+    kl = kl_per_dim(model, x)
+    if kl.shape != (d,):
+        raise ValueError(f"model.kl_per_dim returned shape {kl.shape}, expected ({d},)")
+    if dims is None:
+        dims = list(range(d))
+    dims = [int(k) for k in dims]
+    bad = [k for k in dims if not 0 <= k < d]
+    if bad:
+        raise ValueError(f"dims {bad} are outside the model's latents 0..{d - 1}")
+    if order_by_kl:
+        dims = sorted(dims, key=lambda k: (-kl[k], k))
+    return dims, kl
+
+
+def traversal_grid(model: torch.nn.Module, z_or_image: Any, dims: Sequence[int] | None = None,
+                   values: Sequence[float] = DEFAULT_VALUES, order_by_kl: bool = True,
+                   kl_images: Any = None) -> torch.Tensor:
+    """Decoded traversals, float tensor len(dims) x len(values) x C x H x W (row r: latent dims[r]).
+
+    `z_or_image` is a latent code (d,) or one face (C x H x W or 1 x C x H x W). Rows follow
+    `latent_order` (KL over `kl_images`, default the face itself or the decoded code).
+    """
+    z, x = _code_and_image(model, z_or_image)
+    dims, _ = latent_order(model, x if kl_images is None else kl_images, dims, order_by_kl)
+    values = torch.as_tensor(np.asarray(values, dtype=np.float32)).reshape(-1)
+    if values.numel() == 0:
+        raise ValueError("values must hold at least one latent value, e.g. np.linspace(-3, 3, 9)")
+    codes = z.repeat(len(dims), values.numel(), 1)
+    for r, k in enumerate(dims):
+        codes[r, :, k] = values
+    out = decode(model, codes.reshape(-1, z.numel()))
+    return out.reshape(len(dims), values.numel(), *out.shape[1:])
+
+
+def plot_traversal(model: torch.nn.Module, z_or_image: Any, dims: Sequence[int] | None = None,
+                   values: Sequence[float] = DEFAULT_VALUES, order_by_kl: bool = True,
+                   kl_images: Any = None, max_dims: int | None = None, title: str | None = None):
+    """`traversal_grid` as a labelled Figure: one row per latent ("z3 KL 2.1"), one column per value."""
+    z, x = _code_and_image(model, z_or_image)
+    order, kl = latent_order(model, x if kl_images is None else kl_images, dims, order_by_kl)
+    if max_dims is not None:
+        order = order[: int(max_dims)]
+    grid = traversal_grid(model, z, order, values, order_by_kl=False)
+    labels = [f"z{k}  KL {kl[k]:.2f}" for k in order]
+    vals = np.asarray(values, dtype=float).reshape(-1)
+    title = title or f"latent traversals, values {vals[0]:g} .. {vals[-1]:g}"
+    return show_images(grid, nrow=len(vals), title=title, row_labels=labels)
+
+
+def save_traversal_gif(model: torch.nn.Module, image: Any, dim: int, path: str | Path,
+                       values: Sequence[float] = DEFAULT_VALUES, duration_ms: int = 120, zoom: int = 2,
+                       bounce: bool = True, overwrite: bool = False) -> Path:
+    """Animate one latent's traversal as a looping GIF (frames there and, with `bounce`, back).
+
+    Refuses to replace an existing file unless `overwrite=True`.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    if path.suffix.lower() != ".gif":
+        raise ValueError(f"path must end in .gif, got {str(path)!r}")
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True or choose another path")
+    frames_t = traversal_grid(model, image, [int(dim)], values, order_by_kl=False)[0]
+    frames = []
+    for f in frames_t:
+        pil = Image.fromarray(to_uint8(f))
+        if zoom > 1:
+            pil = pil.resize((pil.width * int(zoom), pil.height * int(zoom)), Image.NEAREST)
+        frames.append(pil.convert("P") if pil.mode == "RGB" else pil)
+    if bounce and len(frames) > 2:
+        frames = frames + frames[-2:0:-1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(duration_ms), loop=0)
+    return path

@@ -1,0 +1,69 @@
+"""The notebooks' shared plumbing: parameters recorded, checkpoints reused only when they match."""
+
+import json
+
+import pytest
+import torch
+
+from facelib import study
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return study.load_data("synthetic", size=32, n=64, n_identities=8, seed=0)
+
+
+def test_start_records_parameters_and_versions(tmp_path, capsys):
+    s = study.start("01_test", "quick", tmp_path, seed=3, epochs=None, latent_dim=5)
+    assert s["epochs"] == 3 and s["latent_dim"] == 5 and s["seed"] == 3
+    record = json.loads((tmp_path / "parameters" / "01_test.json").read_text())
+    assert record["parameters"]["latent_dim"] == 5
+    assert record["versions"]["torch"].startswith(torch.__version__.split("+")[0])
+    assert "profile=quick" in capsys.readouterr().out
+
+
+def test_outputs_go_to_the_run_folder_only_when_there_is_one(tmp_path):
+    import pandas as pd
+
+    table = pd.DataFrame({"a": [1, 2]})
+    assert study.start("x", run_dir=None).save_table(table, "t") is None
+    path = study.start("x", run_dir=tmp_path).save_table(table, "t")
+    assert path == tmp_path / "tables" / "x_t.csv" and pd.read_csv(path).equals(table)
+
+
+def test_train_or_load_reuses_a_matching_checkpoint(tmp_path, faces, capsys):
+    s = study.start("t", run_dir=tmp_path, epochs=1)
+    opts = {"max_steps": 2, "val_fraction": 0.0}
+    first, _ = s.train_or_load("m", "vae", faces, image_size=32, latent_dim=4, train_options=opts)
+    assert (tmp_path / "checkpoints" / "m" / "checkpoint.pt").exists()
+    capsys.readouterr()
+    again, _ = s.train_or_load("m", "vae", faces, image_size=32, latent_dim=4, train_options=opts)
+    assert "reusing" in capsys.readouterr().out
+    for a, b in zip(first.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a.cpu(), b.cpu())
+    # a different config under the same key is trained anew beside it, never reused
+    other, _ = s.train_or_load("m", "vae", faces, image_size=32, latent_dim=6, train_options=opts)
+    assert other.config.latent_dim == 6
+    assert len(list((tmp_path / "checkpoints").iterdir())) == 2
+
+
+def test_beta_tcvae_checkpoint_is_reused_despite_dataset_size(tmp_path, faces, capsys):
+    s = study.start("t", run_dir=tmp_path, epochs=1)
+    opts = {"max_steps": 1, "val_fraction": 0.0}
+    s.train_or_load("tc", "beta-tcvae", faces, image_size=32, latent_dim=4, train_options=opts)
+    capsys.readouterr()
+    s.train_or_load("tc", "beta-tcvae", faces, image_size=32, latent_dim=4, train_options=opts)
+    assert "reusing" in capsys.readouterr().out
+
+
+def test_load_data_rejects_colour_for_grey_sets():
+    with pytest.raises(ValueError, match="grey"):
+        study.load_data("olivetti", size=32, channels=3)

@@ -1,0 +1,365 @@
+"""fit(): learning, exact resume, NaN guard, overwrite refusal, grouped batches, inference, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from facelib.data import FaceDataset
+from facelib.models import build_model
+from facelib.train import (
+    TrainConfig,
+    TrainingDivergedError,
+    embed,
+    fit,
+    load_checkpoint,
+    load_model,
+    reconstruct,
+    representation,
+    sample,
+    traverse,
+)
+from facelib.train import cli as train_cli
+
+SMALL = dict(image_size=32, latent_dim=4, hidden_channels=8, hidden_dim=32)
+QUIET = dict(progress=False, batch_size=16, num_threads=1)  # 1 thread: the test machine is shared
+
+
+def faces(n_id: int = 8, per: int = 8, seed: int = 0, groups: bool = False) -> FaceDataset:
+    """Tiny learnable faces: a bright square whose place is the identity, brightness varies."""
+    g = torch.Generator().manual_seed(seed)
+    n = n_id * per
+    identity = np.repeat(np.arange(n_id), per)
+    img = torch.zeros(n, 1, 32, 32)
+    for p in range(n_id):
+        r, c = 4 + 6 * (p // 4), 4 + 6 * (p % 4)
+        img[identity == p, :, r:r + 8, c:c + 8] = 1.0
+    img = img * torch.rand(n, 1, 1, 1, generator=g).mul(0.6).add(0.4) + 0.05 * torch.rand(n, 1, 32, 32, generator=g)
+    images = img.clamp(0, 1).mul(255).round().to(torch.uint8)
+    extra = {}
+    if groups:  # factor groups of 4 images that share all but "yaw"
+        extra = dict(groups=np.arange(n) // 4, group_varying=np.full(n, "yaw"))
+    return FaceDataset(images=images, identity=identity, name="toy", **extra)
+
+
+def model(name: str = "beta-vae", **fields):
+    torch.manual_seed(0)
+    extra = {"blocks": {"identity": 2, "yaw": 1}} if name == "modvae" else {}
+    if name in ("beta-vae", "modvae"):
+        extra["beta"] = 1.0
+    return build_model(name, **{**SMALL, **extra, **fields})
+
+
+def same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+# -- learning and history ------------------------------------------------------------------
+def test_fit_reduces_the_loss_and_records_history():
+    data = faces()
+    result = fit(model(), data, TrainConfig(epochs=6, lr=3e-3, **QUIET))
+    h = result.history
+    assert list(h["epoch"]) == list(range(1, 7))
+    for col in ("train_loss", "train_recon", "train_kl", "train_elbo", "train_bits_per_dim",
+                "val_loss", "val_elbo", "val_recon", "val_kl", "val_bits_per_dim", "lr", "time_s", "images_per_s"):
+        assert col in h, col
+    assert h["train_loss"].iloc[-1] < 0.8 * h["train_loss"].iloc[0]
+    assert h["val_loss"].iloc[-1] < 0.8 * h["val_loss"].iloc[0]
+    assert result.best["val_loss"] == h["val_loss"].min()
+    assert result.checkpoint is None and result.stopped == "epochs"
+    assert not result.model.training
+
+
+def test_max_steps_and_step_history():
+    result = fit(model(), faces(), epochs=5, max_steps=4, history_every_step=True, **QUIET)
+    assert result.stopped == "max_steps"
+    assert int(result.history["step"].iloc[-1]) == 4
+    assert list(result.step_history["step"]) == [1, 2, 3, 4]
+
+
+def test_bad_config_and_precision_errors_are_clear():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        TrainConfig(precision="fp8")
+    with pytest.raises(TypeError, match="unknown TrainConfig field"):
+        fit(model(), faces(), epochs=1, batchsize=3)
+    with pytest.raises(ValueError, match="fp16' needs a CUDA device"):
+        fit(model(), faces(), epochs=1, device="cpu", precision="fp16", **QUIET)
+    with pytest.raises(ValueError, match="model expects 64x64 images, data set 'toy' has 32x32"):
+        fit(build_model("vae", image_size=64, latent_dim=4), faces(), epochs=1, **QUIET)
+
+
+@pytest.mark.parametrize("tty, progress, shown", [(True, True, True), (True, False, False), (False, True, False)])
+def test_progress_bar_only_on_a_terminal_and_when_asked(monkeypatch, tty, progress, shown):
+    import io
+    import sys
+
+    class Stream(io.StringIO):
+        def isatty(self):
+            return tty
+
+    stream = Stream()
+    monkeypatch.setattr(sys, "stderr", stream)
+    fit(model(), faces(), epochs=1, max_steps=2, **{**QUIET, "progress": progress})
+    assert ("loss=" in stream.getvalue() and "2/2" in stream.getvalue()) == shown
+
+
+@pytest.mark.skipif(not torch.ops.mkldnn._is_mkldnn_bf16_supported(), reason="CPU without bf16")
+def test_bf16_autocast_trains_on_cpu():
+    result = fit(model(), faces(), epochs=1, max_steps=2, device="cpu", precision="bf16", **QUIET)
+    assert result.precision == "bf16"
+    assert math.isfinite(result.last["train_loss"])
+
+
+# -- checkpoints, resume, overwrite, divergence ---------------------------------------------
+@pytest.mark.parametrize("name", ["beta-vae", "factor-vae", "modvae"])
+def test_resume_gives_bit_identical_weights(tmp_path, name):
+    data = faces()
+    cfg = TrainConfig(epochs=2, device="cpu", seed=3, **QUIET)
+    full = fit(model(name), data, cfg, out=str(tmp_path / "full"))
+
+    fit(model(name), data, cfg, epochs=1, out=str(tmp_path / "part"))
+    fresh = model(name)
+    torch.manual_seed(123)  # the resumed run must not depend on the caller's state
+    with torch.no_grad():
+        for p in fresh.parameters():
+            p.add_(torch.randn_like(p))
+    resumed = fit(fresh, data, cfg, out=str(tmp_path / "part"), resume=True)
+
+    assert same_weights(full.model, resumed.model)
+    cols = [c for c in full.history if c not in ("time_s", "images_per_s")]
+    pd.testing.assert_frame_equal(full.history[cols], resumed.history[cols])
+    ckpt = load_checkpoint(resumed.checkpoint)
+    assert ckpt["epoch"] == 2 and ckpt["train_config"]["seed"] == 3
+    assert ckpt["dataset"]["name"] == "toy" and ckpt["dataset"]["n"] == 64 and ckpt["dataset"]["shape"] == [1, 32, 32]
+    assert isinstance(ckpt["history"], dict) and ckpt["history"]["epoch"] == [1, 2]
+    assert all(type(v) in (int, float, bool) for v in ckpt["history"]["train_loss"] + ckpt["history"]["partial"])
+
+
+def test_resume_from_a_mid_epoch_stop_is_exact(tmp_path):
+    data = faces()
+    cfg = TrainConfig(epochs=2, device="cpu", **QUIET)
+    full = fit(model(), data, cfg)
+    fit(model(), data, cfg, max_steps=4, out=str(tmp_path / "r"))  # 3 steps per epoch: stops inside epoch 2
+    resumed = fit(model(), data, cfg, out=str(tmp_path / "r"), resume=True)
+    assert same_weights(full.model, resumed.model)
+    assert list(resumed.history["epoch"]) == [1, 2]
+    assert resumed.history["train_loss"].tolist() == full.history["train_loss"].tolist()
+
+
+def test_resume_refuses_a_changed_split_or_model(tmp_path):
+    data = faces()
+    fit(model(), data, epochs=1, out=str(tmp_path), **QUIET)
+    with pytest.raises(ValueError, match="seed was 0, now 5"):
+        fit(model(), data, epochs=2, seed=5, out=str(tmp_path), resume=True, **QUIET)
+    with pytest.raises(ValueError, match="written for config"):
+        fit(model(latent_dim=6), data, epochs=2, out=str(tmp_path), resume=True, **QUIET)
+
+
+def test_an_existing_checkpoint_is_never_silently_overwritten(tmp_path):
+    data = faces()
+    first = fit(model(), data, epochs=1, out=str(tmp_path), **QUIET)
+    before = first.checkpoint.read_bytes()
+    with pytest.raises(FileExistsError, match="resume=True .* new out folder.*overwrite=True"):
+        fit(model(), data, epochs=1, out=str(tmp_path), **QUIET)
+    assert first.checkpoint.read_bytes() == before
+    again = fit(model(), data, epochs=1, out=str(tmp_path), overwrite=True, seed=1, **QUIET)
+    assert again.checkpoint.read_bytes() != before
+
+
+def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    data = faces()
+    m = model()
+    real_loss = m.loss
+
+    def poisoned(batch, step=0):
+        terms = real_loss(batch, step)
+        if step >= 7:  # 3 steps per epoch: step index 7 is epoch 3, batch 2, the 8th step
+            terms["loss"] = terms["loss"] * float("nan")
+        return terms
+
+    m.loss = poisoned
+    with pytest.raises(TrainingDivergedError, match=r"epoch 3, step 8 \(batch 2 of 3\).*non-finite loss") as info:
+        fit(m, data, epochs=5, out=str(tmp_path), **QUIET)
+    assert "last good checkpoint is kept" in str(info.value)
+    assert info.value.step == 8 and math.isnan(info.value.terms["loss"])
+    good = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert good["epoch"] == 2 and good["step"] == 6
+    restored = load_model(tmp_path / "checkpoint.pt")
+    assert all(torch.isfinite(p).all() for p in restored.parameters())
+
+
+def test_nan_weights_are_never_checkpointed_even_without_validation(tmp_path):
+    m = model()
+    real_step = m.training_step
+
+    def step_then_poison(batch, optimizers, step, **kw):
+        terms = real_step(batch, optimizers, step, **kw)
+        if step == 7:  # 4 steps per epoch: the last of epoch 2 has a finite loss, then bad weights
+            with torch.no_grad():
+                next(m.parameters()).fill_(float("nan"))
+        return terms
+
+    m.training_step = step_then_poison
+    with pytest.raises(TrainingDivergedError, match="epoch 2.*non-finite weights of"):
+        fit(m, faces(), epochs=3, val_fraction=0.0, out=str(tmp_path), **QUIET)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 1
+
+
+def test_stopping_at_max_steps_always_writes_a_checkpoint(tmp_path):
+    result = fit(model(), faces(), epochs=5, max_steps=6, checkpoint_every=10, out=str(tmp_path), **QUIET)
+    assert result.stopped == "max_steps"
+    ckpt = load_checkpoint(result.checkpoint)
+    assert ckpt["epoch"] == 2 and ckpt["step"] == 6
+
+
+def test_grad_scaler_path_saves_its_state_and_stops_on_nan(tmp_path, monkeypatch):
+    """The fp16 code path (GradScaler) exercised on the CPU: scaler state in the checkpoint, NaN guard."""
+    from facelib.train import engine
+
+    monkeypatch.setattr(engine, "resolve_precision", lambda precision, device: ("fp16", None, True))
+    result = fit(model(), faces(), epochs=1, out=str(tmp_path / "ok"), **QUIET)
+    assert result.precision == "fp16"
+    assert load_checkpoint(result.checkpoint)["grad_scaler"]["scale"] > 0
+
+    m = model()
+    real_loss = m.loss
+    m.loss = lambda batch, step=0: {**real_loss(batch, step), "loss": torch.tensor(float("inf"))} if step >= 1 \
+        else real_loss(batch, step)
+    with pytest.raises(TrainingDivergedError, match="epoch 1, step 2"):
+        fit(m, faces(), epochs=1, **QUIET)
+
+
+# -- grouped batches -------------------------------------------------------------------------
+def _capture_batches(m):
+    seen = []
+    real = m.training_step
+
+    def spy(batch, optimizers, step, **kw):
+        seen.append({"x": batch["x"].clone(), "group": batch["group"].clone(), "varying": list(batch["varying"])})
+        return real(batch, optimizers, step, **kw)
+
+    m.training_step = spy
+    return seen
+
+
+def test_factor_groups_arrive_whole():
+    data = faces(groups=True)  # 16 groups of 4
+    m = model("modvae")
+    seen = _capture_batches(m)
+    fit(m, data, epochs=2, group_size=4, groups_per_batch=3, val_fraction=0.25, **QUIET)
+    key = {bytes(img.numpy().tobytes()): i for i, img in enumerate(data.images)}
+    train_groups = set()
+    for b in seen:
+        idx = np.array([key[bytes((x * 255).round().to(torch.uint8).numpy().tobytes())] for x in b["x"]])
+        assert len(idx) == 12 and b["varying"] == ["yaw"] * 12
+        for g in b["group"].unique():
+            members = idx[(b["group"] == g).numpy()]
+            assert len(set(data.groups[members])) == 1  # one data-set group per batch group
+            assert sorted(members) == list(np.flatnonzero(data.groups == data.groups[members[0]]))  # the whole group
+            train_groups.add(int(data.groups[members[0]]))
+    assert len(train_groups) == 12  # 4 of 16 groups held out whole for validation
+
+
+def test_identity_groups_take_k_images_of_one_person():
+    data = faces(n_id=10, per=6)
+    m = model("modvae")
+    seen = _capture_batches(m)
+    fit(m, data, epochs=1, group_size=3, groups_per_batch=4, **QUIET)
+    assert seen
+    ident = {bytes(img.numpy().tobytes()): int(p) for img, p in zip(data.images, data.identity)}
+    for b in seen:
+        assert b["varying"] == ["nuisance"] * 12
+        people = np.array([ident[bytes((x * 255).round().to(torch.uint8).numpy().tobytes())] for x in b["x"]])
+        for g in range(4):
+            assert len(set(people[(b["group"] == g).numpy()])) == 1
+
+
+# -- inference ---------------------------------------------------------------------------------
+def test_embed_and_friends_shapes_and_determinism():
+    data = faces()
+    m = fit(model(), data, epochs=1, max_steps=2, **QUIET).model
+    m.train()
+    frame = embed(m, data, batch_size=10, device="cpu")
+    assert frame.shape == (64, 4 + 4 + 2)
+    assert list(frame.columns) == [f"mu_{i}" for i in range(4)] + [f"logvar_{i}" for i in range(4)] + ["identity", "index"]
+    assert (frame["identity"].to_numpy() == data.identity).all() and (frame["index"] == np.arange(64)).all()
+    assert m.training  # mode restored
+    with torch.no_grad():
+        mu, _ = m.eval().encode(data.float_images(slice(0, 5)))
+    np.testing.assert_allclose(frame.loc[:4, [f"mu_{i}" for i in range(4)]].to_numpy(), mu.numpy(), rtol=1e-5, atol=1e-6)
+    rep = representation(m, device="cpu")(data.images[:7])
+    assert isinstance(rep, np.ndarray) and rep.shape == (7, 4)
+    np.testing.assert_allclose(rep, frame.iloc[:7, :4].to_numpy(), rtol=1e-5, atol=1e-6)
+    rec = reconstruct(m, data.images[:3], device="cpu")
+    assert rec.shape == (3, 1, 32, 32) and rec.dtype == torch.float32 and 0 <= rec.min() and rec.max() <= 1
+    assert torch.equal(sample(m, 5, seed=1, device="cpu"), sample(m, 5, seed=1, device="cpu"))
+    z = torch.zeros(4)
+    t = traverse(m, z, dim=2, values=[-2.0, 0.0, 2.0], device="cpu")
+    assert t.shape == (3, 1, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(t[0], m.decode(torch.tensor([[0.0, 0.0, -2.0, 0.0]]))[0])
+    assert traverse(m, torch.zeros(2, 4), 0, [1.0, 2.0], device="cpu").shape == (2, 2, 1, 32, 32)
+    with pytest.raises(ValueError, match=r"z must have shape \(4,\)"):
+        traverse(m, torch.zeros(5), 0, [1.0])
+
+
+# -- command line ----------------------------------------------------------------------------------
+def _cli_data() -> list[str] | None:
+    """Data for the CLI smoke test: synthetic if it exists, else olivetti if installed."""
+    if importlib.util.find_spec("facelib.data.synthetic") is not None:
+        return ["--data", "synthetic", "--image-size", "32", "--data-option", "n=48",
+                "--data-option", "n_identities=6", "--data-option", "supersample=1"]
+    try:
+        from facelib.data import load
+
+        load("olivetti", size=32, download=False)
+        return ["--data", "olivetti", "--image-size", "32"]
+    except Exception:
+        return None
+
+
+def _run_cli(argv: list[str]) -> int:
+    if importlib.util.find_spec("facelib.pipeline") is not None:
+        from facelib.cli import main
+
+        return main(["train", *argv])
+    parser = argparse.ArgumentParser()  # facelib.cli also needs facelib.pipeline; test our half alone
+    train_cli.configure_parser(parser)
+    return train_cli.main_from_args(parser.parse_args(argv))
+
+
+def test_cli_trains_and_writes_a_loadable_checkpoint(tmp_path, capsys):
+    data = _cli_data()
+    if data is None:
+        pytest.skip("neither facelib.data.synthetic nor olivetti under $FACELIB_DATA is available")
+    out = tmp_path / "run"
+    argv = ["--model", "beta-vae", "--beta", "2", *data, "--latent-dim", "4", "--epochs", "2",
+            "--max-steps", "2", "--batch-size", "16", "--set", "hidden_channels=8", "--set", "hidden_dim=32",
+            "--out", str(out), "--no-progress", "--num-threads", "1"]
+    assert _run_cli(argv) == 0
+    printed = capsys.readouterr().out
+    assert "trained beta-vae" in printed and "checkpoint:" in printed
+    m = load_model(out / "checkpoint.pt")
+    assert m.config.beta == 2.0 and m.config.latent_dim == 4 and m.config.hidden_channels == 8
+    assert (out / "history.csv").exists()
+    # the same command again refuses to overwrite, with a non-zero exit and a clear message
+    assert _run_cli(argv) == 1
+    assert "--resume" in capsys.readouterr().err
+    assert _run_cli(argv + ["--resume", "--max-steps", "3"]) == 0
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 3
+
+
+def test_cli_rejects_bad_input_with_a_message(capsys):
+    assert _run_cli(["--model", "vae", "--data", "olivetti", "--set", "latent_dim"]) == 2
+    assert "--set expects KEY=VALUE" in capsys.readouterr().err
+    assert _run_cli(["--model", "vae", "--data", "no-such-set", "--no-progress"]) == 1
+    assert "unknown data set 'no-such-set'" in capsys.readouterr().err
+    assert _run_cli(["--model", "vae", "--data", "olivetti", "--epochs", "0"]) == 1
+    assert "epochs must be a positive integer" in capsys.readouterr().err

@@ -1,0 +1,41 @@
+"""Plots draw one curve per method and reject malformed input."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np
+import pytest
+
+from facelib.verify import plots
+
+
+def test_roc_overlay_and_distributions():
+    rng = np.random.default_rng(0)
+    y = rng.random(100) < 0.5
+    scores = {"good": (y, y + rng.normal(size=100) * 0.3), "bad": (y, rng.normal(size=100))}
+    ax = plots.roc_overlay(scores)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(labels) == 2 and any(l.startswith("good (AUC") for l in labels)
+    ax = plots.score_distributions(scores, "good")
+    assert ax.get_title() == "good"
+    with pytest.raises(ValueError, match="no scores"):
+        plots.score_distributions(scores, "missing")
+    with pytest.raises(ValueError, match="DataFrame"):
+        plots.roc_overlay(42)
+
+
+def test_plots_take_protocol_scores():
+    from facelib.verify import protocols as P
+    from facelib.verify import scores as S
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    emb = rng.normal(size=(80, 3))
+    table = pd.DataFrame({"left": np.arange(0, 80, 2), "right": np.arange(1, 80, 2),
+                          "same": np.arange(40) % 2 == 0, "fold": np.arange(40) // 20})
+    emb[table.right[table.same]] = emb[table.left[table.same]] + rng.normal(size=(20, 3)) * 0.1
+    collected = []
+    P.evaluate_folds(emb, table, {"eucl": S.EuclideanScore()}, scores=collected)
+    assert sum(len(c) for c in collected) == 40  # every pair scored once, as a test pair
+    ax = plots.roc_overlay(collected)
+    assert "eucl (AUC 1.000)" in [t.get_text() for t in ax.get_legend().get_texts()]

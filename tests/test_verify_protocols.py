@@ -1,0 +1,197 @@
+"""Protocols: fold bookkeeping, no leakage into fitted stages, LFW categories, held-out identities."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from facelib.data.dataset import FaceDataset
+from facelib.verify import baselines as B
+from facelib.verify import features as F
+from facelib.verify import protocols as P
+from facelib.verify import scores as S
+
+
+def lfw_like(seed=0, n_folds=4, per_fold=40, d=6, n_people=60):
+    """Pair-structured data as the LFW loader gives it: rows 2i, 2i+1 are pair i's images."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(n_people, d)) * 1.5
+    rows, ident = [], []
+    n = n_folds * per_fold
+    for i in range(n):
+        a = rng.integers(n_people)
+        same = i % 2 == 0
+        b = a if same else (a + 1 + rng.integers(n_people - 1)) % n_people
+        ident += [a, b]
+        rows.append((2 * i, 2 * i + 1, same, i // per_fold))
+    emb = centres[ident] + rng.normal(size=(2 * n, d))
+    table = pd.DataFrame(rows, columns=["left", "right", "same", "fold"])
+    return emb, np.asarray(ident), table
+
+
+def methods():
+    return {
+        "lda|absdiff": F.make_pipeline("lda", combine="absdiff", pre_pca=4),
+        "qda|concat": F.make_pipeline("qda", combine="concat", pre_pca=4, post_pca=3),
+        "cosine": S.CosineScore(center=True),
+        "mahalanobis": S.MahalanobisScore(),
+        "plda": S.TwoCovarianceScore(),
+    }
+
+
+def test_folds_metrics_and_summary():
+    emb, ident, table = lfw_like()
+    res = P.evaluate_folds(emb, table, methods(), identity=ident)
+    assert list(res.columns[:6]) == ["method", "representation", "protocol", "fold", "metric", "value"]
+    acc = res[res.metric == "accuracy"]
+    assert set(acc.fold) == {0, 1, 2, 3} and acc.method.nunique() == 5
+    means = acc.groupby("method").value.mean()
+    assert (means[["cosine", "mahalanobis", "plda", "lda|absdiff"]] > 0.7).all()  # separable toy
+    summ = P.summarize(res, "accuracy")
+    one = acc[acc.method == "plda"].value.to_numpy()
+    row = summ[summ.method == "plda"].iloc[0]
+    assert row["mean"] == pytest.approx(one.mean())
+    assert row["se"] == pytest.approx(np.std(one, ddof=1) / np.sqrt(4))
+    cats = dict(zip(summ.method, summ.category))
+    assert cats["cosine"] == "unsupervised"
+    assert cats["plda"] == cats["lda|absdiff"] == "image-restricted, no outside data"
+
+
+def _probe_outputs(fitted, rng, dim):
+    """What every fitted stage outputs on fixed probe inputs (to compare two runs)."""
+    probes = rng.normal(size=(25, 2, dim))
+    out = {}
+    for key, m in fitted.items():
+        if len(key) == 3:
+            out[key] = np.array([m])
+        elif isinstance(m, S.PairScorer):
+            out[key] = m.score_pairs(probes[:, 0], probes[:, 1])
+        elif hasattr(m, "transform") and not hasattr(m, "predict"):
+            out[key] = m.transform(rng.normal(size=(5, 6)))
+        else:
+            out[key] = F.pair_scores(m, probes)
+    return out
+
+
+@pytest.mark.parametrize("training", ["pairs", "identities"])
+def test_no_leakage_changing_test_fold_changes_no_fitted_stage(training):
+    emb, ident, table = lfw_like(seed=1)
+    rep = B.Eigenfaces(n_components=5, whiten=False)  # a representation refitted per fold too
+    test_rows = table.loc[table.fold == 2, ["left", "right"]].to_numpy().ravel()
+    meths = {**methods(), "knn-tuned": F.tuned_pipeline("knn", combine="absdiff", param_grid={}, cv=2, pre_pca=[2, 3])}
+    run = {}
+    for variant in ("orig", "test-changed", "train-changed"):
+        data, ids, tab = emb.copy(), ident.copy(), table.copy()
+        rng = np.random.default_rng(9)
+        if variant == "test-changed":
+            data[test_rows] = rng.normal(size=(test_rows.size, 6)) * 50
+            ids[test_rows] = 10_000 + np.arange(test_rows.size)
+            tab.loc[tab.fold == 2, "same"] = ~tab.loc[tab.fold == 2, "same"]
+        elif variant == "train-changed":
+            rows = table.loc[table.fold == 0, ["left", "right"]].to_numpy().ravel()
+            data[rows] += rng.normal(size=(rows.size, 6))
+        fitted = {}
+        P.evaluate_folds(data, tab, meths, identity=ids, representation=rep, training=training,
+                         test_folds=[2], fitted=fitted)
+        run[variant] = _probe_outputs(fitted, np.random.default_rng(123), 5)
+    keys = run["orig"].keys()
+    assert len(keys) == 1 + 2 * 6  # representation + 6 methods with thresholds
+    for k in keys:
+        assert np.array_equal(run["orig"][k], run["test-changed"][k]), k
+    # and the comparison is sensitive: changing a training fold does change the fitted stages
+    # (centred cosine after a PCA has no state left: the PCA output mean is 0 either way;
+    # kNN probabilities are multiples of 1/k, so its best threshold may well stay put)
+    stateful = [k for k in keys if k not in ((2, "cosine"), (2, "knn-tuned", "threshold"))]
+    changed = [k for k in stateful if not np.allclose(run["orig"][k], run["train-changed"][k])]
+    assert changed == stateful
+
+
+def test_spy_stage_sees_only_training_rows():
+    emb, ident, table = lfw_like(seed=2)
+    seen = []
+
+    class Spy(B.RawPixels):
+        def fit(self, X, y=None):
+            seen.append(np.asarray(X).copy())
+            return super().fit(X, y)
+
+    P.evaluate_folds(emb, table, {"cos": S.CosineScore()}, representation=Spy(), test_folds=[1])
+    test_rows = table.loc[table.fold == 1, ["left", "right"]].to_numpy().ravel()
+    train_rows = table.loc[table.fold != 1, ["left", "right"]].to_numpy().ravel()
+    fitted_on = seen[0]
+    assert len(fitted_on) == len(np.unique(train_rows))
+    assert not any((np.abs(fitted_on - emb[r]).sum(1) == 0).any() for r in test_rows)
+
+
+def test_lfw_category_rule():
+    assert P.lfw_category("none", "none") == "unsupervised"
+    assert P.lfw_category("pairs", "none") == "image-restricted, no outside data"
+    assert P.lfw_category("pairs", "none", "label-free") == "image-restricted, label-free outside data"
+    assert P.lfw_category("identities", "none") == "unrestricted, no outside data"
+    assert P.lfw_category("none", "identities", "label-free") == "unrestricted, label-free outside data"
+    assert P.lfw_category("pairs", "none", "labeled") == "unrestricted, labeled outside data"
+    assert "not valid" in P.lfw_category("pairs", saw_test_images=True)
+    with pytest.raises(ValueError, match="verifier_labels"):
+        P.lfw_category("names")
+
+
+def test_fisherfaces_make_results_unrestricted():
+    emb, ident, table = lfw_like(seed=3)
+    res = P.evaluate_folds(emb, table, {"cos": S.CosineScore()}, identity=ident,
+                           representation=B.Fisherfaces(n_pca=5), test_folds=[0])
+    assert set(res.category) == {"unrestricted, no outside data"}
+
+
+def test_view1_uses_train_list_only():
+    emb, ident, table = lfw_like(seed=4, n_folds=2)
+    tr = table[table.fold == 0]
+    te = table[table.fold == 1].copy()
+    rows_te = te[["left", "right"]].to_numpy().ravel()
+    offset = rows_te.min()
+    te[["left", "right"]] -= offset
+    res = P.view1(emb[:offset], tr, emb[offset:], te, {"plda": S.TwoCovarianceScore()})
+    ref = P.evaluate_folds(emb, table, {"plda": S.TwoCovarianceScore()}, test_folds=[1])
+    a = res.set_index("metric").value
+    b = ref.set_index("metric").value
+    assert a["accuracy"] == pytest.approx(b["accuracy"]) and a["auc"] == pytest.approx(b["auc"])
+    assert set(res.protocol) == {"lfw-view1"}
+
+
+def _toy_faces(n_people=12, per=6, seed=0):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, size=(n_people, 1, 8, 8))
+    light = np.tile(np.arange(per), n_people)
+    ids = np.repeat(np.arange(n_people), per)
+    imgs = np.clip(base[ids] * 0.7 + light[:, None, None, None] * 12 + rng.normal(size=(len(ids), 1, 8, 8)) * 8, 0, 255)
+    factors = pd.DataFrame({"azimuth": light * 10, "elevation": np.zeros_like(light)})
+    return FaceDataset(torch.as_tensor(imgs.astype(np.uint8)), ids, factors=factors, name="toy")
+
+
+def test_held_out_identities_and_across_lighting():
+    ds = _toy_faces()
+    m = {"plda": S.TwoCovarianceScore(n_components=6), "eucl": S.EuclideanScore()}
+    res = P.held_out_protocol(ds, m, B.Eigenfaces(n_components=10), n_train_pairs=60,
+                              n_test_pairs=40, test_fraction=0.34)
+    acc = res[res.metric == "auc"].set_index("method").value
+    assert acc["plda"] > 0.8
+    assert set(res.category) >= {"unrestricted, no outside data"}
+    pairs = P.across_factor_pairs(ds, 40, factors=("azimuth", "elevation"), seed=1)
+    az = ds.factors.azimuth.to_numpy()
+    same = pairs.same.to_numpy()
+    assert same.sum() == 20
+    assert np.all(az[pairs.left[same]] != az[pairs.right[same]])
+    assert np.all(az[pairs.left[~same]] == az[pairs.right[~same]])
+    assert np.all(ds.identity[pairs.left[~same]] != ds.identity[pairs.right[~same]])
+    res2 = P.held_out_protocol(ds, m, B.Eigenfaces(n_components=10), n_train_pairs=60,
+                               n_test_pairs=20, test_fraction=0.34, across=("azimuth", "elevation"))
+    assert res2.protocol.iloc[0].startswith("held-out-identities, across")
+
+
+def test_protocol_bad_input():
+    emb, ident, table = lfw_like()
+    with pytest.raises(ValueError, match="lacks columns"):
+        P.evaluate_folds(emb, table.drop(columns="fold"), methods())
+    with pytest.raises(ValueError, match="identity"):
+        P.evaluate_folds(emb, table, {"m": S.MahalanobisScore()}, training="identities")
+    with pytest.raises(ValueError, match="no rows for metric"):
+        P.summarize(P.evaluate_folds(emb, table, {"c": S.CosineScore()}, test_folds=[0]), "acc")

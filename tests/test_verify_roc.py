@@ -1,0 +1,77 @@
+"""ROC metrics against scikit-learn and hand-checked cases."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from facelib.verify import roc
+
+
+def test_hand_checked_table():
+    # scores 0.9 S, 0.8 D, 0.7 S, 0.6 S, 0.4 D, 0.3 D  (S = same person)
+    s = np.array([0.9, 0.8, 0.7, 0.6, 0.4, 0.3])
+    y = np.array([1, 0, 1, 1, 0, 0], bool)
+    # AUC: 0.9 beats 3 negatives, 0.7 and 0.6 beat 2 each -> 7/9
+    assert roc.auc(y, s) == pytest.approx(7 / 9)
+    # ROC point (FAR 1/3, TAR 2/3) has FRR = 1/3 = FAR exactly
+    assert roc.equal_error_rate(y, s) == pytest.approx(1 / 3)
+    assert roc.tar_at_far(y, s, 0.0) == pytest.approx(1 / 3)
+    assert roc.tar_at_far(y, s, 0.34) == pytest.approx(1.0)
+    # best cut: accept the top four -> 3 same + 2 different correct = 5/6, midway 0.6 / 0.4
+    thr = roc.best_threshold(y, s)
+    assert thr == pytest.approx(0.5)
+    assert roc.accuracy_at(y, s, thr) == pytest.approx(5 / 6)
+
+
+def test_eer_interpolates_between_roc_points():
+    # same 0.9, 0.8, 0.3; different 0.7, 0.2. ROC (0, 2/3) -> (1/2, 2/3): FRR stays 1/3 while
+    # FAR goes 0 -> 1/2, so FAR = FRR at FAR = 1/3, between the two points.
+    s = np.array([0.9, 0.8, 0.3, 0.7, 0.2])
+    y = np.array([1, 1, 1, 0, 0], bool)
+    assert roc.equal_error_rate(y, s) == pytest.approx(1 / 3)
+
+
+def test_separable_gives_auc_one_eer_zero():
+    y = np.r_[np.ones(50, bool), np.zeros(50, bool)]
+    s = np.r_[np.linspace(1, 2, 50), np.linspace(-2, -1, 50)]
+    m = roc.verification_metrics(y, s, y, s)
+    assert m["auc"] == 1.0 and m["eer"] == 0.0 and m["accuracy"] == 1.0
+    assert m["tar@far=0.001"] == 1.0
+    # reversed scores: everything wrong
+    assert roc.auc(y, -s) == 0.0 and roc.equal_error_rate(y, -s) == 1.0
+
+
+def test_auc_and_bootstrap_against_sklearn():
+    rng = np.random.default_rng(1)
+    y = rng.random(300) < 0.5
+    s = np.round(rng.normal(size=300) + y, 1)  # rounding makes ties
+    assert roc.auc(y, s) == pytest.approx(roc_auc_score(y, s))
+    assert roc._mann_whitney_auc(s[y], s[~y]) == pytest.approx(roc_auc_score(y, s))
+    lo, hi = roc.auc_bootstrap_ci(y, s, n_boot=300, seed=3)
+    assert lo < roc.auc(y, s) < hi and hi - lo < 0.2
+    assert (lo, hi) == roc.auc_bootstrap_ci(y, s, n_boot=300, seed=3)  # seeded
+    # EER sits where FAR and FRR cross on sklearn's ROC
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(y, s)
+    eer = roc.equal_error_rate(y, s)
+    k = np.argmin(np.abs(fpr - (1 - tpr)))
+    assert abs(eer - fpr[k]) < 0.05
+
+
+def test_threshold_from_train_applied_to_test():
+    y_tr = np.array([1, 1, 0, 0], bool)
+    s_tr = np.array([3.0, 2.0, 1.0, 0.0])
+    y_te = np.array([1, 0], bool)
+    s_te = np.array([1.6, 1.4])
+    m = roc.verification_metrics(y_te, s_te, y_tr, s_tr)
+    assert m["threshold"] == pytest.approx(1.5) and m["accuracy"] == 1.0
+
+
+def test_bad_input_is_explained():
+    with pytest.raises(ValueError, match="both"):
+        roc.auc(np.ones(4, bool), np.arange(4.0))
+    with pytest.raises(ValueError, match="NaN"):
+        roc.auc(np.array([1, 0]), np.array([np.nan, 1.0]))
+    with pytest.raises(ValueError, match="equal length"):
+        roc.auc(np.array([1, 0, 1]), np.array([0.1, 1.0]))

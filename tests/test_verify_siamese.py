@@ -1,0 +1,63 @@
+"""The siamese CNN learns a trivially separable toy task (tiny, CPU)."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from facelib.verify.siamese import SiameseVerifier
+
+
+def _toy(n, seed):
+    """Two 'people': bright left half or bright right half, plus noise; same = same person."""
+    rng = np.random.default_rng(seed)
+    def img(person):
+        x = rng.normal(60, 15, size=(1, 8, 8))
+        x[:, :, :4] += 150 if person == 0 else 0
+        x[:, :, 4:] += 150 if person == 1 else 0
+        return np.clip(x, 0, 255)
+    pa = rng.integers(0, 2, n)
+    same = rng.random(n) < 0.5
+    pb = np.where(same, pa, 1 - pa)
+    a = np.stack([img(p) for p in pa]).astype(np.uint8)
+    b = np.stack([img(p) for p in pb]).astype(np.uint8)
+    return torch.as_tensor(a), torch.as_tensor(b), same
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny nets run fastest single-threaded on a shared CPU."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_learns_toy_task_and_is_seeded():
+    a, b, y = _toy(160, 0)
+    ta, tb, ty = _toy(100, 1)
+    kw = dict(widths=(8, 16), embedding_dim=16, hidden=16, max_epochs=8, patience=8, lr=1e-2,
+              batch_size=32, seed=0, device="cpu", augment_flip=False)
+    m = SiameseVerifier(**kw).fit(a, b, y)
+    s = m.decision_function(ta, tb)
+    assert roc_auc_score(ty, s) > 0.95
+    p = m.predict_proba(ta, tb)
+    assert p.shape == (100, 2) and np.allclose(p.sum(1), 1)
+    # early stopping kept the best validation epoch; history is recorded
+    assert m.best_val_loss_ == pytest.approx(min(h["val_loss"] for h in m.history_))
+    # swapping the two images gives the same logit (|difference| head)
+    assert np.allclose(m.decision_function(tb, ta), s, atol=1e-5)
+    # same seed, same model
+    m2 = SiameseVerifier(**{**kw, "max_epochs": 1}).fit(a[:64], b[:64], y[:64])
+    m3 = SiameseVerifier(**{**kw, "max_epochs": 1}).fit(a[:64], b[:64], y[:64])
+    assert np.allclose(m2.decision_function(ta, tb), m3.decision_function(ta, tb))
+
+
+def test_bad_input_is_explained():
+    a, b, y = _toy(20, 0)
+    with pytest.raises(TypeError, match="uint8"):
+        SiameseVerifier(device="cpu").fit(a.float(), b, y)
+    with pytest.raises(ValueError, match="both"):
+        SiameseVerifier(device="cpu").fit(a, b, np.ones(20, bool))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        SiameseVerifier().decision_function(a, b)

@@ -1,0 +1,172 @@
+"""facelib.viz against a tiny stand-in model (encode/decode/kl_per_dim), no trained VAE needed."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from facelib import viz  # noqa: E402
+
+KL = (0.1, 3.0, 0.0, 1.0)  # latent 1 most informative, then 3, 0, 2
+
+
+class StandIn(nn.Module):
+    """Linear encoder/decoder with a fixed, known KL per latent."""
+
+    def __init__(self, d: int = 4, channels: int = 1, size: int = 8, kl=KL):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.config = SimpleNamespace(latent_dim=d, channels=channels, image_size=size)
+        n = channels * size * size
+        self.enc = nn.Linear(n, 2 * d)
+        self.dec = nn.Linear(d, n)
+        with torch.no_grad():
+            self.enc.weight.copy_(torch.randn(2 * d, n, generator=g) / n**0.5)
+            self.dec.weight.copy_(torch.randn(n, d, generator=g))
+        self._kl = torch.tensor(kl, dtype=torch.float32)
+
+    def encode(self, x):
+        mu, logvar = self.enc(x.flatten(1)).chunk(2, dim=1)
+        return mu, logvar.clamp(-3, 0)
+
+    def decode(self, z):
+        c, s = self.config.channels, self.config.image_size
+        return torch.sigmoid(self.dec(z)).view(-1, c, s, s)
+
+    def kl_per_dim(self, x):
+        return self._kl.clone()
+
+
+@pytest.fixture()
+def model():
+    return StandIn()
+
+
+@pytest.fixture()
+def faces():
+    return (torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(1)) * 255).to(torch.uint8)
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_image_grid_places_images_and_keeps_grey():
+    x = torch.zeros(4, 1, 8, 8, dtype=torch.uint8)
+    x[3] = 255  # last image white
+    grid = viz.image_grid(x, nrow=2, padding=2, pad_value=0.5)
+    assert grid.shape == (22, 22) and grid.dtype == np.uint8
+    assert (grid[12:20, 12:20] == 255).all()  # bottom-right cell
+    assert (grid[2:10, 2:10] == 0).all()
+    assert grid[0, 0] == 128  # padding
+    colour = viz.image_grid(torch.rand(3, 3, 8, 8), nrow=3, as_pil=True)
+    assert colour.mode == "RGB" and colour.size == (32, 12)
+
+
+def test_image_grid_rejects_bad_shapes():
+    with pytest.raises(ValueError, match="C = 1 .*or 3"):
+        viz.image_grid(torch.rand(2, 8, 8, 3))
+    with pytest.raises(ValueError, match="nrow"):
+        viz.image_grid(torch.rand(2, 1, 8, 8), nrow=0)
+
+
+def test_show_images_and_reconstruction_figure(model, faces):
+    fig = viz.show_images(faces, nrow=3, title="t", row_labels=["a", "b"])
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b"]
+    with pytest.raises(ValueError, match="one per row"):
+        viz.show_images(faces, nrow=3, row_labels=["a"])
+    fig = viz.reconstruction_figure(model, faces[:4])
+    assert fig.axes[0].get_images()[0].get_array().shape == (2 * 10 + 2, 4 * 10 + 2)
+
+
+def test_reconstruction_figure_rejects_wrong_channels(model):
+    with pytest.raises(ValueError, match="3 channel.*expects 1.*channels=1"):
+        viz.reconstruction_figure(model, torch.rand(2, 3, 8, 8))
+
+
+def test_latent_order_puts_high_kl_first(model, faces):
+    dims, kl = viz.latent_order(model, faces)
+    assert dims == [1, 3, 0, 2]
+    np.testing.assert_allclose(kl, KL)
+    assert viz.latent_order(model, faces, order_by_kl=False)[0] == [0, 1, 2, 3]
+    with pytest.raises(ValueError, match="outside"):
+        viz.latent_order(model, faces, dims=[7])
+
+
+def test_traversal_grid_decodes_each_value(model, faces):
+    values = np.linspace(-2, 2, 5)
+    grid = viz.traversal_grid(model, faces[0], values=values)
+    assert grid.shape == (4, 5, 1, 8, 8)
+    mu, _ = model.encode(faces[:1].float() / 255)
+    z = mu[0].detach().clone()
+    z[1] = 2.0  # first row is latent 1 (highest KL), last column is +2
+    torch.testing.assert_close(grid[0, -1], model.decode(z[None])[0].detach())
+    # from a code instead of a face
+    assert viz.traversal_grid(model, torch.zeros(4), dims=[2], values=values).shape == (1, 5, 1, 8, 8)
+    with pytest.raises(ValueError, match="latent_dim"):
+        viz.traversal_grid(model, torch.zeros(3))
+    fig = viz.plot_traversal(model, faces[0], max_dims=2, values=values)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()][0].startswith("z1")
+
+
+def test_save_traversal_gif_writes_frames_and_never_overwrites(model, faces, tmp_path):
+    from PIL import Image
+
+    path = viz.save_traversal_gif(model, faces[0], 1, tmp_path / "t.gif", values=np.linspace(-3, 3, 5), zoom=2)
+    with Image.open(path) as gif:
+        assert gif.n_frames == 5 + 3 and gif.size == (16, 16)
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        viz.save_traversal_gif(model, faces[0], 1, path)
+
+
+class TestTraversalWidget:
+    def test_slider_changes_image_and_code_and_reset_restores(self, model, faces):
+        w = viz.TraversalWidget(model, faces, span=3.0)
+        assert w.dims == [1, 3, 0, 2]  # KL order: active first
+        before_png, before_z = w.image.value, w.current_z.clone()
+        w.sliders[0].value = 2.0
+        assert w.image.value != before_png
+        sigma = float(model.encode(faces[:1].float() / 255)[1][0, 1].detach().mul(0.5).exp())
+        assert w.current_z[1] == pytest.approx(float(before_z[1]) + 2.0 * sigma, rel=1e-5)
+        torch.testing.assert_close(w.current_z[[0, 2, 3]], before_z[[0, 2, 3]])
+        w.reset()
+        assert w.image.value == before_png
+        torch.testing.assert_close(w.current_z, before_z)
+
+    def test_base_picker_changes_face(self, model, faces):
+        w = viz.TraversalWidget(model, SimpleNamespace(images=faces), max_dims=2, units="prior")  # a FaceDataset
+        assert len(w.sliders) == 2
+        w.sliders[1].value = 1.5
+        png0, orig0 = w.image.value, w.original.value
+        w.picker.value = 4  # what the user's face picker does
+        assert w.base_index == 4 and w.image.value != png0 and w.original.value != orig0
+        assert all(s.value == 0 for s in w.sliders)
+        mu4 = model.encode(faces[4:5].float() / 255)[0][0].detach()
+        torch.testing.assert_close(w.current_z, mu4.detach())
+        w.sliders[1].value = 1.5  # prior units: exactly +1.5 on latent dims[1]
+        assert float(w.current_z[3] - mu4[3]) == pytest.approx(1.5, rel=1e-5)
+        with pytest.raises(ValueError, match="outside"):
+            w.set_base(6)
+
+    def test_renders_ui_and_kl_plot(self, model, faces):
+        w = viz.TraversalWidget(model, faces[0])
+        assert w.kl_plot.value[:4] == b"\x89PNG" and w.image.value[:4] == b"\x89PNG"
+        assert w.picker.disabled
+        assert "application/vnd.jupyter.widget-view+json" in w._repr_mimebundle_()
+
+    def test_wrong_channels_is_a_clear_error(self, model):
+        with pytest.raises(ValueError, match="3 channel.*channels=1"):
+            viz.TraversalWidget(model, torch.rand(3, 3, 8, 8))
+        with pytest.raises(ValueError, match="units"):
+            viz.TraversalWidget(model, torch.rand(3, 1, 8, 8), units="sigma")
