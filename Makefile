@@ -14,14 +14,15 @@ install:
 run: install
 	$(PYTHON) -m facelib run --profile $(PROFILE)
 
+# The notebooks share one scratch run folder, so later ones reuse earlier checkpoints.
 test: install
-	$(PYTHON) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+	FACELIB_RUN_DIR=$$(mktemp -d) $(PYTHON) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
 unit: install
 	$(PYTHON) -m pytest tests
 
 notebooks: install
-	$(PYTHON) -m pytest notebooks --nbval-lax
+	FACELIB_RUN_DIR=$$(mktemp -d) $(PYTHON) -m pytest notebooks --nbval-lax
 
 bench: install
 	for b in benchmarks/*.py; do $(PYTHON) $$b || exit 1; done

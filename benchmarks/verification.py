@@ -16,7 +16,6 @@ import argparse
 import sys
 import time
 
-import numpy as np
 import pandas as pd
 
 ANCHORS = {  # LFW results page, image-restricted, no outside data (mean ± SE)
@@ -144,7 +143,7 @@ def main(argv=None) -> int:
             outside = "labeled"
         t = time.time()
         frames.append(P.view2(Z, table, methods(args.quick, Z.shape[1]), identity=ds.identity,
-                              representation_name=f"VAE {cfg.__class__.__name__} d={Z.shape[1]}",
+                              representation_name=f"{type(model).__name__} latents d={Z.shape[1]}",
                               representation_labels=args.checkpoint_labels if outside != "labeled" else "none",
                               outside_data=outside, saw_test_images=args.checkpoint_data == "lfw-all",
                               test_folds=folds))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,7 +124,13 @@ def _plain_config(model: Any) -> dict[str, Any]:
 
 def start(notebook: str, profile: str = "quick", run_dir: str | Path | None = None, seed: int = 0,
           **params: Any) -> Study:
-    """Resolve parameters (None -> profile default), seed, record and print them."""
+    """Resolve parameters (None -> profile default), seed, record and print them.
+
+    Without `run_dir`, `$FACELIB_RUN_DIR` (if set) is used, so notebooks run one by one
+    (e.g. by `pytest --nbval-lax` in `make test`) still share checkpoints and tables.
+    """
+    if run_dir in (None, ""):
+        run_dir = os.environ.get("FACELIB_RUN_DIR") or None
     resolved = resolve(profile, **params)
     resolved.update(profile=profile, seed=seed)
     seed_everything(seed)
@@ -163,3 +170,33 @@ def load_data(name: str, size: int = 64, channels: int = 1, n: int | None = None
     if channels != 1:
         raise ValueError(f"{name} is a grey-scale set; use channels=1")
     return load(key, size=size, **options)
+
+
+def people_outside_pairs(people: Any, pairs: Any):
+    """Images of `people` whose person appears in none of `pairs`' pairs.
+
+    A representation trained on these images never saw a person of the verification
+    pairs (LFW's pair lists: View 1 or View 2), so it may be used on every test fold; the
+    LFW results category is then "label-free outside data" for that representation.
+    Both sets need `identity_names` (the LFW loaders set them).
+    """
+    import numpy as np
+
+    for ds, what in ((people, "people"), (pairs, "pairs")):
+        if not getattr(ds, "identity_names", None):
+            raise ValueError(f"{what} has no identity_names; load it with facelib.data.load('lfw-...')")
+    in_pairs = {pairs.identity_names[i] for i in np.unique(pairs.identity[pairs.identity >= 0])}
+    names = np.asarray(people.identity_names, dtype=object)
+    keep = ~np.isin(names[people.identity], list(in_pairs))
+    return people.subset(keep, name=f"{people.name}[outside {pairs.name}]")
+
+
+def read_tables(run_dir: str | Path | None) -> dict[str, pd.DataFrame]:
+    """Every CSV table the notebooks of a run wrote, by name (e.g. "06_verification_results").
+
+    Empty without a run folder, so a summary notebook run on its own still runs.
+    """
+    if run_dir in (None, ""):
+        return {}
+    folder = Path(run_dir) / "tables"
+    return {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))} if folder.is_dir() else {}

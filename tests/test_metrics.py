@@ -46,8 +46,17 @@ SMALL = dict(
 FUNCS = dict(beta_vae=beta_vae_score, factor_vae=factor_vae_score, mig=mig, dci=dci, sap=sap)
 
 
-def run_all(rep, source, seed=0):
-    return {name: FUNCS[name](rep, source, seed=seed, **SMALL[name]) for name in FUNCS}
+def run_all(rep, source, seed=0, settings=SMALL):
+    return {name: FUNCS[name](rep, source, seed=seed, **settings[name]) for name in FUNCS}
+
+
+TINY = dict(
+    beta_vae=dict(n_train=300, n_eval=150, batch_size=16),
+    factor_vae=dict(n_train=300, n_eval=150, batch_size=16, num_variance_estimate=1000),
+    mig=dict(n_train=1000),
+    dci=dict(n_train=300, n_eval=150),
+    sap=dict(n_train=300, n_eval=150),
+)
 
 
 @pytest.fixture(scope="module")
@@ -169,8 +178,8 @@ def test_permuting_latent_dimensions_changes_nothing(toy):
     A = np.eye(K) + 0.3 * rng.standard_normal((K, K))
     A = np.concatenate([A, rng.standard_normal((K, 1))], axis=1)  # one extra mixed dim
     perm = np.array([3, 0, 4, 2, 1])
-    a = run_all(ground_truth_representation(toy, A), toy)
-    b = run_all(ground_truth_representation(toy, A[:, perm]), toy)
+    a = run_all(ground_truth_representation(toy, A), toy, settings=TINY)
+    b = run_all(ground_truth_representation(toy, A[:, perm]), toy, settings=TINY)
     for name in ("factor_vae", "mig", "sap"):
         for key in a[name]:
             assert b[name][key] == pytest.approx(a[name][key], abs=1e-9), (name, key)
@@ -196,7 +205,7 @@ def test_dci_lasso_variant(toy):
 
 # -- determinism, evaluate, errors ------------------------------------------------------------
 def test_evaluate_tidy_and_deterministic(toy):
-    over = dict(n_train=300, n_eval=150, batch_size=16, num_variance_estimate=500)
+    over = dict(n_train=150, n_eval=100, batch_size=8, num_variance_estimate=300)
     a = evaluate(ground_truth_representation(toy, _rotation(0.3)), toy, seed=7, **over)
     b = evaluate(ground_truth_representation(toy, _rotation(0.3)), toy, seed=7, **over)
     assert list(a.columns) == ["metric", "submetric", "value", "seed", "config"]
@@ -342,7 +351,7 @@ def test_metrics_run_on_the_synthetic_faces():
     # its sample_fixed(factor, batch_size, seed) is a different contract: the metrics must
     # fall back to overwriting a column (its grid is complete) rather than call it
     rep = lambda im: torch.nn.functional.avg_pool2d(im.float(), 8).flatten(1).numpy()  # noqa: E731
-    s = factor_vae_score(rep, src, n_train=30, n_eval=15, batch_size=8, num_variance_estimate=100)
+    s = factor_vae_score(rep, src, n_train=10, n_eval=5, batch_size=4, num_variance_estimate=40)
     assert 0.0 <= s["eval_accuracy"] <= 1.0 and s["num_active_dims"] >= 1
-    t = evaluate(rep, src, metrics=("mig",), n_train=200)
+    t = evaluate(rep, src, metrics=("mig",), n_train=100)
     assert list(t.submetric) == ["mig", "mig_identity", "mig_yaw", "mig_light_azimuth"]

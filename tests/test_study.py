@@ -9,6 +9,11 @@ from facelib import study
 
 
 @pytest.fixture(autouse=True)
+def _no_shared_run_folder(monkeypatch):
+    monkeypatch.delenv("FACELIB_RUN_DIR", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def _one_thread():
     old = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -67,3 +72,35 @@ def test_beta_tcvae_checkpoint_is_reused_despite_dataset_size(tmp_path, faces, c
 def test_load_data_rejects_colour_for_grey_sets():
     with pytest.raises(ValueError, match="grey"):
         study.load_data("olivetti", size=32, channels=3)
+
+
+def test_people_outside_pairs_drops_every_person_of_the_pairs():
+    import numpy as np
+
+    from facelib.data import FaceDataset
+
+    img = torch.zeros(6, 1, 4, 4, dtype=torch.uint8)
+    people = FaceDataset(img, identity=np.array([0, 0, 1, 2, 2, 3]), name="people",
+                         identity_names=["Ann", "Bob", "Cid", "Dee"])
+    pairs = FaceDataset(img[:4], identity=np.array([0, 1, 1, 0]), name="pairs", identity_names=["Cid", "Ann"])
+    kept = study.people_outside_pairs(people, pairs)
+    assert [kept.identity_names[i] for i in kept.identity] == ["Bob", "Dee"]
+    with pytest.raises(ValueError, match="identity_names"):
+        study.people_outside_pairs(people, FaceDataset(img[:2], identity=np.array([0, 1])))
+
+
+def test_read_tables_returns_what_save_table_wrote(tmp_path):
+    import pandas as pd
+
+    assert study.read_tables(None) == {} and study.read_tables(tmp_path) == {}
+    s = study.start("06_x", run_dir=tmp_path)
+    s.save_table(pd.DataFrame({"auc": [0.9]}), "results")
+    tables = study.read_tables(tmp_path)
+    assert list(tables) == ["06_x_results"] and tables["06_x_results"]["auc"].tolist() == [0.9]
+
+
+def test_run_folder_falls_back_to_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACELIB_RUN_DIR", str(tmp_path))
+    assert study.start("n", run_dir=None).run_dir == tmp_path
+    monkeypatch.delenv("FACELIB_RUN_DIR")
+    assert study.start("n", run_dir=None).run_dir is None

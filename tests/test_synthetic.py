@@ -19,15 +19,6 @@ from facelib.data.synthetic import (
 )
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on a shared, busy 2-core box two OpenMP threads run far slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def faces() -> SyntheticFaces:
     return SyntheticFaces(size=32, channels=1, n_identities=12, seed=3)
@@ -243,6 +234,18 @@ def test_bad_input_raises_clear_errors(faces):
         faces.render_codes(np.array([[0, 10, 0, 0, 0, 0]]))
     with pytest.raises(ValueError, match="group_size"):
         faces.sample_grouped(8, group_size=1)
+
+
+def test_render_restores_torch_threads(faces):
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        faces.render({"identity": [0]})                  # renders with threads=1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ValueError, match="threads must be"):
+        SyntheticFaces(size=32, threads=0)
 
 
 def test_montage_tiles_images(faces):

@@ -12,12 +12,14 @@ sets used by DC-IGN and beta-VAE). The model is a small parametric head:
 * per image: rotation (yaw, pitch), scale and shift, orthographic projection with a z-buffer,
   Lambertian shading with an ambient term from a light at (azimuth, elevation), background.
 
-Rendering is vectorised in torch. Each person's head is a dense grid of vertices (about 1.5
-per output pixel along each axis) computed once and cached; an image is rendered by rotating
-the vertices (one batched matmul), splatting them into a z-buffer with ``scatter_reduce``
-(depth and vertex index packed into one int64 key, so ``amax`` keeps the front-most vertex),
-closing one-pixel holes, and shading the winning vertex of each pixel. Supersampling then
-area-downsampling anti-aliases the result.
+Rendering is vectorised in torch, with no per-pixel Python loop. Each person's head is a
+grid of vertices (about one per output pixel along each axis where it faces the camera),
+computed once and cached; an image is rendered by projecting the vertices (one matmul per
+person), splatting them into a z-buffer with ``scatter_reduce`` (depth and vertex index packed
+into one int64 key, so ``amax`` keeps the front-most vertex), closing one-pixel gaps, and
+shading the winning vertex of each pixel. ``supersample=2`` renders at twice the size and
+area-downsamples (smoother edges, about a quarter of the speed); the default 1 renders
+64 x 64 images at roughly 3,000 per CPU-second (``benchmarks/render_speed.py``).
 
 Factors and their ranges (all continuous; see `IDENTITY_RANGES` and `FactorRanges`):
 
@@ -172,8 +174,8 @@ def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor
 class _Grid:
     """Vertex grid of the head (longitude x latitude) and the neck, for one render size.
 
-    About 1.1 vertices per pixel along each axis on the face; one-pixel gaps left where the
-    surface is stretched are closed after splatting. Never-visible parts (the back of the
+    About one vertex per pixel along each axis where the head faces the camera; one-pixel
+    gaps left where the surface is stretched are closed after splatting. Never-visible parts (the back of the
     head and neck) are left out.
     """
 
@@ -436,8 +438,9 @@ class SyntheticFaces:
         supersample: render at this multiple of `size` and area-downsample (anti-aliasing);
             1 (the default) keeps the speed goal, 2 gives smoother edges at a third the rate.
         cache_mb: memory kept for cached per-person head models.
-        threads: torch threads while rendering (restored afterwards); None keeps torch's
-            setting. On a busy shared machine 1 can be many times faster than 2.
+        threads: torch threads while rendering (set, then restored afterwards); None keeps
+            torch's setting. The default 1: splatting is memory-bound, and on a busy shared
+            2-core machine two OpenMP threads measured some 40x slower than one.
     """
 
     def __init__(
@@ -450,7 +453,7 @@ class SyntheticFaces:
         ranges: FactorRanges | Mapping[str, Any] | None = None,
         supersample: int = 1,
         cache_mb: float = 512.0,
-        threads: int | None = None,
+        threads: int | None = 1,
     ):
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size not in _SIZES:
             raise ValueError(f"size must be a multiple of 16 from 32 to 256 (e.g. 64), got {size!r}")
@@ -839,7 +842,7 @@ def load_synthetic(
     group_size: int | None = None,
     group_factor: str | None = None,
     supersample: int = 1,
-    threads: int | None = None,
+    threads: int | None = 1,
     **ranges: Any,
 ) -> FaceDataset:
     """Rendered faces with known factors (`facelib.data.load("synthetic", ...)`).
@@ -847,7 +850,8 @@ def load_synthetic(
     Without grouping, images are independent draws. With `group_size` and/or
     `group_factor` (defaults 8 and "all") the set comes in groups in which only one factor
     varies, and `groups` / `group_varying` are set for ModVAE training. Extra keywords set
-    factor ranges, e.g. ``yaw=(-30, 30)`` (see `FactorRanges`).
+    factor ranges, e.g. ``yaw=(-30, 30)`` (see `FactorRanges`); `supersample` and `threads`
+    are as in `SyntheticFaces`.
     """
     n = _check_n(n)
     faces = SyntheticFaces(size=size, channels=channels, n_identities=n_identities, seed=seed,

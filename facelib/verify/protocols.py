@@ -24,14 +24,14 @@ the suffix " [not valid: representation saw test-fold images]".
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
 from .features import pair_array, pair_scores
-from .roc import RESULT_COLUMNS, accuracy_at, tidy, verification_metrics
+from .roc import RESULT_COLUMNS, tidy, verification_metrics
 from .scores import PairScorer
 
 __all__ = [
