@@ -14,14 +14,6 @@ from torch.distributions import Bernoulli, Normal, kl_divergence
 from facelib.models import losses
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def _posterior(b=5, d=4, seed=0):
     g = torch.Generator().manual_seed(seed)
     mu = torch.randn(b, d, generator=g, dtype=torch.float64)

@@ -21,15 +21,6 @@ NAMES = ["vae", "beta-vae", "modvae", "beta-tcvae", "factor-vae"]
 TINY = dict(image_size=32, latent_dim=6, hidden_channels=8, hidden_dim=32)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny convs run fastest single-threaded, and the CI box is shared.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 def tiny(name, **fields):
     extra = {"dataset_size": 64} if name == "beta-tcvae" else {}
     return build_model(name, **{**TINY, **extra, **fields})

@@ -13,14 +13,6 @@ def _no_shared_run_folder(monkeypatch):
     monkeypatch.delenv("FACELIB_RUN_DIR", raising=False)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def faces():
     return study.load_data("synthetic", size=32, n=64, n_identities=8, seed=0)

@@ -24,15 +24,6 @@ def _toy(n, seed):
     return torch.as_tensor(a), torch.as_tensor(b), same
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny nets run fastest single-threaded on a shared CPU."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def test_learns_toy_task_and_is_seeded():
     a, b, y = _toy(160, 0)
     ta, tb, ty = _toy(100, 1)

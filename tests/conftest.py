@@ -1,0 +1,17 @@
+"""Shared test set-up."""
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Run each test on one torch thread.
+
+    The tiny models of the tests gain nothing from a second thread, and on a shared
+    2-core machine two threads contend with whatever else runs and can be many times slower.
+    """
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
