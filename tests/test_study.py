@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from facelib import study
+from facelib.profiles import PROFILES
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +21,7 @@ def faces():
 
 def test_start_records_parameters_and_versions(tmp_path, capsys):
     s = study.start("01_test", "quick", tmp_path, seed=3, epochs=None, latent_dim=5)
-    assert s["epochs"] == 3 and s["latent_dim"] == 5 and s["seed"] == 3
+    assert s["epochs"] == PROFILES["quick"]["epochs"] and s["latent_dim"] == 5 and s["seed"] == 3
     record = json.loads((tmp_path / "parameters" / "01_test.json").read_text())
     assert record["parameters"]["latent_dim"] == 5
     assert record["versions"]["torch"].startswith(torch.__version__.split("+")[0])
