@@ -67,6 +67,17 @@ def row(table: pd.DataFrame) -> dict:
     return out
 
 
+def score_table(reps: dict, src, seed: int, full: bool) -> pd.DataFrame:
+    """One row of metric values (and seconds taken) per named representation."""
+    rows = []
+    for name, rep in reps.items():
+        t0 = time.perf_counter()
+        r = row(evaluate(rep, src, seed=seed, **metric_settings(full)))
+        r["seconds"] = round(time.perf_counter() - t0, 1)
+        rows.append({"representation": name, **r})
+    return pd.DataFrame(rows).set_index("representation")
+
+
 def sanity_table(seed: int, full: bool) -> pd.DataFrame:
     """Known representations of a toy source: the metrics' top, bottom and failure modes."""
     src = ToySource((3, 4, 5, 6))
@@ -80,13 +91,7 @@ def sanity_table(seed: int, full: bool) -> pd.DataFrame:
         "gt, f0 duplicated": ground_truth_representation(src, dup),
         "random N(0,1), d=4": random_representation(K, seed),
     }
-    rows = []
-    for name, rep in reps.items():
-        t0 = time.perf_counter()
-        r = row(evaluate(rep, src, seed=seed, **metric_settings(full)))
-        r["seconds"] = round(time.perf_counter() - t0, 1)
-        rows.append({"representation": name, **r})
-    return pd.DataFrame(rows).set_index("representation")
+    return score_table(reps, src, seed, full)
 
 
 def yaleb_table(seed: int, full: bool) -> pd.DataFrame | None:
@@ -106,13 +111,7 @@ def yaleb_table(seed: int, full: bool) -> pd.DataFrame | None:
         "pixel PCA, d=10": lambda im: pca.transform(im.reshape(im.shape[0], -1).float().numpy() / 255.0),
         "random N(0,1), d=10": random_representation(10, seed),
     }
-    rows = []
-    for name, rep in reps.items():
-        t0 = time.perf_counter()
-        r = row(evaluate(rep, src, seed=seed, **metric_settings(full)))
-        r["seconds"] = round(time.perf_counter() - t0, 1)
-        rows.append({"representation": name, **r})
-    return pd.DataFrame(rows).set_index("representation")
+    return score_table(reps, src, seed, full)
 
 
 def _missing_pieces() -> list[str]:

@@ -70,6 +70,31 @@ class Study:
             getattr(figure, "figure", figure).savefig(path, dpi=120, bbox_inches="tight")
         return path
 
+    def matched_epochs(self, n_train: int, cap: int = 200) -> int:
+        """Epochs for a training set of `n_train` images so that a model sees about as many
+        images as the profile's `epochs` x `n_images` (small real sets get more epochs)."""
+        epochs, n_images = int(self.params["epochs"]), int(self.params["n_images"])
+        return int(min(cap, max(epochs, round(epochs * n_images / max(int(n_train), 1)))))
+
+    def held_out_sets(self):
+        """(name, FaceDataset) for each of `verify_datasets` that is present, at the run's size.
+
+        LFW's pair lists have their own protocol (View 2) and are left out; a set that is
+        not under the data root is skipped with a printed reason rather than failing the run.
+        """
+        from facelib.data import DataNotFoundError
+
+        for name in self.params["verify_datasets"]:
+            if name == "lfw-pairs":
+                continue
+            try:
+                faces = load_data(name, size=self.params["image_size"], n=self.params["n_images"],
+                                  n_identities=self.params["n_identities"], seed=self.params["seed"])
+            except DataNotFoundError as err:
+                print(f"skipping {name}: {str(err).splitlines()[0]}")
+                continue
+            yield name, faces
+
     def train_or_load(self, key: str, model_name: str, dataset: Any, *, epochs: int | None = None,
                       train_options: dict[str, Any] | None = None, **model_config: Any):
         """The model `key` from the run's checkpoints if one is there, else train it now.

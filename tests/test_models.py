@@ -473,3 +473,16 @@ def test_each_model_overfits_64_images(name):
     recon = sum(h["recon"] for h in hist[-5:]) / 5
     assert last < 0.55 * first, (first, last)
     assert recon < 0.5 * baseline, (recon, baseline)
+
+
+def test_factor_blocks_split_latents_and_refuse_too_many():
+    from facelib.models import factor_blocks
+
+    factors = ["yaw", "pitch", "light_azimuth", "light_elevation", "expression"]
+    assert factor_blocks(10, factors) == {"identity": 5, **{f: 1 for f in factors}}
+    assert factor_blocks(32, ["identity"] + factors) == {"identity": 16, **{f: 3 for f in factors}}
+    assert factor_blocks(8, ["yaw"], identity=2, per_factor=3) == {"identity": 2, "yaw": 3}
+    blocks = factor_blocks(12, factors)
+    build_model("modvae", image_size=32, latent_dim=12, blocks=blocks)  # a valid ModVAE config
+    with pytest.raises(ValueError, match="latent_dim"):
+        factor_blocks(4, factors)

@@ -97,3 +97,25 @@ def test_run_folder_falls_back_to_the_environment(tmp_path, monkeypatch):
     assert study.start("n", run_dir=None).run_dir == tmp_path
     monkeypatch.delenv("FACELIB_RUN_DIR")
     assert study.start("n", run_dir=None).run_dir is None
+
+
+def test_matched_epochs_give_small_sets_as_many_images_within_a_cap():
+    s = study.start("n", epochs=8, n_images=3000)
+    assert s.matched_epochs(3000) == 8
+    assert s.matched_epochs(300) == 80
+    assert s.matched_epochs(30000) == 8  # never fewer than the profile's epochs
+    assert s.matched_epochs(10, cap=50) == 50
+
+
+def test_held_out_sets_skip_lfw_pairs_and_missing_sets(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FACELIB_DATA", str(tmp_path))  # an empty data root: olivetti is missing
+    def offline(**kw):
+        raise OSError("no network")
+
+    monkeypatch.setattr("sklearn.datasets.fetch_olivetti_faces", offline)
+    s = study.start("n", verify_datasets=["synthetic", "olivetti", "lfw-pairs"], image_size=32, n_images=40,
+                    n_identities=4)
+    got = list(s.held_out_sets())
+    assert [name for name, _ in got] == ["synthetic"]
+    assert got[0][1].images.shape[1:] == (1, 32, 32) and len(got[0][1]) == 40
+    assert "skipping olivetti" in capsys.readouterr().out

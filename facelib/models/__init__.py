@@ -11,11 +11,11 @@ from facelib.models.base import CONFIGS, MODELS, BaseVAE, ModelConfig, build_mod
 from facelib.models.beta_tcvae import BetaTCVAE, BetaTCVAEConfig
 from facelib.models.beta_vae import BetaVAE, BetaVAEConfig
 from facelib.models.factor_vae import FactorVAE, FactorVAEConfig
-from facelib.models.modvae import ModVAE, ModVAEConfig
+from facelib.models.modvae import ModVAE, ModVAEConfig, factor_blocks
 from facelib.models.vae import VAE, VAEConfig
 
 __all__ = [
     "MODELS", "CONFIGS", "build_model", "BaseVAE", "ModelConfig",
-    "VAE", "VAEConfig", "BetaVAE", "BetaVAEConfig", "ModVAE", "ModVAEConfig",
+    "VAE", "VAEConfig", "BetaVAE", "BetaVAEConfig", "ModVAE", "ModVAEConfig", "factor_blocks",
     "BetaTCVAE", "BetaTCVAEConfig", "FactorVAE", "FactorVAEConfig",
 ]

@@ -30,10 +30,31 @@ import torch
 from facelib.models import losses
 from facelib.models.base import BaseVAE, ModelConfig, _check_int, _check_weight, register
 
-__all__ = ["ModVAEConfig", "ModVAE", "NUISANCE", "OTHER"]
+__all__ = ["ModVAEConfig", "ModVAE", "NUISANCE", "OTHER", "factor_blocks"]
 
 NUISANCE = "nuisance"
 OTHER = "other"
+
+
+def factor_blocks(latent_dim: int, factors: list[str] | tuple[str, ...], identity: int | None = None,
+                  per_factor: int | None = None) -> dict[str, int]:
+    """Latent blocks for ModVAE: "identity" first, then one block per other factor.
+
+    By default identity gets half of the latents and the other factors share the rest
+    equally (at least one each); `identity` and `per_factor` set the sizes instead. What
+    is left over becomes the free "other" block. Raises when the blocks need more latents
+    than `latent_dim`.
+    """
+    _check_int("latent_dim", latent_dim, lo=1)
+    others = [str(f) for f in factors if str(f) not in ("identity", NUISANCE)]
+    id_size = latent_dim // 2 if identity is None else int(identity)
+    if per_factor is None:
+        per_factor = max(1, (latent_dim - id_size) // len(others)) if others else 1
+    blocks = {"identity": max(1, id_size), **{f: int(per_factor) for f in others}}
+    if sum(blocks.values()) > latent_dim:
+        raise ValueError(f"ModVAE blocks {blocks} need {sum(blocks.values())} latents, more than "
+                         f"latent_dim={latent_dim}; raise latent_dim or use fewer factors")
+    return blocks
 
 
 @dataclass
