@@ -158,7 +158,7 @@ def model_table(args) -> pd.DataFrame | None:
     # same seed -> same people in the training images and in the metrics' factor source
     ids = args.identities
     source = SyntheticFaces(size=size, seed=args.seed, n_identities=ids)
-    n_images = 20000 if args.full else 4000
+    n_images = args.images or (20000 if args.full else 4000)
     plain = load("synthetic", n=n_images, size=size, seed=args.seed, n_identities=ids)
     grouped = load("synthetic", n=n_images, size=size, seed=args.seed, n_identities=ids, group_size=8)  # ModVAE
     data = plain
@@ -213,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="people in the synthetic faces (each is one level of the identity factor; "
                         "100 makes DCI's per-factor boosted trees 10x slower)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per model (default 600 quick, 20000 full)")
+    p.add_argument("--images", type=int, default=None, help="training images (default 4000 quick, 20000 full)")
     p.add_argument("--device", default="auto")
     p.add_argument("--yaleb", action="store_true", help="also baselines on Extended Yale B (needs $FACELIB_DATA)")
     p.add_argument("--verbose", action="store_true")

@@ -102,16 +102,20 @@ class Study:
         Another notebook of the same run may already have trained the model (e.g.
         04_latent_traversals reuses 02_beta_vae's); the checkpoint's config must match
         `model_config`, otherwise it is trained again under the same key plus a suffix
-        rather than silently reusing a different model. Returns (model, history DataFrame).
+        rather than silently reusing a different model. The same holds for the data: a
+        checkpoint trained on another data set (name, size, image shape or people) is not
+        reused. Returns (model, history DataFrame).
         """
         from facelib.models import build_model
         from facelib.train import TrainConfig, fit, load_checkpoint, load_model
+        from facelib.train.checkpoint import dataset_summary
 
         model = build_model(model_name, **model_config)
         ckpt_dir = self.checkpoint_dir
         if ckpt_dir is not None:
             wanted = _plain_config(model)
-            digest = hashlib.sha1(json.dumps(wanted, sort_keys=True, default=str).encode()).hexdigest()[:8]
+            data = _data_fingerprint(dataset_summary(dataset))
+            digest = hashlib.sha1(json.dumps([wanted, data], sort_keys=True, default=str).encode()).hexdigest()[:8]
             for candidate in (key, f"{key}-{digest}"):
                 path = ckpt_dir / candidate / "checkpoint.pt"
                 if not path.exists():
@@ -119,7 +123,8 @@ class Study:
                     break
                 stored = load_checkpoint(path)
                 stored_config = {k: v for k, v in stored["model_config"].items() if k not in _SET_BY_TRAINING}
-                if stored["model_name"] == model.name and stored_config == wanted:
+                same_data = _data_fingerprint(stored.get("dataset")) == data
+                if stored["model_name"] == model.name and stored_config == wanted and same_data:
                     print(f"reusing {path}")
                     return load_model(path), pd.DataFrame(stored.get("history") or {})
         config = TrainConfig(
@@ -139,6 +144,13 @@ class Study:
 #: Config fields that `fit` fills in from the data (beta-TCVAE's dataset size): not a choice
 #: of the user, so they do not decide whether a stored checkpoint is the model asked for.
 _SET_BY_TRAINING = ("dataset_size",)
+
+
+def _data_fingerprint(summary: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The parts of a checkpoint's data summary that say which images a model saw."""
+    if not summary:
+        return None
+    return {k: summary.get(k) for k in ("name", "n", "shape", "n_identities")}
 
 
 def _plain_config(model: Any) -> dict[str, Any]:

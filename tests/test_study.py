@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -51,6 +53,20 @@ def test_train_or_load_reuses_a_matching_checkpoint(tmp_path, faces, capsys):
     other, _ = s.train_or_load("m", "vae", faces, image_size=32, latent_dim=6, train_options=opts)
     assert other.config.latent_dim == 6
     assert len(list((tmp_path / "checkpoints").iterdir())) == 2
+
+
+def test_train_or_load_does_not_reuse_a_model_trained_on_other_data(tmp_path, faces, capsys):
+    s = study.start("t", run_dir=tmp_path, epochs=1)
+    opts = {"max_steps": 1, "val_fraction": 0.0}
+    s.train_or_load("m", "vae", faces, image_size=32, latent_dim=4, train_options=opts)
+    fewer = faces.subset(np.arange(len(faces) // 2))
+    capsys.readouterr()
+    s.train_or_load("m", "vae", fewer, image_size=32, latent_dim=4, train_options=opts)
+    assert "reusing" not in capsys.readouterr().out
+    assert len(list((tmp_path / "checkpoints").iterdir())) == 2
+    # and each is found again with its own data
+    s.train_or_load("m", "vae", fewer, image_size=32, latent_dim=4, train_options=opts)
+    assert "reusing" in capsys.readouterr().out
 
 
 def test_beta_tcvae_checkpoint_is_reused_despite_dataset_size(tmp_path, faces, capsys):

@@ -106,3 +106,12 @@ def test_scorers_explain_bad_input():
     m = S.EuclideanScore().fit(np.zeros((3, 2)))
     with pytest.raises(ValueError, match="dimension"):
         m.score_pairs(np.zeros((2, 3)), np.zeros((2, 3)))
+
+
+def test_quadratic_forms_match_a_per_row_loop():
+    rng = np.random.default_rng(3)
+    x, y, m = rng.normal(size=(7, 5)), rng.normal(size=(7, 5)), rng.normal(size=(5, 5))
+    want_xx = np.array([xi @ m @ xi for xi in x])
+    want_xy = np.array([xi @ m @ yi for xi, yi in zip(x, y)])
+    np.testing.assert_allclose(S.quadratic_forms(x, m), want_xx, rtol=1e-12)
+    np.testing.assert_allclose(S.quadratic_forms(x, m, y), want_xy, rtol=1e-12)

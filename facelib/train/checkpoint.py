@@ -123,7 +123,8 @@ def set_rng_states(states: dict[str, Any]) -> None:
 
 
 # -- save / load --------------------------------------------------------------------------------
-def _dataset_summary(dataset: Any) -> dict[str, Any] | None:
+def dataset_summary(dataset: Any) -> dict[str, Any] | None:
+    """What a checkpoint records of the data set it was trained on (name, size, shape, people, options)."""
     if dataset is None:
         return None
     meta = getattr(dataset, "meta", {}) or {}
@@ -171,7 +172,7 @@ def save_checkpoint(
         "epoch": int(epoch),
         "step": int(step),
         "rng_states": rng if rng is not None else rng_states(),
-        "dataset": _dataset_summary(dataset),
+        "dataset": dataset_summary(dataset),
         "versions": library_versions(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }

@@ -16,7 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from .features import COMBINERS, pair_array
-from .scores import PairScorer, _as_matrix, shrink, within_between_covariance
+from .scores import PairScorer, _as_matrix, quadratic_forms, shrink, within_between_covariance
 
 __all__ = [
     "HotellingResult",
@@ -158,7 +158,7 @@ class ProbeT2Score(PairScorer):
 
     def _t2_projected(self, P, M, n):
         D = P - M
-        return n / (n + 1.0) * np.einsum("ij,jk,ik->i", D, self.precision_, D)
+        return n / (n + 1.0) * quadratic_forms(D, self.precision_)
 
     def score_probes(self, probes, claimed, gallery, gallery_identity) -> np.ndarray:
         """log p of each probe against the enrolled images of its claimed identity."""

@@ -29,6 +29,7 @@ __all__ = [
     "within_between_covariance",
     "pair_covariances",
     "shrink",
+    "quadratic_forms",
     "SCORERS",
 ]
 
@@ -40,6 +41,15 @@ def _as_matrix(x, name: str) -> np.ndarray:
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} contains NaN or infinite values")
     return x
+
+
+def quadratic_forms(x: np.ndarray, matrix: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+    """Row-wise x_i' M y_i (y = x when not given), through one BLAS matmul.
+
+    np.einsum("ij,jk,ik->i") computes the same without BLAS; on raw 64x64 pixels
+    (d = 4096) it took minutes where this takes a fraction of a second.
+    """
+    return np.sum((x @ matrix) * (x if y is None else y), axis=1)
 
 
 def shrink(cov: np.ndarray, shrinkage: float) -> np.ndarray:
@@ -218,7 +228,7 @@ class MahalanobisScore(PairScorer):
     def score_pairs(self, left, right):
         L, R = self._prepare(left, right)
         D = L - R
-        return -np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", D, self.precision_, D), 0.0))
+        return -np.sqrt(np.maximum(quadratic_forms(D, self.precision_), 0.0))
 
 
 class TwoCovarianceScore(PairScorer):
@@ -246,15 +256,18 @@ class TwoCovarianceScore(PairScorer):
         Sb = shrink(Sb, self.shrinkage) if np.trace(Sb) > 0 else np.zeros((d, d))
         self.within_cov_, self.between_cov_, self.mean_ = Sw, Sb, mu
         T = Sb + Sw
-        M = np.block([[T, Sb], [Sb, T]])
-        Minv = np.linalg.inv(M)
+        # M = [[T, Sb], [Sb, T]] is block-symmetric: with U = [[I, I], [I, -I]] / sqrt(2),
+        # M = U diag(T + Sb, T - Sb) U', so its inverse and log-determinant come from two
+        # d x d problems instead of one 2d x 2d (8x fewer flops; raw 64x64 pixels: d = 4096).
+        plus, minus = np.linalg.inv(T + Sb), np.linalg.inv(Sw)   # T - Sb = Sw
         Tinv = np.linalg.inv(T)
-        P, Q = Minv[:d, :d], Minv[:d, d:]
+        P, Q = (plus + minus) / 2, (plus - minus) / 2
         self.A_ = (P - Tinv + (P - Tinv).T) / 2
         self.G_ = (Q + Q.T) / 2
-        _, logdet_m = np.linalg.slogdet(M)
+        _, logdet_plus = np.linalg.slogdet(T + Sb)
+        _, logdet_minus = np.linalg.slogdet(Sw)
         _, logdet_t = np.linalg.slogdet(T)
-        self.const_ = -0.5 * (logdet_m - 2.0 * logdet_t)
+        self.const_ = -0.5 * (logdet_plus + logdet_minus - 2.0 * logdet_t)
 
     def _fit_stats(self, X, identity):
         if identity is None:
@@ -269,8 +282,8 @@ class TwoCovarianceScore(PairScorer):
     def score_pairs(self, left, right):
         L, R = self._prepare(left, right)
         L, R = L - self.mean_, R - self.mean_
-        quad = (np.einsum("ij,jk,ik->i", L, self.A_, L) + np.einsum("ij,jk,ik->i", R, self.A_, R)
-                + 2.0 * np.einsum("ij,jk,ik->i", L, self.G_, R))
+        quad = (quadratic_forms(L, self.A_) + quadratic_forms(R, self.A_)
+                + 2.0 * quadratic_forms(L, self.G_, R))
         return -0.5 * quad + self.const_
 
 
