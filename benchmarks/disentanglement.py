@@ -173,7 +173,7 @@ def model_table(args) -> pd.DataFrame | None:
     if args.models:
         models = [m for m in models if m[2] in args.models]
     steps = args.steps or (20000 if args.full else 600)
-    rows = []
+    rows, per_factor_mig = [], []
     for label, fields, kind in models:
         t0 = time.perf_counter()
         try:
@@ -189,6 +189,10 @@ def model_table(args) -> pd.DataFrame | None:
             if args.verbose:
                 traceback.print_exc()
             continue
+        per_factor_mig.append({"model": label, **{
+            sub[len("mig_"):]: round(float(v), 3)
+            for sub, v in table.loc[(table.metric == "mig") & table.submetric.str.startswith("mig_"),
+                                    ["submetric", "value"]].itertuples(index=False)}})
         rows.append({"model": label, **{k: round(v, 3) for k, v in r.items()},
                      "fit_s": round(t_fit, 0), "eval_s": round(time.perf_counter() - t0 - t_fit, 0),
                      "anchor": ANCHORS[kind]})
@@ -197,7 +201,26 @@ def model_table(args) -> pd.DataFrame | None:
         return None
     table = pd.DataFrame(rows).set_index("model")
     table.attrs["K"] = len(source.factor_sizes)
+    table.attrs["per_factor_mig"] = pd.DataFrame(per_factor_mig).set_index("model")
+    table.attrs["visibility"] = factor_visibility(source, args.seed)
     return table
+
+
+def factor_visibility(source, seed: int, n: int = 200) -> pd.Series:
+    """How much each factor shows in the pixels: mean |grey-level change| (0-255) when only
+    that factor moves from its lowest to its highest level (identity: to the next person),
+    over n random settings of the others. A factor that barely changes the image cannot be
+    found by any representation learned from the pixels, whatever the model."""
+    rng = np.random.default_rng(seed)
+    codes = source.sample_factors(n, rng)
+    out = {}
+    for k, name in enumerate(source.factor_names):
+        lo, hi = codes.copy(), codes.copy()
+        lo[:, k] = 0
+        hi[:, k] = (codes[:, k] + 1) % source.factor_sizes[k] if name == "identity" else source.factor_sizes[k] - 1
+        diff = (source.render_codes(lo).float() - source.render_codes(hi).float()).abs()
+        out[name] = round(float(diff.mean()), 2)
+    return pd.Series(out, name="mean |pixel change| over the factor's range")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,6 +260,10 @@ def main(argv: list[str] | None = None) -> int:
         if table is not None:
             print(f"\nModels on the synthetic faces (chance for betaVAE/FactorVAE = 1/{table.attrs.get('K', '?')}):")
             print(table.to_string())
+            print("\nPer-factor MIG (the MIG column is their mean):")
+            print(table.attrs["per_factor_mig"].to_string())
+            print("\nFactor visibility (mean |grey-level change| over each factor's range, 0-255):")
+            print(table.attrs["visibility"].to_frame().T.to_string(index=False))
     print("\nPublished anchors: beta-VAE score on 2D shapes (Higgins et al. 2017): VAE 61.6 %, beta-VAE 99.2 %, "
           "DC-IGN 99.3 %;\n  MIG mostly 0.05-0.35 on dSprites (Locatello et al. 2019). "
           "Goal here: ModVAE and best beta-VAE MIG >= 0.4 and beta-VAE score >= 95 %.")
