@@ -195,3 +195,17 @@ def test_protocol_bad_input():
         P.evaluate_folds(emb, table, {"m": S.MahalanobisScore()}, training="identities")
     with pytest.raises(ValueError, match="no rows for metric"):
         P.summarize(P.evaluate_folds(emb, table, {"c": S.CosineScore()}, test_folds=[0]), "acc")
+
+
+def test_held_out_pairs_cap_at_the_pairs_a_small_set_has():
+    ds = _toy_faces()  # 12 people x 6 images
+    train, test, train_pairs, test_pairs, protocol = P.held_out_pairs(
+        ds, n_train_pairs=10_000, n_test_pairs=10_000, test_fraction=0.34, seed=0)
+    assert not set(train.identity) & set(test.identity)
+    for side, pairs in ((train, train_pairs), (test, test_pairs)):
+        people = len(set(side.identity))
+        all_same = people * 6 * 5 // 2            # every same-person pair of the side
+        assert pairs.same.sum() == all_same and len(pairs) == 2 * all_same
+    assert protocol == "held-out-identities"
+    with pytest.raises(ValueError, match="same-person pairs"):
+        train.pairs(10_000, seed=0)  # what notebook 07 asked for before it shared these pairs

@@ -15,7 +15,7 @@ from .features import (CLASSIFIERS, COMBINERS, PARAM_GRIDS, SYMMETRIC_COMBINERS,
 from .hotelling import (HotellingResult, ProbeT2Score, hotelling_one_sample, hotelling_two_sample,
                         latent_identity_tests, pair_difference_test)
 from .protocols import (across_factor_pairs, evaluate_folds, evaluate_split, held_out_identity,
-                        held_out_protocol, lfw_category, summarize, view1, view2)
+                        held_out_pairs, held_out_protocol, lfw_category, summarize, view1, view2)
 from .roc import (RESULT_COLUMNS, accuracy_at, auc, auc_bootstrap_ci, best_threshold,
                   equal_error_rate, roc_frame, tar_at_far, verification_metrics)
 from .scores import (SCORERS, CosineScore, EuclideanScore, MahalanobisScore, PairScorer,
@@ -28,7 +28,7 @@ __all__ = [
     "HotellingResult", "ProbeT2Score", "hotelling_one_sample", "hotelling_two_sample",
     "latent_identity_tests", "pair_difference_test",
     "across_factor_pairs", "evaluate_folds", "evaluate_split", "held_out_identity",
-    "held_out_protocol", "lfw_category", "summarize", "view1", "view2",
+    "held_out_pairs", "held_out_protocol", "lfw_category", "summarize", "view1", "view2",
     "RESULT_COLUMNS", "accuracy_at", "auc", "auc_bootstrap_ci", "best_threshold",
     "equal_error_rate", "roc_frame", "tar_at_far", "verification_metrics",
     "SCORERS", "CosineScore", "EuclideanScore", "MahalanobisScore", "PairScorer", "TwoCovarianceScore",

@@ -42,6 +42,7 @@ __all__ = [
     "view2",
     "held_out_identity",
     "held_out_protocol",
+    "held_out_pairs",
     "across_factor_pairs",
     "summarize",
     "method_labels",
@@ -339,6 +340,27 @@ def across_factor_pairs(dataset, n: int, factors=("azimuth", "elevation"), seed:
     return table
 
 
+def held_out_pairs(dataset, *, n_train_pairs: int = 1000, n_test_pairs: int = 1000, test_fraction: float = 0.25,
+                   seed: int = 0, across: tuple[str, ...] | None = None):
+    """(train set, test set, train pairs, test pairs, protocol name) of the held-out identity protocol.
+
+    The split and the pairs every held-out comparison must share (notebook 06's methods,
+    notebook 07's siamese CNN). Pair counts are capped at the balanced pairs a side has:
+    a small set (Olivetti's 32 training people x 10 images) has fewer same-person pairs
+    than a profile may ask for.
+    """
+    train, test = dataset.split_by_identity(test_fraction=test_fraction, seed=seed)
+    train_pairs = train.pairs(min(n_train_pairs, _max_balanced(train)), seed=seed)
+    n_test_pairs = min(n_test_pairs, _max_balanced(test))
+    if across:
+        test_pairs = across_factor_pairs(test, n_test_pairs, factors=across, seed=seed + 1)
+        protocol = "held-out-identities, across " + "/".join(across)
+    else:
+        test_pairs = test.pairs(n_test_pairs, seed=seed + 1)
+        protocol = "held-out-identities"
+    return train, test, train_pairs, test_pairs, protocol
+
+
 def held_out_protocol(dataset, methods: Mapping[str, Any], representation: Any = None, *,
                       representation_name: str = "embedding", n_train_pairs: int = 1000,
                       n_test_pairs: int = 1000, test_fraction: float = 0.25, seed: int = 0,
@@ -350,16 +372,9 @@ def held_out_protocol(dataset, methods: Mapping[str, Any], representation: Any =
     identities' images), or None (raw pixels). `across=("azimuth", "elevation")` makes the
     test pairs with `across_factor_pairs` (Yale B across lighting).
     """
-    train, test = dataset.split_by_identity(test_fraction=test_fraction, seed=seed)
-    n_train_pairs = min(n_train_pairs, _max_balanced(train))
-    n_test_pairs = min(n_test_pairs, _max_balanced(test))
-    train_pairs = train.pairs(n_train_pairs, seed=seed)
-    if across:
-        test_pairs = across_factor_pairs(test, n_test_pairs, factors=across, seed=seed + 1)
-        protocol = "held-out-identities, across " + "/".join(across)
-    else:
-        test_pairs = test.pairs(n_test_pairs, seed=seed + 1)
-        protocol = "held-out-identities"
+    train, test, train_pairs, test_pairs, protocol = held_out_pairs(
+        dataset, n_train_pairs=n_train_pairs, n_test_pairs=n_test_pairs, test_fraction=test_fraction,
+        seed=seed, across=across)
     if representation is None or _is_transformer(representation):
         from .baselines import RawPixels, flatten_images
 
