@@ -259,12 +259,13 @@ class TwoCovarianceScore(PairScorer):
         # M = [[T, Sb], [Sb, T]] is block-symmetric: with U = [[I, I], [I, -I]] / sqrt(2),
         # M = U diag(T + Sb, T - Sb) U', so its inverse and log-determinant come from two
         # d x d problems instead of one 2d x 2d (8x fewer flops; raw 64x64 pixels: d = 4096).
-        plus, minus = np.linalg.inv(T + Sb), np.linalg.inv(Sw)   # T - Sb = Sw
+        T_plus = T + Sb                                           # and T - Sb = Sw
+        plus, minus = np.linalg.inv(T_plus), np.linalg.inv(Sw)
         Tinv = np.linalg.inv(T)
         P, Q = (plus + minus) / 2, (plus - minus) / 2
         self.A_ = (P - Tinv + (P - Tinv).T) / 2
         self.G_ = (Q + Q.T) / 2
-        _, logdet_plus = np.linalg.slogdet(T + Sb)
+        _, logdet_plus = np.linalg.slogdet(T_plus)
         _, logdet_minus = np.linalg.slogdet(Sw)
         _, logdet_t = np.linalg.slogdet(T)
         self.const_ = -0.5 * (logdet_plus + logdet_minus - 2.0 * logdet_t)
