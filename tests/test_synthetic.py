@@ -94,15 +94,21 @@ def test_light_azimuth_moves_brightness_to_lit_side(faces):
     assert cx[0] < mid < cx[-1]
 
 
-def test_expression_opens_the_mouth_and_leaves_the_eyes(faces64):
+def test_expression_opens_the_mouth_raises_the_brows_and_leaves_the_eyes(faces64):
     imgs, marks = faces64.render({"identity": [1, 1], "expression": [0.0, 1.0]}, return_landmarks=True)
     gray = imgs.float().mean(1)
     mx, my = marks[0, LANDMARKS.index("mouth")].round().long().tolist()
     box = (slice(my - 1, my + 5), slice(mx - 3, mx + 4))
     closed, opened = gray[0][box], gray[1][box]
     assert opened.min() < closed.min() - 20          # the dark inside of the open mouth
+    for eye in ("left_eye", "right_eye"):            # the eyes do not move ...
+        assert torch.allclose(marks[0, LANDMARKS.index(eye)], marks[1, LANDMARKS.index(eye)], atol=0.5)
     eye_y = int(marks[0, LANDMARKS.index("left_eye"), 1])
-    assert (gray[0, : eye_y + 2] - gray[1, : eye_y + 2]).abs().mean() < 0.5
+    brows = (gray[0, eye_y - 8 : eye_y - 1] - gray[1, eye_y - 8 : eye_y - 1]).abs().mean()
+    assert brows > 1.0                                # ... but the eyebrows above them lift
+    # and the change is big enough to learn: comparable to a few degrees of yaw, not noise
+    whole = (gray[0] - gray[1]).abs().mean()
+    assert whole > 1.5, whole
 
 
 def test_identities_differ_more_than_a_small_pose_change(faces):

@@ -7,7 +7,9 @@ sets used by DC-IGN and beta-VAE). The model is a small parametric head:
 * a super-ellipsoid skull tapering into a jaw, a hair cap, ears and a neck, with the face
   (brow ridge, eye sockets and eyeballs, nose with alae, cheekbones, lips, chin) added as
   smooth bumps and hollows; expression drops the jaw (a band of vertices collapsed behind
-  the lip line stretches open onto teeth and a dark mouth) and lifts the mouth corners;
+  the lip line stretches open onto teeth and a dark mouth), lifts and widens the mouth
+  corners, puffs the cheeks and raises the eyebrows: large enough to be learnt from the
+  pixels (a factor that barely changes the image caps every disentanglement metric);
 * an albedo map: skin tone, hair, eyebrows, eyes, lips;
 * per image: rotation (yaw, pitch), scale and shift, orthographic projection with a z-buffer,
   Lambertian shading with an ambient term from a light at (azimuth, elevation), background.
@@ -40,7 +42,7 @@ yaw                -45 .. 45 deg   positive turns the face to the image's right
 pitch              -20 .. 20 deg   positive tilts the face up
 light_azimuth      -90 .. 90 deg   positive lights from the image's right
 light_elevation    -20 .. 50 deg   positive lights from above
-expression         0 .. 1          0 = neutral, 1 = open-mouthed smile
+expression         0 .. 1          0 = neutral, 1 = open-mouthed smile, brows raised
 scale              0.92 .. 1.08    size jitter
 tx, ty             -0.05 .. 0.05   shift as a fraction of the image width (ty positive = up)
 =================  ==============  ===========================================================
@@ -260,12 +262,15 @@ def _head_model(theta: torch.Tensor, grid: _Grid, channels: int) -> dict[str, to
     m_open = torch.exp(-((u / 0.12) ** 4)) * front     # between the lips
     m_jaw = torch.exp(-((u / 0.30) ** 2)) * front      # the part of the face the jaw moves
     # expression offsets (per unit expression): jaw drop + smile
-    drop = 0.085
+    drop = 0.22
     dy = torch.where(band, drop * w / gap, torch.where(below, -drop * torch.exp(-(((w + gap) / 0.6) ** 2)), torch.zeros_like(w)))
     dy = dy * m_jaw
     corner = torch.exp(-(((u.abs() - 0.12) / 0.06) ** 2) - ((v - v_m) / 0.07) ** 2) * front
-    dy = dy + 0.035 * corner
-    dx = 0.10 * u * torch.exp(-((v - v_m) / 0.08) ** 2 - (u / 0.2) ** 2) * front
+    dy = dy + 0.07 * corner
+    # raised eyebrows: the brow and the forehead above it lift (the eyes stay put)
+    v_brow = ey + 0.105 + 0.035 * bh
+    dy = dy + 0.06 * _sig((v - v_brow + 0.04) / 0.02) * torch.exp(-(((v - v_brow) / 0.16).clamp(min=0)) ** 2) * torch.exp(-((u / 0.32) ** 4)) * front
+    dx = 0.18 * u * torch.exp(-((v - v_m) / 0.08) ** 2 - (u / 0.2) ** 2) * front
 
     dz = torch.zeros_like(u)
     for s in (-1.0, 1.0):
@@ -290,7 +295,7 @@ def _head_model(theta: torch.Tensor, grid: _Grid, channels: int) -> dict[str, to
     dz = dz + 0.03 * (1 + 0.35 * lf) * upper + 0.035 * (1 + 0.4 * lf) * lower
     dz = dz - 0.06 * m_open * band                                    # inside of the mouth
     dz = dz + 0.045 * _gauss(u, v + 0.63 + 0.03 * fl, 0.10, 0.08)  # chin
-    dz_smile = 0.02 * _gauss(u.abs() - 0.22, v - v_m - 0.08, 0.08, 0.08)
+    dz_smile = 0.05 * _gauss(u.abs() - 0.22, v - v_m - 0.08, 0.10, 0.10)
     z = z + front * dz
     # the band sits just inside the surface, so where it is collapsed it never shows
     inward = torch.where(band, 0.995, 1.0)
