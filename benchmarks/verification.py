@@ -84,6 +84,18 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoint-data", choices=["outside", "lfw-train-folds", "lfw-all"], default="outside",
                     help="what the VAE was trained on (sets the LFW category; lfw-all = saw test folds)")
     ap.add_argument("--checkpoint-labels", choices=["none", "identities"], default="none")
+    ap.add_argument("--fold-model", choices=["vae", "beta-vae", "modvae"],
+                    help="also train this model per test fold on the other nine folds' images "
+                         "(facelib.verify.VAEEmbedding; image-restricted, no outside data)")
+    ap.add_argument("--fold-epochs", type=int, default=20)
+    ap.add_argument("--fold-latent", type=int, default=32)
+    ap.add_argument("--fold-option", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                    help="model config field for --fold-model, e.g. --fold-option beta 2")
+    ap.add_argument("--fold-identities", action="store_true",
+                    help="ModVAE on identity groups of the training folds (image-unrestricted); "
+                         "embeds with the identity block")
+    ap.add_argument("--no-mirror", action="store_true", help="--fold-model without mirror images")
+    ap.add_argument("--folds", type=int, default=None, help="test only the first N folds (a faster estimate)")
     ap.add_argument("--quick", action="store_true", help="3 test folds and no SVM (smoke run)")
     ap.add_argument("--siamese-folds", type=int, default=0,
                     help="also train the end-to-end siamese CNN on this many View 2 folds (slow on CPU)")
@@ -107,6 +119,8 @@ def main(argv=None) -> int:
     print(f"LFW View 2: {len(table)} pairs, {X.shape[0]} images {tuple(ds.images.shape[1:])}, "
           f"loaded in {time.time() - t0:.0f} s")
     folds = [0, 1, 2] if args.quick else None
+    if args.folds:
+        folds = list(range(args.folds))
 
     reps = {
         "raw pixels": B.RawPixels(),
@@ -148,6 +162,30 @@ def main(argv=None) -> int:
                               outside_data=outside, saw_test_images=args.checkpoint_data == "lfw-all",
                               test_folds=folds))
         print(f"  VAE latents: {time.time() - t:.0f} s")
+
+    if args.fold_model:
+        import ast
+
+        from facelib.verify.latents import VAEEmbedding
+
+        options = {}
+        for key, value in args.fold_option:
+            try:
+                options[key] = ast.literal_eval(value)
+            except (ValueError, SyntaxError):
+                options[key] = value
+        rep = VAEEmbedding(model=args.fold_model, latent_dim=args.fold_latent, epochs=args.fold_epochs,
+                           mirror=not args.no_mirror, model_options=options,
+                           labels="identities" if args.fold_identities else "none",
+                           latents="identity" if args.fold_identities else "all")
+        d = options.get("blocks", {}).get("identity", args.fold_latent // 2) if args.fold_identities \
+            else args.fold_latent
+        name = (f"{args.fold_model} per fold d={d}{'' if args.no_mirror else ' mirror'} "
+                f"{args.fold_epochs} ep {options or ''}".strip())
+        t = time.time()
+        frames.append(P.view2(ds.images, table, methods(args.quick, d), identity=ds.identity,
+                              representation=rep, representation_name=name, test_folds=folds))
+        print(f"  {name}: {time.time() - t:.0f} s")
 
     res = pd.concat(frames, ignore_index=True)
     if args.out:

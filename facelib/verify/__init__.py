@@ -3,8 +3,8 @@ likelihood-ratio scores, Hotelling T² tests, ROC metrics, LFW / held-out-identi
 protocols, baseline representations and the end-to-end siamese CNN.
 
 Everything works on numpy embeddings (N, d) plus a pair table (left, right, same, fold),
-independent of how the embeddings were made. The siamese CNN (torch) and plots
-(seaborn) are imported on first use.
+independent of how the embeddings were made. The siamese CNN and the per-fold
+VAE representation `VAEEmbedding` (torch) and plots (seaborn) are imported on first use.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ __all__ = [
     "RESULT_COLUMNS", "accuracy_at", "auc", "auc_bootstrap_ci", "best_threshold",
     "equal_error_rate", "roc_frame", "tar_at_far", "verification_metrics",
     "SCORERS", "CosineScore", "EuclideanScore", "MahalanobisScore", "PairScorer", "TwoCovarianceScore",
-    "SiameseVerifier",
+    "SiameseVerifier", "VAEEmbedding",
 ]
 
 
@@ -41,4 +41,8 @@ def __getattr__(name):
         from . import siamese
 
         return getattr(siamese, name)
+    if name == "VAEEmbedding":
+        from .latents import VAEEmbedding
+
+        return VAEEmbedding
     raise AttributeError(f"module 'facelib.verify' has no attribute {name!r}")

@@ -1,0 +1,78 @@
+"""VAEEmbedding: a VAE trained inside fit, so the protocols retrain it per fold."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+
+from facelib.data.synthetic import load_synthetic
+from facelib.verify import CosineScore, evaluate_split
+from facelib.verify.latents import VAEEmbedding
+
+
+@pytest.fixture(scope="module")
+def faces():
+    return load_synthetic(n=48, size=32, n_identities=6, seed=3)
+
+
+def small(**kw):
+    return VAEEmbedding(**{"model": "vae", "latent_dim": 4, "epochs": 1, "batch_size": 16,
+                           "device": "cpu", **kw})
+
+
+def test_mirror_embedding_is_flip_invariant_and_plain_one_is_not(faces):
+    x = faces.images[:8]
+    mirrored = small(mirror=True).fit(faces.images)
+    assert np.allclose(mirrored.transform(x), mirrored.transform(x.flip(-1)), atol=1e-6)
+    plain = small(mirror=False).fit(faces.images)
+    assert not np.allclose(plain.transform(x), plain.transform(x.flip(-1)), atol=1e-3)
+
+
+def test_same_seed_same_embedding_and_clone_keeps_params(faces):
+    a = small(seed=1).fit(faces.images).transform(faces.images[:5])
+    b = clone(small(seed=1)).fit(faces.images).transform(faces.images[:5])
+    assert a.shape == (5, 4)
+    assert np.array_equal(a, b)
+
+
+def test_identity_groups_train_modvae_and_keep_the_identity_block(faces):
+    est = VAEEmbedding(model="modvae", latent_dim=6, epochs=1, batch_size=16, labels="identities",
+                       latents="identity", model_options={"blocks": {"identity": 2}}, device="cpu")
+    z = est.fit(faces.images, faces.identity).transform(faces.images[:3])
+    assert z.shape == (3, 2)
+    with pytest.raises(ValueError, match="identity of every training image"):
+        clone(est).fit(faces.images)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(labels="names"), "labels must be one of"),
+    (dict(labels="identities"), "use model='modvae'"),
+    (dict(latents="identity"), "not a block of this model"),
+])
+def test_bad_parameters_say_what_to_do(faces, bad, match):
+    with pytest.raises(ValueError, match=match):
+        small(**bad).fit(faces.images, faces.identity)
+
+
+def test_flat_pixels_are_refused_with_a_hint(faces):
+    with pytest.raises(ValueError, match="not flattened pixels"):
+        small().fit(faces.images.reshape(len(faces.images), -1).numpy())
+
+
+def test_per_split_refit_never_sees_the_test_images(faces):
+    """The representation fitted in evaluate_split is the same whatever the test images are."""
+    table = pd.DataFrame({"left": [0, 2, 4, 24, 26, 28], "right": [1, 3, 5, 25, 27, 29],
+                          "same": [True, False, True, False, True, False]})
+    train, test = table.iloc[:3], table.iloc[3:].reset_index(drop=True)
+    probe = faces.images[:6]
+    outs = []
+    for noise in (0, 1):
+        images = faces.images.clone()
+        if noise:
+            images[24:30] = torch.randint(0, 256, images[24:30].shape, dtype=torch.uint8)
+        fitted = {}
+        evaluate_split(images, train, test, {"cosine": CosineScore()}, representation=small(),
+                       train_images=np.arange(24), fitted=fitted)
+        outs.append(fitted[(0, "representation")].transform(probe))
+    assert np.array_equal(outs[0], outs[1])
