@@ -126,9 +126,10 @@ def _missing_pieces() -> list[str]:
     return missing
 
 
-def modvae_blocks(data, source, latent: int) -> dict[str, int]:
+def modvae_blocks(data, source, latent: int, identity_latents: int | None = None) -> dict[str, int]:
     """ModVAE latent blocks for the factors the training groups vary: identity gets a third of
-    the latents (identity groups, "nuisance", clamp it), every other varying factor one latent."""
+    the latents (or `identity_latents`; identity groups, "nuisance", clamp it), every other
+    varying factor one latent."""
     varying = [] if data.group_varying is None else [str(v) for v in np.unique(data.group_varying)]
     names = [v for v in varying if v != "nuisance"]
     if "nuisance" in varying or not varying:
@@ -137,7 +138,7 @@ def modvae_blocks(data, source, latent: int) -> dict[str, int]:
         names = list(source.factor_names)
     blocks = {n: 1 for n in names}
     if "identity" in blocks:
-        blocks["identity"] = max(1, latent // 3)
+        blocks["identity"] = identity_latents or max(1, latent // 3)
     if sum(blocks.values()) > latent:
         raise ValueError(f"ModVAE blocks {blocks} need more than --latent-dim {latent} latents; raise it")
     return blocks
@@ -165,10 +166,11 @@ def model_table(args) -> pd.DataFrame | None:
     print(f"\nTraining data: {plain}\n  ModVAE: {grouped}\nFactor source: {source} "
           f"{dict(zip(source.factor_names, source.factor_sizes))}")
     latent = args.latent_dim
-    blocks = modvae_blocks(grouped, source, latent)
+    blocks = modvae_blocks(grouped, source, latent, args.identity_latents)
     models = [("vae", {}, "vae")]
     models += [(f"beta-vae b={b:g}", {"beta": b}, "beta-vae") for b in args.betas]
-    models += [("modvae", {"blocks": blocks}, "modvae"), ("beta-tcvae", {}, "beta-tcvae"),
+    mod = {"blocks": blocks} if args.lam is None else {"blocks": blocks, "lam": args.lam}
+    models += [("modvae" if args.lam is None else f"modvae lam={args.lam:g}", mod, "modvae"), ("beta-tcvae", {}, "beta-tcvae"),
                ("factor-vae", {}, "factor-vae")]
     if args.models:
         models = [m for m in models if m[2] in args.models]
@@ -237,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
                         "100 makes DCI's per-factor boosted trees 10x slower)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per model (default 600 quick, 20000 full)")
     p.add_argument("--images", type=int, default=None, help="training images (default 4000 quick, 20000 full)")
+    p.add_argument("--lam", type=float, default=None,
+                   help="ModVAE clamp weight (default: ModVAEConfig's); larger makes clamped blocks invariant")
+    p.add_argument("--identity-latents", type=int, default=None,
+                   help="ModVAE identity block size (default a third of --latent-dim); MIG scores one "
+                        "latent per factor, so a 1-latent identity block can score on identity")
     p.add_argument("--device", default="auto")
     p.add_argument("--yaleb", action="store_true", help="also baselines on Extended Yale B (needs $FACELIB_DATA)")
     p.add_argument("--verbose", action="store_true")
