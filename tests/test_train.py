@@ -117,6 +117,23 @@ def test_bf16_autocast_trains_on_cpu():
     assert math.isfinite(result.last["train_loss"])
 
 
+def test_auto_layout_is_nhwc_only_where_it_was_measured_faster():
+    from facelib.train.engine import auto_channels_last
+
+    assert auto_channels_last(torch.device("cuda"), torch.float16)
+    assert auto_channels_last(torch.device("cuda"), None)
+    assert auto_channels_last(torch.device("cpu"), torch.bfloat16)
+    assert not auto_channels_last(torch.device("cpu"), None)
+    assert not auto_channels_last(torch.device("mps"), None)
+    # and fit follows it: fp32 on the CPU keeps the model's convolution weights NCHW
+    net = fit(model(), faces(), epochs=1, max_steps=1, device="cpu", precision="fp32", **QUIET).model
+    conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+    assert conv.weight.is_contiguous() and not conv.weight.is_contiguous(memory_format=torch.channels_last)
+    net = fit(model(), faces(), epochs=1, max_steps=1, device="cpu", precision="bf16", **QUIET).model
+    conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
 # -- checkpoints, resume, overwrite, divergence ---------------------------------------------
 @pytest.mark.parametrize("name", ["beta-vae", "factor-vae", "modvae"])
 def test_resume_gives_bit_identical_weights(tmp_path, name):

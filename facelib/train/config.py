@@ -48,8 +48,8 @@ class TrainConfig:
         groups_per_batch: groups per batch (default batch_size // group_size).
         group_size: images per group (default: the most common group size of
             `dataset.groups`, or 4 for identity groups).
-        channels_last: "auto" (on CUDA and CPU, where NHWC convolutions are faster; not on MPS),
-            True or False.
+        channels_last: "auto" (NHWC where it is faster: on CUDA, and on the CPU under bf16
+            autocast; NCHW for fp32 on the CPU and on MPS), True or False.
         num_threads: torch CPU threads during fit (restored afterwards); None leaves it.
         history_every_step: also record every step's loss terms (`FitResult.step_history`).
     """
