@@ -179,7 +179,8 @@ def model_table(args) -> pd.DataFrame | None:
     for label, fields, kind in models:
         t0 = time.perf_counter()
         try:
-            model = build_model(kind, image_size=size, channels=data.channels, latent_dim=latent, **fields)
+            model = build_model(kind, image_size=size, channels=data.channels, latent_dim=latent,
+                                likelihood=args.likelihood, gaussian_scale=args.gaussian_scale, **fields)
             cfg = TrainConfig(epochs=10**6, max_steps=steps, seed=args.seed, progress=False, out=None,
                               device=args.device)
             result = fit(model, grouped if kind == "modvae" else plain, cfg)
@@ -244,6 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--identity-latents", type=int, default=None,
                    help="ModVAE identity block size (default a third of --latent-dim); MIG scores one "
                         "latent per factor, so a 1-latent identity block can score on identity")
+    p.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli",
+                   help="decoder likelihood of every model. On grey faces a Bernoulli decoder is a very "
+                        "noisy observation model (std sqrt(p(1-p)), about 0.45 at mid-grey), so factors that "
+                        "move pixels by a few grey levels are not worth their KL; a Gaussian with a small "
+                        "--gaussian-scale keeps them")
+    p.add_argument("--gaussian-scale", type=float, default=0.1,
+                   help="standard deviation of the Gaussian decoder (pixels in [0, 1]; default 0.1)")
     p.add_argument("--device", default="auto")
     p.add_argument("--yaleb", action="store_true", help="also baselines on Extended Yale B (needs $FACELIB_DATA)")
     p.add_argument("--verbose", action="store_true")
