@@ -226,6 +226,40 @@ def factor_visibility(source, seed: int, n: int = 200) -> pd.Series:
     return pd.Series(out, name="mean |pixel change| over the factor's range")
 
 
+def supervised_probe(size: int, identities: int, seed: int, steps: int = 1500, n: int = 20000) -> pd.Series:
+    """Held-out R^2 of the models' own encoder trained *supervised* (MSE to the standardised
+    nuisance factors) on the training images: whether a factor is readable from the pixels
+    at all. A factor the probe reads well but no VAE learns is one the reconstruction does
+    not reward enough (32 px, seed 0: yaw 0.97, pitch 0.93, light 0.99 / 0.97, expression 0.59)."""
+    import torch
+
+    from facelib.data import load
+    from facelib.models import build_model
+
+    data = load("synthetic", n=n, size=size, seed=seed, n_identities=identities)
+    names = [f for f in ("yaw", "pitch", "light_azimuth", "light_elevation", "expression") if f in data.factors]
+    y = torch.tensor(data.factors[names].to_numpy(), dtype=torch.float32)
+    y = (y - y.mean(0)) / y.std(0)
+    n_train = int(0.8 * n)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = build_model("vae", image_size=size, channels=data.channels, latent_dim=len(names))
+        opt = torch.optim.Adam(net.parameters(), 1e-3)
+        gen = torch.Generator().manual_seed(seed)
+        for _ in range(steps):
+            i = torch.randint(0, n_train, (64,), generator=gen)
+            mu, _ = net.encode(data.float_images(i))
+            loss = (mu - y[i]).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        with torch.no_grad():
+            pred, _ = net.encode(data.float_images(slice(n_train, n)))
+    held = y[n_train:]
+    r2 = 1 - (pred - held).pow(2).mean(0) / held.var(0)
+    return pd.Series(r2.numpy().round(3), index=names, name="supervised encoder, held-out R^2")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--full", action="store_true", help="long training and disentanglement_lib's sample sizes")
@@ -254,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="standard deviation of the Gaussian decoder (pixels in [0, 1]; default 0.1)")
     p.add_argument("--device", default="auto")
     p.add_argument("--yaleb", action="store_true", help="also baselines on Extended Yale B (needs $FACELIB_DATA)")
+    p.add_argument("--probe", action="store_true",
+                   help="also train the encoder supervised on the factors and print its held-out R^2 "
+                        "(is a factor readable from the pixels at all?)")
     p.add_argument("--verbose", action="store_true")
     args = p.parse_args(argv)
     pd.set_option("display.width", 200)
@@ -279,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
             print(table.attrs["per_factor_mig"].to_string())
             print("\nFactor visibility (mean |grey-level change| over each factor's range, 0-255):")
             print(table.attrs["visibility"].to_frame().T.to_string(index=False))
+    if args.probe:
+        print("\nSupervised probe (the same encoder trained on the factors; held-out R^2, 1 = fully readable):")
+        print(supervised_probe(args.image_size, args.identities, args.seed).to_frame().T.to_string(index=False))
     print("\nPublished anchors: beta-VAE score on 2D shapes (Higgins et al. 2017): VAE 61.6 %, beta-VAE 99.2 %, "
           "DC-IGN 99.3 %;\n  MIG mostly 0.05-0.35 on dSprites (Locatello et al. 2019). "
           "Goal here: ModVAE and best beta-VAE MIG >= 0.4 and beta-VAE score >= 95 %.")
