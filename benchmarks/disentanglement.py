@@ -3,7 +3,7 @@
     python benchmarks/disentanglement.py            # quick: short training, small metric samples
     python benchmarks/disentanglement.py --full     # longer training, disentanglement_lib's sample sizes
     python benchmarks/disentanglement.py --sanity-only
-    python benchmarks/disentanglement.py --models modvae --steps 30000 --images 20000 \
+    python benchmarks/disentanglement.py --models modvae --steps 30000 --images 20000 \\
         --identity-latents 1 --lam 10 --likelihood gaussian --gaussian-scale 0.05
         # ModVAE at issue 6's goal (2 cores, 16 min): beta-VAE score 1.00, FactorVAE 0.94,
         # MIG 0.51 (yaw 0.71, pitch 0.46, light 0.90 / 0.60, identity 0.39, expression 0.01);
@@ -287,13 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--identity-latents", type=int, default=None,
                    help="ModVAE identity block size (default a third of --latent-dim); MIG scores one "
                         "latent per factor, so a 1-latent identity block can score on identity")
-    p.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli",
+    from facelib.models.base import LIKELIHOODS, ModelConfig
+
+    p.add_argument("--likelihood", choices=LIKELIHOODS, default=ModelConfig.likelihood,
                    help="decoder likelihood of every model. On grey faces a Bernoulli decoder is a very "
                         "noisy observation model (std sqrt(p(1-p)), about 0.45 at mid-grey), so factors that "
                         "move pixels by a few grey levels are not worth their KL; a Gaussian with a small "
                         "--gaussian-scale keeps them")
-    p.add_argument("--gaussian-scale", type=float, default=0.1,
-                   help="standard deviation of the Gaussian decoder (pixels in [0, 1]; default 0.1)")
+    p.add_argument("--gaussian-scale", type=float, default=ModelConfig.gaussian_scale,
+                   help="standard deviation of the Gaussian decoder (pixels in [0, 1]; default %(default)s)")
     p.add_argument("--device", default="auto")
     p.add_argument("--yaleb", action="store_true", help="also baselines on Extended Yale B (needs $FACELIB_DATA)")
     p.add_argument("--probe", action="store_true",
