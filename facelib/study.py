@@ -110,6 +110,9 @@ class Study:
         from facelib.train import TrainConfig, fit, load_checkpoint, load_model
         from facelib.train.checkpoint import dataset_summary
 
+        for name in _DECODER_PARAMS:  # the run's decoder choice, unless the call sets its own
+            if name not in model_config and self.params.get(name) is not None:
+                model_config[name] = self.params[name]
         model = build_model(model_name, **model_config)
         ckpt_dir = self.checkpoint_dir
         if ckpt_dir is not None:
@@ -140,6 +143,10 @@ class Study:
         result = fit(model, dataset, config)
         return result.model, result.history
 
+
+#: Run parameters that, when a notebook resolved them, become model config fields of every
+#: model it trains (so 01-06 share one decoder choice and can reuse each other's checkpoints).
+_DECODER_PARAMS = ("likelihood", "gaussian_scale")
 
 #: Config fields that `fit` fills in from the data (beta-TCVAE's dataset size): not a choice
 #: of the user, so they do not decide whether a stored checkpoint is the model asked for.

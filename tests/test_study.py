@@ -135,3 +135,17 @@ def test_held_out_sets_skip_lfw_pairs_and_missing_sets(tmp_path, monkeypatch, ca
     assert [name for name, _ in got] == ["synthetic"]
     assert got[0][1].images.shape[1:] == (1, 32, 32) and len(got[0][1]) == 40
     assert "skipping olivetti" in capsys.readouterr().out
+
+
+def test_the_runs_decoder_choice_reaches_every_model_unless_a_call_sets_its_own(faces):
+    opts = {"max_steps": 1, "val_fraction": 0.0}
+    s = study.start("t", run_dir=None, epochs=1, likelihood=None, gaussian_scale=None)
+    assert (s["likelihood"], s["gaussian_scale"]) == (PROFILES["quick"]["likelihood"], PROFILES["quick"]["gaussian_scale"])
+    model, _ = s.train_or_load("m", "vae", faces, image_size=32, latent_dim=4, train_options=opts)
+    assert (model.config.likelihood, model.config.gaussian_scale) == (s["likelihood"], s["gaussian_scale"])
+    own, _ = s.train_or_load("m", "vae", faces, image_size=32, latent_dim=4, likelihood="bernoulli",
+                             train_options=opts)
+    assert own.config.likelihood == "bernoulli"
+    s = study.start("t", run_dir=None, epochs=1, likelihood="bernoulli", gaussian_scale=0.2)
+    model, _ = s.train_or_load("m", "vae", faces, image_size=32, latent_dim=4, train_options=opts)
+    assert (model.config.likelihood, model.config.gaussian_scale) == ("bernoulli", 0.2)
