@@ -152,6 +152,19 @@ def modvae_blocks(data, source, latent: int, identity_latents: int | None = None
     return blocks
 
 
+def extra_options(pairs: list[list[str]]) -> dict:
+    """--option KEY VALUE pairs as config fields; values read as Python literals where they parse."""
+    import ast
+
+    out = {}
+    for key, value in pairs:
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
 def model_table(args) -> pd.DataFrame | None:
     missing = _missing_pieces()
     if missing:
@@ -184,11 +197,14 @@ def model_table(args) -> pd.DataFrame | None:
         models = [m for m in models if m[2] in args.models]
     steps = args.steps or (20000 if args.full else 600)
     rows, per_factor_mig = [], []
+    shown = "".join(f" {k}={v}" for k, v in args.option)
     for label, fields, kind in models:
+        label += shown
         t0 = time.perf_counter()
         try:
             model = build_model(kind, image_size=size, channels=data.channels, latent_dim=latent,
-                                likelihood=args.likelihood, gaussian_scale=args.gaussian_scale, **fields)
+                                likelihood=args.likelihood, gaussian_scale=args.gaussian_scale,
+                                **{**extra_options(args.option), **fields})
             cfg = TrainConfig(epochs=10**6, max_steps=steps, seed=args.seed, progress=False, out=None,
                               device=args.device)
             result = fit(model, grouped if kind == "modvae" else plain, cfg)
@@ -296,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
                         "--gaussian-scale keeps them")
     p.add_argument("--gaussian-scale", type=float, default=ModelConfig.gaussian_scale,
                    help="standard deviation of the Gaussian decoder (pixels in [0, 1]; default %(default)s)")
+    p.add_argument("--option", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
+                   help="extra model config field for every model trained, e.g. --option objective capacity "
+                        "with --models beta-vae (a model without that field fails alone; the others go on)")
     p.add_argument("--device", default="auto")
     p.add_argument("--yaleb", action="store_true", help="also baselines on Extended Yale B (needs $FACELIB_DATA)")
     p.add_argument("--probe", action="store_true",

@@ -115,3 +115,12 @@ def test_quadratic_forms_match_a_per_row_loop():
     want_xy = np.array([xi @ m @ yi for xi, yi in zip(x, y)])
     np.testing.assert_allclose(S.quadratic_forms(x, m), want_xx, rtol=1e-12)
     np.testing.assert_allclose(S.quadratic_forms(x, m, y), want_xy, rtol=1e-12)
+
+
+@pytest.mark.parametrize("scorer", [S.TwoCovarianceScore, S.MahalanobisScore, S.CosineScore])
+def test_more_components_than_dimensions_is_a_clear_error(scorer):
+    rng = np.random.default_rng(0)
+    X, ids = rng.normal(size=(40, 6)), np.repeat(np.arange(10), 4)
+    with pytest.raises(ValueError, match=r"n_components <= 6"):
+        scorer(n_components=50).fit(X, ids)
+    assert scorer(n_components=6).fit(X, ids).score_pairs(X[:3], X[3:6]).shape == (3,)

@@ -131,7 +131,13 @@ class PairScorer(BaseEstimator):
         if n is None:
             self.pca_ = None
             return X
-        self.pca_ = PCA(n_components=n, svd_solver="auto", random_state=0).fit(unique_rows(X))
+        rows = unique_rows(X)
+        limit = min(rows.shape)
+        if not isinstance(n, float) and n > limit:
+            raise ValueError(f"{type(self).__name__}(n_components={n}) asks for more components than the "
+                             f"training embeddings have ({rows.shape[0]} distinct rows x {X.shape[1]} dimensions); "
+                             f"use n_components <= {limit}, a fraction such as 0.95, or None for no PCA")
+        self.pca_ = PCA(n_components=n, svd_solver="auto", random_state=0).fit(rows)
         return self.pca_.transform(X)
 
     def _project(self, X: np.ndarray) -> np.ndarray:
