@@ -124,3 +124,17 @@ def test_more_components_than_dimensions_is_a_clear_error(scorer):
     with pytest.raises(ValueError, match=r"n_components <= 6"):
         scorer(n_components=50).fit(X, ids)
     assert scorer(n_components=6).fit(X, ids).score_pairs(X[:3], X[3:6]).shape == (3,)
+
+
+def test_an_image_listed_twice_counts_once_in_the_identity_fit():
+    # LFW's pair lists repeat images; copies must not pass for zero within-person variation
+    rng = np.random.default_rng(1)
+    X, ids, _, _ = _two_cov_data(rng, n_id=100, per=3)
+    repeat = rng.integers(0, len(X), size=200)
+    Xd, idd = np.concatenate([X, X[repeat]]), np.concatenate([ids, ids[repeat]])
+    once = S.TwoCovarianceScore(shrinkage=0.0).fit(X, ids)
+    listed = S.TwoCovarianceScore(shrinkage=0.0).fit(Xd, idd)
+    assert listed.within_cov_ == pytest.approx(once.within_cov_)
+    assert listed.between_cov_ == pytest.approx(once.between_cov_)
+    naive_within = S.within_between_covariance(Xd, idd)[0]
+    assert not np.allclose(naive_within, once.within_cov_, rtol=0.05)

@@ -144,7 +144,22 @@ class PairScorer(BaseEstimator):
         return X if getattr(self, "pca_", None) is None else self.pca_.transform(X)
 
     def fit(self, embeddings, identity=None):
-        X = self._fit_pca(_as_matrix(embeddings, "embeddings"))
+        """Fit from single embeddings (with identity labels where the score needs them).
+
+        An image listed more than once (LFW's pair lists reuse images) is one observation:
+        counted twice, its copies would look like zero within-person variation.
+        """
+        X = _as_matrix(embeddings, "embeddings")
+        if identity is not None:
+            identity = np.asarray(identity)
+            if identity.shape != (X.shape[0],):
+                raise ValueError(f"identity must have one label per embedding ({X.shape[0]},), got {identity.shape}")
+            codes = np.unique(identity, return_inverse=True)[1].reshape(-1)
+            _, first = np.unique(np.ascontiguousarray(np.column_stack([X, codes])).view(
+                np.dtype((np.void, X.dtype.itemsize * (X.shape[1] + 1)))).ravel(), return_index=True)
+            first = np.sort(first)
+            X, identity = X[first], identity[first]
+        X = self._fit_pca(X)
         self.dim_ = X.shape[1]
         self._fit_stats(X, identity)
         return self
