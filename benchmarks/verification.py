@@ -177,14 +177,16 @@ def main(argv=None) -> int:
                 options[key] = ast.literal_eval(value)
             except (ValueError, SyntaxError):
                 options[key] = value
-        rep = VAEEmbedding(model=args.fold_model, latent_dim=args.fold_latent, epochs=args.fold_epochs,
+        decoder = {k: options.pop(k) for k in ("likelihood", "gaussian_scale") if k in options}
+        rep = VAEEmbedding(model=args.fold_model, latent_dim=args.fold_latent, epochs=args.fold_epochs, **decoder,
                            mirror=not args.no_mirror, model_options=options,
                            labels="identities" if args.fold_identities else "none",
                            latents="identity" if args.fold_identities else "all")
         d = options.get("blocks", {}).get("identity", args.fold_latent // 2) if args.fold_identities \
             else args.fold_latent
+        decoder = rep.likelihood + (f" {rep.gaussian_scale:g}" if rep.likelihood == "gaussian" else "")
         name = (f"{args.fold_model} per fold d={d}{'' if args.no_mirror else ' mirror'} "
-                f"{args.fold_epochs} ep {options or ''}".strip())
+                f"{args.fold_epochs} ep {decoder} {options or ''}".strip())
         t = time.time()
         frames.append(P.view2(ds.images, table, methods(args.quick, d), identity=ds.identity,
                               representation=rep, representation_name=name, test_folds=folds))

