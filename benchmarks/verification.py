@@ -101,6 +101,8 @@ def main(argv=None) -> int:
                          "embeds with the identity block")
     ap.add_argument("--no-mirror", action="store_true", help="--fold-model without mirror images")
     ap.add_argument("--folds", type=int, default=None, help="test only the first N folds (a faster estimate)")
+    ap.add_argument("--test-folds", type=int, nargs="+", default=None, metavar="K",
+                    help="test only these folds (0-9), e.g. to split View 2 over processes; merge their --out CSVs")
     ap.add_argument("--quick", action="store_true", help="3 test folds and no SVM (smoke run)")
     ap.add_argument("--siamese-folds", type=int, default=0,
                     help="also train the end-to-end siamese CNN on this many View 2 folds (slow on CPU)")
@@ -126,6 +128,11 @@ def main(argv=None) -> int:
     folds = [0, 1, 2] if args.quick else None
     if args.folds:
         folds = list(range(args.folds))
+    if args.test_folds:
+        bad = [k for k in args.test_folds if k not in range(table["fold"].nunique())]
+        if bad:
+            ap.error(f"--test-folds {bad}: View 2 folds are 0-{table['fold'].nunique() - 1}")
+        folds = list(args.test_folds)
 
     reps = {
         "raw pixels": B.RawPixels(),
