@@ -216,6 +216,10 @@ def test_beta_vae_objectives():
         t = c.loss({"x": x}, step=step)
         assert float(t["capacity"]) == pytest.approx(target)
         torch.testing.assert_close(t["loss"], t["recon"] + 100.0 * (t["kl"] - target).abs())
+    # the capacity term is on the batch's mean KL: faces at 1 and 9 nats meet C = 5 exactly
+    recon = torch.tensor([10.0, 20.0])
+    out = c.objective({}, {}, recon, torch.tensor([[1.0], [9.0]]), step=250)
+    torch.testing.assert_close(out["loss"].mean(), recon.mean())
 
 
 def test_beta_tcvae_loss_and_dataset_size():

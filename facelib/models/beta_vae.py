@@ -1,7 +1,7 @@
 """`beta-vae`: Higgins et al. (2017) and the capacity variant of Burgess et al. (2018).
 
 objective="beta":     loss = recon + beta * KL
-objective="capacity": loss = recon + gamma * |KL - C(step)|, C raised linearly from 0 to
+objective="capacity": loss = recon + gamma * |KL - C(step)| (KL: the batch mean), C raised linearly from 0 to
                       c_max nats over c_steps training steps, then held (reported as "capacity").
 The other objective's weights are kept in the config but unused, so one dataclass round-trips.
 """
@@ -55,5 +55,7 @@ class BetaVAE(BaseVAE):
         if c.objective == "beta":
             return {"loss": recon + c.beta * kl}
         target = losses.capacity(step, c.c_max, c.c_steps)
-        return {"loss": recon + c.gamma * (kl - target).abs(),
+        # |E[KL] - C| on the batch's mean KL, as Burgess et al. write it: a per-image |KL_i - C|
+        # would press every face to the same KL, which a constant, uninformative code satisfies
+        return {"loss": recon + c.gamma * (kl.mean() - target).abs().expand_as(recon),
                 "capacity": torch.tensor(target, device=recon.device)}
