@@ -4,6 +4,11 @@
     python benchmarks/verification.py --checkpoint ck.pt --checkpoint-data outside
     python benchmarks/verification.py --quick              # 3 folds, fewer methods (smoke run)
 
+    python benchmarks/verification.py --fold-model beta-vae --fold-option beta 1 --test-folds 0 1 2 3 4 --out a.csv
+        # ... and --test-folds 5 6 7 8 9 --out b.csv in a second process; 2 cores, 27 min.
+        # Measured (32 px, crop 110, PLDA on pairs, mean ± SE over 10 folds): raw pixels 75.3 ± 0.7,
+        # Eigenfaces(100) 75.2 ± 0.6, per-fold beta-VAE (d=32, Gaussian 0.05, mirror, 20 epochs) 72.2 ± 0.9.
+
 Every stage (pixel PCA / LDA, scaler, classifier, covariances, threshold) is refitted on
 the nine training folds for each test fold (facelib.verify.protocols.view2). Printed
 beside LFW's published anchors; each row carries its LFW results category. Needs the LFW
