@@ -156,19 +156,6 @@ def modvae_blocks(data, source, latent: int, identity_latents: int | None = None
     return blocks
 
 
-def extra_options(pairs: list[list[str]]) -> dict:
-    """--option KEY VALUE pairs as config fields; values read as Python literals where they parse."""
-    import ast
-
-    out = {}
-    for key, value in pairs:
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value
-    return out
-
-
 def model_table(args) -> pd.DataFrame | None:
     missing = _missing_pieces()
     if missing:
@@ -201,6 +188,9 @@ def model_table(args) -> pd.DataFrame | None:
         models = [m for m in models if m[2] in args.models]
     steps = args.steps or (20000 if args.full else 600)
     rows, per_factor_mig = [], []
+    from facelib.pipeline import parse_value
+
+    options = {key: parse_value(value) for key, value in args.option}  # read as `facelib run -p` reads values
     shown = "".join(f" {k}={v}" for k, v in args.option)
     for label, fields, kind in models:
         label += shown
@@ -208,7 +198,7 @@ def model_table(args) -> pd.DataFrame | None:
         try:
             model = build_model(kind, image_size=size, channels=data.channels, latent_dim=latent,
                                 likelihood=args.likelihood, gaussian_scale=args.gaussian_scale,
-                                **{**extra_options(args.option), **fields})
+                                **{**options, **fields})
             cfg = TrainConfig(epochs=10**6, max_steps=steps, seed=args.seed, progress=False, out=None,
                               device=args.device)
             result = fit(model, grouped if kind == "modvae" else plain, cfg)

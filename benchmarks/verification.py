@@ -179,18 +179,12 @@ def main(argv=None) -> int:
         print(f"  VAE latents: {time.time() - t:.0f} s")
 
     if args.fold_model:
-        import ast
-
+        from facelib.pipeline import parse_value
         from facelib.verify.latents import VAEEmbedding
 
-        options = {}
-        for key, value in args.fold_option:
-            try:
-                options[key] = ast.literal_eval(value)
-            except (ValueError, SyntaxError):
-                options[key] = value
-        decoder = {k: options.pop(k) for k in ("likelihood", "gaussian_scale") if k in options}
-        rep = VAEEmbedding(model=args.fold_model, latent_dim=args.fold_latent, epochs=args.fold_epochs, **decoder,
+        options = {key: parse_value(value) for key, value in args.fold_option}  # as `facelib run -p` reads values
+        decoder_params = {k: options.pop(k) for k in ("likelihood", "gaussian_scale") if k in options}
+        rep = VAEEmbedding(model=args.fold_model, latent_dim=args.fold_latent, epochs=args.fold_epochs, **decoder_params,
                            mirror=not args.no_mirror, model_options=options,
                            labels="identities" if args.fold_identities else "none",
                            latents="identity" if args.fold_identities else "all")

@@ -34,6 +34,7 @@ __all__ = [
     "PairFeatures",
     "pair_array",
     "as_pairs",
+    "unique_row_index",
     "unique_rows",
     "make_pipeline",
     "tuned_pipeline",
@@ -83,16 +84,21 @@ def as_pairs(X: Any) -> np.ndarray:
     return X
 
 
+def unique_row_index(a: np.ndarray) -> np.ndarray:
+    """Indices of the first occurrence of each distinct row of `a`, in order."""
+    a = np.ascontiguousarray(a)
+    view = a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1])))
+    _, first = np.unique(view.ravel(), return_index=True)
+    return np.sort(first)
+
+
 def unique_rows(a: np.ndarray) -> np.ndarray:
     """Rows of `a` with exact duplicates removed, first occurrence order.
 
     LFW pair lists reuse images, so PCA on single embeddings would otherwise weigh an
     image by how many pairs it appears in; each image counts once.
     """
-    a = np.ascontiguousarray(a)
-    view = a.view(np.dtype((np.void, a.dtype.itemsize * a.shape[1])))
-    _, first = np.unique(view.ravel(), return_index=True)
-    return a[np.sort(first)]
+    return np.asarray(a)[unique_row_index(a)]
 
 
 # -- combiners -----------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator
 from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_is_fitted
 
-from .features import unique_rows
+from .features import unique_row_index, unique_rows
 
 __all__ = [
     "PairScorer",
@@ -155,9 +155,7 @@ class PairScorer(BaseEstimator):
             if identity.shape != (X.shape[0],):
                 raise ValueError(f"identity must have one label per embedding ({X.shape[0]},), got {identity.shape}")
             codes = np.unique(identity, return_inverse=True)[1].reshape(-1)
-            _, first = np.unique(np.ascontiguousarray(np.column_stack([X, codes])).view(
-                np.dtype((np.void, X.dtype.itemsize * (X.shape[1] + 1)))).ravel(), return_index=True)
-            first = np.sort(first)
+            first = unique_row_index(np.column_stack([X, codes]))
             X, identity = X[first], identity[first]
         X = self._fit_pca(X)
         self.dim_ = X.shape[1]
