@@ -163,7 +163,7 @@ def model_table(args) -> pd.DataFrame | None:
         print("(it runs unchanged once the synthetic faces, facelib.train.fit and facelib.models land)")
         return None
     from facelib.data import load
-    from facelib.data.synthetic import SyntheticFaces
+    from facelib.data.synthetic import NO_JITTER, SyntheticFaces
     from facelib.models import build_model
     from facelib.train import TrainConfig, fit
 
@@ -172,10 +172,15 @@ def model_table(args) -> pd.DataFrame | None:
     ids = args.identities
     source = SyntheticFaces(size=size, seed=args.seed, n_identities=ids)
     n_images = args.images or (20000 if args.full else 4000)
-    plain = load("synthetic", n=n_images, size=size, seed=args.seed, n_identities=ids)
-    grouped = load("synthetic", n=n_images, size=size, seed=args.seed, n_identities=ids, group_size=8)  # ModVAE
+    # train on the distribution the metrics sample: the factor source renders every face without
+    # jitter, so by default the training faces have none either (--jitter keeps scale / shift
+    # jitter: three more generative factors that no metric scores but the latents must carry)
+    ranges = {} if args.jitter else NO_JITTER
+    plain = load("synthetic", n=n_images, size=size, seed=args.seed, n_identities=ids, **ranges)
+    grouped = load("synthetic", n=n_images, size=size, seed=args.seed, n_identities=ids, group_size=8,
+                   **ranges)  # ModVAE
     data = plain
-    print(f"\nTraining data: {plain}\n  ModVAE: {grouped}\nFactor source: {source} "
+    print(f"\nTraining data ({'with' if args.jitter else 'no'} scale/shift jitter): {plain}\n  ModVAE: {grouped}\nFactor source: {source} "
           f"{dict(zip(source.factor_names, source.factor_sizes))}")
     latent = args.latent_dim
     blocks = modvae_blocks(grouped, source, latent, args.identity_latents)
@@ -292,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
                         "100 makes DCI's per-factor boosted trees 10x slower)")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per model (default 600 quick, 20000 full)")
     p.add_argument("--images", type=int, default=None, help="training images (default 4000 quick, 20000 full)")
+    p.add_argument("--jitter", action="store_true",
+                   help="train on faces with the renderer's scale / shift jitter (default: none, as the "
+                        "metrics' factor source renders them)")
     p.add_argument("--lam", type=float, default=None,
                    help="ModVAE clamp weight (default: ModVAEConfig's); larger makes clamped blocks invariant")
     p.add_argument("--identity-latents", type=int, default=None,

@@ -154,10 +154,15 @@ _SET_BY_TRAINING = ("dataset_size",)
 
 
 def _data_fingerprint(summary: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The parts of a checkpoint's data summary that say which images a model saw."""
+    """The parts of a checkpoint's data summary that say which images a model saw (for the
+    synthetic faces also the factor ranges, e.g. with or without jitter)."""
     if not summary:
         return None
-    return {k: summary.get(k) for k in ("name", "n", "shape", "n_identities")}
+    out = {k: summary.get(k) for k in ("name", "n", "shape", "n_identities")}
+    ranges = (summary.get("meta") or {}).get("ranges")
+    if ranges is not None:  # synthetic faces: the same people and count but other factor ranges
+        out["ranges"] = ranges
+    return out
 
 
 def _plain_config(model: Any) -> dict[str, Any]:

@@ -149,3 +149,17 @@ def test_the_runs_decoder_choice_reaches_every_model_unless_a_call_sets_its_own(
     s = study.start("t", run_dir=None, epochs=1, likelihood="bernoulli", gaussian_scale=0.2)
     model, _ = s.train_or_load("m", "vae", faces, image_size=32, latent_dim=4, train_options=opts)
     assert (model.config.likelihood, model.config.gaussian_scale) == ("bernoulli", 0.2)
+
+
+def test_train_or_load_does_not_reuse_a_model_trained_on_other_factor_ranges(tmp_path, faces, capsys):
+    from facelib.data.synthetic import NO_JITTER
+
+    s = study.start("t", run_dir=tmp_path, epochs=1)
+    opts = {"max_steps": 1, "val_fraction": 0.0}
+    s.train_or_load("m", "vae", faces, image_size=32, latent_dim=4, train_options=opts)
+    steady = study.load_data("synthetic", size=32, n=64, n_identities=8, seed=0, **NO_JITTER)
+    assert steady.meta["ranges"]["tx"] == [0.0, 0.0] != faces.meta["ranges"]["tx"]
+    capsys.readouterr()
+    s.train_or_load("m", "vae", steady, image_size=32, latent_dim=4, train_options=opts)
+    assert "reusing" not in capsys.readouterr().out
+    assert len(list((tmp_path / "checkpoints").iterdir())) == 2

@@ -11,6 +11,7 @@ from facelib.data import load
 from facelib.data.synthetic import (
     IDENTITY_PARAMS,
     LANDMARKS,
+    NO_JITTER,
     NUISANCE_FACTORS,
     FactorRanges,
     SyntheticFaces,
@@ -217,6 +218,19 @@ def test_factor_source_protocol(faces):
     assert torch.equal(person, by_table)
     custom = SyntheticFaces(size=32, n_identities=4, levels={"yaw": 3, "scale": 2})
     assert custom.factor_names == ["identity", "yaw", "scale"] and custom.factor_sizes == [4, 3, 2]
+
+
+def test_no_jitter_faces_are_the_factor_sources_faces():
+    """Training faces drawn with NO_JITTER come from the distribution the metrics sample: the
+    same image as the source renders for the same identity, pose, light and expression."""
+    steady = load_synthetic(n=6, size=32, n_identities=4, seed=2, **NO_JITTER)
+    assert (steady.factors[["tx", "ty"]].to_numpy() == 0).all() and (steady.factors["scale"] == 1).all()
+    source = SyntheticFaces(size=32, n_identities=4, seed=2)
+    scored = steady.factors[["identity", *source.factor_names[1:]]]
+    assert torch.equal(source.render(scored), steady.images)
+    jittered = load_synthetic(n=6, size=32, n_identities=4, seed=2)
+    assert jittered.factors["tx"].abs().min() > 0
+    assert not torch.equal(source.render(jittered.factors[["identity", *source.factor_names[1:]]]), jittered.images)
 
 
 def test_bad_input_raises_clear_errors(faces):

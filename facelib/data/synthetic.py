@@ -75,6 +75,7 @@ __all__ = [
     "IDENTITY_PARAMS",
     "IDENTITY_RANGES",
     "NUISANCE_FACTORS",
+    "NO_JITTER",
     "LANDMARKS",
     "montage",
     "save_montage",
@@ -95,6 +96,11 @@ IDENTITY_RANGES: dict[str, tuple[float, float]] = {
 NUISANCE_FACTORS: tuple[str, ...] = (
     "yaw", "pitch", "light_azimuth", "light_elevation", "expression", "scale", "tx", "ty",
 )
+#: Factor ranges (keywords of `load_synthetic`) that switch the scale / shift jitter off. The
+#: metrics' factor source renders faces without jitter, so a model whose disentanglement is
+#: scored should train on such faces: otherwise it must spend latents on three generative
+#: factors that no metric scores.
+NO_JITTER: dict[str, tuple[float, float]] = {"scale": (1.0, 1.0), "tx": (0.0, 0.0), "ty": (0.0, 0.0)}
 #: Landmarks returned by ``render(..., return_landmarks=True)``, in this order.
 LANDMARKS: tuple[str, ...] = ("nose_tip", "left_eye", "right_eye", "mouth")
 
