@@ -185,14 +185,15 @@ def model_table(args) -> pd.DataFrame | None:
     print(f"\nTraining data ({'with' if args.jitter else 'no'} scale/shift jitter): {plain}\n  ModVAE: {grouped}\nFactor source: {source} "
           f"{dict(zip(source.factor_names, source.factor_sizes))}")
     latent = args.latent_dim
-    blocks = modvae_blocks(grouped, source, latent, args.identity_latents)
+    wanted = set(args.models or ANCHORS)
     models = [("vae", {}, "vae")]
     models += [(f"beta-vae b={b:g}", {"beta": b}, "beta-vae") for b in args.betas]
-    mod = {"blocks": blocks} if args.lam is None else {"blocks": blocks, "lam": args.lam}
-    models += [("modvae" if args.lam is None else f"modvae lam={args.lam:g}", mod, "modvae"), ("beta-tcvae", {}, "beta-tcvae"),
-               ("factor-vae", {}, "factor-vae")]
-    if args.models:
-        models = [m for m in models if m[2] in args.models]
+    if "modvae" in wanted:  # its blocks need enough latents; the other models do not
+        blocks = modvae_blocks(grouped, source, latent, args.identity_latents)
+        mod = {"blocks": blocks} if args.lam is None else {"blocks": blocks, "lam": args.lam}
+        models += [("modvae" if args.lam is None else f"modvae lam={args.lam:g}", mod, "modvae")]
+    models += [("beta-tcvae", {}, "beta-tcvae"), ("factor-vae", {}, "factor-vae")]
+    models = [m for m in models if m[2] in wanted]
     steps = args.steps or (20000 if args.full else 600)
     rows, per_factor_mig = [], []
     from facelib.pipeline import parse_value
