@@ -96,16 +96,16 @@ IDENTITY_RANGES: dict[str, tuple[float, float]] = {
 NUISANCE_FACTORS: tuple[str, ...] = (
     "yaw", "pitch", "light_azimuth", "light_elevation", "expression", "scale", "tx", "ty",
 )
-#: Factor ranges (keywords of `load_synthetic`) that switch the scale / shift jitter off. The
-#: metrics' factor source renders faces without jitter, so a model whose disentanglement is
-#: scored should train on such faces: otherwise it must spend latents on three generative
-#: factors that no metric scores.
-NO_JITTER: dict[str, tuple[float, float]] = {"scale": (1.0, 1.0), "tx": (0.0, 0.0), "ty": (0.0, 0.0)}
 #: Landmarks returned by ``render(..., return_landmarks=True)``, in this order.
 LANDMARKS: tuple[str, ...] = ("nose_tip", "left_eye", "right_eye", "mouth")
 
 _NEUTRAL = {"yaw": 0.0, "pitch": 0.0, "light_azimuth": 0.0, "light_elevation": 20.0,
             "expression": 0.0, "scale": 1.0, "tx": 0.0, "ty": 0.0}
+#: Factor ranges (keywords of `load_synthetic`) that pin the scale / shift jitter at the neutral
+#: values the metrics' factor source renders with, so a model whose disentanglement is scored
+#: can train on such faces: otherwise it must spend latents on three generative factors that no
+#: metric scores.
+NO_JITTER: dict[str, tuple[float, float]] = {k: (_NEUTRAL[k], _NEUTRAL[k]) for k in ("scale", "tx", "ty")}
 _DEFAULT_LEVELS = {"yaw": 10, "pitch": 10, "light_azimuth": 10, "light_elevation": 10, "expression": 10}
 _SIZES = range(32, 257, 16)
 _AMBIENT, _DIFFUSE = 0.10, 0.95
