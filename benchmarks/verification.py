@@ -8,6 +8,9 @@
         # ... and --test-folds 5 6 7 8 9 --out b.csv in a second process; 2 cores, 27 min.
         # Measured (32 px, crop 110, PLDA on pairs, mean ± SE over 10 folds): raw pixels 75.3 ± 0.7,
         # Eigenfaces(100) 75.2 ± 0.6, per-fold beta-VAE (d=32, Gaussian 0.05, mirror, 20 epochs) 72.2 ± 0.9.
+    python benchmarks/verification.py --patch-vae --skip-baselines --test-folds 0 1 2 3 4 --out a.csv
+        # ... and 5-9 in a second process: the patch VAE (one 12 x 12 px patch VAE shared over a
+        # grid on 64 px faces, 12 latents per patch, PCA 300, PLDA 100): see README for figures
     python benchmarks/verification.py --siamese-folds 10 --skip-baselines
         # end-to-end siamese CNN, trained on the nine other folds' pairs: 71.4 ± 0.4 (AUC 0.79,
         # EER 28.4 %; early stopping after 14-23 epochs; 2 processes with --test-folds, 9 min;
@@ -110,6 +113,18 @@ def main(argv=None) -> int:
                     help="ModVAE on identity groups of the training folds (image-unrestricted); "
                          "embeds with the identity block")
     ap.add_argument("--no-mirror", action="store_true", help="--fold-model without mirror images")
+    ap.add_argument("--patch-vae", action="store_true",
+                    help="also train a patch VAE per test fold on the other nine folds' images "
+                         "(facelib.verify.PatchVAEEmbedding, then PCA; image-restricted, no outside data)")
+    ap.add_argument("--patch-size", type=int, default=64, help="image side for --patch-vae (default 64)")
+    ap.add_argument("--patch-crop", type=int, default=120, help="centre crop for --patch-vae (default 120)")
+    ap.add_argument("--patch", type=int, default=12, help="patch side in pixels (default 12)")
+    ap.add_argument("--patch-stride", type=int, default=6)
+    ap.add_argument("--patch-latent", type=int, default=12, help="latents per patch (default 12)")
+    ap.add_argument("--patch-epochs", type=int, default=4)
+    ap.add_argument("--patch-pca", type=int, default=300, help="PCA of the concatenated patch latents")
+    ap.add_argument("--patch-plda", type=int, default=100,
+                    help="PLDA components on the PCA output (default 100, chosen on View 1)")
     ap.add_argument("--folds", type=int, default=None, help="test only the first N folds (a faster estimate)")
     ap.add_argument("--test-folds", type=int, nargs="+", default=None, metavar="K",
                     help="test only these folds (0-9), e.g. to split View 2 over processes; merge their --out CSVs")
@@ -204,6 +219,28 @@ def main(argv=None) -> int:
         t = time.time()
         frames.append(P.view2(ds.images, table, methods(args.quick, d), identity=ds.identity,
                               representation=rep, representation_name=name, test_folds=folds))
+        print(f"  {name}: {time.time() - t:.0f} s")
+
+    if args.patch_vae:
+        from sklearn.decomposition import PCA
+        from sklearn.pipeline import Pipeline
+
+        from facelib.verify import scores as S
+        from facelib.verify.latents import PatchVAEEmbedding
+
+        pds = load_pairs(args.patch_size, args.patch_crop)
+        patch_vae = PatchVAEEmbedding(patch=args.patch, stride=args.patch_stride, latent_dim=args.patch_latent,
+                                      epochs=args.patch_epochs)
+        rep = Pipeline([("patch_vae", patch_vae), ("pca", PCA(args.patch_pca, random_state=0))])
+        m = {"plda(pairs)": S.TwoCovarianceScore(n_components=args.patch_plda)}
+        if not args.quick:
+            m["cosine"] = S.CosineScore(center=True)
+            m["logistic|absdiff+product"] = methods(True, args.patch_pca)["logistic|absdiff+product"]
+        name = (f"patch VAE per fold ({args.patch_size} px crop {args.patch_crop}, {args.patch} px patches "
+                f"step {args.patch_stride}, d={args.patch_latent} each, mirror, PCA {args.patch_pca})")
+        t = time.time()
+        frames.append(P.view2(pds.images, pds.pair_table, m, identity=pds.identity, representation=rep,
+                              representation_name=name, test_folds=folds))
         print(f"  {name}: {time.time() - t:.0f} s")
 
     res = pd.concat(frames, ignore_index=True)

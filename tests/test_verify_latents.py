@@ -84,3 +84,54 @@ def test_decoder_is_gaussian_by_default_and_settable(faces):
     assert (default.config.likelihood, default.config.gaussian_scale) == ("gaussian", 0.05)
     bern = small(likelihood="bernoulli").fit(faces.images[:16]).model_
     assert bern.config.likelihood == "bernoulli"
+
+
+# --- PatchVAEEmbedding: one small VAE shared over a grid of patches -------------------------
+
+from facelib.verify.latents import PatchVAEEmbedding, grid_patches  # noqa: E402
+
+
+def patchy(**kw):
+    return PatchVAEEmbedding(**{"patch": 16, "stride": 8, "latent_dim": 3, "epochs": 1, "batch_size": 32,
+                                "max_patches": 300, "device": "cpu", **kw})
+
+
+def test_grid_patches_are_the_windows_a_loop_cuts():
+    x = torch.arange(2 * 3 * 10 * 12, dtype=torch.int64).reshape(2, 3, 10, 12)
+    got = grid_patches(x, 4, 3)
+    want = [x[:, :, i:i + 4, j:j + 4] for i in range(0, 7, 3) for j in range(0, 9, 3)]
+    assert got.shape == (2, 9, 3, 4, 4)
+    assert torch.equal(got, torch.stack(want, dim=1))
+    with pytest.raises(ValueError, match="does not fit"):
+        grid_patches(x, 11, 1)
+
+
+def test_patch_embedding_concatenates_positions_and_is_flip_invariant(faces):
+    est = patchy().fit(faces.images)
+    assert est.n_positions_ == 9 and est.n_train_patches_ == 300   # (32 - 16) / 8 + 1 = 3 per side
+    x = faces.images[:6]
+    z = est.transform(x)
+    assert z.shape == (6, 9 * 3)
+    assert np.allclose(z, est.transform(x.flip(-1)), atol=1e-6)
+    # position p's columns are the shared VAE's latent means of that patch (power 1, no mirror)
+    plain = patchy(mirror=False, power=1.0).fit(faces.images)
+    from facelib.train import representation
+    mu = representation(plain.model_)(grid_patches(x, 16, 8)[:, 4].contiguous())
+    assert np.allclose(plain.transform(x)[:, 4 * 3:5 * 3], mu, atol=1e-6)
+
+
+def test_power_is_the_signed_root_of_the_same_means(faces):
+    one = patchy(power=1.0, seed=2).fit(faces.images).transform(faces.images[:4])
+    half = clone(patchy(power=0.5, seed=2)).fit(faces.images).transform(faces.images[:4])
+    assert np.allclose(half, np.sign(one) * np.sqrt(np.abs(one)), atol=1e-6)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(patch=7), "even number >= 8"),
+    (dict(patch=40), "does not fit"),
+    (dict(power=0), "power must be > 0"),
+    (dict(max_patches=0), "max_patches must be >= 1"),
+])
+def test_bad_patch_parameters_say_what_to_do(faces, bad, match):
+    with pytest.raises(ValueError, match=match):
+        patchy(**bad).fit(faces.images)

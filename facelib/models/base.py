@@ -59,7 +59,8 @@ def _check_weight(name: str, value: Any) -> None:
 class ModelConfig:
     """Fields shared by every model (all JSON-like, so `asdict` round-trips).
 
-    image_size: side of the square input, a multiple of 16 from 32 to 256.
+    image_size: side of the square input, an even number from 8 to 256 (faces: 32-256;
+        small sizes serve patch models).
     channels: 1 (grey) or 3 (RGB).
     latent_dim: number of latents.
     hidden_channels / hidden_dim: conv width and dense width of the Burgess layout.
@@ -78,9 +79,9 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         _check_int("image_size", self.image_size)
-        if self.image_size % 16 or not 32 <= self.image_size <= 256:
+        if self.image_size % 2 or not 8 <= self.image_size <= 256:
             raise ValueError(
-                f"image_size must be a multiple of 16 from 32 to 256, got {self.image_size}; "
+                f"image_size must be an even number from 8 to 256, got {self.image_size}; "
                 "resize the images (e.g. to 64) when loading the data set"
             )
         _check_int("channels", self.channels)

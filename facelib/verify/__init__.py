@@ -32,7 +32,7 @@ __all__ = [
     "RESULT_COLUMNS", "accuracy_at", "auc", "auc_bootstrap_ci", "best_threshold",
     "equal_error_rate", "roc_frame", "tar_at_far", "verification_metrics",
     "SCORERS", "CosineScore", "EuclideanScore", "MahalanobisScore", "PairScorer", "TwoCovarianceScore",
-    "SiameseVerifier", "VAEEmbedding",
+    "SiameseVerifier", "VAEEmbedding", "PatchVAEEmbedding", "grid_patches",
 ]
 
 
@@ -41,8 +41,8 @@ def __getattr__(name):
         from . import siamese
 
         return getattr(siamese, name)
-    if name == "VAEEmbedding":
-        from .latents import VAEEmbedding
+    if name in ("VAEEmbedding", "PatchVAEEmbedding", "grid_patches"):
+        from . import latents
 
-        return VAEEmbedding
+        return getattr(latents, name)
     raise AttributeError(f"module 'facelib.verify' has no attribute {name!r}")
