@@ -122,6 +122,7 @@ def main(argv=None) -> int:
     ap.add_argument("--patch-stride", type=int, default=6)
     ap.add_argument("--patch-latent", type=int, default=12, help="latents per patch (default 12)")
     ap.add_argument("--patch-epochs", type=int, default=4)
+    ap.add_argument("--patch-scale", type=float, default=0.02, help="the patch VAE's Gaussian decoder std")
     ap.add_argument("--patch-pca", type=int, default=300, help="PCA of the concatenated patch latents")
     ap.add_argument("--patch-plda", type=int, default=100,
                     help="PLDA components on the PCA output (default 100, chosen on View 1)")
@@ -230,14 +231,15 @@ def main(argv=None) -> int:
 
         pds = load_pairs(args.patch_size, args.patch_crop)
         patch_vae = PatchVAEEmbedding(patch=args.patch, stride=args.patch_stride, latent_dim=args.patch_latent,
-                                      epochs=args.patch_epochs)
+                                      epochs=args.patch_epochs, gaussian_scale=args.patch_scale)
         rep = Pipeline([("patch_vae", patch_vae), ("pca", PCA(args.patch_pca, random_state=0))])
         m = {"plda(pairs)": S.TwoCovarianceScore(n_components=args.patch_plda)}
         if not args.quick:
             m["cosine"] = S.CosineScore(center=True)
             m["logistic|absdiff+product"] = methods(True, args.patch_pca)["logistic|absdiff+product"]
         name = (f"patch VAE per fold ({args.patch_size} px crop {args.patch_crop}, {args.patch} px patches "
-                f"step {args.patch_stride}, d={args.patch_latent} each, mirror, PCA {args.patch_pca})")
+                f"step {args.patch_stride}, d={args.patch_latent} each, Gaussian {args.patch_scale:g}, mirror, "
+                f"PCA {args.patch_pca})")
         t = time.time()
         frames.append(P.view2(pds.images, pds.pair_table, m, identity=pds.identity, representation=rep,
                               representation_name=name, test_folds=folds))

@@ -36,6 +36,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "verify_datasets": ["synthetic", "olivetti"],
         "siamese_epochs": 3,
         "bootstrap": 200,
+        "patch_epochs": 1,
+        "patch_max_patches": 20000,
     },
     # The full study, sized to finish in under an hour on 2 CPU cores (issue 7; the
     # measured time is in benchmarks/pipeline_walltime.py). 64x64 faces and 32 latents
@@ -70,6 +72,8 @@ PROFILES: dict[str, dict[str, Any]] = {
         "verify_datasets": ["synthetic", "olivetti", "yaleb", "lfw-pairs"],
         "siamese_epochs": 8,
         "bootstrap": 1000,
+        "patch_epochs": 4,
+        "patch_max_patches": 200000,
     },
 }
 

@@ -135,3 +135,31 @@ def test_power_is_the_signed_root_of_the_same_means(faces):
 def test_bad_patch_parameters_say_what_to_do(faces, bad, match):
     with pytest.raises(ValueError, match=match):
         patchy(**bad).fit(faces.images)
+
+
+def test_held_out_protocol_hands_images_to_a_patch_vae_pipeline(faces):
+    """held_out_protocol flattens images for pixel baselines but must pass the patch VAE (even
+    inside a Pipeline) the images themselves: it refuses pixel rows."""
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import Pipeline
+
+    from facelib.verify import held_out_protocol
+
+    rep = Pipeline([("patch_vae", patchy()), ("pca", PCA(5))])
+    res = held_out_protocol(faces, {"cosine": CosineScore()}, rep, representation_name="patch VAE",
+                            n_train_pairs=20, n_test_pairs=10, test_fraction=0.34, seed=0)
+    auc = res[(res.metric == "auc")].value
+    assert len(auc) == 1 and 0 <= auc.iloc[0] <= 1
+
+
+def test_contrast_normalised_patches_ignore_a_change_of_brightness_and_contrast(faces):
+    est = patchy(contrast=True)
+    x = faces.images[:4]
+    dim = (x.float() * 0.5 + 40).round().to(torch.uint8)   # half the contrast, brighter
+    a, b = est._patches(x).float(), est._patches(dim).float()
+    flat = a.reshape(-1, 16 * 16)
+    textured = flat.std(1) > 10                            # flat background patches stay flat
+    assert torch.allclose(flat[textured].mean(1), torch.full((int(textured.sum()),), 128.0), atol=1.0)
+    assert (a - b).abs().reshape(-1, 256)[textured].mean() < 4     # of 0-255, rounding aside
+    raw = patchy()._patches(x).float()
+    assert (raw - patchy()._patches(dim).float()).abs().mean() > 20

@@ -379,14 +379,21 @@ def held_out_protocol(dataset, methods: Mapping[str, Any], representation: Any =
         from .baselines import RawPixels, flatten_images
 
         rep = representation if representation is not None else RawPixels()
-        return held_out_identity(flatten_images(train.images), train.identity, train_pairs,
-                                 flatten_images(test.images), test_pairs, methods, representation=rep,
+        as_input = (lambda x: x) if _takes_images(rep) else flatten_images
+        return held_out_identity(as_input(train.images), train.identity, train_pairs,
+                                 as_input(test.images), test_pairs, methods, representation=rep,
                                  representation_name=representation_name, protocol=protocol, **kw)
     if not callable(representation):
         raise TypeError("representation must be None, a transformer with fit/transform, or a callable images -> array")
     return held_out_identity(np.asarray(representation(train.images)), train.identity, train_pairs,
                              np.asarray(representation(test.images)), test_pairs, methods,
                              representation_name=representation_name, protocol=protocol, **kw)
+
+
+def _takes_images(rep) -> bool:
+    """Whether a transformer (or a Pipeline's first step) wants N x C x H x W images, not pixel rows."""
+    first = rep.steps[0][1] if hasattr(rep, "steps") else rep
+    return bool(getattr(first, "takes_images", False))
 
 
 def _max_balanced(ds) -> int:
