@@ -120,10 +120,13 @@ def main(argv=None) -> int:
     ap.add_argument("--patch-crop", type=int, default=120, help="centre crop for --patch-vae (default 120)")
     ap.add_argument("--patch", type=int, default=12, help="patch side in pixels (default 12)")
     ap.add_argument("--patch-stride", type=int, default=6)
+    ap.add_argument("--patch-coarse", type=int, default=24,
+                    help="side of a second, coarser patch VAE's patches (step half of it) whose latents are "
+                         "concatenated with the fine ones; 0: fine patches only")
     ap.add_argument("--patch-latent", type=int, default=12, help="latents per patch (default 12)")
     ap.add_argument("--patch-epochs", type=int, default=4)
     ap.add_argument("--patch-scale", type=float, default=0.02, help="the patch VAE's Gaussian decoder std")
-    ap.add_argument("--patch-pca", type=int, default=300, help="PCA of the concatenated patch latents")
+    ap.add_argument("--patch-pca", type=int, default=450, help="PCA of the concatenated patch latents")
     ap.add_argument("--patch-plda", type=int, default=100,
                     help="PLDA components on the PCA output (default 100, chosen on View 1)")
     ap.add_argument("--folds", type=int, default=None, help="test only the first N folds (a faster estimate)")
@@ -223,6 +226,7 @@ def main(argv=None) -> int:
         print(f"  {name}: {time.time() - t:.0f} s")
 
     if args.patch_vae:
+        from sklearn.base import clone
         from sklearn.decomposition import PCA
         from sklearn.pipeline import Pipeline
 
@@ -232,13 +236,20 @@ def main(argv=None) -> int:
         pds = load_pairs(args.patch_size, args.patch_crop)
         patch_vae = PatchVAEEmbedding(patch=args.patch, stride=args.patch_stride, latent_dim=args.patch_latent,
                                       epochs=args.patch_epochs, gaussian_scale=args.patch_scale)
+        scales = f"{args.patch} px patches step {args.patch_stride}"
+        if args.patch_coarse:
+            from sklearn.pipeline import FeatureUnion
+
+            coarse = clone(patch_vae).set_params(patch=args.patch_coarse, stride=args.patch_coarse // 2)
+            patch_vae = FeatureUnion([("fine", patch_vae), ("coarse", coarse)])
+            scales += f" + {args.patch_coarse} px step {args.patch_coarse // 2}"
         rep = Pipeline([("patch_vae", patch_vae), ("pca", PCA(args.patch_pca, random_state=0))])
         m = {"plda(pairs)": S.TwoCovarianceScore(n_components=args.patch_plda)}
         if not args.quick:
             m["cosine"] = S.CosineScore(center=True)
             m["logistic|absdiff+product"] = methods(True, args.patch_pca)["logistic|absdiff+product"]
-        name = (f"patch VAE per fold ({args.patch_size} px crop {args.patch_crop}, {args.patch} px patches "
-                f"step {args.patch_stride}, d={args.patch_latent} each, Gaussian {args.patch_scale:g}, mirror, "
+        name = (f"patch VAE per fold ({args.patch_size} px crop {args.patch_crop}, {scales}, "
+                f"d={args.patch_latent} each, Gaussian {args.patch_scale:g}, mirror, "
                 f"PCA {args.patch_pca})")
         t = time.time()
         frames.append(P.view2(pds.images, pds.pair_table, m, identity=pds.identity, representation=rep,

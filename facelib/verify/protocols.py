@@ -391,8 +391,11 @@ def held_out_protocol(dataset, methods: Mapping[str, Any], representation: Any =
 
 
 def _takes_images(rep) -> bool:
-    """Whether a transformer (or a Pipeline's first step) wants N x C x H x W images, not pixel rows."""
+    """Whether a transformer (a Pipeline's first step, every part of a FeatureUnion) wants
+    N x C x H x W images rather than pixel rows."""
     first = rep.steps[0][1] if hasattr(rep, "steps") else rep
+    if hasattr(first, "transformer_list"):  # a FeatureUnion: all its parts must take images
+        return all(_takes_images(t) for _, t in first.transformer_list)
     return bool(getattr(first, "takes_images", False))
 
 
