@@ -129,6 +129,15 @@ def test_auto_layout_is_nhwc_only_where_it_was_measured_faster():
     net = fit(model(), faces(), epochs=1, max_steps=1, device="cpu", precision="fp32", **QUIET).model
     conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
     assert conv.weight.is_contiguous() and not conv.weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_bf16_on_the_cpu_trains_channels_last_or_is_refused_with_a_hint():
+    from facelib.train.engine import _cpu_bf16_supported
+
+    if not _cpu_bf16_supported():
+        with pytest.raises(ValueError, match="no bf16 support; use 'fp32'"):
+            fit(model(), faces(), epochs=1, max_steps=1, device="cpu", precision="bf16", **QUIET)
+        return
     net = fit(model(), faces(), epochs=1, max_steps=1, device="cpu", precision="bf16", **QUIET).model
     conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)

@@ -137,15 +137,18 @@ def test_bad_patch_parameters_say_what_to_do(faces, bad, match):
         patchy(**bad).fit(faces.images)
 
 
-def test_held_out_protocol_hands_images_to_a_patch_vae_pipeline(faces):
+@pytest.mark.parametrize("union", [False, True])
+def test_held_out_protocol_hands_images_to_a_patch_vae_pipeline(faces, union):
     """held_out_protocol flattens images for pixel baselines but must pass the patch VAE (even
-    inside a Pipeline) the images themselves: it refuses pixel rows."""
+    inside a Pipeline, or two scales of it in a FeatureUnion) the images themselves: it
+    refuses pixel rows."""
     from sklearn.decomposition import PCA
-    from sklearn.pipeline import Pipeline
+    from sklearn.pipeline import FeatureUnion, Pipeline
 
     from facelib.verify import held_out_protocol
 
-    rep = Pipeline([("patch_vae", patchy()), ("pca", PCA(5))])
+    first = FeatureUnion([("fine", patchy()), ("coarse", patchy(patch=24, stride=8))]) if union else patchy()
+    rep = Pipeline([("patch_vae", first), ("pca", PCA(5))])
     res = held_out_protocol(faces, {"cosine": CosineScore()}, rep, representation_name="patch VAE",
                             n_train_pairs=20, n_test_pairs=10, test_fraction=0.34, seed=0)
     auc = res[(res.metric == "auc")].value
