@@ -8,7 +8,7 @@ from sklearn.base import clone
 
 from facelib.data.synthetic import load_synthetic
 from facelib.verify import CosineScore, evaluate_split
-from facelib.verify.latents import VAEEmbedding
+from facelib.verify.latents import PatchVAEEmbedding, VAEEmbedding, grid_patches
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +88,6 @@ def test_decoder_is_gaussian_by_default_and_settable(faces):
 
 # --- PatchVAEEmbedding: one small VAE shared over a grid of patches -------------------------
 
-from facelib.verify.latents import PatchVAEEmbedding, grid_patches  # noqa: E402
-
 
 def patchy(**kw):
     return PatchVAEEmbedding(**{"patch": 16, "stride": 8, "latent_dim": 3, "epochs": 1, "batch_size": 32,
@@ -159,10 +157,10 @@ def test_contrast_normalised_patches_ignore_a_change_of_brightness_and_contrast(
     est = patchy(contrast=True)
     x = faces.images[:4]
     dim = (x.float() * 0.5 + 40).round().to(torch.uint8)   # half the contrast, brighter
-    a, b = est._patches(x).float(), est._patches(dim).float()
+    a, b = est._normalise(grid_patches(x, 16, 8)).float(), est._normalise(grid_patches(dim, 16, 8)).float()
     flat = a.reshape(-1, 16 * 16)
     textured = flat.std(1) > 10                            # flat background patches stay flat
     assert torch.allclose(flat[textured].mean(1), torch.full((int(textured.sum()),), 128.0), atol=1.0)
     assert (a - b).abs().reshape(-1, 256)[textured].mean() < 4     # of 0-255, rounding aside
-    raw = patchy()._patches(x).float()
-    assert (raw - patchy()._patches(dim).float()).abs().mean() > 20
+    raw = patchy()._normalise(grid_patches(x, 16, 8)).float()
+    assert (raw - patchy()._normalise(grid_patches(dim, 16, 8)).float()).abs().mean() > 20

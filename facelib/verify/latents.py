@@ -131,15 +131,18 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
         self.history_ = result.history
         return self
 
-    def transform(self, X: Any) -> np.ndarray:
+    def _embed(self, x: torch.Tensor) -> np.ndarray:
+        """Latent means of uint8 images (N, d); the one step `PatchVAEEmbedding` replaces."""
         from facelib.train import representation
 
+        return representation(self.model_)(x)
+
+    def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")
         x = _images(X)
-        encode = representation(self.model_)
-        z = encode(x)
+        z = self._embed(x)
         if self.mirror:
-            z = 0.5 * (z + encode(x.flip(-1)))
+            z = 0.5 * (z + self._embed(x.flip(-1)))
         if self.latents != "all":
             z = z[:, self.model_.block_slices[self.latents]]
         return np.asarray(z, dtype=np.float64)
@@ -194,11 +197,10 @@ class PatchVAEEmbedding(VAEEmbedding):
         self.power = power
         self.contrast = contrast
 
-    def _patches(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, positions, C, p, p) uint8 patches; with `contrast`, each patch is rescaled to
-        mean 128 and standard deviation 40 (local contrast normalisation: the latents then
-        describe shape rather than how brightly that part of the face is lit)."""
-        patches = grid_patches(x, self.patch, self.stride)
+    def _normalise(self, patches: torch.Tensor) -> torch.Tensor:
+        """With `contrast`, each uint8 patch (..., C, p, p) rescaled to mean 128 and standard
+        deviation 40 (local contrast normalisation: the latents then describe shape rather than
+        how brightly that part of the face is lit); otherwise the patches as they are."""
         if not self.contrast:
             return patches
         f = patches.float()
@@ -220,36 +222,26 @@ class PatchVAEEmbedding(VAEEmbedding):
         self._check_patch_params(x)
         if self.mirror:
             x = torch.cat([x, x.flip(-1)])
-        patches = self._patches(x)
+        patches = grid_patches(x, self.patch, self.stride)
         self.n_positions_ = int(patches.shape[1])
         patches = patches.reshape(-1, *patches.shape[2:])
-        rng = np.random.default_rng(self.seed)
         if patches.shape[0] > self.max_patches:
+            rng = np.random.default_rng(self.seed)
             keep = np.sort(rng.choice(patches.shape[0], self.max_patches, replace=False))
             patches = patches[torch.as_tensor(keep)]
         self.n_train_patches_ = int(patches.shape[0])
-        inner = VAEEmbedding(**{k: v for k, v in super().get_params().items() if k in _VAE_PARAMS})
+        inner = VAEEmbedding(**{k: getattr(self, k) for k in VAEEmbedding._get_param_names()})
         inner.set_params(mirror=False)  # the mirror images' patches are already in
-        inner.fit(patches.contiguous())
+        inner.fit(self._normalise(patches).contiguous())
         self.model_, self.history_ = inner.model_, inner.history_
         return self
 
     def _embed(self, x: torch.Tensor) -> np.ndarray:
-        from facelib.train import representation
-
-        patches = self._patches(x)
+        patches = self._normalise(grid_patches(x, self.patch, self.stride))
         n, pos = patches.shape[:2]
-        z = representation(self.model_)(patches.reshape(n * pos, *patches.shape[2:]).contiguous())
-        return np.asarray(z, dtype=np.float64).reshape(n, pos * z.shape[1])
+        z = super()._embed(patches.reshape(n * pos, *patches.shape[2:]).contiguous())
+        return z.reshape(n, pos * z.shape[1])
 
     def transform(self, X: Any) -> np.ndarray:
-        check_is_fitted(self, "model_")
-        x = _images(X)
-        z = self._embed(x)
-        if self.mirror:
-            z = 0.5 * (z + self._embed(x.flip(-1)))
+        z = super().transform(X)  # the mirror average of `_embed`
         return np.sign(z) * np.abs(z) ** self.power if self.power != 1 else z
-
-
-_VAE_PARAMS = ("model", "latent_dim", "epochs", "batch_size", "lr", "mirror", "labels", "latents",
-               "model_options", "seed", "device", "precision", "likelihood", "gaussian_scale")
