@@ -86,11 +86,11 @@ def siamese_view2(ds, folds: list[int], epochs: int) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)
 
 
-def load_pairs(size: int | None, crop: int = 150, color: bool = False):
+def load_pairs(size: int | None, crop: int = 150, color: bool = False, people: bool = False):
     from facelib.data import load
 
     options = {"crop": crop} if size else {}
-    return load("lfw-pairs", subset="10_folds", size=size, color=color, download=False, **options)
+    return load("lfw-pairs", subset="10_folds", size=size, color=color, download=False, people=people, **options)
 
 
 def main(argv=None) -> int:
@@ -132,6 +132,13 @@ def main(argv=None) -> int:
     ap.add_argument("--patch-pca", type=int, default=300, help="PCA of the concatenated patch latents")
     ap.add_argument("--patch-plda", type=int, default=100,
                     help="PLDA components on the PCA output (default 100, chosen on View 1)")
+    ap.add_argument("--unrestricted", action="store_true",
+                    help="--patch-vae in LFW's unrestricted setting: the patch VAE, PCA and an identity-trained "
+                         "PLDA learn from every LFW image of the nine training folds' people (their names "
+                         "are used; no outside data), not only the training pairs' images")
+    ap.add_argument("--unrestricted-vae-on", choices=("all", "pairs"), default="all",
+                    help="with --unrestricted, train the patch VAE (and PCA) on all those images or only on "
+                         "the training pairs' images (the PLDA uses all of them either way)")
     ap.add_argument("--folds", type=int, default=None, help="test only the first N folds (a faster estimate)")
     ap.add_argument("--test-folds", type=int, nargs="+", default=None, metavar="K",
                     help="test only these folds (0-9), e.g. to split View 2 over processes; merge their --out CSVs")
@@ -236,7 +243,7 @@ def main(argv=None) -> int:
         from facelib.verify import scores as S
         from facelib.verify.latents import PatchVAEEmbedding
 
-        pds = load_pairs(args.patch_size, args.patch_crop)
+        pds = load_pairs(args.patch_size, args.patch_crop, people=args.unrestricted)
         patch_vae = PatchVAEEmbedding(patch=args.patch, stride=args.patch_stride, latent_dim=args.patch_latent,
                                       epochs=args.patch_epochs, gaussian_scale=args.patch_scale)
         scales = f"{args.patch} px patches step {args.patch_stride}"
@@ -248,7 +255,14 @@ def main(argv=None) -> int:
             scales += f" + {args.patch_coarse} px step {args.patch_coarse // 2}"
         rep = Pipeline([("patch_vae", patch_vae), ("pca", PCA(args.patch_pca, random_state=0))])
         m = {"plda(pairs)": S.TwoCovarianceScore(n_components=args.patch_plda)}
-        if not args.quick:
+        extra = {}
+        if args.unrestricted:
+            m = {"plda(identities)": S.TwoCovarianceScore(n_components=args.patch_plda)}
+            extra = dict(training="identities", image_folds=P.person_folds(pds.identity, pds.pair_table),
+                         representation_on=args.unrestricted_vae_on)
+            scales += (", PLDA on all images of the training folds' people"
+                       + (", VAE on the training pairs' images" if args.unrestricted_vae_on == "pairs" else ""))
+        elif not args.quick:
             m["cosine"] = S.CosineScore(center=True)
             m["logistic|absdiff+product"] = methods(True, args.patch_pca)["logistic|absdiff+product"]
         name = (f"patch VAE per fold ({args.patch_size} px crop {args.patch_crop}, {scales}, "
@@ -256,7 +270,7 @@ def main(argv=None) -> int:
                 f"PCA {args.patch_pca})")
         t = time.time()
         frames.append(P.view2(pds.images, pds.pair_table, m, identity=pds.identity, representation=rep,
-                              representation_name=name, test_folds=folds))
+                              representation_name=name, test_folds=folds, **extra))
         print(f"  {name}: {time.time() - t:.0f} s")
 
     res = pd.concat(frames, ignore_index=True)

@@ -12,6 +12,7 @@ import stat
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -180,6 +181,34 @@ def test_lfw_pairs_train(shared, lfw_train):
     ref = np.rint(ref).astype(np.uint8)
     assert int(d.images[1, 0].sum()) == int(ref.sum())
     np.testing.assert_array_equal(d.images[1, 0].numpy(), ref)
+
+
+@pytest.mark.shared_data
+def test_lfw_pairs_with_people_appends_each_persons_other_images(shared, lfw_train, lfw_cache):
+    import hashlib
+
+    d = load("lfw-pairs", subset="train", size=16, root=shared, download=False, cache=lfw_cache, people=True)
+    n = lfw_train.images.shape[0]
+    assert d.meta["n_pair_images"] == n and d.meta["options"]["people"] is True
+    assert torch.equal(d.images[:n], lfw_train.images)  # the pairs' rows are untouched
+    pd.testing.assert_frame_equal(d.pair_table, lfw_train.pair_table)
+    assert d.identity_names == lfw_train.identity_names  # only the pair list's people are added
+    np.testing.assert_array_equal(d.identity[:n], lfw_train.identity)
+    assert d.images.shape[0] > n
+    # every person now has exactly the images of their JPEG folder: the distinct pair images
+    # plus the appended ones (a pair image is never appended a second time)
+    folder = shared / "scikit_learn_data/lfw_home/lfw_funneled"
+    digest = [hashlib.sha1(img.numpy().tobytes()).hexdigest() for img in d.images]
+    per_person: dict[int, set] = {}
+    for i, (who, h) in enumerate(zip(d.identity, digest)):
+        per_person.setdefault(int(who), set()).add(h)
+    extra_per_person = np.bincount(d.identity[n:], minlength=len(d.identity_names))
+    for who in [0, 1, *np.flatnonzero(extra_per_person)[:40]]:
+        name = d.identity_names[who].replace(" ", "_")
+        n_files = len(list((folder / name).glob("*.jpg")))
+        assert len(per_person[int(who)]) == n_files, name
+        pair_hashes = {digest[i] for i in np.flatnonzero(d.identity[:n] == who)}
+        assert len(pair_hashes) + extra_per_person[who] == n_files, name
 
 
 @pytest.mark.shared_data

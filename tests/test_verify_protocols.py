@@ -123,6 +123,92 @@ def test_spy_stage_sees_only_training_rows():
     assert not any((np.abs(fitted_on - emb[r]).sum(1) == 0).any() for r in test_rows)
 
 
+def lfw_like_people(seed=0, n_folds=4, per_fold=30, d=6, people_per_fold=12, extra=2):
+    """As LFW: each fold's pairs come from its own people; then `extra` more images of every
+    person (rows no pair refers to), as load("lfw-pairs", people=True) appends them."""
+    rng = np.random.default_rng(seed)
+    n_people = n_folds * people_per_fold
+    centres = rng.normal(size=(n_people, d)) * 1.5
+    rows, ident = [], []
+    for f in range(n_folds):
+        own = np.arange(f * people_per_fold, (f + 1) * people_per_fold)
+        for j in range(per_fold):
+            a, b = rng.choice(own, 2, replace=False)
+            b = a if j % 2 == 0 else b
+            i = len(rows)
+            ident += [a, b]
+            rows.append((2 * i, 2 * i + 1, j % 2 == 0, f))
+    ident += list(np.repeat(np.arange(n_people), extra))
+    ident = np.asarray(ident)
+    emb = centres[ident] + rng.normal(size=(len(ident), d))
+    return emb, ident, pd.DataFrame(rows, columns=["left", "right", "same", "fold"])
+
+
+def test_person_folds_give_every_row_its_persons_fold():
+    emb, ident, table = lfw_like_people()
+    folds = P.person_folds(ident, table)
+    n_pair_rows = 2 * len(table)
+    np.testing.assert_array_equal(folds[table.left], table.fold)
+    np.testing.assert_array_equal(folds[table.right], table.fold)
+    # appended rows: the fold their person's pairs are in (people_per_fold = 12 per fold);
+    # -1 for people drawn into no pair
+    in_pairs = np.isin(ident[n_pair_rows:], ident[:n_pair_rows])
+    assert 0 < in_pairs.sum() < in_pairs.size
+    np.testing.assert_array_equal(folds[n_pair_rows:], np.where(in_pairs, ident[n_pair_rows:] // 12, -1))
+    # people shared between folds (lfw_like draws people across folds) cannot be split by person
+    _, ident2, table2 = lfw_like(seed=5)
+    with pytest.raises(ValueError, match="more than one fold"):
+        P.person_folds(ident2, table2)
+
+
+def test_image_folds_train_on_all_images_of_the_other_folds_people():
+    emb, ident, table = lfw_like_people(seed=6)
+    folds = P.person_folds(ident, table)
+    seen = []
+
+    class Spy(B.RawPixels):
+        def fit(self, X, y=None):
+            seen.append(np.asarray(X).copy())
+            return super().fit(X, y)
+
+    res = P.evaluate_folds(emb, table, {"cos": S.CosineScore(), "plda": S.TwoCovarianceScore()},
+                           identity=ident, training="identities", image_folds=folds,
+                           representation=Spy(), test_folds=[1])
+    expected = emb[(folds != 1) & (folds >= 0)]
+    np.testing.assert_array_equal(seen[0], expected)  # pair rows and appended rows of folds 0, 2, 3
+    tested = np.unique(ident[table.loc[table.fold == 1, ["left", "right"]].to_numpy().ravel()])
+    assert not np.isin(ident[(folds != 1) & (folds >= 0)], tested).any()
+    assert set(res.category) == {"unrestricted, no outside data"}  # the names chose the images
+    acc = res[res.metric == "accuracy"].set_index("method").value
+    assert acc["plda"] > 0.7  # separable toy
+
+    # representation_on="pairs": the representation sees the training pairs' images only,
+    # while the identity-trained scorer is fitted on every image of the training people
+    seen.clear()
+    fitted = {}
+    P.evaluate_folds(emb, table, {"plda": S.TwoCovarianceScore()}, identity=ident, training="identities",
+                     image_folds=folds, representation=Spy(), representation_on="pairs", test_folds=[1],
+                     fitted=fitted)
+    pair_rows = np.unique(table.loc[table.fold != 1, ["left", "right"]].to_numpy())
+    np.testing.assert_array_equal(seen[0], emb[pair_rows])
+    ref = S.TwoCovarianceScore().fit(emb[(folds != 1) & (folds >= 0)], ident[(folds != 1) & (folds >= 0)])
+    np.testing.assert_allclose(fitted[(1, "plda")].within_cov_, ref.within_cov_)
+    with pytest.raises(ValueError, match="representation_on"):
+        P.evaluate_folds(emb, table, {"cos": S.CosineScore()}, identity=ident, training="identities",
+                         image_folds=folds, representation_on="people")
+
+    with pytest.raises(ValueError, match="training='identities'"):
+        P.evaluate_folds(emb, table, {"cos": S.CosineScore()}, identity=ident, image_folds=folds)
+    with pytest.raises(ValueError, match="one fold per row"):
+        P.evaluate_folds(emb, table, {"cos": S.CosineScore()}, identity=ident, training="identities",
+                         image_folds=folds[:-1])
+    wrong = folds.copy()
+    wrong[table.left[table.fold == 1].to_numpy()[0]] = 0  # a test person's image put in fold 0
+    with pytest.raises(ValueError, match="test people"):
+        P.evaluate_folds(emb, table, {"cos": S.CosineScore()}, identity=ident, training="identities",
+                         image_folds=wrong, test_folds=[1])
+
+
 def test_lfw_category_rule():
     assert P.lfw_category("none", "none") == "unsupervised"
     assert P.lfw_category("pairs", "none") == "image-restricted, no outside data"

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from ._common import (
     cache_dir,
@@ -279,6 +280,7 @@ def load_lfw_pairs(
     color: bool = False,
     resize: float | None = None,
     slice_: tuple[slice, slice] | None = None,
+    people: bool = False,
     download: bool = True,
     cache: str | os.PathLike | None = None,
     root: str | os.PathLike | None = None,
@@ -291,6 +293,12 @@ def load_lfw_pairs(
     same/different, so the pair list is parsed here too to give each image its
     person (identity, identity_names: names with spaces, sorted). Crop options as
     in `load_lfw_people`.
+
+    `people=True` appends, after the 2 x n_pairs pair images, every other LFW image of the
+    people named in the list (from scikit-learn's lfw_people with the same crop; images equal
+    to one of the person's pair images are left out). No pair refers to them: they are the
+    "unrestricted" training images, which LFW's protocol lets a method use for the training
+    folds' people, whose names it then knows (`facelib.verify.protocols.person_folds`).
     """
     from sklearn.datasets import fetch_lfw_pairs
 
@@ -314,6 +322,10 @@ def load_lfw_pairs(
     names = np.empty(2 * n_pairs, dtype=object)
     names[0::2], names[1::2] = table["name1"].to_numpy(), table["name2"].to_numpy()
     names = np.array([n.replace("_", " ") for n in names])
+    if check_bool(people, "people"):
+        extra, extra_names = _other_images_of(names, images, home, color, download, opts)
+        images = torch.cat([images, extra]) if len(extra) else images
+        names = np.r_[names, extra_names]
     identity_names, identity = np.unique(names, return_inverse=True)
     pair_table = pd.DataFrame(
         {
@@ -332,6 +344,33 @@ def load_lfw_pairs(
         pair_table=pair_table,
         meta={
             "source": str(data_root(root) / "scikit_learn_data" / "lfw_home" / LFW_PAIR_FILES[subset]),
-            "options": _meta_options({"subset": subset, "size": size, "crop": crop, "color": color, **opts}),
+            "options": _meta_options({"subset": subset, "size": size, "crop": crop, "color": color,
+                                      "people": bool(people), **opts}),
+            "n_pair_images": 2 * n_pairs,
         },
     )
+
+
+def _other_images_of(names: np.ndarray, images, home: Path, color: bool, download: bool,
+                     opts: dict[str, Any]):
+    """LFW images of the people in `names` that are not among `images` (their pair images).
+
+    Pair images and lfw_people images come from the same JPEGs through the same crop and
+    resize, so a pair image's copy in lfw_people is pixel-identical and is dropped by hash.
+    """
+    from sklearn.datasets import fetch_lfw_people
+
+    bunch = fetch_lfw_people(data_home=str(home), color=color, min_faces_per_person=0,
+                             download_if_missing=download, **opts)
+    pimages = to_nchw(to_uint8(bunch.images))
+    pnames = np.asarray(bunch.target_names)[bunch.target]
+    if pimages.shape[1:] != images.shape[1:]:  # pragma: no cover - same options give the same shape
+        raise RuntimeError(f"lfw_people images {tuple(pimages.shape[1:])} differ from the pairs' {tuple(images.shape[1:])}")
+
+    def key(name, img) -> tuple[str, str]:
+        return name, hashlib.sha1(img.numpy().tobytes()).hexdigest()
+
+    seen = {key(n, img) for n, img in zip(names, images)}
+    wanted = set(names)
+    keep = [i for i, n in enumerate(pnames) if n in wanted and key(n, pimages[i]) not in seen]
+    return pimages[torch.as_tensor(keep, dtype=torch.long)], pnames[keep]

@@ -20,6 +20,13 @@ the Wild: Updates and New Reporting Procedures" (UMass TR UM-CS-2014-003). The r
 
 A representation trained on LFW test-fold images (e.g. a VAE trained on all of LFW) gets
 the suffix " [not valid: representation saw test-fold images]".
+
+Unrestricted training images: LFW's ten folds are disjoint in people, so once the names are
+used, every image of a training fold's people is training data -- the pairs' images and the
+person's other LFW images (`load("lfw-pairs", people=True)` appends those). `person_folds`
+gives each row its person's fold; `evaluate_folds(..., image_folds=...)` then trains the
+representation and identity-based scorers on all rows of the other folds' people, and the
+results are reported as unrestricted.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ __all__ = [
     "lfw_category",
     "evaluate_split",
     "evaluate_folds",
+    "person_folds",
     "view1",
     "view2",
     "held_out_identity",
@@ -129,7 +137,8 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
                    representation=None, training: str = "pairs", representation_name: str = "embedding",
                    protocol: str = "split", fold: Any = 0, representation_labels: str | None = None,
                    outside_data: str | None = None, saw_test_images: bool = False, n_boot: int = 0,
-                   fitted: dict | None = None, scores: list | None = None) -> pd.DataFrame:
+                   fitted: dict | None = None, scores: list | None = None,
+                   representation_images=None) -> pd.DataFrame:
     """Fit every method on the training pairs/images, score the test pairs, return tidy rows.
 
     Args:
@@ -140,6 +149,8 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
             default: the images of the training pairs.
         identity: (N,) identity labels (only training rows are ever read).
         representation: None (data are embeddings) or a transformer refitted on training images.
+        representation_images: rows the representation is fitted on (default: train_images),
+            e.g. only the training pairs' images while identity scorers use every training image.
         training: "pairs" (image-restricted: identity-based scorers are fitted from pair labels)
             or "identities" (unrestricted: from identity labels of training images).
         fitted: optional dict filled with {(fold, name): fitted stage} (incl. "representation"
@@ -155,16 +166,17 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
     train_images = np.asarray(train_images, dtype=np.int64)
     ids = None if identity is None else np.asarray(identity)
 
+    rep_rows = train_images if representation_images is None else np.asarray(representation_images, dtype=np.int64)
     if representation is not None and _is_transformer(representation):
         rep = clone(representation)
         rep_labels = getattr(rep, "labels", "none")
         if rep_labels == "identities":
             if ids is None:
                 raise ValueError(f"{type(rep).__name__} needs identity labels; pass identity=")
-            rep.fit(_rows(data, train_images), ids[train_images])
+            rep.fit(_rows(data, rep_rows), ids[rep_rows])
         else:
-            rep.fit(_rows(data, train_images))
-        needed = np.unique(np.r_[train_images, train_pairs[["left", "right"]].to_numpy().ravel(),
+            rep.fit(_rows(data, rep_rows))
+        needed = np.unique(np.r_[train_images, rep_rows, train_pairs[["left", "right"]].to_numpy().ravel(),
                                  test_pairs[["left", "right"]].to_numpy().ravel()])
         Z = rep.transform(_rows(data, needed))
         E = np.zeros((_len(data), Z.shape[1]))
@@ -217,22 +229,72 @@ def _rows(data, idx):
     return np.asarray(data)[idx]
 
 
+def person_folds(identity, pair_table: pd.DataFrame) -> np.ndarray:
+    """The fold of each row's person: (N,) int64, -1 for people in no pair.
+
+    LFW builds each fold's pairs from its own people, so a person belongs to one fold; a
+    person found in pairs of two folds is an error (such folds cannot give unrestricted
+    training images without training on a test person).
+    """
+    ids = np.asarray(identity)
+    table = _check_table(pair_table, len(ids))
+    rows = np.r_[table["left"].to_numpy(), table["right"].to_numpy()]
+    folds = np.r_[table["fold"].to_numpy(), table["fold"].to_numpy()]
+    per_person = pd.DataFrame({"person": ids[rows], "fold": folds}).drop_duplicates()
+    shared = per_person[per_person["person"].duplicated(keep=False)]
+    if len(shared):
+        raise ValueError(
+            f"{shared['person'].nunique()} person(s) appear in pairs of more than one fold "
+            f"(e.g. identity {shared['person'].iloc[0]!r} in folds {sorted(shared['fold'][shared['person'] == shared['person'].iloc[0]])}); "
+            "unrestricted training images need person-disjoint folds, as LFW's are"
+        )
+    lookup = dict(zip(per_person["person"], per_person["fold"]))
+    return np.array([lookup.get(i, -1) for i in ids], dtype=np.int64)
+
+
 def evaluate_folds(data, pair_table: pd.DataFrame, methods: Mapping[str, Any], *,
-                   test_folds=None, protocol: str = "lfw-view2", **kw) -> pd.DataFrame:
+                   test_folds=None, protocol: str = "lfw-view2", image_folds=None,
+                   representation_on: str = "all", **kw) -> pd.DataFrame:
     """K-fold protocol: for each test fold k, fit on pairs of all other folds, test on fold k.
 
-    Keyword arguments go to `evaluate_split` (identity, representation, training, ...).
+    image_folds: optional (N,) fold of every row (`person_folds`; -1: never trained on). Given,
+        the training images of test fold k are all rows of the other folds -- the unrestricted
+        setting, which needs identity labels (`identity=`, `training="identities"`).
+    representation_on: with image_folds, what a transformer representation is fitted on: "all"
+        training images, or "pairs": only the training pairs' images (as image-restricted),
+        while identity-based scorers still use every image of the training people.
+    Other keyword arguments go to `evaluate_split` (identity, representation, training, ...).
     """
     table = _check_table(pair_table, _len(data))
     folds = np.unique(table["fold"].to_numpy()) if test_folds is None else list(test_folds)
     if len(np.unique(table["fold"])) < 2:
         raise ValueError("pair_table has a single fold; a fold protocol needs at least two")
+    if image_folds is not None:
+        image_folds = np.asarray(image_folds)
+        if image_folds.shape != (_len(data),):
+            raise ValueError(f"image_folds must give one fold per row ({_len(data)},), got {image_folds.shape}")
+        if kw.get("training") != "identities" or kw.get("identity") is None:
+            raise ValueError("image_folds picks training images by person, the unrestricted setting: pass "
+                             "identity= and training='identities' (or leave image_folds out for image-restricted)")
+        if "train_images" in kw:
+            raise ValueError("pass either image_folds or train_images, not both")
+        if representation_on not in ("all", "pairs"):
+            raise ValueError(f"representation_on must be 'all' or 'pairs', got {representation_on!r}")
+        kw.setdefault("representation_labels", "identities")
     frames = []
     for k in folds:
         test = table[table["fold"] == k]
         train = table[table["fold"] != k]
         if test.empty:
             raise ValueError(f"fold {k!r} has no pairs")
+        if image_folds is not None:
+            kw["train_images"] = np.flatnonzero((image_folds >= 0) & (image_folds != k))
+            ids = np.asarray(kw["identity"])
+            tested = np.unique(ids[np.r_[test["left"].to_numpy(), test["right"].to_numpy()]])
+            if np.isin(ids[kw["train_images"]], tested).any():
+                raise ValueError(f"image_folds puts images of fold {k!r}'s test people into its training images")
+            if representation_on == "pairs":
+                kw["representation_images"] = np.unique(train[["left", "right"]].to_numpy())
         frames.append(evaluate_split(data, train, test, methods, protocol=protocol, fold=k, **kw))
     return pd.concat(frames, ignore_index=True)
 
