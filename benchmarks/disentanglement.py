@@ -13,7 +13,10 @@
         # the unsupervised models at the same recipe stay far below (beta-VAE score / MIG; about 20 min
         # each on 1 core): VAE 0.88 / 0.02, beta-VAE beta 2 0.78 / 0.03, beta 4 0.72 / 0.08,
         # beta 8 0.66 / 0.06, beta 16 0.66 / 0.06, beta-TCVAE 0.72 / 0.12, FactorVAE 0.85 / 0.04;
-        # with --jitter beta 4 0.73 / 0.08, beta 16 0.72 / 0.08, beta 128 0.59 / 0.05 (pose lost)
+        # with --jitter beta 4 0.73 / 0.08, beta 16 0.72 / 0.08, beta 128 0.59 / 0.05 (pose lost);
+        # without: beta 48 0.64 / 0.075, beta 4 with --latent-dim 6 0.71 / 0.065, the capacity objective
+        # (--option objective capacity --option c_max 15 --option c_steps 20000) 0.42 / 0.053,
+        # --models beta-tcvae --option beta 32 0.62 / 0.082: yaw and pitch never get a latent (MIG <= 0.06)
 
 On grey faces the Bernoulli decoder (the models' default) and short training leave pose
 unlearnt; `--probe` shows the pixels do carry it.
