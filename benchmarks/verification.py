@@ -138,9 +138,9 @@ def main(argv=None) -> int:
     ap.add_argument("--patch-plda", type=int, default=100,
                     help="PLDA components on the PCA output (default 100, chosen on View 1)")
     ap.add_argument("--unrestricted", action="store_true",
-                    help="--patch-vae in LFW's unrestricted setting: the patch VAE, PCA and an identity-trained "
-                         "PLDA learn from every LFW image of the nine training folds' people (their names "
-                         "are used; no outside data), not only the training pairs' images")
+                    help="--patch-vae in LFW's unrestricted setting: an identity-trained PLDA learns from every "
+                         "LFW image of the nine training folds' people (their names are used; no outside data), "
+                         "not only the training pairs' images; see --unrestricted-vae-on for the patch VAE")
     ap.add_argument("--unrestricted-vae-on", choices=("all", "pairs"), default="pairs",
                     help="with --unrestricted, train the patch VAE (and PCA) only on the training pairs' images "
                          "(default; folds 0-4: 78.8 %%) or on all those images (77.7 %%); the PLDA uses all "
@@ -157,6 +157,8 @@ def main(argv=None) -> int:
     ap.add_argument("--skip-baselines", action="store_true", help="only the siamese CNN / checkpoint rows")
     ap.add_argument("--out", help="write the tidy per-fold results to this CSV")
     args = ap.parse_args(argv)
+    if args.unrestricted and not args.patch_vae:
+        ap.error("--unrestricted applies to the patch VAE rows; add --patch-vae")
 
     from facelib.data import DataNotFoundError
     from facelib.verify import baselines as B

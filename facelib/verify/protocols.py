@@ -120,6 +120,11 @@ def _score(m, E, pairs) -> np.ndarray:
     return pair_scores(m, pair_array(E, pairs))
 
 
+def _pair_rows(pairs: pd.DataFrame) -> np.ndarray:
+    """The distinct rows (images) that the pairs of `pairs` refer to, sorted."""
+    return np.unique(pairs[["left", "right"]].to_numpy())
+
+
 def _check_table(pair_table: pd.DataFrame, n: int) -> pd.DataFrame:
     if not isinstance(pair_table, pd.DataFrame):
         raise TypeError("pair_table must be a DataFrame with columns left, right, same, fold")
@@ -162,7 +167,7 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
     if not methods:
         raise ValueError("no methods given; pass a dict name -> classifier pipeline or PairScorer")
     if train_images is None:
-        train_images = np.unique(np.r_[train_pairs["left"].to_numpy(), train_pairs["right"].to_numpy()])
+        train_images = _pair_rows(train_pairs)
     train_images = np.asarray(train_images, dtype=np.int64)
     ids = None if identity is None else np.asarray(identity)
 
@@ -176,8 +181,7 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
             rep.fit(_rows(data, rep_rows), ids[rep_rows])
         else:
             rep.fit(_rows(data, rep_rows))
-        needed = np.unique(np.r_[train_images, rep_rows, train_pairs[["left", "right"]].to_numpy().ravel(),
-                                 test_pairs[["left", "right"]].to_numpy().ravel()])
+        needed = np.unique(np.r_[train_images, rep_rows, _pair_rows(train_pairs), _pair_rows(test_pairs)])
         Z = rep.transform(_rows(data, needed))
         E = np.zeros((_len(data), Z.shape[1]))
         E[needed] = Z
@@ -243,9 +247,10 @@ def person_folds(identity, pair_table: pd.DataFrame) -> np.ndarray:
     per_person = pd.DataFrame({"person": ids[rows], "fold": folds}).drop_duplicates()
     shared = per_person[per_person["person"].duplicated(keep=False)]
     if len(shared):
+        first = shared["person"].iloc[0]
         raise ValueError(
             f"{shared['person'].nunique()} person(s) appear in pairs of more than one fold "
-            f"(e.g. identity {shared['person'].iloc[0]!r} in folds {sorted(shared['fold'][shared['person'] == shared['person'].iloc[0]])}); "
+            f"(e.g. identity {first} in folds {sorted(shared.loc[shared['person'] == first, 'fold'])}); "
             "unrestricted training images need person-disjoint folds, as LFW's are"
         )
     lookup = dict(zip(per_person["person"], per_person["fold"]))
@@ -281,6 +286,7 @@ def evaluate_folds(data, pair_table: pd.DataFrame, methods: Mapping[str, Any], *
         if representation_on not in ("all", "pairs"):
             raise ValueError(f"representation_on must be 'all' or 'pairs', got {representation_on!r}")
         kw.setdefault("representation_labels", "identities")
+        ids = np.asarray(kw["identity"])
     frames = []
     for k in folds:
         test = table[table["fold"] == k]
@@ -289,12 +295,10 @@ def evaluate_folds(data, pair_table: pd.DataFrame, methods: Mapping[str, Any], *
             raise ValueError(f"fold {k!r} has no pairs")
         if image_folds is not None:
             kw["train_images"] = np.flatnonzero((image_folds >= 0) & (image_folds != k))
-            ids = np.asarray(kw["identity"])
-            tested = np.unique(ids[np.r_[test["left"].to_numpy(), test["right"].to_numpy()]])
-            if np.isin(ids[kw["train_images"]], tested).any():
+            if np.isin(ids[kw["train_images"]], ids[_pair_rows(test)]).any():
                 raise ValueError(f"image_folds puts images of fold {k!r}'s test people into its training images")
             if representation_on == "pairs":
-                kw["representation_images"] = np.unique(train[["left", "right"]].to_numpy())
+                kw["representation_images"] = _pair_rows(train)
         frames.append(evaluate_split(data, train, test, methods, protocol=protocol, fold=k, **kw))
     return pd.concat(frames, ignore_index=True)
 
