@@ -265,7 +265,12 @@ def main(argv=None) -> int:
         m = {"plda(pairs)": S.TwoCovarianceScore(n_components=args.patch_plda)}
         extra = {}
         if args.unrestricted:
-            m = {"plda(identities)": S.TwoCovarianceScore(n_components=args.patch_plda)}
+            k = args.patch_plda
+            m = {"plda(identities)": S.TwoCovarianceScore(n_components=k),
+                 "plda EM(identities)": S.TwoCovarianceScore(n_components=k, estimator="em"),
+                 "plda length-norm(identities)": S.TwoCovarianceScore(n_components=k, length_norm=True),
+                 "plda EM length-norm(identities)": S.TwoCovarianceScore(n_components=k, estimator="em",
+                                                                         length_norm=True)}
             extra = dict(training="identities", image_folds=P.person_folds(pds.identity, pds.pair_table),
                          representation_on=args.unrestricted_vae_on)
             scales += (", PLDA on all images of the training folds' people"
