@@ -262,7 +262,8 @@ def main(argv=None) -> int:
             patch_vae = FeatureUnion([("fine", patch_vae), ("coarse", coarse)])
             scales += f" + {args.patch_coarse} px step {args.patch_coarse // 2}"
         rep = Pipeline([("patch_vae", patch_vae), ("pca", PCA(args.patch_pca, random_state=0))])
-        m = {"plda(pairs)": S.TwoCovarianceScore(n_components=args.patch_plda)}
+        m = {"plda(pairs)": S.TwoCovarianceScore(n_components=args.patch_plda),
+             "plda length-norm(pairs)": S.TwoCovarianceScore(n_components=args.patch_plda, length_norm=True)}
         extra = {}
         if args.unrestricted:
             k = args.patch_plda

@@ -138,3 +138,99 @@ def test_an_image_listed_twice_counts_once_in_the_identity_fit():
     assert listed.between_cov_ == pytest.approx(once.between_cov_)
     naive_within = S.within_between_covariance(Xd, idd)[0]
     assert not np.allclose(naive_within, once.within_cov_, rtol=0.05)
+
+
+def _unbalanced_two_cov_data(rng, counts, d=3):
+    A = rng.normal(size=(d, d))
+    Sb = A @ A.T / d + np.eye(d) * 0.5
+    B = rng.normal(size=(d, d))
+    Sw = B @ B.T / d * 0.3 + np.eye(d) * 0.1
+    ids = np.repeat(np.arange(len(counts)), counts)
+    a = rng.multivariate_normal(np.zeros(d), Sb, size=len(counts))
+    X = 1.0 + a[ids] + rng.multivariate_normal(np.zeros(d), Sw, size=ids.size)
+    return X, ids, Sb, Sw
+
+
+def test_two_covariance_loglik_matches_stacked_gaussian():
+    # each person's images stacked into one n*d vector: N(1 (x) mu, I (x) Sw + 11' (x) Sb)
+    rng = np.random.default_rng(20)
+    counts = [1, 2, 3, 1, 5, 2]
+    X, ids, Sb, Sw = _unbalanced_two_cov_data(rng, counts)
+    mu = np.full(3, 0.7)
+    ref = 0.0
+    for p, n in enumerate(counts):
+        cov = np.kron(np.eye(n), Sw) + np.kron(np.ones((n, n)), Sb)
+        ref += multivariate_normal(np.tile(mu, n), cov).logpdf(X[ids == p].reshape(-1))
+    shuffled = rng.permutation(ids.size)  # row order must not matter
+    assert S.two_covariance_loglik(X[shuffled], ids[shuffled], Sw, Sb, mu) == pytest.approx(ref, rel=1e-10)
+    # unlabelled rows (identity < 0) are left out
+    Xu, idu = np.r_[X, rng.normal(size=(2, 3))], np.r_[ids, [-1, -1]]
+    assert S.two_covariance_loglik(Xu, idu, Sw, Sb, mu) == pytest.approx(ref, rel=1e-10)
+
+
+def test_two_covariance_em_reaches_the_balanced_closed_form_ml():
+    # with n images for every person the ML estimates are closed-form:
+    # Sw = within scatter / (K (n - 1)), Sb = cov of means (divisor K) - Sw / n, mu = grand mean
+    rng = np.random.default_rng(21)
+    K, n = 300, 4
+    X, ids, _, _ = _unbalanced_two_cov_data(rng, [n] * K)
+    Sw, Sb, mu, history = S.two_covariance_em(X, ids, max_iter=500, tol=1e-13)
+    means = X.reshape(K, n, -1).mean(1)
+    R = X - np.repeat(means, n, axis=0)
+    Sw_ml = R.T @ R / (K * (n - 1))
+    Sb_ml = (means - means.mean(0)).T @ (means - means.mean(0)) / K - Sw_ml / n
+    assert np.linalg.eigvalsh(Sb_ml).min() > 0  # interior optimum, so EM must reach it
+    assert Sw == pytest.approx(Sw_ml, abs=1e-4)
+    assert Sb == pytest.approx(Sb_ml, abs=1e-4)
+    assert mu == pytest.approx(means.mean(0))
+
+
+def test_two_covariance_em_climbs_above_the_moments_on_unbalanced_data():
+    rng = np.random.default_rng(22)
+    counts = rng.choice([1, 1, 1, 2, 3, 8, 20], size=400)
+    X, ids, Sb_true, Sw_true = _unbalanced_two_cov_data(rng, counts)
+    Sw0, Sb0, mu0, _ = S.within_between_covariance(X, ids)
+    Sw, Sb, mu, history = S.two_covariance_em(X, ids, max_iter=200)
+    assert np.all(np.diff(history) >= -1e-8 * np.abs(history[:-1]))  # EM never goes down
+    assert history[-1] > S.two_covariance_loglik(X, ids, Sw0, Sb0 + 1e-6 * np.eye(3), mu0)
+    assert history[-1] == pytest.approx(S.two_covariance_loglik(X, ids, Sw, Sb, mu))
+    assert np.abs(Sw - Sw_true).max() < 0.15 * np.abs(Sw_true).max()
+    assert np.abs(Sb - Sb_true).max() < 0.25 * np.abs(Sb_true).max()
+
+
+def test_plda_em_and_length_norm_options():
+    rng = np.random.default_rng(23)
+    counts = np.r_[rng.choice([1, 2, 3, 6], size=300), [2] * 200]  # the last 200 people are held out
+    X, ids, _, _ = _unbalanced_two_cov_data(rng, counts, d=4)
+    Xt, X, ids = X[-400:], X[:-400], ids[:-400]
+    em = S.TwoCovarianceScore(estimator="em").fit(X, ids)
+    Sw, Sb, mu, _ = S.two_covariance_em(X, ids)
+    assert em.within_cov_ == pytest.approx(S.shrink(Sw, 0.05))
+    assert em.between_cov_ == pytest.approx(S.shrink(Sb, 0.05))
+    # length normalisation = sklearn's whitening PCA then unit rows, then the plain model
+    from sklearn.decomposition import PCA
+    from sklearn.preprocessing import Normalizer
+
+    ln = S.TwoCovarianceScore(n_components=3, length_norm=True).fit(X, ids)
+    pca = PCA(3, whiten=True, random_state=0).fit(X)
+    Z = Normalizer().fit_transform(pca.transform(X))
+    ref = S.TwoCovarianceScore().fit(Z, ids)
+    L, R = X[:20], X[20:40]
+    assert ln.score_pairs(L, R) == pytest.approx(ref.score_pairs(Z[:20], Z[20:40]))
+    # both rank same-person pairs of held-out people above different-person pairs
+    L, R = Xt[0::2], Xt[1::2]
+    same = np.r_[np.ones(200), np.zeros(199)]
+    for m in (em, S.TwoCovarianceScore(estimator="em", length_norm=True).fit(X, ids)):
+        s = np.r_[m.score_pairs(L, R), m.score_pairs(L[:-1], R[1:])]
+        assert roc_auc_score(same, s) > 0.9
+
+
+def test_plda_em_refuses_pair_labels_and_unknown_estimators():
+    rng = np.random.default_rng(25)
+    X, ids, _, _ = _unbalanced_two_cov_data(rng, [3] * 20)
+    with pytest.raises(ValueError, match="needs identity labels"):
+        S.TwoCovarianceScore(estimator="em").fit_pairs(X[:10], X[10:20], np.arange(10) % 2 == 0)
+    with pytest.raises(ValueError, match="'moments' or 'em'"):
+        S.TwoCovarianceScore(estimator="ml").fit(X, ids)
+    with pytest.raises(ValueError, match="max_iter"):
+        S.two_covariance_em(X, ids, max_iter=0)

@@ -222,7 +222,7 @@ class PairScorer(BaseEstimator):
             return X
         rows = unique_rows(X)
         limit = min(rows.shape)
-        if not isinstance(n, float) and n > limit:
+        if n is not None and not isinstance(n, float) and n > limit:
             raise ValueError(f"{type(self).__name__}(n_components={n}) asks for more components than the "
                              f"training embeddings have ({rows.shape[0]} distinct rows x {X.shape[1]} dimensions); "
                              f"use n_components <= {limit}, a fraction such as 0.95, or None for no PCA")
