@@ -69,6 +69,20 @@ def _psd(cov: np.ndarray, floor: float = 0.0) -> np.ndarray:
     return (v * np.maximum(w, floor)) @ v.T
 
 
+def _identity_sums(X: np.ndarray, identity) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Labelled rows (identity >= 0), each row's person index, and each person's row sum and image count."""
+    ids = np.asarray(identity)
+    if ids.shape != (X.shape[0],):
+        raise ValueError(f"identity must have shape ({X.shape[0]},), got {ids.shape}")
+    keep = ids >= 0
+    X = X[keep]
+    _, inverse, counts = np.unique(ids[keep], return_inverse=True, return_counts=True)
+    sums = np.zeros((counts.size, X.shape[1]))
+    inverse = inverse.reshape(-1)
+    np.add.at(sums, inverse, X)
+    return X, inverse, sums, counts
+
+
 def within_between_covariance(embeddings, identity) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Pooled within-identity covariance Sw, between-identity covariance Sb, mean, within df.
 
@@ -76,29 +90,20 @@ def within_between_covariance(embeddings, identity) -> tuple[np.ndarray, np.ndar
     Sb by moments: the covariance of identity means equals Sb + mean(1/n_i) Sw, so
     Sb = cov(means) - mean(1/n_i) Sw, projected to the positive semi-definite cone.
     """
-    X = _as_matrix(embeddings, "embeddings")
-    ids = np.asarray(identity)
-    if ids.shape != (X.shape[0],):
-        raise ValueError(f"identity must have shape ({X.shape[0]},), got {ids.shape}")
-    keep = ids >= 0
-    X, ids = X[keep], ids[keep]
-    people, inverse, counts = np.unique(ids, return_inverse=True, return_counts=True)
-    if people.size < 2:
-        raise ValueError(f"need at least two identities to estimate covariances, got {people.size}")
+    X, inverse, sums, counts = _identity_sums(_as_matrix(embeddings, "embeddings"), identity)
+    if counts.size < 2:
+        raise ValueError(f"need at least two identities to estimate covariances, got {counts.size}")
     multi = counts >= 2
     if not multi.any():
         raise ValueError("no identity has two images, so the within-identity covariance is undefined")
-    d = X.shape[1]
-    means = np.zeros((people.size, d))
-    np.add.at(means, inverse, X)
-    means /= counts[:, None]
+    means = sums / counts[:, None]
     in_multi = multi[inverse]
     R = X[in_multi] - means[inverse[in_multi]]
     df = int(in_multi.sum() - multi.sum())
     Sw = R.T @ R / df
     mu = means.mean(axis=0)
     M = means - mu
-    Sb = _psd(M.T @ M / (people.size - 1) - np.mean(1.0 / counts) * Sw)
+    Sb = _psd(M.T @ M / (counts.size - 1) - np.mean(1.0 / counts) * Sw)
     return Sw, Sb, mu, df
 
 
@@ -123,19 +128,6 @@ def pair_covariances(left, right, same) -> tuple[np.ndarray, np.ndarray, np.ndar
     return Sw, _psd(T - Sw), mu, int(D.shape[0])
 
 
-def _identity_sums(X: np.ndarray, identity) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Labelled rows (identity >= 0), and each person's row sum and image count."""
-    ids = np.asarray(identity)
-    if ids.shape != (X.shape[0],):
-        raise ValueError(f"identity must have shape ({X.shape[0]},), got {ids.shape}")
-    keep = ids >= 0
-    X = X[keep]
-    _, inverse, counts = np.unique(ids[keep], return_inverse=True, return_counts=True)
-    sums = np.zeros((counts.size, X.shape[1]))
-    np.add.at(sums, inverse.reshape(-1), X)
-    return X, sums, counts
-
-
 def two_covariance_loglik(embeddings, identity, Sw, Sb, mu) -> float:
     """Log-likelihood of labelled embeddings under the two-covariance model x = y_i + e.
 
@@ -144,7 +136,7 @@ def two_covariance_loglik(embeddings, identity, Sw, Sb, mu) -> float:
     n Sb + Sw) and n - 1 contrasts ~ N(0, Sw) whose scatter is the within-person scatter, so
     no nd x nd covariance is ever formed. Rows labelled < 0 are left out.
     """
-    X, sums, counts = _identity_sums(_as_matrix(embeddings, "embeddings"), identity)
+    X, _, sums, counts = _identity_sums(_as_matrix(embeddings, "embeddings"), identity)
     return _loglik(X, sums, counts, np.asarray(Sw, float), np.asarray(Sb, float), np.asarray(mu, float))
 
 
@@ -180,7 +172,7 @@ def two_covariance_em(embeddings, identity, max_iter: int = 100, tol: float = 1e
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
     X = _as_matrix(embeddings, "embeddings")
     Sw, Sb, mu, _ = within_between_covariance(X, identity)
-    X, sums, counts = _identity_sums(X, identity)
+    X, _, sums, counts = _identity_sums(X, identity)
     d, K, N = X.shape[1], counts.size, X.shape[0]
     ridge = 1e-6 * np.trace(Sw) / d
     Sw, Sb = Sw + ridge * np.eye(d), Sb + ridge * np.eye(d)  # the moments' Sb can be singular
