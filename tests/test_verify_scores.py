@@ -234,3 +234,7 @@ def test_plda_em_refuses_pair_labels_and_unknown_estimators():
         S.TwoCovarianceScore(estimator="ml").fit(X, ids)
     with pytest.raises(ValueError, match="max_iter"):
         S.two_covariance_em(X, ids, max_iter=0)
+    from sklearn.exceptions import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning, match="raise max_iter"):
+        S.two_covariance_em(X, ids, max_iter=1, tol=1e-15)

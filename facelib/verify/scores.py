@@ -13,9 +13,12 @@ are invertible with few identities or many latents.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from .features import unique_row_index, unique_rows
@@ -156,7 +159,7 @@ def _loglik(X, sums, counts, Sw, Sb, mu) -> float:
     return float(total - 0.5 * np.sum(np.linalg.inv(Sw) * scatter))
 
 
-def two_covariance_em(embeddings, identity, max_iter: int = 100, tol: float = 1e-6):
+def two_covariance_em(embeddings, identity, max_iter: int = 200, tol: float = 1e-6):
     """Maximum-likelihood Sw, Sb, mu of the two-covariance model by EM (Sizov et al. 2014;
     the Joint Bayesian EM of Chen et al. 2012).
 
@@ -165,8 +168,10 @@ def two_covariance_em(embeddings, identity, max_iter: int = 100, tol: float = 1e
     knows, which matters when most people have one or two images (LFW: 4,069 of 5,749 have
     one). People with one image count (they inform Sb + Sw); rows labelled < 0 do not.
     EM starts from the moments and stops when the log-likelihood gains less than `tol`
-    (relative) in an iteration. Returns Sw, Sb, mu and the log-likelihood per iteration
-    (never decreasing: a check on the updates).
+    (relative) in an iteration, with a ConvergenceWarning if `max_iter` comes first (LFW's
+    patch-VAE embeddings, 100 dimensions: 125 iterations, and the scores settle after 30).
+    Returns Sw, Sb, mu and the log-likelihood per iteration (never decreasing: a check on
+    the updates).
     """
     if max_iter < 1:
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
@@ -198,6 +203,10 @@ def two_covariance_em(embeddings, identity, max_iter: int = 100, tol: float = 1e
         history.append(_loglik(X, sums, counts, Sw, Sb, mu))
         if abs(history[-1] - history[-2]) <= tol * abs(history[-2]):
             break
+    else:
+        warnings.warn(f"two-covariance EM stopped at max_iter={max_iter} before the log-likelihood settled "
+                      f"(last relative gain {abs(history[-1] - history[-2]) / abs(history[-2]):.1e} > tol {tol:g}); "
+                      "raise max_iter", ConvergenceWarning, stacklevel=2)
     return Sw, Sb, mu, np.asarray(history)
 
 
@@ -353,13 +362,15 @@ class TwoCovarianceScore(PairScorer):
     scales every embedding to unit length before the model sees it (Garcia-Romero &
     Espy-Wilson 2011): heavy-tailed embeddings come closer to the Gaussians the model
     assumes. On LFW View 1 (patch VAE, PCA 100, identities of all training people's
-    images) AUC went 0.864 (moments) -> 0.872 (EM) / 0.874 (length norm) -> 0.878 (both).
+    images) AUC went 0.864 (moments) -> 0.872 (EM) / 0.874 (length norm) -> 0.878 (both);
+    on View 2 accuracy 79.6 -> 81.0 %. `max_iter` caps the EM iterations; the fitted model
+    keeps the log-likelihood per iteration in `loglik_`.
     """
 
     labels = "identities"
 
     def __init__(self, shrinkage: float = 0.05, n_components: int | float | None = None,
-                 estimator: str = "moments", length_norm: bool = False, max_iter: int = 100):
+                 estimator: str = "moments", length_norm: bool = False, max_iter: int = 200):
         self.shrinkage = shrinkage
         self.n_components = n_components
         self.estimator = estimator
