@@ -20,7 +20,7 @@
         # (about 10,500 images of 3,850 people per fold): 79.6 ± 0.8 (AUC 0.856, EER 22.2 %), against
         # 79.0 ± 0.8 (AUC 0.855) image-restricted: the extra images move the threshold, not the ranking.
         # The same PLDA fitted by EM (maximum likelihood) 79.9 ± 0.7 (AUC 0.867), on length-normalised
-        # embeddings 79.9 ± 0.7 (AUC 0.877), both: 81.0 ± 0.8 (AUC 0.883, EER 19.4 %; 9 of 10 folds
+        # embeddings 79.8 ± 0.7 (AUC 0.877), both: 81.0 ± 0.8 (AUC 0.883, EER 19.4 %; 9 of 10 folds
         # above the moment-fitted PLDA, paired t(9) = 3.6). All four are printed; 2 cores, 18 min.
     python benchmarks/verification.py --siamese-folds 10 --skip-baselines
         # end-to-end siamese CNN, trained on the nine other folds' pairs: 71.4 ± 0.4 (AUC 0.79,
