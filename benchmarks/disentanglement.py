@@ -16,7 +16,8 @@
         # with --jitter beta 4 0.73 / 0.08, beta 16 0.72 / 0.08, beta 128 0.59 / 0.05 (pose lost);
         # without: beta 48 0.64 / 0.075, beta 4 with --latent-dim 6 0.71 / 0.065, the capacity objective
         # (--option objective capacity --option c_max 15 --option c_steps 20000) 0.42 / 0.053,
-        # --models beta-tcvae --option beta 32 0.62 / 0.082: yaw and pitch never get a latent (MIG <= 0.06)
+        # --models beta-tcvae --option beta 32 0.62 / 0.082: yaw and pitch never get a latent (MIG <= 0.06);
+        # twice as long (--steps 60000, 70 min each) does not help: beta 4 0.73 / 0.033, beta-TCVAE 0.67 / 0.036
 
 On grey faces the Bernoulli decoder (the models' default) and short training leave pose
 unlearnt; `--probe` shows the pixels do carry it.
