@@ -140,13 +140,20 @@ def two_covariance_loglik(embeddings, identity, Sw, Sb, mu) -> float:
     no nd x nd covariance is ever formed. Rows labelled < 0 are left out.
     """
     X, _, sums, counts = _identity_sums(_as_matrix(embeddings, "embeddings"), identity)
-    return _loglik(X, sums, counts, np.asarray(Sw, float), np.asarray(Sb, float), np.asarray(mu, float))
+    return _loglik(sums / counts[:, None], counts, _within_scatter(X, sums, counts),
+                   np.asarray(Sw, float), np.asarray(Sb, float), np.asarray(mu, float))
 
 
-def _loglik(X, sums, counts, Sw, Sb, mu) -> float:
-    d = X.shape[1]
+def _within_scatter(X, sums, counts) -> np.ndarray:
+    """sum_i sum_j (x_ij - m_i)(x_ij - m_i)' over people i and their images j."""
+    return X.T @ X - (sums / counts[:, None]).T @ sums
+
+
+def _loglik(means, counts, scatter, Sw, Sb, mu) -> float:
+    """The two-covariance log-likelihood from per-person means and counts and the within
+    scatter, which do not change while EM updates Sw, Sb and mu."""
+    d = means.shape[1]
     _, logdet_w = np.linalg.slogdet(Sw)
-    means = sums / counts[:, None]
     total = 0.0
     for n in np.unique(counts):
         sel = counts == n
@@ -155,7 +162,6 @@ def _loglik(X, sums, counts, Sw, Sb, mu) -> float:
         total -= 0.5 * (sel.sum() * (d * np.log(2 * np.pi) + logdet_c)
                         + n * np.sum(quadratic_forms(means[sel] - mu, np.linalg.inv(C))))
         total -= 0.5 * sel.sum() * (n - 1) * (d * np.log(2 * np.pi) + logdet_w)
-    scatter = X.T @ X - means.T @ sums  # sum_i sum_j (x_ij - m_i)(x_ij - m_i)'
     return float(total - 0.5 * np.sum(np.linalg.inv(Sw) * scatter))
 
 
@@ -182,7 +188,8 @@ def two_covariance_em(embeddings, identity, max_iter: int = 200, tol: float = 1e
     ridge = 1e-6 * np.trace(Sw) / d
     Sw, Sb = Sw + ridge * np.eye(d), Sb + ridge * np.eye(d)  # the moments' Sb can be singular
     XX = X.T @ X
-    history = [_loglik(X, sums, counts, Sw, Sb, mu)]
+    means, scatter = sums / counts[:, None], _within_scatter(X, sums, counts)
+    history = [_loglik(means, counts, scatter, Sw, Sb, mu)]
     for _ in range(max_iter):
         W, B = np.linalg.inv(Sw), np.linalg.inv(Sb)
         Ey = np.zeros((K, d))
@@ -200,7 +207,7 @@ def two_covariance_em(embeddings, identity, max_iter: int = 200, tol: float = 1e
         cross = sums.T @ Ey                 # sum_ij x_ij E[y_i]'
         Sw = (XX - cross - cross.T + post_cov_n + (Ey * counts[:, None]).T @ Ey) / N
         Sw, Sb = (Sw + Sw.T) / 2, (Sb + Sb.T) / 2
-        history.append(_loglik(X, sums, counts, Sw, Sb, mu))
+        history.append(_loglik(means, counts, scatter, Sw, Sb, mu))
         if abs(history[-1] - history[-2]) <= tol * abs(history[-2]):
             break
     else:
