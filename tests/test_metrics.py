@@ -28,10 +28,12 @@ from facelib.metrics import (
     histogram_discretize,
     mig,
     mig_from_codes,
+    mutual_info_table,
     random_representation,
     sap,
 )
 from facelib.metrics.sap import sap_score_matrix
+from facelib.metrics.utils import sample_codes_and_factors
 
 SIZES = (3, 4, 5, 6)
 K = len(SIZES)
@@ -110,6 +112,40 @@ def test_mig_from_codes_closed_form():
     z = np.stack([f[:, 0], f[:, 0] // 2], axis=1).astype(float)
     assert mig_from_codes(z, f, num_bins=20)["mig"] == pytest.approx(0.5, abs=1e-12)
 
+
+
+def test_mutual_info_table_against_sklearn_and_mig(toy):
+    """Entries are sklearn's plug-in MI of the discretised codes over scipy's factor entropy,
+    and each column's top-two gap is mig()'s per-factor value (same seed, same sample)."""
+    from scipy.stats import entropy
+
+    A = np.concatenate([np.eye(K), np.eye(K)[:, :1]], axis=1)  # f0 in dims 0 and 4: a spread factor
+    A[:2, :2] = _rotation(np.pi / 6)[:2, :2]                   # f0 / f1 mixed
+    rep = ground_truth_representation(toy, A)
+    t = mutual_info_table(rep, toy, seed=4, n_train=1500)
+    assert list(t.index) == [f"z{j}" for j in range(K + 1)] and list(t.columns) == list(toy.factor_names)
+
+    mus, f = sample_codes_and_factors(rep, toy, 1500, np.random.default_rng(4))
+    codes = histogram_discretize(mus, 20)
+    for j in range(K + 1):
+        for k in range(K):
+            h = entropy(np.bincount(f[:, k]))
+            assert t.iloc[j, k] == pytest.approx(mutual_info_score(codes[:, j], f[:, k]) / h, abs=1e-10)
+    m = mig(rep, toy, seed=4, n_train=1500)
+    top = np.sort(t.to_numpy(), axis=0)[::-1]
+    for k, name in enumerate(toy.factor_names):
+        assert top[0, k] - top[1, k] == pytest.approx(m[f"mig_{name}"], abs=1e-12)
+    # the spread factor shows as two full entries in its column, the clean ones as one
+    assert t.loc["z4", "f0"] > 0.5 and t.loc["z0", "f0"] > 0.5
+    assert t["f2"].max() == pytest.approx(1.0) and np.sort(t["f2"])[-2] < 0.05
+
+
+def test_mutual_info_table_rows_follow_a_permutation(toy):
+    perm = np.array([2, 0, 3, 1])
+    base = mutual_info_table(ground_truth_representation(toy), toy, seed=1, n_train=800)
+    moved = mutual_info_table(ground_truth_representation(toy, np.eye(K)[:, perm]), toy, seed=1, n_train=800)
+    np.testing.assert_allclose(moved.to_numpy(), base.to_numpy()[perm], atol=1e-12)
+    np.testing.assert_allclose(np.diag(base.to_numpy()), 1.0)  # each factor's own latent carries all of it
 
 # -- ground truth at the top, noise at the bottom --------------------------------------------
 def test_ground_truth_scores_maximal(gt_scores):
@@ -232,6 +268,11 @@ class _TinyEncoder(torch.nn.Module):
     def encode(self, x):
         mu = x[:, 0, :, 0] * self.scale
         return mu, torch.zeros_like(mu)
+
+
+def test_mutual_info_table_accepts_a_model(toy):
+    t = mutual_info_table(_TinyEncoder(), toy, seed=2, n_train=500)
+    np.testing.assert_allclose(np.diag(t.to_numpy()), 1.0)  # the pixel rows are the codes
 
 
 def test_evaluate_accepts_a_model(toy, monkeypatch):

@@ -11,7 +11,7 @@ from .beta_vae_score import beta_vae_score
 from .dci import dci, dci_from_importance
 from .evaluate import METRICS, as_representation, evaluate
 from .factor_vae_score import factor_vae_score
-from .mig import mig, mig_from_codes
+from .mig import mig, mig_from_codes, mutual_info_table
 from .sap import sap
 from .sources import (
     DatasetSource,
@@ -26,7 +26,7 @@ from .utils import discrete_entropy, discrete_mutual_info, histogram_discretize
 
 __all__ = [
     "beta_vae_score", "factor_vae_score", "mig", "dci", "sap", "evaluate", "METRICS",
-    "mig_from_codes", "dci_from_importance", "as_representation",
+    "mig_from_codes", "mutual_info_table", "dci_from_importance", "as_representation",
     "FactorSource", "ToySource", "DatasetSource", "YaleBSource", "check_source",
     "ground_truth_representation", "random_representation",
     "discrete_mutual_info", "discrete_entropy", "histogram_discretize",

@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import numpy as np
+import pandas as pd
 
 from .utils import discrete_entropy, mutual_info_matrix, sample_codes_and_factors
 
-__all__ = ["mig", "mig_from_codes"]
+__all__ = ["mig", "mig_from_codes", "mutual_info_table"]
 
 
 def mig_from_codes(mus: np.ndarray, factors: np.ndarray, num_bins: int = 20,
@@ -44,3 +45,26 @@ def mig(representation: Callable, source: Any, *, seed: int = 0, n_train: int = 
     rng = np.random.default_rng(seed)
     mus, factors = sample_codes_and_factors(representation, source, n_train, rng)
     return mig_from_codes(mus, factors, num_bins, list(source.factor_names))
+
+
+def mutual_info_table(representation: Callable, source: Any, *, seed: int = 0, n_train: int = 10000,
+                      num_bins: int = 20) -> pd.DataFrame:
+    """The matrix MIG summarises: I(latent j; factor k) / H(factor k), latents by factors.
+
+    Why: a low MIG has two opposite causes that the number alone cannot tell apart -- a
+    factor no latent carries (its column is low everywhere) or one spread over several
+    latents (two or more high entries, so the gap between the top two is small). Same
+    sample, discretisation and normalisation as `mig` with the same seed, so the gap of
+    column k's top two entries is ``mig_<k>``. Rows ``z0, z1, ...``; columns the factor names.
+    A torch model is read through its posterior mean, as `evaluate` reads it.
+    """
+    from .evaluate import as_representation  # evaluate imports this module
+
+    representation = as_representation(representation)
+    rng = np.random.default_rng(seed)
+    mus, factors = sample_codes_and_factors(representation, source, n_train, rng)
+    h = discrete_entropy(factors)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table = np.where(h > 0, mutual_info_matrix(mus, factors, num_bins) / h, np.nan)
+    return pd.DataFrame(table, index=[f"z{j}" for j in range(mus.shape[1])],
+                        columns=list(source.factor_names))
