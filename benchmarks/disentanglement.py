@@ -24,8 +24,9 @@
         # beta 8 keeps 4 of 10 latents (KL 2.6-3.3 nats, the rest about 0): one carries light azimuth
         # (0.44), the others mix identity with yaw or light elevation; pitch, light elevation and expression
         # have no latent (column maxima 0.05, 0.06, 0.01). The plain VAE keeps 8 and spreads yaw over five
-        # latents (0.08-0.21 each). Training on 1,000 people instead of 10 (a continuous identity manifold,
-        # scored on the same 10) changes nothing (beta 4: MIG 0.070, beta 8: 0.046 at 8,000 steps).
+        # latents (0.08-0.21 each). Training on 1,000 people instead of 10 (--train-identities 1000: a
+        # continuous identity manifold, scored on the same 10) changes nothing (beta 4: MIG 0.070, beta 8:
+        # 0.046 at 8,000 steps).
 
 On grey faces the Bernoulli decoder (the models' default) and short training leave pose
 unlearnt; `--probe` shows the pixels do carry it.
@@ -190,8 +191,13 @@ def model_table(args) -> pd.DataFrame | None:
     # jitter, so by default the training faces have none either (--jitter keeps scale / shift
     # jitter: three more generative factors that no metric scores but the latents must carry)
     ranges = {} if args.jitter else NO_JITTER
-    plain = load("synthetic", n=n_images, size=size, seed=args.seed, n_identities=ids, **ranges)
-    grouped = load("synthetic", n=n_images, size=size, seed=args.seed, n_identities=ids, group_size=8,
+    # person k is the same draw for any n_identities with the same seed, so training on more people
+    # than the source scores still contains the scored ones
+    train_ids = args.train_identities or ids
+    if train_ids < ids:
+        raise SystemExit(f"--train-identities {train_ids} must be at least --identities {ids} (the scored people)")
+    plain = load("synthetic", n=n_images, size=size, seed=args.seed, n_identities=train_ids, **ranges)
+    grouped = load("synthetic", n=n_images, size=size, seed=args.seed, n_identities=train_ids, group_size=8,
                    **ranges)  # ModVAE
     data = plain
     print(f"\nTraining data ({'with' if args.jitter else 'no'} scale/shift jitter): {plain}\n  ModVAE: {grouped}\nFactor source: {source} "
@@ -330,6 +336,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--identities", type=int, default=10,
                    help="people in the synthetic faces (each is one level of the identity factor; "
                         "100 makes DCI's per-factor boosted trees 10x slower)")
+    p.add_argument("--train-identities", type=int, default=None,
+                   help="people in the training faces (default --identities); more than the factor source "
+                        "scores makes identity a continuous manifold of face shapes rather than a few points")
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per model (default 600 quick, 20000 full)")
     p.add_argument("--images", type=int, default=None, help="training images (default 4000 quick, 20000 full)")
     p.add_argument("--jitter", action="store_true",

@@ -175,6 +175,14 @@ def test_deterministic_for_a_seed():
     assert not torch.equal(a.images, c.images)
 
 
+def test_person_k_does_not_depend_on_how_many_people():
+    """A model trained on many people can be scored on a source of the first few (same seed)."""
+    few, many = SyntheticFaces(size=32, n_identities=3, seed=7), SyntheticFaces(size=32, n_identities=50, seed=7)
+    codes = np.array([[0, 1, 2, 3, 4, 5], [2, 9, 0, 5, 1, 7]])
+    assert torch.equal(few.render_codes(codes), many.render_codes(codes))
+    assert not torch.equal(few.render_codes(codes), SyntheticFaces(size=32, n_identities=3, seed=8).render_codes(codes))
+
+
 def test_load_registry_colour_and_grouping():
     ds = load("synthetic", n=24, size=32, channels=3, seed=0, n_identities=5, yaw=(-10, 10))
     assert ds.images.shape == (24, 3, 32, 32) and ds.images.dtype == torch.uint8

@@ -48,7 +48,7 @@ tx, ty             -0.05 .. 0.05   shift as a fraction of the image width (ty po
 =================  ==============  ===========================================================
 
 Identity ``k`` is person ``k``: a fixed draw of the ten identity parameters, deterministic
-from the seed. Same seed, same arguments -> bit-identical images.
+from the seed and the same whatever ``n_identities`` is. Same seed, same arguments -> bit-identical images.
 """
 
 from __future__ import annotations
