@@ -170,3 +170,20 @@ class TestTraversalWidget:
             viz.TraversalWidget(model, torch.rand(3, 3, 8, 8))
         with pytest.raises(ValueError, match="units"):
             viz.TraversalWidget(model, torch.rand(3, 1, 8, 8), units="sigma")
+
+
+def test_plot_mutual_information_draws_the_table_with_kl_labels():
+    import pandas as pd
+
+    table = pd.DataFrame([[0.9, 0.1], [0.05, 0.4], [0.0, 0.0]], index=["z0", "z1", "z2"], columns=["yaw", "light"])
+    ax = viz.plot_mutual_information(table, kl=[2.5, 1.25, 0.0], title="m")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["z0 (KL 2.5)", "z1 (KL 1.2)", "z2 (KL 0.0)"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["yaw", "light"]
+    cells = ax.collections[0].get_array()  # the heatmap's values, row by row, on the fixed 0..1 scale
+    np.testing.assert_allclose(np.asarray(cells).reshape(3, 2), table.to_numpy())
+    assert ax.collections[0].get_clim() == (0.0, 1.0)
+    assert sorted(t.get_text() for t in ax.texts) == sorted(f"{v:.2f}" for v in table.to_numpy().ravel())
+    with pytest.raises(ValueError, match="3 latents"):
+        viz.plot_mutual_information(table, kl=[1.0, 2.0])
+    with pytest.raises(TypeError, match="mutual_info_table"):
+        viz.plot_mutual_information(table.to_numpy())

@@ -6,6 +6,8 @@
 * `traversal_grid(model, z_or_image, dims, values, order_by_kl)` -> tensor D x K x C x H x W;
   `plot_traversal(...)` -> labelled Figure; `save_traversal_gif(model, image, dim, path)`;
   `latent_order(model, images)` -> latents by KL (active first) and the KL per latent.
+* `plot_mutual_information(table, kl)`: heatmap of `metrics.mutual_info_table` (which latent
+  carries which factor), latents labelled with their KL.
 * `TraversalWidget(model, dataset_or_image)`: ipywidgets sliders per latent, live decoded face.
 
 Models follow the facelib contract: `encode(x) -> (mu, logvar)`, `decode(z)` in [0, 1],
@@ -15,12 +17,14 @@ Models follow the facelib contract: `encode(x) -> (mu, logvar)`, `decode(z)` in 
 
 from __future__ import annotations
 
+from .disentanglement import plot_mutual_information
 from .images import image_grid, png_bytes, reconstruction_figure, show_images, to_uint8
 from .traversal import latent_order, plot_traversal, save_traversal_gif, traversal_grid
 
 __all__ = [
     "image_grid", "show_images", "reconstruction_figure", "png_bytes", "to_uint8",
-    "latent_order", "traversal_grid", "plot_traversal", "save_traversal_gif", "TraversalWidget",
+    "latent_order", "traversal_grid", "plot_traversal", "save_traversal_gif", "plot_mutual_information",
+    "TraversalWidget",
 ]
 
 
