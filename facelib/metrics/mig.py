@@ -16,17 +16,21 @@ from .utils import discrete_entropy, mutual_info_matrix, sample_codes_and_factor
 __all__ = ["mig", "mig_from_codes", "mutual_info_table"]
 
 
+def _normalised_mi(mus: np.ndarray, factors: np.ndarray, num_bins: int) -> np.ndarray:
+    """I(discretised mu_j; factor_k) / H(factor_k), (d, K); NaN for a constant factor."""
+    h = discrete_entropy(factors)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(h > 0, mutual_info_matrix(mus, factors, num_bins) / h, np.nan)
+
+
 def mig_from_codes(mus: np.ndarray, factors: np.ndarray, num_bins: int = 20,
                    factor_names: list[str] | None = None) -> dict[str, float]:
     """MIG of given codes (n, d) and discrete factors (n, K); needs d >= 2."""
     mus, factors = np.asarray(mus, dtype=np.float64), np.asarray(factors)
     if mus.ndim != 2 or mus.shape[1] < 2:
         raise ValueError(f"MIG needs at least two latent dimensions (a gap between the top two), got shape {mus.shape}")
-    m = mutual_info_matrix(mus, factors, num_bins)  # (d, K)
-    h = discrete_entropy(factors)
-    top = np.sort(m, axis=0)[::-1]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        per_factor = np.where(h > 0, (top[0] - top[1]) / h, np.nan)
+    top = np.sort(_normalised_mi(mus, factors, num_bins), axis=0)[::-1]  # NaN columns stay NaN
+    per_factor = top[0] - top[1]
     if np.isnan(per_factor).all():
         raise ValueError("every factor was constant in the sample; MIG is undefined (sample more points)")
     names = factor_names or [f"f{k}" for k in range(factors.shape[1])]
@@ -63,8 +67,5 @@ def mutual_info_table(representation: Callable, source: Any, *, seed: int = 0, n
     representation = as_representation(representation)
     rng = np.random.default_rng(seed)
     mus, factors = sample_codes_and_factors(representation, source, n_train, rng)
-    h = discrete_entropy(factors)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        table = np.where(h > 0, mutual_info_matrix(mus, factors, num_bins) / h, np.nan)
-    return pd.DataFrame(table, index=[f"z{j}" for j in range(mus.shape[1])],
+    return pd.DataFrame(_normalised_mi(mus, factors, num_bins), index=[f"z{j}" for j in range(mus.shape[1])],
                         columns=list(source.factor_names))
