@@ -5,9 +5,10 @@
     python benchmarks/disentanglement.py --sanity-only
     python benchmarks/disentanglement.py --models modvae --steps 30000 --images 20000 \\
         --identity-latents 1 --lam 10 --likelihood gaussian --gaussian-scale 0.05
-        # ModVAE at issue 6's goal (1 core, 20 min): beta-VAE score 1.00, FactorVAE 0.88,
-        # MIG 0.54 (yaw 0.78, pitch 0.55, light 0.78 / 0.68, identity 0.45, expression 0.00),
-        # DCI-D 0.61; with --jitter 1.00 / MIG 0.51 (15,000 steps: 1.00 / 0.32)
+        # ModVAE at issue 6's goal (1 core, 20-35 min): beta-VAE score 1.00, FactorVAE 0.91,
+        # MIG 0.535 (yaw 0.74, pitch 0.55, light 0.87 / 0.66, identity 0.39, expression 0.00),
+        # DCI-D 0.59 (initial weights seeded from --train-seed; before that seeding: 0.88 / 0.54 / 0.61);
+        # with --jitter 1.00 / MIG 0.51 (15,000 steps: 1.00 / 0.32)
     python benchmarks/disentanglement.py --models vae beta-vae beta-tcvae factor-vae --betas 2 4 8 16 \\
         --steps 30000 --images 20000 --likelihood gaussian --gaussian-scale 0.05
         # the unsupervised models at the same recipe stay far below (beta-VAE score / MIG; about 20 min
@@ -28,7 +29,7 @@
         # continuous identity manifold, scored on the same 10) changes nothing (beta 4: MIG 0.070, beta 8:
         # 0.046 at 8,000 steps). At 30,000 steps, beta 4 with disentanglement_lib's Adam rate (--lr 1e-4):
         # 0.75 / MIG 0.044; beta 4 with another training seed (--train-seed 1): 0.57 / 0.030 (5 latents
-        # active; yaw's best latent 0.09, pitch's 0.03).
+        # active; yaw's best latent 0.09, pitch's 0.03); beta-TCVAE --train-seed 1: 0.66 / 0.07 (seed 0: 0.72 / 0.12).
 
 On grey faces the Bernoulli decoder (the models' default) and short training leave pose
 unlearnt; `--probe` shows the pixels do carry it.
