@@ -93,7 +93,11 @@ def within_between_covariance(embeddings, identity) -> tuple[np.ndarray, np.ndar
     Sb by moments: the covariance of identity means equals Sb + mean(1/n_i) Sw, so
     Sb = cov(means) - mean(1/n_i) Sw, projected to the positive semi-definite cone.
     """
-    X, inverse, sums, counts = _identity_sums(_as_matrix(embeddings, "embeddings"), identity)
+    return _moment_estimates(*_identity_sums(_as_matrix(embeddings, "embeddings"), identity))
+
+
+def _moment_estimates(X, inverse, sums, counts) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """`within_between_covariance` from `_identity_sums`' output (EM starts here too)."""
     if counts.size < 2:
         raise ValueError(f"need at least two identities to estimate covariances, got {counts.size}")
     multi = counts >= 2
@@ -181,9 +185,8 @@ def two_covariance_em(embeddings, identity, max_iter: int = 200, tol: float = 1e
     """
     if max_iter < 1:
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
-    X = _as_matrix(embeddings, "embeddings")
-    Sw, Sb, mu, _ = within_between_covariance(X, identity)
-    X, _, sums, counts = _identity_sums(X, identity)
+    X, inverse, sums, counts = _identity_sums(_as_matrix(embeddings, "embeddings"), identity)
+    Sw, Sb, mu, _ = _moment_estimates(X, inverse, sums, counts)
     d, K, N = X.shape[1], counts.size, X.shape[0]
     ridge = 1e-6 * np.trace(Sw) / d
     Sw, Sb = Sw + ridge * np.eye(d), Sb + ridge * np.eye(d)  # the moments' Sb can be singular
