@@ -19,7 +19,7 @@
         # (--option objective capacity --option c_max 15 --option c_steps 20000) 0.42 / 0.053,
         # --models beta-tcvae --option beta 32 0.62 / 0.082: yaw and pitch never get a latent (MIG <= 0.06);
         # twice as long (--steps 60000, 70 min each) does not help: beta 4 0.73 / 0.033, beta-TCVAE 0.67 / 0.036
-    python benchmarks/disentanglement.py --models beta-vae --betas 8 --steps 8000 --images 20000 \
+    python benchmarks/disentanglement.py --models beta-vae --betas 8 --steps 8000 --images 20000 \\
         --likelihood gaussian --gaussian-scale 0.05 --mi-table
         # why: the latents x factors mutual-information table (normalised by H(factor)) and each latent's KL.
         # beta 8 keeps 4 of 10 latents (KL 2.6-3.3 nats, the rest about 0): one carries light azimuth
@@ -267,16 +267,12 @@ def print_mi_table(label: str, model, data, source, args) -> None:
     """A model's normalised MI matrix (latents x factors, the matrix behind MIG) beside each
     latent's mean KL on training images: a factor carried by no latent, a factor spread over
     several, and a latent that is switched off (KL about 0) all show at a glance."""
-    import torch
-
     from facelib.metrics import mutual_info_table
+    from facelib.viz import latent_order
 
     n = metric_settings(args.full).get("mig", {}).get("n_train", 10000)
     table = mutual_info_table(model, source, seed=args.seed, n_train=n)
-    model.eval()
-    with torch.no_grad():
-        kl = model.kl_per_dim(data.float_images(slice(0, min(len(data), 2000))).to(next(model.parameters()).device))
-    table.insert(0, "KL", kl.cpu().numpy())
+    table.insert(0, "KL", latent_order(model, data.images[:2000])[1])
     print(f"\n{label}: I(latent; factor) / H(factor), and each latent's mean KL (nats):")
     print(table.round(2).to_string(), flush=True)
 
