@@ -113,7 +113,6 @@ def test_mig_from_codes_closed_form():
     assert mig_from_codes(z, f, num_bins=20)["mig"] == pytest.approx(0.5, abs=1e-12)
 
 
-
 def test_mutual_info_table_against_sklearn_and_mig(toy):
     """Entries are sklearn's plug-in MI of the discretised codes over scipy's factor entropy,
     and each column's top-two gap is mig()'s per-factor value (same seed, same sample)."""
@@ -146,6 +145,7 @@ def test_mutual_info_table_rows_follow_a_permutation(toy):
     moved = mutual_info_table(ground_truth_representation(toy, np.eye(K)[:, perm]), toy, seed=1, n_train=800)
     np.testing.assert_allclose(moved.to_numpy(), base.to_numpy()[perm], atol=1e-12)
     np.testing.assert_allclose(np.diag(base.to_numpy()), 1.0)  # each factor's own latent carries all of it
+
 
 # -- ground truth at the top, noise at the bottom --------------------------------------------
 def test_ground_truth_scores_maximal(gt_scores):
