@@ -424,6 +424,9 @@ def _pipeline_step(run: _Run, i: int, paths: list[Path], declared: dict[str, Any
     params = {k: v for k, v in base.items() if k in declared}
     entry = _run_one(nb, run.dir / nb.name, params, kernel_name, log_output, run.dir)
     err = entry.pop("_exception", None)
+    used = run.dir / "models" / f"{nb.stem}.json"
+    if used.exists():  # Study.record_model: which models the notebook trained, reused or took from the zoo
+        entry["models"] = json.loads(used.read_text())
     run.record["notebooks"][i] = entry
     run.save()
     if verbose:

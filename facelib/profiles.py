@@ -1,5 +1,9 @@
 """Run profiles: the parameter defaults behind `quick` and `full`.
 
+`models` is "zoo" in both: the analysis notebooks (04 traversals, 05 metrics, 06 LFW View 1,
+08 summary) use the trained models the zoo ships, so a first run shows trained models;
+`-p models train` trains everything in the run instead.
+
 Notebook parameters default to None, meaning "whatever the profile says"; a value
 given explicitly (papermill `-p`) always wins. Keeping the table here, not in each
 notebook, makes the quick profile (CI, seconds per notebook on 2 CPU cores) and the
@@ -11,6 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = ["PROFILES", "resolve"]
+
+#: The zoo's synthetic-faces models, scored by 05_disentanglement when `models="zoo"`.
+SYNTHETIC_ZOO = ["synthetic-vae", "synthetic-beta-vae-b4", "synthetic-beta-vae-b16", "synthetic-beta-tcvae",
+                 "synthetic-factor-vae", "synthetic-modvae"]
 
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {
@@ -38,6 +46,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bootstrap": 200,
         "patch_epochs": 1,
         "patch_max_patches": 20000,
+        "models": "zoo",
+        "traversal_models": ["synthetic-modvae", "synthetic-beta-vae-b4"],
+        "zoo_models": SYNTHETIC_ZOO,
     },
     # The full study, sized to finish in under an hour on 2 CPU cores (issue 7; the
     # measured time is in benchmarks/pipeline_walltime.py). 64x64 faces and 32 latents
@@ -74,6 +85,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "bootstrap": 1000,
         "patch_epochs": 4,
         "patch_max_patches": 200000,
+        "models": "zoo",
+        "traversal_models": ["synthetic-modvae", "synthetic-beta-vae-b4", "lfw-beta-vae-b4", "lfw-modvae"],
+        "zoo_models": SYNTHETIC_ZOO,
     },
 }
 

@@ -22,7 +22,7 @@ import pandas as pd
 from facelib.profiles import resolve
 from facelib.utils import library_versions, seed_everything
 
-__all__ = ["Study", "start", "load_data"]
+__all__ = ["Study", "start", "load_data", "checkpoint_key", "people_outside_pairs", "read_tables"]
 
 
 @dataclass
@@ -40,6 +40,7 @@ class Study:
     params: dict[str, Any]
     run_dir: Path | None = None
     versions: dict[str, str] = field(default_factory=dict)
+    models: list[dict[str, Any]] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> Any:
         return self.params[key]
@@ -95,6 +96,36 @@ class Study:
                 continue
             yield name, faces
 
+    @property
+    def use_zoo(self) -> bool:
+        """Whether this run takes trained models from the zoo (`models="zoo"`) rather than training them."""
+        mode = self.params.get("models", "train")
+        if mode not in ("zoo", "train"):
+            raise ValueError(f"models must be 'zoo' (load the shipped trained models) or 'train' (train them "
+                             f"in this run), got {mode!r}")
+        return mode == "zoo"
+
+    def zoo_model(self, name: str):
+        """The zoo model `name` (sha256-checked), recorded in the run as loaded from the zoo."""
+        from facelib import zoo
+
+        model = zoo.load(name)
+        e = zoo.entry(name)
+        self.record_model(name, source="zoo", zoo_name=name, sha256=e["sha256"], metrics=e["metrics"])
+        print(f"zoo model {name}: {e['description']} ({e['training']['steps']} steps, "
+              f"sha256 {e['sha256'][:12]}...)")
+        return model
+
+    def record_model(self, key: str, source: str, **details: Any) -> None:
+        """Note in `run_dir/models/<notebook>.json` where model `key` came from ("zoo", "trained",
+        "reused"), so run.json can say for every model whether this run trained it."""
+        entry = {"key": key, "source": source, **details}
+        self.models.append(entry)
+        if self.run_dir is not None:
+            folder = self.run_dir / "models"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{self.notebook}.json").write_text(json.dumps(self.models, indent=2, default=str))
+
     def train_or_load(self, key: str, model_name: str, dataset: Any, *, epochs: int | None = None,
                       train_options: dict[str, Any] | None = None, **model_config: Any):
         """The model `key` from the run's checkpoints if one is there, else train it now.
@@ -129,6 +160,7 @@ class Study:
                 same_data = _data_fingerprint(stored.get("dataset")) == data
                 if stored["model_name"] == model.name and stored_config == wanted and same_data:
                     print(f"reusing {path}")
+                    self.record_model(key, source="reused", checkpoint=str(path), model=model.name)
                     return load_model(path), pd.DataFrame(stored.get("history") or {})
         config = TrainConfig(
             epochs=int(epochs if epochs is not None else self.params.get("epochs", 10)),
@@ -141,6 +173,8 @@ class Study:
             **(train_options or {}),
         )
         result = fit(model, dataset, config)
+        self.record_model(key, source="trained", checkpoint=None if result.checkpoint is None else str(result.checkpoint),
+                          model=model.name)
         return result.model, result.history
 
 
@@ -238,6 +272,28 @@ def people_outside_pairs(people: Any, pairs: Any):
     names = np.asarray(people.identity_names, dtype=object)
     keep = ~np.isin(names[people.identity], list(in_pairs))
     return people.subset(keep, name=f"{people.name}[outside {pairs.name}]")
+
+
+#: Short tags of config fields in checkpoint keys (beta 4 -> "_b4").
+_KEY_TAGS = {"beta": "b"}
+
+
+def checkpoint_key(model_name: str, dataset: str | None = None, **fields: Any) -> str:
+    """The run-folder key of a model a notebook trains, one spelling for every notebook.
+
+    The model name, each given field as a short tag (``beta=4`` -> ``_b4``), then the data set
+    unless it is the synthetic faces: ``checkpoint_key("beta-vae", beta=4, dataset="olivetti")``
+    is ``"beta-vae_b4_olivetti"``, so 02, 04, 05 and 06 find each other's checkpoints.
+    """
+    key = str(model_name)
+    for name, value in fields.items():
+        if value is None:
+            continue
+        shown = f"{float(value):g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+        key += f"_{_KEY_TAGS.get(name, name)}{shown}"
+    if dataset not in (None, "", "synthetic"):
+        key += f"_{dataset}"
+    return key
 
 
 def read_tables(run_dir: str | Path | None) -> dict[str, pd.DataFrame]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "select_device", "library_versions", "git_commit"]
+__all__ = ["seed_everything", "select_device", "library_versions", "git_commit", "machine_info"]
 
 _TRACKED = [
     "facelib", "torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn",
@@ -65,3 +65,24 @@ def git_commit(path: str | os.PathLike = ".") -> str | None:
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return None
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(device: str | torch.device | None = None) -> dict[str, str | int]:
+    """Where a figure was measured: CPU model, cores, torch version and threads, the device used."""
+    info: dict[str, str | int] = {
+        "cpu": _cpu_name(), "cores": os.cpu_count() or 0, "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(), "platform": platform.platform(),
+    }
+    dev = select_device(device if device is not None else "auto")
+    info["device"] = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
+    return info

@@ -15,3 +15,11 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="session")
+def lfw_available() -> bool:
+    """Whether LFW's pair lists are under the data root (`$FACELIB_DATA`, else ./data)."""
+    from facelib.data.paths import data_root
+
+    return (data_root() / "scikit_learn_data" / "lfw_home" / "pairsDevTrain.txt").exists()

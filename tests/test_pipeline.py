@@ -37,7 +37,9 @@ def good(tmp_path):
     _notebook(folder / "00_first.ipynb", 'profile = "full"\nrun_dir = None\nalpha = 1\n',
               WRITE.format(name="first", payload='{"profile": profile, "alpha": alpha, "cwd": os.getcwd()}'))
     _notebook(folder / "01_second.ipynb", "run_dir = None\nbeta = 0\n",
-              WRITE.format(name="second", payload='{"beta": beta, "has_alpha": "alpha" in globals()}'))
+              WRITE.format(name="second", payload='{"beta": beta, "has_alpha": "alpha" in globals()}'),
+              "from facelib import study\n"
+              "study.start('01_second', run_dir=run_dir).record_model('m', source='zoo', zoo_name='z', sha256='ab')")
     return folder
 
 
@@ -69,6 +71,9 @@ def test_runs_in_order_injects_declared_parameters_and_records(good, tmp_path):
     assert [(n["output"], n["html"]) for n in record["notebooks"]] == [
         ("00_first.ipynb", "00_first.html"), ("01_second.ipynb", "01_second.html")]
     assert record["notebooks"][1]["parameters"] == {"run_dir": str(run_dir), "beta": 2}
+    # which models each notebook trained or took from the zoo (Study.record_model)
+    assert "models" not in record["notebooks"][0]
+    assert record["notebooks"][1]["models"] == [{"key": "m", "source": "zoo", "zoo_name": "z", "sha256": "ab"}]
 
 
 def test_failed_notebook_stops_the_run_and_keeps_outputs(tmp_path):

@@ -163,3 +163,44 @@ def test_train_or_load_does_not_reuse_a_model_trained_on_other_factor_ranges(tmp
     s.train_or_load("m", "vae", steady, image_size=32, latent_dim=4, train_options=opts)
     assert "reusing" not in capsys.readouterr().out
     assert len(list((tmp_path / "checkpoints").iterdir())) == 2
+
+
+def test_checkpoint_key_is_one_spelling_for_every_notebook():
+    assert study.checkpoint_key("beta-vae", beta=4) == "beta-vae_b4"
+    assert study.checkpoint_key("beta-vae", beta=4.0, dataset="synthetic") == "beta-vae_b4"
+    assert study.checkpoint_key("beta-vae", beta=2.5, dataset="olivetti") == "beta-vae_b2.5_olivetti"
+    assert study.checkpoint_key("modvae", lam=10, dataset="lfw") == "modvae_lam10_lfw"
+    assert study.checkpoint_key("vae", beta=None) == "vae"
+
+
+def test_models_used_are_recorded_per_notebook(tmp_path, faces):
+    s = study.start("07_t", run_dir=tmp_path, epochs=1)
+    s.train_or_load("m", "vae", faces, image_size=32, latent_dim=4, train_options={"max_steps": 1, "val_fraction": 0.0})
+    s.train_or_load("m", "vae", faces, image_size=32, latent_dim=4, train_options={"max_steps": 1, "val_fraction": 0.0})
+    record = json.loads((tmp_path / "models" / "07_t.json").read_text())
+    assert [(r["key"], r["source"], r["model"]) for r in record] == [("m", "trained", "vae"), ("m", "reused", "vae")]
+    assert record[0]["checkpoint"] == record[1]["checkpoint"] == str(tmp_path / "checkpoints" / "m" / "checkpoint.pt")
+
+
+def test_zoo_model_is_loaded_checked_and_recorded(tmp_path, monkeypatch, faces):
+    from facelib import zoo
+    from facelib.models import build_model
+    from facelib.zoo.store import write_entry
+
+    folder = tmp_path / "zoo"
+    model = build_model("vae", image_size=32, latent_dim=4)
+    file = zoo.export(model, folder / "tiny.pt")
+    write_entry("tiny", {"file": "tiny.pt", "sha256": zoo.sha256(file), "description": "a test model",
+                         "training": {"steps": 0}, "metrics": {"mig": 0.5}}, folder)
+    monkeypatch.setenv("FACELIB_ZOO", str(folder))
+    s = study.start("04_t", run_dir=tmp_path / "run", models="zoo")
+    assert s.use_zoo
+    loaded = s.zoo_model("tiny")
+    assert loaded.config.latent_dim == 4 and loaded.zoo_name == "tiny"
+    record = json.loads((tmp_path / "run" / "models" / "04_t.json").read_text())
+    assert record == [{"key": "tiny", "source": "zoo", "zoo_name": "tiny", "sha256": zoo.sha256(file),
+                       "metrics": {"mig": 0.5}}]
+    with pytest.raises(ValueError, match="models must be 'zoo'.*or 'train'"):
+        study.start("04_t", models="pretrained").use_zoo
+    assert not study.start("04_t", models="train").use_zoo
+    assert PROFILES["quick"]["models"] == PROFILES["full"]["models"] == "zoo"

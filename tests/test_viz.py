@@ -187,3 +187,16 @@ def test_plot_mutual_information_draws_the_table_with_kl_labels():
         viz.plot_mutual_information(table, kl=[1.0, 2.0])
     with pytest.raises(TypeError, match="mutual_info_table"):
         viz.plot_mutual_information(table.to_numpy())
+
+
+def test_traversal_rows_name_modvae_blocks(faces):
+    from facelib.models import build_model
+
+    torch.manual_seed(0)
+    mod = build_model("modvae", image_size=8, channels=1, latent_dim=4, blocks={"identity": 2, "yaw": 1})
+    assert mod.latent_names() == ["identity0", "identity1", "yaw", "other"]
+    assert build_model("vae", image_size=32, latent_dim=3).latent_names() == ["", "", ""]
+    fig = viz.plot_traversal(mod, faces[0], values=[-1, 0, 1])
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert len(labels) == 4 and sum("yaw" in lab for lab in labels) == 1, labels
+    assert sum("identity" in lab for lab in labels) == 2 and all("KL" in lab for lab in labels), labels

@@ -356,6 +356,11 @@ class BaseVAE(nn.Module):
         log_w = torch.cat(log_w, 0)
         return torch.logsumexp(log_w, 0) - math.log(n_samples)
 
+    def latent_names(self) -> list[str]:
+        """What each latent is trained to carry ("" where the objective names nothing, as in
+        every unsupervised model); figures label traversal rows with it."""
+        return [""] * self.config.latent_dim
+
     def extra_repr(self) -> str:
         return f"name={self.name!r}"
 

@@ -117,6 +117,14 @@ class ModVAE(BaseVAE):
         self._varying_names = names
         self.register_buffer("_mask_table", table, persistent=False)
 
+    def latent_names(self) -> list[str]:
+        """Each latent's block ("yaw", "identity0", ...; "other" for the free latents)."""
+        names = [""] * self.config.latent_dim
+        for key, sl in self.block_slices.items():
+            for j, k in enumerate(range(sl.start, sl.stop)):
+                names[k] = key if sl.stop - sl.start == 1 else f"{key}{j}"
+        return names
+
     def block_of(self, name: str) -> slice:
         """Latent positions of a block ("other" included)."""
         return self.block_slices[name]

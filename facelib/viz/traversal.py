@@ -86,13 +86,16 @@ def traversal_grid(model: torch.nn.Module, z_or_image: Any, dims: Sequence[int] 
 def plot_traversal(model: torch.nn.Module, z_or_image: Any, dims: Sequence[int] | None = None,
                    values: Sequence[float] = DEFAULT_VALUES, order_by_kl: bool = True,
                    kl_images: Any = None, max_dims: int | None = None, title: str | None = None):
-    """`traversal_grid` as a labelled Figure: one row per latent ("z3 KL 2.1"), one column per value."""
+    """`traversal_grid` as a labelled Figure: one row per latent ("z3  KL 2.1", or "z3 yaw  KL 2.1"
+    where the model names its latents, as ModVAE's blocks do), one column per value."""
     z, x = _code_and_image(model, z_or_image)
     order, kl = latent_order(model, x if kl_images is None else kl_images, dims, order_by_kl)
     if max_dims is not None:
         order = order[: int(max_dims)]
     grid = traversal_grid(model, z, order, values, order_by_kl=False)
-    labels = [f"z{k}  KL {kl[k]:.2f}" for k in order]
+    names = model.latent_names() if hasattr(model, "latent_names") else [""] * len(kl)
+    labels = [f"z{k} {names[k]}  KL {kl[k]:.2f}".replace("  ", " ", 1) if names[k] else f"z{k}  KL {kl[k]:.2f}"
+              for k in order]
     vals = np.asarray(values, dtype=float).reshape(-1)
     title = title or f"latent traversals, values {vals[0]:g} .. {vals[-1]:g}"
     return show_images(grid, nrow=len(vals), title=title, row_labels=labels)

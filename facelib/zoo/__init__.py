@@ -1,0 +1,26 @@
+"""The model zoo: trained models shipped with facelib, each reproducible by one command.
+
+    import facelib.zoo as zoo
+    zoo.available()                       # names in zoo/manifest.json
+    model = zoo.load("synthetic-modvae")  # sha256-checked against the manifest
+    zoo.entry("synthetic-modvae")         # recipe, training time and hardware, headline metrics
+
+`python -m facelib zoo build NAME` retrains one from its recipe (`facelib.zoo.recipes`) and
+re-measures it; `python -m facelib zoo list` prints the manifest; `zoo check` recomputes every
+model's headline metrics from the stored weights against the manifest.
+"""
+
+from __future__ import annotations
+
+from .build import build, export
+from .evaluation import TOLERANCE, headline_metrics, within_tolerance
+from .recipes import RECIPES, Recipe, build_data, recipe, train
+from .recipes import preview_faces
+from .store import ZooError, available, entry, load, manifest, path, sha256, table, verify, zoo_dir
+
+__all__ = [
+    "RECIPES", "Recipe", "recipe", "build_data", "train", "build", "export",
+    "headline_metrics", "within_tolerance", "TOLERANCE",
+    "ZooError", "available", "entry", "load", "manifest", "path", "sha256", "table", "verify", "zoo_dir",
+    "preview_faces",
+]

@@ -1,0 +1,84 @@
+"""`build(name)`: train a zoo recipe from scratch, store it half-precision, measure it, record it.
+
+`python -m facelib zoo build NAME` runs this. Training goes to `runs/zoo/NAME/` (a normal
+resumable run folder: an interrupted build continues where it stopped); the finished weights
+are written to `zoo/NAME.pt` as float16 (a plain facelib checkpoint: `facelib.load_model` reads
+it), the headline metrics are measured on that stored file, and the manifest gets the file's
+sha256, the recipe, the git commit, the training time and hardware, and the metrics.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .evaluation import TOLERANCE, headline_metrics
+from .recipes import Recipe, build_data, recipe, train
+from .store import ZooError, manifest, sha256, write_entry, zoo_dir
+
+__all__ = ["build", "export"]
+
+
+def export(model: torch.nn.Module, file: str | os.PathLike, *, result: Any = None, data: Any = None,
+           r: Recipe | None = None, dtype: torch.dtype = torch.float16) -> Path:
+    """Write `model` as a zoo checkpoint: weights in `dtype`, no optimiser state, the recipe inside."""
+    import copy
+
+    from facelib.train.checkpoint import save_checkpoint
+
+    stored = copy.deepcopy(model).cpu().to(dtype)
+    extra = {"zoo": {"recipe": r.to_dict() if r is not None else None, "stored_dtype": str(dtype).replace("torch.", "")}}
+    return save_checkpoint(file, stored, train_config=None if result is None else result.config,
+                           history=None if result is None else result.history, dataset=data,
+                           step=0 if result is None else int(result.last.get("step", 0) or 0), extra=extra)
+
+
+def build(name: str | Recipe, *, folder: str | os.PathLike | None = None, work_dir: str | os.PathLike = "runs/zoo",
+          overwrite: bool = False, device: str = "auto", num_threads: int | None = None,
+          progress: bool = False) -> dict[str, Any]:
+    """Train, export, measure and record one zoo model; returns its manifest entry.
+
+    Refuses to replace a model the zoo already has unless `overwrite=True`.
+    """
+    from facelib.train import load_model
+    from facelib.utils import git_commit, machine_info
+
+    r = recipe(name)
+    folder = Path(folder or zoo_dir())
+    if r.name in manifest(folder) and not overwrite:
+        raise ZooError(f"the zoo in {folder} already has {r.name!r}; pass overwrite=True (--overwrite) to "
+                       "rebuild and replace it")
+    data = build_data(r)
+    t0 = time.perf_counter()
+    run = Path(work_dir) / r.name
+    result = train(r, data, out=str(run), resume=(run / "checkpoint.pt").exists(), checkpoint_every=5, device=device,
+                   progress=progress, num_threads=num_threads)
+    wall = time.perf_counter() - t0
+    file = export(result.model, folder / f"{r.name}.pt", result=result, data=data, r=r)
+    measured = headline_metrics(load_model(file), r)
+    hist = result.history
+    record = {
+        "file": file.name,
+        "sha256": sha256(file),
+        "bytes": file.stat().st_size,
+        "description": r.description,
+        "recipe": r.to_dict(),
+        "git_commit": git_commit(Path(__file__).parent),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "training": {
+            "steps": int(result.last.get("step", 0) or 0),
+            "train_seconds": round(float(hist["time_s"].sum()) if "time_s" in hist else wall, 1),
+            "wall_seconds_this_build": round(wall, 1),
+            "hardware": machine_info(device),
+            "final_val_loss": float(result.last.get("val_loss", float("nan"))),
+        },
+        "metrics": measured,
+        "tolerance": {k: TOLERANCE[k] for k in measured if k in TOLERANCE},
+    }
+    write_entry(r.name, record, folder)
+    return record

@@ -1,0 +1,64 @@
+"""`python -m facelib zoo {list,build,check}`: the shipped models, rebuilt or re-measured."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+__all__ = ["configure_parser", "main_from_args"]
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="zoo_command", required=True)
+    sub.add_parser("list", help="the zoo's models with their headline metrics")
+    b = sub.add_parser("build", help="train a recipe from scratch into the zoo (zoo/NAME.pt + manifest)")
+    b.add_argument("names", nargs="+", metavar="NAME", help="recipe name(s), or 'all'")
+    b.add_argument("--overwrite", action="store_true", help="replace a model the zoo already has")
+    b.add_argument("--work-dir", default="runs/zoo", help="training run folders (resumed if interrupted)")
+    b.add_argument("--device", default="auto")
+    b.add_argument("--num-threads", type=int, default=None, help="torch CPU threads while training")
+    b.add_argument("--folder", default=None, help="zoo folder (default: zoo/ of the checkout, or $FACELIB_ZOO)")
+    c = sub.add_parser("check", help="recompute each model's headline metrics from its stored weights")
+    c.add_argument("names", nargs="*", metavar="NAME", help="models to check (default: all)")
+
+
+def main_from_args(args: argparse.Namespace) -> int:
+    from . import RECIPES, Recipe, ZooError, build, entry, headline_metrics, load, manifest, within_tolerance
+
+    if args.zoo_command == "list":
+        entries = manifest()
+        for name in RECIPES:
+            e = entries.get(name)
+            shown = ("not built" if e is None else
+                     ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in e["metrics"].items()))
+            print(f"{name:26s} {shown}")
+        return 0
+    if args.zoo_command == "build":
+        names = list(RECIPES) if args.names == ["all"] else args.names
+        unknown = [n for n in names if n not in RECIPES]
+        if unknown:
+            print(f"unknown recipe(s) {unknown}; known: {', '.join(RECIPES)}")
+            return 2
+        for name in names:
+            try:
+                record = build(name, folder=args.folder, work_dir=args.work_dir, overwrite=args.overwrite,
+                               device=args.device, num_threads=args.num_threads, progress=True)
+            except ZooError as exc:
+                print(f"error: {exc}")
+                return 2
+            print(f"{name}: {json.dumps(record['metrics'])} ({record['training']['train_seconds']:.0f} s training)")
+        return 0
+    names = args.names or sorted(manifest())
+    failed = 0
+    for name in names:
+        try:
+            stored = entry(name)
+            now = headline_metrics(load(name), Recipe.from_dict(stored["recipe"]))
+        except (ZooError, FileNotFoundError) as exc:
+            print(f"{name}: {exc}")
+            failed += 1
+            continue
+        moved = within_tolerance(now, stored["metrics"])
+        failed += bool(moved)
+        print(f"{name}: {'MOVED ' + str(moved) if moved else 'ok'} {json.dumps(now)}")
+    return 1 if failed else 0

@@ -1,0 +1,100 @@
+"""Headline metrics of a zoo model, recomputed from its weights in seconds.
+
+Each recipe names its evaluation: "disentanglement" scores the beta-VAE score (Higgins et al.
+2017) and MIG (Chen et al. 2018) on the synthetic factor source the model was trained for;
+"lfw-view1" scores LFW View 1 (fit on pairsDevTrain, test on pairsDevTest) with a two-covariance
+(PLDA) scorer on the posterior means. Sample sizes are the quick ones of
+`benchmarks/disentanglement.py` (300 / 150 points for the beta-VAE score, 2,000 draws for MIG),
+fixed with the seed, so the same weights give the same numbers; the zoo's manifest stores
+them and `tests/test_zoo.py` recomputes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .recipes import Recipe, recipe
+
+__all__ = ["headline_metrics", "DISENTANGLEMENT_SAMPLES", "TOLERANCE", "factor_source", "lfw_view1_results"]
+
+#: Metric sample sizes of the "disentanglement" evaluation (the benchmark's quick sizes).
+DISENTANGLEMENT_SAMPLES: dict[str, dict[str, int]] = {
+    "beta_vae": {"n_train": 300, "n_eval": 150},
+    "mig": {"n_train": 2000},
+}
+
+#: How far a recomputed headline metric may move from the manifest before the zoo test fails
+#: (absolute; the same weights and seeds give the same samples, so only floating-point
+#: differences between machines remain).
+TOLERANCE: dict[str, float] = {"beta_vae_score": 0.02, "mig": 0.02, "accuracy": 0.01, "auc": 0.01}
+
+
+def factor_source(r: Recipe | str):
+    """The synthetic factor source a synthetic recipe's model is scored on (its people, its size)."""
+    from facelib.data.synthetic import SyntheticFaces
+
+    r = recipe(r)
+    o = r.data_options
+    return SyntheticFaces(size=int(o["size"]), channels=int(o.get("channels", 1)),
+                          n_identities=int(o["n_identities"]), seed=int(o["seed"]))
+
+
+def _disentanglement(model, r: Recipe, seed: int) -> dict[str, float]:
+    from facelib.metrics import evaluate
+
+    table = evaluate(model, factor_source(r), metrics=tuple(DISENTANGLEMENT_SAMPLES), seed=seed,
+                     **DISENTANGLEMENT_SAMPLES)
+    value = {(m, s): v for m, s, v in table[["metric", "submetric", "value"]].itertuples(index=False)}
+    return {"beta_vae_score": float(value[("beta_vae", "eval_accuracy")]), "mig": float(value[("mig", "mig")])}
+
+
+def lfw_view1_results(model, r: Recipe | str):
+    """Tidy View 1 results (test pairs) of a model's posterior means with a PLDA scorer.
+
+    The LFW results category follows what the model was trained with: identity groups
+    (ModVAE on `people=True`) make it unrestricted; the pairs' images alone, image-restricted.
+    """
+    from facelib.data import load
+    from facelib.train import representation
+    from facelib.verify import protocols
+    from facelib.verify.scores import TwoCovarianceScore
+
+    r = recipe(r)
+    options = {k: v for k, v in r.data_options.items() if k not in ("subset", "people")}
+    train = load("lfw-pairs", subset="train", **options)
+    test = load("lfw-pairs", subset="test", **options)
+    embed = representation(model)
+    uses_identities = r.model == "modvae"
+    return protocols.view1(embed(train.images), train.pair_table, embed(test.images), test.pair_table,
+                           {"plda": TwoCovarianceScore()}, representation_name=r.name,
+                           representation_labels="identities" if uses_identities else "none")
+
+
+def _lfw_view1(model, r: Recipe, seed: int) -> dict[str, Any]:
+    results = lfw_view1_results(model, r)
+    value = dict(zip(results.metric, results.value))
+    return {"accuracy": float(value["accuracy"]), "auc": float(value["auc"]),
+            "category": str(results["category"].iloc[0])}
+
+
+def headline_metrics(model, r: Recipe | str, seed: int = 0) -> dict[str, Any]:
+    """The recipe's headline metrics of `model` (numbers, plus the LFW category where relevant)."""
+    r = recipe(r)
+    model.eval()
+    if r.evaluation == "disentanglement":
+        return _disentanglement(model, r, seed)
+    return _lfw_view1(model, r, seed)
+
+
+def within_tolerance(measured: dict[str, Any], stored: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """The numeric metrics that moved further than `TOLERANCE` from the stored ones: name -> (stored, now)."""
+    moved = {}
+    for name, want in stored.items():
+        if not isinstance(want, (int, float)) or name not in measured:
+            continue
+        tol = TOLERANCE.get(name, 0.02)
+        if not np.isfinite(measured[name]) or abs(float(measured[name]) - float(want)) > tol:
+            moved[name] = (float(want), float(measured[name]))
+    return moved

@@ -1,0 +1,218 @@
+"""Named training recipes: what a zoo model is, as data (model, data, size, latents, steps, seed).
+
+A `Recipe` says everything that decides a trained model: the registry model and its config
+fields, the data set and its loader options, the optimiser steps, batch size, learning rate and
+seed. `build_data(recipe)` and `train(recipe)` turn it into a `FaceDataset` and a `FitResult`;
+the zoo (`python -m facelib zoo build NAME`), the disentanglement benchmark and the notebooks
+call these, so a recipe trains the same way wherever it is used.
+
+The synthetic-faces recipes are the disentanglement setting of `benchmarks/disentanglement.py`:
+20,000 faces at 32 px of 10 people, no scale / shift jitter (the faces the metrics' factor source
+renders), a Gaussian decoder of std 0.05, 10 latents. The LFW recipes train on View 1's
+training pairs (pairsDevTrain), never on a View 2 or View 1 test image.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Recipe", "RECIPES", "recipe", "build_data", "preview_faces", "build_model", "train", "modvae_blocks",
+           "SYNTHETIC_DISENTANGLEMENT"]
+
+#: The synthetic-faces disentanglement setting shared by the zoo and the benchmark.
+SYNTHETIC_DISENTANGLEMENT: dict[str, Any] = {
+    "image_size": 32, "n_images": 20000, "n_identities": 10, "latent_dim": 10,
+    "likelihood": "gaussian", "gaussian_scale": 0.05, "seed": 0,
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one model is trained.
+
+    Attributes:
+        name: the zoo name (also the checkpoint file's stem).
+        model: registry name (`facelib.models.MODELS`).
+        data: "synthetic" (rendered on demand) or "lfw-pairs" (needs `$FACELIB_DATA`).
+        data_options: keyword options of `facelib.data.load` (for synthetic, `group_size`
+            makes grouped batches for ModVAE).
+        model_options: config fields of the model (image size and channels come from the data).
+        steps: optimiser steps; batch_size, lr, seed: as in `TrainConfig`.
+        train_options: further `TrainConfig` fields (e.g. `group_size` for identity groups).
+        evaluation: which headline metrics the zoo measures on it ("disentanglement": beta-VAE
+            score and MIG on the synthetic factor source; "lfw-view1": View 1 verification).
+        identity_latents: ModVAE only; size of the identity block (the other factors the
+            training groups vary get one latent each, see `modvae_blocks`).
+        description: one line for `zoo list` and the README.
+    """
+
+    name: str
+    model: str
+    data: str
+    data_options: dict[str, Any] = field(default_factory=dict)
+    model_options: dict[str, Any] = field(default_factory=dict)
+    steps: int = 30000
+    batch_size: int = 64
+    lr: float = 1e-3
+    seed: int = 0
+    train_options: dict[str, Any] = field(default_factory=dict)
+    evaluation: str = "disentanglement"
+    identity_latents: int | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.steps, int) or self.steps < 1:
+            raise ValueError(f"recipe {self.name!r}: steps must be a positive integer, got {self.steps!r}")
+        if self.evaluation not in EVALUATIONS:
+            raise ValueError(f"recipe {self.name!r}: evaluation must be one of {EVALUATIONS}, got {self.evaluation!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Recipe":
+        """Rebuild from `to_dict` output (e.g. a manifest's recipe); unknown keys are an error."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"recipe has unknown field(s) {unknown}; this facelib knows {sorted(known)}")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> "Recipe":
+        """A copy with some fields changed (e.g. fewer `steps` for a smoke test)."""
+        return dataclasses.replace(self, **changes)
+
+
+EVALUATIONS = ("disentanglement", "lfw-view1")
+
+
+def _synthetic(name: str, model: str, steps: int, description: str, grouped: bool = False,
+               identity_latents: int | None = None, **model_options: Any) -> Recipe:
+    s = SYNTHETIC_DISENTANGLEMENT
+    data = {"n": s["n_images"], "size": s["image_size"], "seed": s["seed"], "n_identities": s["n_identities"],
+            "scale": (1.0, 1.0), "tx": (0.0, 0.0), "ty": (0.0, 0.0)}
+    if grouped:
+        data["group_size"] = 8
+    return Recipe(name=name, model=model, data="synthetic", data_options=data,
+                  model_options={"latent_dim": s["latent_dim"], "likelihood": s["likelihood"],
+                                 "gaussian_scale": s["gaussian_scale"], **model_options},
+                  steps=steps, seed=s["seed"], evaluation="disentanglement",
+                  identity_latents=identity_latents, description=description)
+
+
+def _lfw(name: str, model: str, steps: int, description: str, people: bool = False,
+         train_options: dict[str, Any] | None = None, **model_options: Any) -> Recipe:
+    return Recipe(name=name, model=model, data="lfw-pairs",
+                  data_options={"subset": "train", "size": 64, "crop": 150, "color": True, "people": people},
+                  model_options={"latent_dim": 32, "likelihood": "gaussian", "gaussian_scale": 0.05,
+                                 **model_options},
+                  steps=steps, seed=0, evaluation="lfw-view1", train_options=dict(train_options or {}),
+                  description=description)
+
+
+#: Every recipe the zoo ships, by name.
+RECIPES: dict[str, Recipe] = {r.name: r for r in [
+    _synthetic("synthetic-modvae", "modvae", 30000, grouped=True, identity_latents=1, lam=10.0,
+               description="ModVAE (DC-IGN): groups of 8 faces in which one factor varies, one latent per factor"),
+    _synthetic("synthetic-vae", "vae", 10000, description="plain VAE (Kingma & Welling)"),
+    _synthetic("synthetic-beta-vae-b4", "beta-vae", 10000, beta=4.0, description="beta-VAE, beta 4"),
+    _synthetic("synthetic-beta-vae-b16", "beta-vae", 10000, beta=16.0, description="beta-VAE, beta 16"),
+    _synthetic("synthetic-beta-tcvae", "beta-tcvae", 10000, description="beta-TCVAE (Chen et al.), TC weight 6"),
+    _synthetic("synthetic-factor-vae", "factor-vae", 10000, description="FactorVAE (Kim & Mnih)"),
+    _lfw("lfw-beta-vae-b4", "beta-vae", 6000, beta=4.0,
+         description="beta-VAE, beta 4, on LFW View 1 training pairs (64 px colour, 150 px centre crop)"),
+    _lfw("lfw-modvae", "modvae", 6000, people=True, train_options={"group_size": 4}, lam=10.0,
+         description="ModVAE with identity groups (4 images of one person) on View 1's training people"),
+]}
+
+
+def recipe(name: str | Recipe) -> Recipe:
+    """The recipe called `name` (a Recipe is returned as is); unknown names list the known ones."""
+    if isinstance(name, Recipe):
+        return name
+    if name not in RECIPES:
+        raise KeyError(f"no zoo recipe {name!r}; known recipes: {', '.join(RECIPES)}")
+    return RECIPES[name]
+
+
+def build_data(r: Recipe | str):
+    """The training `FaceDataset` of a recipe."""
+    from facelib.data import load
+
+    r = recipe(r)
+    return load(r.data, **r.data_options)
+
+
+def preview_faces(r: Recipe | str, n: int = 16):
+    """`n` faces of the kind a recipe's model was trained on, for traversals and the widget.
+
+    Synthetic recipes: independent draws with the recipe's people, size and factor ranges.
+    LFW recipes: the first images of View 1's test pairs (pairsDevTest), which no zoo model saw.
+    """
+    from facelib.data import load
+
+    r = recipe(r)
+    if r.data == "synthetic":
+        options = {k: v for k, v in r.data_options.items() if k not in ("group_size", "group_factor")}
+        return load("synthetic", **{**options, "n": int(n)})
+    options = {k: v for k, v in r.data_options.items() if k not in ("subset", "people")}
+    test = load(r.data, **{**options, "subset": "test"})
+    return test.subset(np.arange(min(int(n), len(test))), name=f"{test.name}[View 1 test]")
+
+
+def modvae_blocks(data, latent_dim: int, identity_latents: int | None = None,
+                  factor_names: tuple[str, ...] = ()) -> dict[str, int]:
+    """ModVAE latent blocks for the factors the training groups vary.
+
+    Identity gets a third of the latents (or `identity_latents`); identity groups
+    ("nuisance": everything but identity varies) clamp it. Every other varying factor gets
+    one latent. With no grouping information, `factor_names` (e.g. a factor source's) are used.
+    """
+    varying = [] if data.group_varying is None else [str(v) for v in np.unique(data.group_varying)]
+    names = [v for v in varying if v != "nuisance"]
+    if "nuisance" in varying or not varying:
+        names = ["identity"] + [n for n in names if n != "identity"]
+    if not names:
+        names = list(factor_names)
+    blocks = {n: 1 for n in names}
+    if "identity" in blocks:
+        blocks["identity"] = identity_latents or max(1, latent_dim // 3)
+    if sum(blocks.values()) > latent_dim:
+        raise ValueError(f"ModVAE blocks {blocks} need more than latent_dim {latent_dim} latents; raise it")
+    return blocks
+
+
+def build_model(r: Recipe | str, data):
+    """The untrained model of a recipe for `data`, its initial weights drawn from the recipe's seed."""
+    import torch
+
+    from facelib.models import build_model as build
+
+    r = recipe(r)
+    options = {"image_size": int(data.images.shape[-1]), "channels": int(data.channels), **r.model_options}
+    if r.model == "modvae" and "blocks" not in options:
+        options["blocks"] = modvae_blocks(data, int(options["latent_dim"]), r.identity_latents)
+    with torch.random.fork_rng(devices=[]):  # initial weights from the recipe's seed alone
+        torch.manual_seed(r.seed)
+        return build(r.model, **options)
+
+
+def train(r: Recipe | str, data=None, *, out: str | None = None, device: str = "auto", progress: bool = False,
+          **train_config: Any):
+    """Train a recipe from scratch; returns `facelib.train.FitResult`.
+
+    `data` defaults to `build_data(r)`; `train_config` overrides `TrainConfig` fields
+    (e.g. `num_threads`).
+    """
+    from facelib.train import TrainConfig, fit
+
+    r = recipe(r)
+    data = build_data(r) if data is None else data
+    model = build_model(r, data)
+    cfg = TrainConfig(epochs=10**6, max_steps=r.steps, batch_size=r.batch_size, lr=r.lr, seed=r.seed,
+                      device=device, out=out, progress=progress, **{**r.train_options, **train_config})
+    return fit(model, data, cfg)
