@@ -5,7 +5,7 @@ channels) then dense 256, 256, 2*latent; the decoder mirrors it with transposed 
 Here the number of stride-2 layers follows the image size: halve while the map stays an
 integer of at least 4 (32 -> 3 layers, 64 -> 4, 128 -> 5, 256 -> 6; 48 -> 3 layers ending
 at 6x6). A side that stops larger than 8 (150 -> 75, 250 -> 125: an odd side after one or two
-halvings) keeps halving with rounding down (75 -> 37 -> 18 -> 9 -> 4), so the dense layer
+halvings) keeps halving with rounding down (75 -> 37 -> 18 -> 9 -> 4; 250 ends at 3), so the dense layer
 always sees a small grid and the model stays the size of the 64 px one instead of growing
 with the square of the side; the decoder's transposed convs add the dropped row and column
 back (`output_padding`), so it returns exactly the input size. One class serves every
@@ -18,26 +18,29 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["conv_layout", "conv_sides", "Encoder", "Decoder", "MAX_GRID"]
+__all__ = ["conv_layout", "conv_sides", "Encoder", "Decoder", "MAX_GRID", "ROUNDED_GRID"]
 
-#: Largest side of the feature map the dense layers see.
+#: Largest grid that exact halvings may end at (48 -> 6, 80 -> 5, 112 -> 7 stay as they are).
 MAX_GRID = 8
+#: Where halvings rounded down stop: at most this side (250 -> ... 7 -> 3, not 7x7).
+ROUNDED_GRID = 6
 
 
 def conv_sides(image_size: int) -> list[int]:
     """Feature-map side before and after each stride-2 layer (image_size first, grid last).
 
-    Exact halvings first (the sizes of existing checkpoints); then, while the grid is
-    larger than `MAX_GRID`, halvings rounded down, which a 4x4 / stride 2 / padding 1 conv
-    gives on odd sides too.
+    Exact halvings first (the sizes of existing checkpoints); when they stop at a grid
+    larger than `MAX_GRID`, halvings rounded down (what a 4x4 / stride 2 / padding 1 conv
+    gives on an odd side) down to at most `ROUNDED_GRID`.
     """
     if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 8 or image_size % 2:
         raise ValueError(f"image_size must be an even number >= 8, got {image_size!r}")
     sides = [image_size]
     while sides[-1] % 2 == 0 and sides[-1] // 2 >= 4:
         sides.append(sides[-1] // 2)
-    while sides[-1] > MAX_GRID:
-        sides.append(sides[-1] // 2)
+    if sides[-1] > MAX_GRID:  # an odd side stopped the exact halvings early
+        while sides[-1] > ROUNDED_GRID:
+            sides.append(sides[-1] // 2)
     return sides
 
 
