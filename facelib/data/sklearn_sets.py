@@ -417,7 +417,7 @@ def _other_images_of(names: np.ndarray, images, home: Path, color: bool, downloa
 
     bunch = _fetch_lfw("lfw-pairs", lambda: fetch_lfw_people(
         data_home=str(home), color=color, min_faces_per_person=0, download_if_missing=download, **opts),
-        home, download, root)
+        home, download, None)  # the pair fetch before this one already found the files
     pimages = to_nchw(to_uint8(bunch.images))
     pnames = np.asarray(bunch.target_names)[bunch.target]
     if pimages.shape[1:] != images.shape[1:]:  # pragma: no cover - same options give the same shape
