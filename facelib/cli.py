@@ -30,4 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
-    return int(importlib.import_module(args._module).main_from_args(args) or 0)
+    try:
+        return int(importlib.import_module(args._module).main_from_args(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C outside a command's own handling: one line, not a traceback
+        print(f"facelib {args.command}: interrupted", file=sys.stderr)
+        return 130

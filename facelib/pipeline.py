@@ -38,7 +38,7 @@ from typing import Any, Iterable, Sequence
 
 __all__ = [
     "run_pipeline", "run_sweep", "find_notebooks", "declared_parameters", "parse_value", "PipelineError",
-    "configure_parser", "main_from_args",
+    "configure_parser", "main_from_args", "read_run", "kernel_arguments",
 ]
 
 #: Parameters the pipeline always offers (a notebook receives those it declares).
@@ -207,7 +207,26 @@ def _execute(notebook: Path, output: Path, parameters: dict[str, Any], kernel_na
     import papermill
 
     papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel_name,
-                               cwd=str(notebook.parent), progress_bar=False, log_output=log_output)
+                               cwd=str(notebook.parent), progress_bar=False, log_output=log_output,
+                               extra_arguments=kernel_arguments(kernel_name))
+
+
+#: Kernel config file that silences ipykernel's plain-TCP warning (see its docstring).
+KERNEL_CONFIG = Path(__file__).resolve().parent / "_kernel_config.py"
+
+
+def kernel_arguments(kernel_name: str) -> list[str]:
+    """Extra command-line arguments for kernel `kernel_name`: the quiet config for IPython
+    kernels, nothing for other kernels (which would not understand it)."""
+    try:
+        from jupyter_client.kernelspec import get_kernel_spec
+
+        argv = get_kernel_spec(kernel_name).argv
+    except Exception:  # noqa: BLE001 - an unknown kernel fails later, in papermill, with its own message
+        return []
+    if any("ipykernel" in str(a) for a in argv):
+        return [f"--IPKernelApp.extra_config_file={KERNEL_CONFIG}"]
+    return []
 
 
 def _run_one(notebook: Path, output: Path, parameters: dict[str, Any], kernel_name: str,
@@ -277,7 +296,41 @@ def _new_run(out_root, run_id, kind: str, profile: str, parameters: dict[str, An
         "parameters": parameters, "started": _now(), "finished": None, "notebooks": [],
         "versions": library_versions(), "git_commit": git_commit(Path(__file__).resolve().parent),
         "platform": _platform(), "kernel_name": kernel_name, "command": " ".join(sys.argv),
+        "pid": os.getpid(), "host": platform.node(),
     })
+
+
+def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
+    """run.json of a run, with a "running" run whose process is gone reported as "interrupted".
+
+    A run killed outright (SIGKILL, a crash of the machine) cannot write its own end; its
+    record keeps the pid and host of the process that ran it, and if that process no longer
+    exists on this host the run is not running any more.
+    """
+    path = Path(run_dir) / "run.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; give a run folder made by `python -m facelib run`")
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{path} cannot be read as JSON ({err}); the run record is damaged") from err
+    pid, host = record.get("pid"), record.get("host")
+    if record.get("status") == "running" and isinstance(pid, int) and host == platform.node() \
+            and not _process_alive(pid):
+        record["status"] = "interrupted"
+        record["error"] = (f"the process that ran it (pid {pid}) ended without recording an end "
+                           "(killed, or the machine stopped); outputs made so far are kept")
+    return record
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _check_profile(profile: str) -> None:
@@ -392,6 +445,8 @@ def run_pipeline(profile: str = "quick", dataset: str | None = None, parameters:
                 rest["status"] = "not run"
         if run.record["status"] == "running":  # not already recorded as a notebook failure
             run.finish("interrupted" if isinstance(err, KeyboardInterrupt) else "failed", _error_text(err))
+        if isinstance(err, KeyboardInterrupt):
+            err.run_dir = run.dir  # for the command line's one-line message
         raise
     run.finish("completed")
     if verbose:
@@ -530,6 +585,12 @@ def main_from_args(args: argparse.Namespace) -> int:
                                kernel_name=args.kernel, parallel_sweep=args.parallel_sweep or False,
                                notebooks_dir=args.notebooks_dir, max_workers=args.workers,
                                log_output=args.log_output)
+    except KeyboardInterrupt as err:
+        where = getattr(err, "run_dir", None)
+        kept = (f"what was made so far is kept in {where} (run.json status 'interrupted')" if where
+                else "no run folder was made yet")
+        print(f"interrupted; {kept}", file=sys.stderr)
+        return 130
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -131,7 +131,8 @@ class Study:
         """The model `key` from the run's checkpoints if one is there, else train it now.
 
         Another notebook of the same run may already have trained the model (e.g.
-        04_latent_traversals reuses 02_beta_vae's); the checkpoint's config must match
+        04_latent_traversals reuses 02_beta_vae's). Only a finished checkpoint is reused; an
+        unfinished one (a run stopped mid-training) is resumed to the end. The checkpoint's config must match
         `model_config`, otherwise it is trained again under the same key plus a suffix
         rather than silently reusing a different model. The same holds for the data: a
         checkpoint trained on another data set (name, size, image shape or people) is not
@@ -139,13 +140,25 @@ class Study:
         """
         from facelib.models import build_model
         from facelib.train import TrainConfig, fit, load_checkpoint, load_model
-        from facelib.train.checkpoint import dataset_summary
+        from facelib.train.checkpoint import checkpoint_complete, dataset_summary
+        from facelib.train.config import SPLIT_FIELDS
 
         for name in _DECODER_PARAMS:  # the run's decoder choice, unless the call sets its own
             if name not in model_config and self.params.get(name) is not None:
                 model_config[name] = self.params[name]
         model = build_model(model_name, **model_config)
         ckpt_dir = self.checkpoint_dir
+        config = TrainConfig(
+            epochs=int(epochs if epochs is not None else self.params.get("epochs", 10)),
+            batch_size=int(self.params.get("batch_size", 64)),
+            lr=float(self.params.get("lr", 1e-3)),
+            seed=int(self.params.get("seed", 0)),
+            device=str(self.params.get("device", "auto")),
+            out=None,
+            progress=False,
+            **(train_options or {}),
+        )
+        resume = False
         if ckpt_dir is not None:
             wanted = _plain_config(model)
             data = _data_fingerprint(dataset_summary(dataset))
@@ -159,19 +172,19 @@ class Study:
                 stored_config = {k: v for k, v in stored["model_config"].items() if k not in _SET_BY_TRAINING}
                 same_data = _data_fingerprint(stored.get("dataset")) == data
                 if stored["model_name"] == model.name and stored_config == wanted and same_data:
-                    print(f"reusing {path}")
-                    self.record_model(key, source="reused", checkpoint=str(path), model=model.name)
-                    return load_model(path), pd.DataFrame(stored.get("history") or {})
-        config = TrainConfig(
-            epochs=int(epochs if epochs is not None else self.params.get("epochs", 10)),
-            batch_size=int(self.params.get("batch_size", 64)),
-            lr=float(self.params.get("lr", 1e-3)),
-            seed=int(self.params.get("seed", 0)),
-            device=str(self.params.get("device", "auto")),
-            out=None if ckpt_dir is None else str(ckpt_dir / key),
-            progress=False,
-            **(train_options or {}),
-        )
+                    if checkpoint_complete(stored):
+                        print(f"reusing {path}")
+                        self.record_model(key, source="reused", checkpoint=str(path), model=model.name)
+                        return load_model(path), pd.DataFrame(stored.get("history") or {})
+                    done, planned = stored.get("epoch", 0), (stored.get("train_config") or {}).get("epochs", "?")
+                    split = stored.get("train_config") or {}
+                    if all(split.get(k) == getattr(config, k) for k in SPLIT_FIELDS if k in split):
+                        print(f"resuming the unfinished {path} (epoch {done} of {planned}) to {config.epochs} epochs")
+                        key, resume = candidate, True
+                        break
+                    print(f"not reusing the unfinished {path} (epoch {done} of {planned}): it was trained "
+                          "with another split or batch size; training the model again under another key")
+        config = config.replace(out=None if ckpt_dir is None else str(ckpt_dir / key), resume=resume)
         result = fit(model, dataset, config)
         self.record_model(key, source="trained", checkpoint=None if result.checkpoint is None else str(result.checkpoint),
                           model=model.name)

@@ -98,12 +98,12 @@ def test_folder_corrupt_jpeg_is_named(photos):
     assert len(d) == 9 and len(d.meta["skipped"]) == 2
 
 
-def test_folder_non_image_file(photos):
+def test_folder_non_image_file_is_left_out_with_a_warning(photos):
+    """A stray notes.txt is not a photo: the load goes on without it and says so."""
     (photos / "alice" / "notes.txt").write_text("hello")
-    with pytest.raises(UnreadableImageError, match="notes.txt"):
-        load("folder", path=photos)
     with pytest.warns(UserWarning, match="notes.txt"):
-        assert len(load("folder", path=photos, size=8, skip_unreadable=True)) == 9
+        d = load("folder", path=photos, size=8)
+    assert len(d) == 9 and d.meta["not_images"][0].endswith("notes.txt")
 
 
 def test_folder_ignores_hidden_files(photos):

@@ -6,7 +6,6 @@ environment.yml; if the lists drift, one of the two set-ups breaks silently.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,19 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def toml_module():
+    """A TOML reader on every supported Python: tomllib (3.11+), else tomli (a dev dependency
+    on 3.10), else the copy pip vendors, so `make test` collects on 3.10 too."""
+    import importlib
+
+    for name in ("tomllib", "tomli", "pip._vendor.tomli"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    pytest.skip("no TOML reader: install tomli (pip install tomli) on Python 3.10")
 
 
 def requirement_map(lines: list[str], where: str) -> dict[str, str]:
@@ -47,7 +59,7 @@ def pyproject() -> dict:
     path = REPO / "pyproject.toml"
     if not path.exists():
         pytest.skip("no pyproject.toml in this checkout")
-    return tomllib.loads(path.read_text())
+    return toml_module().loads(path.read_text())
 
 
 def conda_env() -> dict:

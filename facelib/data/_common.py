@@ -27,7 +27,46 @@ __all__ = [
     "missing_data",
     "is_writable_dir",
     "cache_dir",
+    "CorruptDataError",
+    "read_data_file",
 ]
+
+
+class CorruptDataError(ValueError):
+    """A data file is there but cannot be read; the message names it and how to replace it."""
+
+
+def _failing_file(err: BaseException) -> str | None:
+    """The file a decoder was reading when it failed, where its frames say (scikit-learn's LFW
+    loop keeps it in `file_path`), so a truncated image among thousands is named."""
+    tb = err.__traceback__
+    found = None
+    while tb is not None:
+        value = tb.tb_frame.f_locals.get("file_path")
+        if isinstance(value, (str, os.PathLike)):
+            found = str(value)
+        tb = tb.tb_next
+    return found
+
+
+def read_data_file(name: str, path: str | os.PathLike, read, remedy: str = ""):
+    """`read()`, with any decoding error turned into a CorruptDataError naming the file.
+
+    Decoders fail in many ways on damaged bytes (EOFError, zlib.error, ValueError, KeyError,
+    BadZipFile, OSError from PIL, scipy's MatReadError...), none of which name the file or
+    say what to do; every loader reads its files through here.
+    """
+    try:
+        return read()
+    except (DataNotFoundError, CorruptDataError, MemoryError):
+        raise
+    except Exception as err:  # noqa: BLE001 - re-raised with the file name and a remedy
+        bad = _failing_file(err) or str(path)
+        text = str(err).splitlines()[0] if str(err) else ""
+        raise CorruptDataError(
+            f"data set {name!r}: cannot read {bad} ({type(err).__name__}: {text}); the file is damaged, "
+            "truncated or of another format. " + (remedy or "Replace it with a good copy.")
+        ) from err
 
 
 def check_size(size: Any, option: str = "size", allow_none: bool = False) -> int | None:

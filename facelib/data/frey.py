@@ -11,7 +11,7 @@ import os
 import numpy as np
 import torch
 
-from ._common import check_size, missing_data, square_resize
+from ._common import check_size, missing_data, read_data_file, square_resize
 from .dataset import FaceDataset
 from .paths import data_root
 
@@ -20,6 +20,8 @@ __all__ = ["load_frey", "FREY_FILE", "FREY_SHAPE"]
 FREY_FILE = "frey_faces/frey_rawface.mat"
 #: Height x width of a frame.
 FREY_SHAPE = (28, 20)
+_REMEDY = ("Replace it with a good copy of frey_rawface.mat (Sam Roweis's page, "
+           "https://cs.nyu.edu/~roweis/data.html).")
 
 
 def load_frey(*, size: int | None = None, root: str | os.PathLike | None = None) -> FaceDataset:
@@ -39,8 +41,14 @@ def load_frey(*, size: int | None = None, root: str | os.PathLike | None = None)
             "frey", path, root, FREY_FILE,
             "Get frey_rawface.mat (Sam Roweis's page, https://cs.nyu.edu/~roweis/data.html) and put it there.",
         )
-    ff = loadmat(path)["ff"]
-    if ff.shape[0] != FREY_SHAPE[0] * FREY_SHAPE[1]:
+    def read():
+        mat = loadmat(path)
+        if "ff" not in mat:
+            raise KeyError(f"no variable 'ff' (found {sorted(k for k in mat if not k.startswith('__'))})")
+        return mat["ff"]
+
+    ff = read_data_file("frey", path, read, _REMEDY)
+    if ff.ndim != 2 or ff.shape[0] != FREY_SHAPE[0] * FREY_SHAPE[1]:
         raise ValueError(f"frey: {path} key 'ff' has shape {ff.shape}, expected ({FREY_SHAPE[0] * FREY_SHAPE[1]}, n)")
     # Each column is one frame, stored row-major (see shared/data/README.md).
     frames = np.ascontiguousarray(ff.T.reshape(-1, 1, *FREY_SHAPE)).astype(np.uint8)

@@ -27,6 +27,7 @@ from ._common import (
     check_size,
     is_writable_dir,
     missing_data,
+    read_data_file,
     square_resize,
     to_nchw,
     to_uint8,
@@ -72,8 +73,17 @@ def load_olivetti(*, size: int = 64, download: bool = True, root: str | os.PathL
             "olivetti", pkz, root, "scikit_learn_data/olivetti_py3.pkz",
             "Pass download=True on a machine with internet (scikit-learn fetches it into the data root).",
         )
+    if pkz.exists():  # on disk: a failure now is a damaged file, not a download problem
+        bunch = read_data_file(
+            "olivetti", pkz, lambda: fetch_olivetti_faces(data_home=str(data_home), download_if_missing=False),
+            f"Delete it and load again with download=True on a machine with internet to fetch a fresh copy, "
+            "or copy a good olivetti_py3.pkz there.")
+    else:
+        bunch = None
     try:
-        bunch = fetch_olivetti_faces(data_home=str(data_home), download_if_missing=download)
+        if bunch is None:
+            with _no_leftover_folders(data_home):
+                bunch = fetch_olivetti_faces(data_home=str(data_home), download_if_missing=download)
     except OSError as err:  # includes URLError (no internet) and read-only roots
         raise missing_data(
             "olivetti", pkz, root, "scikit_learn_data/olivetti_py3.pkz",
@@ -90,6 +100,50 @@ def load_olivetti(*, size: int = 64, download: bool = True, root: str | os.PathL
         identity_names=[f"s{i + 1}" for i in range(40)],  # the ORL folder names s1..s40
         meta={"source": str(pkz), "options": {"size": size}},
     )
+
+
+import contextlib
+
+
+@contextlib.contextmanager
+def _no_leftover_folders(folder: Path):
+    """Remove the empty folders that a failed download created (`folder`, its missing parents,
+    `folder/lfw_home`), so a failed attempt leaves nothing behind."""
+    folder = Path(folder)
+    chain = [folder / "lfw_home", folder, *folder.parents]
+    new = [p for p in chain if not p.exists()]
+    try:
+        yield
+    except BaseException:
+        for p in new:  # deepest first
+            try:
+                if p.is_dir() and not any(p.iterdir()):
+                    p.rmdir()
+            except OSError:
+                pass
+        raise
+
+
+def _fetch_lfw(what: str, fetch, home: Path, download: bool, root):
+    """Call a scikit-learn LFW fetcher: an offline download becomes DataNotFoundError (with
+    nothing left behind), a damaged image or list a CorruptDataError naming the file."""
+    src = home / "lfw_home"
+    complete = all((src / f).exists() for f in [*LFW_PAIR_FILES.values(), _LFW_FOLDER])
+    if complete:
+        return read_data_file(
+            what, src, fetch,
+            "Replace the damaged file with a good copy (e.g. from the LFW archive), or delete "
+            "lfw_home and load again with download=True on a machine with internet.")
+    try:
+        with _no_leftover_folders(home):
+            return fetch()
+    except OSError as err:  # URLError: no internet, or the site is down
+        r = data_root(root)
+        raise missing_data(
+            what, src, r, "scikit_learn_data/lfw_home/{pairs.txt,pairsDevTrain.txt,pairsDevTest.txt,lfw_funneled/}",
+            f"Downloading it failed ({type(err).__name__}: {err}); check the internet connection, or put "
+            "a copy of LFW there by hand (see data/README.md).",
+        ) from err
 
 
 # -- LFW: data home with a writable joblib cache ----------------------------------------
@@ -219,10 +273,10 @@ def load_lfw_people(
     if isinstance(min_faces_per_person, bool) or not isinstance(min_faces_per_person, (int, np.integer)) or min_faces_per_person < 0:
         raise ValueError(f"min_faces_per_person must be an int >= 0, got {min_faces_per_person!r}")
     home = lfw_data_home(root, download, cache)
-    bunch = fetch_lfw_people(
+    bunch = _fetch_lfw("lfw-people", lambda: fetch_lfw_people(
         data_home=str(home), color=color, min_faces_per_person=int(min_faces_per_person),
         download_if_missing=download, **opts,
-    )
+    ), home, download, root)
     return FaceDataset(
         images=to_nchw(to_uint8(bunch.images)),
         identity=np.asarray(bunch.target, dtype=np.int64),
@@ -307,7 +361,8 @@ def load_lfw_pairs(
     color = check_bool(color, "color")
     download = check_bool(download, "download")
     home = lfw_data_home(root, download, cache)
-    bunch = fetch_lfw_pairs(subset=subset, data_home=str(home), color=color, download_if_missing=download, **opts)
+    bunch = _fetch_lfw("lfw-pairs", lambda: fetch_lfw_pairs(
+        subset=subset, data_home=str(home), color=color, download_if_missing=download, **opts), home, download, root)
     table = read_lfw_pairs_file(home / "lfw_home" / LFW_PAIR_FILES[subset])
     n_pairs = len(table)
     target = np.asarray(bunch.target)
@@ -360,8 +415,9 @@ def _other_images_of(names: np.ndarray, images, home: Path, color: bool, downloa
     """
     from sklearn.datasets import fetch_lfw_people
 
-    bunch = fetch_lfw_people(data_home=str(home), color=color, min_faces_per_person=0,
-                             download_if_missing=download, **opts)
+    bunch = _fetch_lfw("lfw-pairs", lambda: fetch_lfw_people(
+        data_home=str(home), color=color, min_faces_per_person=0, download_if_missing=download, **opts),
+        home, download, None)  # the pair fetch before this one already found the files
     pimages = to_nchw(to_uint8(bunch.images))
     pnames = np.asarray(bunch.target_names)[bunch.target]
     if pimages.shape[1:] != images.shape[1:]:  # pragma: no cover - same options give the same shape

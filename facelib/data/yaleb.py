@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._common import check_size, missing_data, square_resize
+from ._common import check_size, missing_data, read_data_file, square_resize
 from .dataset import FaceDataset
 from .paths import data_root
 
@@ -51,15 +51,19 @@ def load_yaleb(*, size: int | str | None = 64, root: str | os.PathLike | None = 
             "Get the 'CroppedYale' release of the Extended Yale Face Database B and convert it as "
             "described in shared/data/README.md.",
         )
-    with np.load(path) as d:
-        if side is None:
-            raw = d["images_96x84"]
-        elif side <= 64:
-            raw = d["images_64x64"]
-        else:
-            raw = d["images_96x84"][:, 6:90, :]  # the square (84 x 84) the 64 x 64 crops were made from
-        label, subject = d["label"], d["subject_id"]
-        azimuth, elevation = d["azimuth"], d["elevation"]
+    def read():
+        with np.load(path) as d:
+            if side is None:
+                raw = d["images_96x84"]
+            elif side <= 64:
+                raw = d["images_64x64"]
+            else:
+                raw = d["images_96x84"][:, 6:90, :]  # the square (84 x 84) the 64 x 64 crops were made from
+            return raw, d["label"], d["subject_id"], d["azimuth"], d["elevation"]
+
+    raw, label, subject, azimuth, elevation = read_data_file(
+        "yaleb", path, read,
+        "Rebuild it from the 'CroppedYale' release as described in shared/data/README.md, or copy a good one.")
     images = torch.from_numpy(np.ascontiguousarray(raw[:, None]))
     if side is not None and images.shape[-1] != side:
         images = square_resize(images, side)

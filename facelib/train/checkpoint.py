@@ -6,18 +6,31 @@ states, RNG states, position in the run), plus the history, the data set it saw
 and the library versions. Only plain types and tensors are stored, so
 `torch.load(..., weights_only=True)` reads it and no code runs on load. Files are
 written atomically (temp file in the same folder, then `os.replace`), so a crash
-mid-write never leaves a half-written checkpoint in place of a good one.
+mid-write never leaves a half-written checkpoint in place of a good one; temp files left
+by a killed writer are removed at the next save.
+
+The weights carry a sha256 (`weights_sha256`), checked at load, so a damaged file is refused
+rather than silently giving another model; NaN/inf weights are refused too. `completed`
+records whether the training run that wrote the file finished (`checkpoint_complete`), so a
+half-trained model is never taken for a finished one. `run_lock` keeps two processes from
+training into one run folder.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import errno
+import hashlib
 import os
 import random
+import shutil
 import tempfile
+import time
+import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -37,6 +50,11 @@ __all__ = [
     "rng_states",
     "set_rng_states",
     "plain",
+    "weights_digest",
+    "checkpoint_complete",
+    "run_lock",
+    "RunLockedError",
+    "check_writable",
 ]
 
 FORMAT = "facelib-checkpoint"
@@ -45,6 +63,14 @@ FORMAT_VERSION = 1
 
 class CheckpointError(ValueError):
     """A file that is not a usable facelib checkpoint, or one that does not fit the model."""
+
+
+class RunLockedError(RuntimeError):
+    """Another process is training into the same run folder."""
+
+
+#: Temp files older than this whose writer cannot be identified are taken as stale.
+STALE_TMP_SECONDS = 3600
 
 
 # -- plain, weights_only-loadable values ----------------------------------------------------
@@ -134,7 +160,160 @@ def dataset_summary(dataset: Any) -> dict[str, Any] | None:
         "shape": [int(s) for s in dataset.images.shape[1:]],
         "n_identities": int(getattr(dataset, "n_identities", -1)),
         "meta": {str(k): plain(v) for k, v in meta.items()},
+        "digest": _content_digest(dataset),
     }
+
+
+def _content_digest(dataset: Any) -> str:
+    """sha1 of the images and identity labels (milliseconds for the face sets here)."""
+    images = dataset.images
+    identity = np.asarray(getattr(dataset, "identity", np.empty(0)))
+    h = hashlib.sha1(images.contiguous().cpu().numpy().tobytes())
+    h.update(np.ascontiguousarray(identity, dtype=np.int64).tobytes())
+    return h.hexdigest()
+
+
+def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
+    """sha256 over the tensors in key order (name, dtype, shape and bytes of each)."""
+    h = hashlib.sha256()
+    for key in sorted(state_dict):
+        t = state_dict[key]
+        if not isinstance(t, torch.Tensor):
+            h.update(f"{key}={t!r};".encode())
+            continue
+        t = t.detach().cpu().contiguous()
+        h.update(f"{key}:{t.dtype}:{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def checkpoint_complete(ckpt: dict[str, Any]) -> bool:
+    """Whether the training run that wrote `ckpt` finished (all epochs, or its max_steps).
+
+    Files without the `completed` flag are judged by their epoch and step against the
+    stored train_config (a stopped-mid-epoch position counts as unfinished).
+    """
+    if "completed" in ckpt:
+        return bool(ckpt["completed"])
+    cfg = ckpt.get("train_config") or {}
+    if (ckpt.get("position") or {}).get("partial_row"):
+        max_steps = cfg.get("max_steps")
+        return max_steps is not None and int(ckpt.get("step", 0)) >= int(max_steps)
+    epochs, max_steps = cfg.get("epochs"), cfg.get("max_steps")
+    if epochs is None:
+        return True  # saved by hand (save_checkpoint without a train config): nothing planned
+    if max_steps is not None and int(ckpt.get("step", 0)) >= int(max_steps):
+        return True
+    return int(ckpt.get("epoch", 0)) >= int(epochs)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete `.name.<pid>.*.tmp` files of writers that are gone (or, without a pid, old ones)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        middle = tmp.name[len(path.name) + 2:-4]
+        pid_text = middle.split(".", 1)[0]
+        try:
+            stale = not _pid_alive(int(pid_text)) if pid_text.isdigit() else (
+                time.time() - tmp.stat().st_mtime > STALE_TMP_SECONDS)
+            if stale:
+                tmp.unlink()
+        except OSError:  # vanished meanwhile, or not ours to remove
+            pass
+
+
+def check_writable(folder: str | os.PathLike, what: str = "out") -> Path:
+    """Create `folder` if needed and prove it can be written (a probe file), before any work.
+
+    A folder whose mode has no write bit counts as read-only even for root (who may write
+    anywhere), so a protected folder fails here and not after hours of training.
+    """
+    import stat
+
+    folder = Path(folder)
+    hint = f"choose a writable {what} folder (or fix its permissions)"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot create {what} folder {folder}: {exc.strerror or exc}; {hint}") from exc
+    mode = folder.stat().st_mode
+    if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+        raise PermissionError(errno.EACCES, f"{what} folder {folder} is read-only (mode {stat.filemode(mode)}); {hint}")
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.", suffix=".tmp")
+        try:
+            os.write(fd, b"facelib")
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot write to {what} folder {folder}: {exc.strerror or exc}; {hint}") from exc
+    return folder
+
+
+@contextmanager
+def run_lock(folder: str | os.PathLike) -> Iterator[Path]:
+    """Hold an exclusive lock on run folder `folder` (file `.lock`, with the holder's pid).
+
+    The lock is an flock, which the system drops when the process dies (even by SIGKILL),
+    so a killed run never leaves the folder locked. Raises RunLockedError when another
+    process holds it.
+    """
+    folder = check_writable(folder)
+    lock_path = folder / ".lock"
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no flock, no lock
+            fcntl = None
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                raise RunLockedError(
+                    f"{folder} is in use: another training (pid {holder}) is writing its checkpoint there; "
+                    "wait for it to finish, or give this run another out folder"
+                ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield folder
+    finally:
+        os.close(fd)  # releases the flock; the file stays (removing it would race a new holder)
+
+
+def _write_error(path: Path, exc: BaseException) -> OSError:
+    """An OSError for a failed checkpoint write that names the file, the cause and the remedy."""
+    code = getattr(exc, "errno", None)
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    disk_full = code == errno.ENOSPC or "unexpected pos" in text or "file write failed" in text \
+        or (free is not None and free < 1 << 20)
+    keep = (f"the previous checkpoint {path} is unchanged" if path.exists()
+            else f"no checkpoint is at {path}")
+    if disk_full:
+        why = "the disk is full" + (f" ({free / 2**20:.0f} MiB free)" if free is not None else "")
+        code = errno.ENOSPC
+        remedy = "free some space or choose another out folder, then rerun (with --resume if a checkpoint is kept)"
+    else:
+        why = f"{type(exc).__name__}: {text}"
+        remedy = "check that the folder is writable and the disk healthy, or choose another out folder"
+    return OSError(code or errno.EIO, f"could not write checkpoint {path}: {why}; {keep}; {remedy}")
 
 
 def save_checkpoint(
@@ -160,12 +339,14 @@ def save_checkpoint(
         raise IsADirectoryError(f"{path} is a folder; give a file name such as {path / 'checkpoint.pt'}")
     if hasattr(history, "to_dict"):
         history = history.to_dict(orient="list")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "model_name": model_name(model),
         "model_config": model_config_dict(model),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "state_dict": state,
+        "weights_sha256": weights_digest(state),
         "optimizer_states": [opt.state_dict() for opt in optimizers],
         "train_config": plain(train_config) if train_config is not None else None,
         "history": plain(history) if history is not None else None,
@@ -178,18 +359,21 @@ def save_checkpoint(
     }
     if extra:
         payload.update(plain(extra))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    check_writable(path.parent, "checkpoint")
+    _remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(payload, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except (OSError, RuntimeError) as exc:  # torch reports a full disk as RuntimeError
+            raise _write_error(path, exc) from exc
+    finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
     return path
 
 
@@ -226,8 +410,29 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     missing = [k for k in ("model_name", "model_config", "state_dict") if k not in ckpt]
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {missing}; the file is damaged")
+    _check_weights(path, ckpt)
     ckpt["path"] = str(path)
     return ckpt
+
+
+def _check_weights(path: Path, ckpt: dict[str, Any]) -> None:
+    """Refuse weights whose hash does not match the stored one, and non-finite weights."""
+    state = ckpt["state_dict"]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f"{path}: its state_dict is not a dict of tensors; the file is damaged - "
+                              "use another checkpoint or retrain")
+    stored = ckpt.get("weights_sha256")
+    if stored is not None and weights_digest(state) != stored:
+        raise CheckpointError(
+            f"{path}: the weights are damaged (their sha256 does not match the one stored at save time); "
+            "the file was altered or corrupted on disk - use another copy of the checkpoint or retrain"
+        )
+    for key, t in state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise CheckpointError(
+                f"{path}: weight tensor {key!r} holds NaN or infinite values; the model it would give is "
+                "broken - use an earlier checkpoint or retrain (with a lower lr or precision='fp32')"
+            )
 
 
 def load_state_into(model: torch.nn.Module, ckpt: dict[str, Any]) -> None:
@@ -240,7 +445,9 @@ def load_state_into(model: torch.nn.Module, ckpt: dict[str, Any]) -> None:
             "build the model it was written for, or use facelib.load_model(path)"
         )
     have = model_config_dict(model)
-    want = ckpt["model_config"]
+    want = dict(ckpt["model_config"])
+    for k in _fields_added_later(model, want):  # an older file: the field's default applies
+        want[k] = have[k]
     if have != want:
         diff = {k: (want.get(k), have.get(k)) for k in sorted(set(have) | set(want)) if have.get(k) != want.get(k)}
         raise CheckpointError(
@@ -257,20 +464,66 @@ def load_state_into(model: torch.nn.Module, ckpt: dict[str, Any]) -> None:
         ) from exc
 
 
+def _fields_added_later(model: torch.nn.Module, stored: dict[str, Any]) -> list[str]:
+    """Config fields the model has and the stored config lacks (added after the file was written),
+    but only where the model holds the field's default, which is what such a file meant."""
+    from dataclasses import MISSING, fields
+
+    out = []
+    for f in fields(model.config):
+        if f.name in stored:
+            continue
+        default = f.default if f.default is not MISSING else (
+            f.default_factory() if f.default_factory is not MISSING else MISSING)
+        if default is not MISSING and plain(default) == plain(getattr(model.config, f.name)):
+            out.append(f.name)
+    return out
+
+
 def load_model(path: str | os.PathLike, map_location: Any = "cpu") -> torch.nn.Module:
-    """Rebuild a model from a checkpoint file alone, in eval mode."""
+    """Rebuild a model from a checkpoint file alone, in eval mode.
+
+    Config fields added to facelib after the file was written take their defaults (with a
+    warning naming them); fields this version does not know are an error.
+    """
     ckpt = load_checkpoint(path, map_location=map_location)
     try:
-        from facelib.models import build_model
+        from facelib.models import CONFIGS, build_model
     except ImportError as exc:  # pragma: no cover - only while facelib.models is missing
         raise ImportError("facelib.models.build_model is needed to rebuild a model") from exc
+    name, stored = ckpt["model_name"], ckpt["model_config"]
+    written_by = (ckpt.get("versions") or {}).get("facelib", "an unknown version")
+    config_class = CONFIGS.get(str(name).strip().lower().replace("_", "-"))
+    if config_class is not None:
+        from dataclasses import fields
+
+        unknown = sorted(set(stored) - {f.name for f in fields(config_class)})
+        if unknown:
+            raise CheckpointError(
+                f"{ckpt['path']}: model config field(s) {unknown} are unknown to this facelib; the file was "
+                f"written by facelib {written_by} - upgrade facelib to load it"
+            )
     try:
-        model = build_model(ckpt["model_name"], **ckpt["model_config"])
+        model = build_model(name, **stored)
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(
-            f"{ckpt['path']}: cannot build model {ckpt['model_name']!r} with config {ckpt['model_config']} "
-            f"in this facelib version ({exc}); use the facelib version listed in the checkpoint's 'versions'"
+            f"{ckpt['path']}: cannot build model {name!r} with config {stored} "
+            f"in this facelib version ({exc}); use the facelib version that wrote it ({written_by})"
         ) from exc
-    load_state_into(model, ckpt)
+    added = _fields_added_later(model, stored)
+    if added:
+        warnings.warn(
+            f"{ckpt['path']} predates config field(s) {', '.join(added)}; using their defaults "
+            f"({', '.join(f'{k}={getattr(model.config, k)!r}' for k in added)})", stacklevel=2)
+    try:
+        load_state_into(model, ckpt)
+    except CheckpointError as exc:
+        if not added:
+            raise
+        raise CheckpointError(
+            f"{ckpt['path']} was written before config field(s) {', '.join(added)} existed, and their "
+            f"defaults do not fit its weights ({exc}); load it with the facelib version that wrote it "
+            f"({written_by})"
+        ) from exc
     model.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu")
     return model.eval()

@@ -102,8 +102,9 @@ def main_from_args(args: argparse.Namespace) -> int:
     try:
         return _train(args, data_options, model_fields)
     except KeyboardInterrupt:
-        where = f"; the last checkpoint is in {args.out}, rerun with --resume to continue" if args.out else ""
-        print(f"facelib train: interrupted{where}", file=sys.stderr)
+        from .engine import describe_checkpoint
+
+        print(f"facelib train: interrupted; {describe_checkpoint(args.out)}", file=sys.stderr)
         return 130
     except (ValueError, TypeError, RuntimeError, OSError, ImportError) as exc:
         print(f"facelib train: error: {exc}", file=sys.stderr)

@@ -28,15 +28,19 @@ from facelib.utils import seed_everything, select_device
 
 from .checkpoint import (
     CheckpointError,
+    checkpoint_complete,
+    dataset_summary,
     load_checkpoint,
     load_state_into,
     rng_states,
+    run_lock,
     save_checkpoint,
     set_rng_states,
 )
 from .config import SPLIT_FIELDS, TrainConfig
 
-__all__ = ["fit", "FitResult", "TrainingDivergedError", "resolve_precision", "check_out_folder", "CHECKPOINT_NAME"]
+__all__ = ["fit", "FitResult", "TrainingDivergedError", "resolve_precision", "check_out_folder", "CHECKPOINT_NAME",
+           "describe_checkpoint"]
 
 #: File name of the checkpoint inside a run folder.
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -379,6 +383,39 @@ def check_out_folder(config: TrainConfig) -> Path | None:
     return ckpt_path
 
 
+def describe_checkpoint(out: str | Path | None) -> str:
+    """What is in run folder `out` for a user who stopped a run: the checkpoint and its progress."""
+    if not out:
+        return "nothing was saved (no out folder)"
+    path = Path(out) / CHECKPOINT_NAME
+    if not path.exists():
+        return f"no checkpoint was written to {out} yet, so there is nothing to resume; rerun from the start"
+    try:
+        ckpt = load_checkpoint(path)
+    except (CheckpointError, OSError) as exc:
+        return f"{path} cannot be read ({str(exc).splitlines()[0]})"
+    planned = (ckpt.get("train_config") or {}).get("epochs", "?")
+    state = "finished" if checkpoint_complete(ckpt) else "unfinished"
+    return (f"the last checkpoint is {path} ({state}: epoch {ckpt.get('epoch', 0)} of {planned}, "
+            f"step {ckpt.get('step', 0)}); rerun with --resume to continue")
+
+
+def _data_mismatch(stored: dict[str, Any], dataset: Any) -> list[str]:
+    """How the data set a checkpoint saw differs from `dataset` (name, options, size, shape, content)."""
+    now = dataset_summary(dataset) or {}
+    out = []
+    for key in ("name", "n", "shape", "n_identities"):
+        if key in stored and stored.get(key) != now.get(key):
+            out.append(f"{key} {stored.get(key)!r} vs {now.get(key)!r}")
+    old_opts = (stored.get("meta") or {}).get("options")
+    new_opts = (now.get("meta") or {}).get("options")
+    if old_opts is not None and new_opts is not None and old_opts != new_opts:
+        out.append(f"options {old_opts} vs {new_opts}")
+    if stored.get("digest") and stored.get("digest") != now.get("digest") and not out:
+        out.append("the images or labels differ (content digest)")
+    return out
+
+
 # -- fit -----------------------------------------------------------------------------------------
 def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None, **overrides: Any) -> FitResult:
     """Train `model` in place on `dataset` (a FaceDataset); keyword overrides change config fields.
@@ -408,6 +445,15 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
                      else bool(config.channels_last))
 
     ckpt_path = check_out_folder(config)
+    lock = run_lock(ckpt_path.parent) if ckpt_path is not None else contextlib.nullcontext()
+    with lock:  # one writer per run folder, held until the last checkpoint is written
+        ckpt_path = check_out_folder(config)  # again: another run may have finished meanwhile
+        return _fit_locked(model, dataset, config, device, precision, amp_dtype, use_scaler, channels_last,
+                           ckpt_path)
+
+
+def _fit_locked(model, dataset, config, device, precision, amp_dtype, use_scaler, channels_last,
+                ckpt_path) -> FitResult:
     resume_from = None
     if ckpt_path is not None and ckpt_path.exists() and config.resume:
         resume_from = load_checkpoint(ckpt_path)
@@ -456,11 +502,13 @@ def _run(model, dataset, config, device, precision, amp_dtype, use_scaler, chann
                 "these decide the split and batch order - keep them, or start a new out folder"
             )
         ds = resume_from.get("dataset") or {}
-        if ds and (ds.get("n") != len(dataset) or list(ds.get("shape", [])) != list(dataset.images.shape[1:])):
+        differs = _data_mismatch(ds, dataset) if ds else []
+        if differs:
             raise ValueError(
-                f"cannot resume {ckpt_path}: it was trained on {ds.get('name')!r} with n={ds.get('n')} "
-                f"images of shape {ds.get('shape')}, this data set has n={len(dataset)} of shape "
-                f"{list(dataset.images.shape[1:])}; use the same data or a new out folder"
+                f"cannot resume {ckpt_path}: it was trained on {ds.get('name')!r} (n={ds.get('n')}, shape "
+                f"{ds.get('shape')}), not on this data set {getattr(dataset, 'name', '?')!r} "
+                f"(differs in {'; '.join(differs)}); resume with the same data and options, or train "
+                "into a new out folder"
             )
         load_state_into(model, resume_from)
         states = resume_from.get("optimizer_states") or []
@@ -502,7 +550,7 @@ def _run(model, dataset, config, device, precision, amp_dtype, use_scaler, chann
     stopped = "epochs"
     model.train()
 
-    def checkpoint(epoch_done: int, batch_in_epoch: int, partial_row: bool) -> None:
+    def checkpoint(epoch_done: int, batch_in_epoch: int, partial_row: bool, completed: bool) -> None:
         nonlocal last_ckpt
         if ckpt_path is None:
             return
@@ -511,6 +559,8 @@ def _run(model, dataset, config, device, precision, amp_dtype, use_scaler, chann
             ckpt_path, model, optimizers=optimizers, train_config=config, history=hist_df,
             epoch=epoch_done, step=step, dataset=dataset, rng=rng_states(),
             extra={
+                "completed": completed,
+                "planned": {"epochs": config.epochs, "max_steps": config.max_steps},
                 "position": {"batch": batch_in_epoch, "partial_row": partial_row,
                              "sums": dict(sums), "seen": seen},
                 "grad_scaler": scaler.state_dict() if scaler is not None else None,
@@ -607,7 +657,9 @@ def _run(model, dataset, config, device, precision, amp_dtype, use_scaler, chann
                 bad = _nonfinite_weights(model)
                 if bad:  # possible without a NaN loss (val_fraction=0): never save such weights
                     raise diverged(epoch, {f"weights of {bad}": float("nan")}, "end of epoch", step)
-                checkpoint(done_epochs, b_index if partial else 0, partial)
+                done = (epoch + 1 == config.epochs and not partial) or (
+                    config.max_steps is not None and step >= config.max_steps)
+                checkpoint(done_epochs, b_index if partial else 0, partial, done)
             if partial:
                 break
     finally:

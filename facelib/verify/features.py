@@ -26,6 +26,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
+from .inputs import check_indices, check_same
+
 __all__ = [
     "COMBINERS",
     "SYMMETRIC_COMBINERS",
@@ -52,14 +54,8 @@ def pair_array(embeddings: Any, pair_table: pd.DataFrame) -> np.ndarray:
     missing = {"left", "right"} - set(pair_table.columns)
     if missing:
         raise ValueError(f"pair_table lacks columns {sorted(missing)}; it needs left, right, same, fold")
-    left = pair_table["left"].to_numpy(dtype=np.int64)
-    right = pair_table["right"].to_numpy(dtype=np.int64)
-    for name, idx in (("left", left), ("right", right)):
-        if idx.size and (idx.min() < 0 or idx.max() >= emb.shape[0]):
-            raise IndexError(
-                f"pair_table column {name!r} refers to rows outside 0..{emb.shape[0] - 1}; "
-                "the pair table and the embeddings must come from the same dataset"
-            )
+    left = check_indices(pair_table["left"].to_numpy(), emb.shape[0], "pair_table column 'left'")
+    right = check_indices(pair_table["right"].to_numpy(), emb.shape[0], "pair_table column 'right'")
     return np.stack([emb[left], emb[right]], axis=1)
 
 
@@ -314,7 +310,7 @@ def logit_table(features, same, names: list[str] | None = None, alpha: float = 0
     import statsmodels.api as sm
 
     F = np.asarray(features, dtype=np.float64)
-    y = np.asarray(same).astype(np.float64)
+    y = check_same(same).astype(np.float64)
     if F.ndim != 2 or F.shape[0] != y.shape[0]:
         raise ValueError(f"features must be (n, k) with n = len(same), got {F.shape} and {y.shape}")
     if names is None:

@@ -16,6 +16,7 @@ import pandas as pd
 from scipy import stats
 
 from .features import COMBINERS, pair_array
+from .inputs import check_identity, check_same
 from .scores import PairScorer, _as_matrix, quadratic_forms, shrink, within_between_covariance
 
 __all__ = [
@@ -45,6 +46,27 @@ class HotellingResult:
         return asdict(self)
 
 
+def _solve_covariance(S: np.ndarray, d: np.ndarray, what: str) -> np.ndarray:
+    """S^-1 d, refusing a singular S with the columns that make it so and what to do."""
+    scale = np.trace(S) / S.shape[0] if np.trace(S) > 0 else 1.0
+    constant = np.flatnonzero(np.diag(S) <= 1e-12 * scale)
+    if constant.size:
+        raise ValueError(
+            f"{what} is singular: column(s) {constant.tolist()[:10]} do not vary within the samples "
+            "(constant); drop them, or reduce the dimension first (e.g. PCA)"
+        )
+    try:
+        x = np.linalg.solve(S, d)
+    except np.linalg.LinAlgError:
+        x = None
+    if x is None or not np.all(np.isfinite(x)) or np.linalg.cond(S) > 1e15:
+        raise ValueError(
+            f"{what} is singular (some columns are linear combinations of others); "
+            "reduce the dimension first (e.g. PCA) or use more rows"
+        )
+    return x
+
+
 def hotelling_two_sample(a, b) -> HotellingResult:
     """Two-sample Hotelling T² with pooled covariance (equal covariances assumed).
 
@@ -60,9 +82,10 @@ def hotelling_two_sample(a, b) -> HotellingResult:
             "reduce the dimension first (e.g. PCA) or use more pairs"
         )
     d = A.mean(axis=0) - B.mean(axis=0)
-    S = (np.cov(A, rowvar=False, ddof=1).reshape(p, p) * (n1 - 1)
-         + np.cov(B, rowvar=False, ddof=1).reshape(p, p) * (n2 - 1)) / (n1 + n2 - 2)
-    t2 = float(n1 * n2 / (n1 + n2) * d @ np.linalg.solve(S, d))
+    # Scatter about each sample's own mean: a sample of one row adds none (np.cov would give NaN).
+    CA, CB = A - A.mean(axis=0), B - B.mean(axis=0)
+    S = (CA.T @ CA + CB.T @ CB) / (n1 + n2 - 2)
+    t2 = float(n1 * n2 / (n1 + n2) * d @ _solve_covariance(S, d, "the pooled covariance of a and b"))
     df1, df2 = p, n1 + n2 - p - 1
     f = t2 * df2 / (p * (n1 + n2 - 2))
     return HotellingResult(t2, f, df1, df2, float(stats.f.sf(f, df1, df2)), n1, n2, p)
@@ -80,7 +103,7 @@ def hotelling_one_sample(x, mu=None) -> HotellingResult:
     mu = np.zeros(p) if mu is None else np.asarray(mu, dtype=np.float64)
     d = X.mean(axis=0) - mu
     S = np.cov(X, rowvar=False, ddof=1).reshape(p, p)
-    t2 = float(n * d @ np.linalg.solve(S, d))
+    t2 = float(n * d @ _solve_covariance(S, d, "the covariance of x"))
     f = t2 * (n - p) / (p * (n - 1))
     return HotellingResult(t2, f, p, n - p, float(stats.f.sf(f, p, n - p)), n, 0, p)
 
@@ -95,7 +118,9 @@ def pair_difference_test(embeddings, pair_table: pd.DataFrame, combine: str = "a
         raise ValueError(f"unknown combine {combine!r}; choose one of {sorted(COMBINERS)}")
     P = pair_array(embeddings, pair_table)
     F = COMBINERS[combine](P[:, 0], P[:, 1])
-    same = pair_table["same"].to_numpy().astype(bool)
+    same = check_same(pair_table["same"].to_numpy(), len(pair_table), "pair_table column 'same'")
+    if same.all() or not same.any():
+        raise ValueError("pair_difference_test needs both same-person and different-person pairs")
     return hotelling_two_sample(F[same], F[~same])
 
 
@@ -195,9 +220,7 @@ def latent_identity_tests(latents, identity, method: str = "anova", correction: 
     from statsmodels.stats.multitest import multipletests
 
     Z = _as_matrix(latents, "latents")
-    ids = np.asarray(identity)
-    if ids.shape != (Z.shape[0],):
-        raise ValueError(f"identity must have shape ({Z.shape[0]},), got {ids.shape}")
+    ids = check_identity(identity, Z.shape[0])
     keep = ids >= 0
     Z, ids = Z[keep], ids[keep]
     people = np.unique(ids)

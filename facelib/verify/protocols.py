@@ -40,6 +40,7 @@ from sklearn.base import clone
 from .features import pair_array, pair_scores
 from .roc import RESULT_COLUMNS, tidy, verification_metrics
 from .scores import PairScorer
+from .inputs import check_identity, check_indices, check_pair_table
 
 __all__ = [
     "lfw_category",
@@ -125,16 +126,8 @@ def _pair_rows(pairs: pd.DataFrame) -> np.ndarray:
     return np.unique(pairs[["left", "right"]].to_numpy())
 
 
-def _check_table(pair_table: pd.DataFrame, n: int) -> pd.DataFrame:
-    if not isinstance(pair_table, pd.DataFrame):
-        raise TypeError("pair_table must be a DataFrame with columns left, right, same, fold")
-    missing = {"left", "right", "same", "fold"} - set(pair_table.columns)
-    if missing:
-        raise ValueError(f"pair_table lacks columns {sorted(missing)}")
-    idx = pair_table[["left", "right"]].to_numpy()
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise IndexError(f"pair_table refers to rows outside 0..{n - 1} of the data")
-    return pair_table.reset_index(drop=True)
+def _check_table(pair_table: pd.DataFrame, n: int, columns=("left", "right", "same", "fold")) -> pd.DataFrame:
+    return check_pair_table(pair_table, n, columns)
 
 
 def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
@@ -166,12 +159,16 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
         raise ValueError(f"training must be 'pairs' or 'identities', got {training!r}")
     if not methods:
         raise ValueError("no methods given; pass a dict name -> classifier pipeline or PairScorer")
+    n_rows = _len(data)
+    train_pairs = _check_table(train_pairs, n_rows, ("left", "right", "same")).set_axis(train_pairs.index)
+    test_pairs = _check_table(test_pairs, n_rows, ("left", "right", "same")).set_axis(test_pairs.index)
     if train_images is None:
         train_images = _pair_rows(train_pairs)
-    train_images = np.asarray(train_images, dtype=np.int64)
-    ids = None if identity is None else np.asarray(identity)
+    train_images = check_indices(train_images, n_rows, "train_images")
+    ids = None if identity is None else check_identity(identity, n_rows)
 
-    rep_rows = train_images if representation_images is None else np.asarray(representation_images, dtype=np.int64)
+    rep_rows = train_images if representation_images is None else check_indices(
+        representation_images, n_rows, "representation_images")
     if representation is not None and _is_transformer(representation):
         rep = clone(representation)
         rep_labels = getattr(rep, "labels", "none")
@@ -242,6 +239,7 @@ def person_folds(identity, pair_table: pd.DataFrame) -> np.ndarray:
     """
     ids = np.asarray(identity)
     table = _check_table(pair_table, len(ids))
+    ids = check_identity(ids, len(ids))
     rows = np.r_[table["left"].to_numpy(), table["right"].to_numpy()]
     folds = np.r_[table["fold"].to_numpy(), table["fold"].to_numpy()]
     per_person = pd.DataFrame({"person": ids[rows], "fold": folds}).drop_duplicates()
@@ -326,7 +324,8 @@ def view1(train_data, train_table: pd.DataFrame, test_data, test_table: pd.DataF
     te[["left", "right"]] += n_train
     identity = None
     if train_identity is not None:
-        identity = np.r_[np.asarray(train_identity), np.full(_len(test_data), -1)]
+        identity = np.r_[check_identity(train_identity, _len(train_data), "train_identity"),
+                         np.full(_len(test_data), -1)]
     return evaluate_split(data, tr, te, methods, identity=identity, protocol="lfw-view1",
                           fold="test", **kw)
 
@@ -353,7 +352,7 @@ def held_out_identity(train_data, train_identity, train_pairs: pd.DataFrame, tes
     tr = _check_table(train_pairs, n_train).copy()
     te = _check_table(test_pairs, _len(test_data)).copy()
     te[["left", "right"]] += n_train
-    identity = np.r_[np.asarray(train_identity), np.full(_len(test_data), -1)]
+    identity = np.r_[check_identity(train_identity, n_train, "train_identity"), np.full(_len(test_data), -1)]
     kw.setdefault("training", "identities")
     return evaluate_split(data, tr, te, methods, train_images=np.arange(n_train), identity=identity,
                           protocol=protocol, fold="test", **kw)

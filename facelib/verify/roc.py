@@ -10,6 +10,8 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from .inputs import check_same
+
 __all__ = [
     "RESULT_COLUMNS",
     "roc_frame",
@@ -28,16 +30,13 @@ RESULT_COLUMNS = ["method", "representation", "protocol", "fold", "metric", "val
 
 
 def _check(same, scores) -> tuple[np.ndarray, np.ndarray]:
-    y = np.asarray(same)
     s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(same)
     if y.ndim != 1 or s.shape != y.shape:
         raise ValueError(f"same and scores must be 1-D of equal length, got {y.shape} and {s.shape}")
+    y = check_same(y)
     if not np.all(np.isfinite(s)):
         raise ValueError("scores contain NaN or infinite values; check the scorer's inputs")
-    if y.dtype != bool:
-        if not np.isin(y, [0, 1]).all():
-            raise ValueError("same must be boolean or 0/1")
-        y = y.astype(bool)
     if y.all() or not y.any():
         raise ValueError("ROC metrics need both same-person and different-person pairs")
     return y, s

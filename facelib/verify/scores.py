@@ -22,6 +22,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from .features import unique_row_index, unique_rows
+from .inputs import check_identity, check_same
 
 __all__ = [
     "PairScorer",
@@ -74,9 +75,7 @@ def _psd(cov: np.ndarray, floor: float = 0.0) -> np.ndarray:
 
 def _identity_sums(X: np.ndarray, identity) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Labelled rows (identity >= 0), each row's person index, and each person's row sum and image count."""
-    ids = np.asarray(identity)
-    if ids.shape != (X.shape[0],):
-        raise ValueError(f"identity must have shape ({X.shape[0]},), got {ids.shape}")
+    ids = check_identity(identity, X.shape[0])
     keep = ids >= 0
     X = X[keep]
     _, inverse, counts = np.unique(ids[keep], return_inverse=True, return_counts=True)
@@ -121,7 +120,7 @@ def pair_covariances(left, right, same) -> tuple[np.ndarray, np.ndarray, np.ndar
     the total covariance of the (distinct) training images is Sb + Sw.
     """
     L, R = _as_matrix(left, "left"), _as_matrix(right, "right")
-    s = np.asarray(same).astype(bool)
+    s = check_same(same)
     if L.shape != R.shape or s.shape != (L.shape[0],):
         raise ValueError(f"left {L.shape}, right {R.shape} and same {s.shape} do not match")
     if s.sum() < 2:
@@ -256,9 +255,7 @@ class PairScorer(BaseEstimator):
         """
         X = _as_matrix(embeddings, "embeddings")
         if identity is not None:
-            identity = np.asarray(identity)
-            if identity.shape != (X.shape[0],):
-                raise ValueError(f"identity must have one label per embedding ({X.shape[0]},), got {identity.shape}")
+            identity = check_identity(identity, X.shape[0])
             codes = np.unique(identity, return_inverse=True)[1].reshape(-1)
             first = unique_row_index(np.column_stack([X, codes]))
             X, identity = X[first], identity[first]
@@ -273,7 +270,7 @@ class PairScorer(BaseEstimator):
         both = self._fit_pca(np.concatenate([L, R]))
         L, R = both[: L.shape[0]], both[L.shape[0]:]
         self.dim_ = L.shape[1]
-        self._fit_pair_stats(L, R, np.asarray(same).astype(bool))
+        self._fit_pair_stats(L, R, check_same(same, L.shape[0]))
         return self
 
     def _fit_stats(self, X, identity) -> None:
