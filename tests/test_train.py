@@ -373,6 +373,8 @@ def test_cli_trains_and_writes_a_loadable_checkpoint(tmp_path, capsys):
     assert _run_cli(argv) == 0
     printed = capsys.readouterr().out
     assert "trained beta-vae" in printed and "checkpoint:" in printed
+    assert "lower is better" in printed and "higher is better" in printed  # signs said
+    assert "Bernoulli decoder on grey levels" in printed  # the model's default decoder, labelled
     m = load_model(out / "checkpoint.pt")
     assert m.config.beta == 2.0 and m.config.latent_dim == 4 and m.config.hidden_channels == 8
     assert (out / "history.csv").exists()
