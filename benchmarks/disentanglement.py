@@ -268,12 +268,15 @@ def print_mi_table(label: str, model, data, source, args) -> None:
     latent's mean KL on training images: a factor carried by no latent, a factor spread over
     several, and a latent that is switched off (KL about 0) all show at a glance."""
     from facelib.metrics import mutual_info_table
+    from facelib.models import ACTIVE_KL_NATS, count_active
     from facelib.viz import latent_order
 
     n = metric_settings(args.full).get("mig", {}).get("n_train", 10000)
     table = mutual_info_table(model, source, seed=args.seed, n_train=n)
-    table.insert(0, "KL", latent_order(model, data.images[:2000])[1])
-    print(f"\n{label}: I(latent; factor) / H(factor), and each latent's mean KL (nats):")
+    kl = latent_order(model, data.images[:2000])[1]
+    table.insert(0, "KL", kl)
+    print(f"\n{label}: I(latent; factor) / H(factor), and each latent's mean KL (nats); "
+          f"{count_active(kl)} of {len(kl)} latents active (KL > {ACTIVE_KL_NATS:g} nats):")
     print(table.round(2).to_string(), flush=True)
 
 

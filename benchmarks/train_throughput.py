@@ -173,7 +173,7 @@ def elbo(model: torch.nn.Module, data: FaceDataset, n: int = 256) -> float:
     model.eval().float()
     torch.manual_seed(123)
     x = data.images[:n].float().div(255).contiguous()
-    return float(model.loss({"x": x})["elbo"])
+    return float(model.loss({"x": x})["elbo_nats"])
 
 
 def main() -> None:

@@ -178,10 +178,10 @@ def test_loss_terms_are_consistent_and_bernoulli_recon_matches_torch():
     ref_recon = -Bernoulli(logits=out["x_logits"], validate_args=False).log_prob(x).flatten(1).sum(1).mean()
     q = Normal(out["mu"], torch.exp(0.5 * out["logvar"]))
     ref_kl = torch.distributions.kl_divergence(q, Normal(0.0, 1.0)).sum(1).mean()
-    torch.testing.assert_close(terms["recon"], ref_recon)
+    torch.testing.assert_close(terms["recon_nll"], ref_recon)
     torch.testing.assert_close(terms["kl"], ref_kl)
     torch.testing.assert_close(terms["loss"], ref_recon + ref_kl)
-    torch.testing.assert_close(terms["elbo"], -(ref_recon + ref_kl))
+    torch.testing.assert_close(terms["elbo_nats"], -(ref_recon + ref_kl))
     torch.testing.assert_close(terms["bits_per_dim"], (ref_recon + ref_kl) / (32 * 32 * math.log(2)))
     assert all(v.ndim == 0 for v in terms.values())
     torch.testing.assert_close(m.kl_per_dim(x), losses.kl_normal_std(out["mu"], out["logvar"]).mean(0))
@@ -199,8 +199,10 @@ def test_gaussian_recon_matches_normal_log_prob(learn):
     terms = m.loss({"x": x})
     torch.manual_seed(1)
     out = m(x)
-    ref = -Normal(out["x_mean"], scale).log_prob(x).flatten(1).sum(1).mean()
-    torch.testing.assert_close(terms["recon"], ref)
+    # the density on [0, 1] pixels, moved to the 8-bit scale: + D log 256 per image
+    ref = -Normal(out["x_mean"], scale).log_prob(x).flatten(1).sum(1).mean() + 32 * 32 * math.log(256)
+    torch.testing.assert_close(terms["recon_nll"], ref)
+    torch.testing.assert_close(terms["bits_per_dim"], (ref + terms["kl"]) / (32 * 32 * math.log(2)))
     assert (m.log_scale is not None) == learn
 
 
@@ -209,13 +211,13 @@ def test_beta_vae_objectives():
     m = tiny("beta-vae", beta=3.0)
     torch.manual_seed(0)
     t = m.loss({"x": x})
-    torch.testing.assert_close(t["loss"], t["recon"] + 3.0 * t["kl"])
+    torch.testing.assert_close(t["loss"], t["recon_nll"] + 3.0 * t["kl"])
     c = tiny("beta-vae", objective="capacity", gamma=100.0, c_max=20.0, c_steps=1000)
     for step, target in [(0, 0.0), (250, 5.0), (5000, 20.0)]:
         torch.manual_seed(0)
         t = c.loss({"x": x}, step=step)
         assert float(t["capacity"]) == pytest.approx(target)
-        torch.testing.assert_close(t["loss"], t["recon"] + 100.0 * (t["kl"] - target).abs())
+        torch.testing.assert_close(t["loss"], t["recon_nll"] + 100.0 * (t["kl"] - target).abs())
     # the capacity term is on the batch's mean KL: faces at 1 and 9 nats meet C = 5 exactly
     recon = torch.tensor([10.0, 20.0])
     out = c.objective({}, {}, recon, torch.tensor([[1.0], [9.0]]), step=250)
@@ -232,7 +234,7 @@ def test_beta_tcvae_loss_and_dataset_size():
     assert build_model("beta-tcvae", **dataclasses.asdict(m.config)).config.dataset_size == 100
     torch.manual_seed(0)
     t = m.loss({"x": x})
-    torch.testing.assert_close(t["loss"], t["recon"] + 2.0 * t["mi"] + 5.0 * t["tc"] + 0.5 * t["dim_kl"])
+    torch.testing.assert_close(t["loss"], t["recon_nll"] + 2.0 * t["mi"] + 5.0 * t["tc"] + 0.5 * t["dim_kl"])
     torch.manual_seed(0)
     out = m(x)
     ref = losses.tc_decomposition(out["z"], out["mu"], out["logvar"], 100)
@@ -286,7 +288,7 @@ def test_importance_sampled_log_px_is_at_least_the_elbo():
     for step in range(20):
         m.training_step({"x": x}, opts, step)
     with torch.no_grad():
-        elbos = torch.stack([m.loss({"x": x})["elbo"] for _ in range(50)])
+        elbos = torch.stack([m.loss({"x": x})["elbo_nats"] for _ in range(50)])
         log_px = m.log_likelihood_is(x, n_samples=200)
     assert log_px.shape == (8,)
     se = elbos.std() / math.sqrt(elbos.numel())
@@ -343,7 +345,7 @@ def test_modvae_clamp_loss_matches_a_direct_computation():
         block = mu[rows][:, held]
         ref = ref + ((block - block.mean(0)) ** 2).sum()
     torch.testing.assert_close(t["clamp_mse"], ref / 6)
-    torch.testing.assert_close(t["loss"], t["recon"] + m.config.beta * t["kl"] + m.config.lam * t["clamp_mse"])
+    torch.testing.assert_close(t["loss"], t["recon_nll"] + m.config.beta * t["kl"] + m.config.lam * t["clamp_mse"])
 
 
 def test_modvae_without_groups_is_a_beta_vae():
@@ -351,7 +353,7 @@ def test_modvae_without_groups_is_a_beta_vae():
     x = torch.rand(4, 1, 32, 32)
     torch.manual_seed(0)
     t = m.loss({"x": x})
-    torch.testing.assert_close(t["loss"], t["recon"] + 2.0 * t["kl"])
+    torch.testing.assert_close(t["loss"], t["recon_nll"] + 2.0 * t["kl"])
     assert float(t["clamp_mse"]) == 0.0
 
 
@@ -396,7 +398,7 @@ def test_factor_vae_discriminator_step_leaves_the_vae_alone_and_vice_versa():
     terms = m.training_step({"x": x}, [vae_opt, disc_opt], 0)
     assert _same(v0, _snapshot(vae_params))
     assert not _same(d0, _snapshot(disc_params))
-    assert {"loss", "recon", "kl", "elbo", "tc_estimate", "disc_loss", "disc_acc"} <= set(terms)
+    assert {"loss", "recon_nll", "kl", "elbo_nats", "tc_estimate", "disc_loss", "disc_acc"} <= set(terms)
     assert all(isinstance(v, float) for v in terms.values())
 
     # the discriminator optimizer with lr = 0: only the VAE may move
@@ -474,7 +476,7 @@ def test_each_model_overfits_64_images(name):
     hist = [m.training_step(batch, opts, step) for step in range(120)]
     first = hist[0]["loss"]
     last = sum(h["loss"] for h in hist[-5:]) / 5
-    recon = sum(h["recon"] for h in hist[-5:]) / 5
+    recon = sum(h["recon_nll"] for h in hist[-5:]) / 5
     assert last < 0.55 * first, (first, last)
     assert recon < 0.5 * baseline, (recon, baseline)
 

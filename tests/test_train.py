@@ -67,8 +67,9 @@ def test_fit_reduces_the_loss_and_records_history():
     result = fit(model(), data, TrainConfig(epochs=6, lr=3e-3, **QUIET))
     h = result.history
     assert list(h["epoch"]) == list(range(1, 7))
-    for col in ("train_loss", "train_recon", "train_kl", "train_elbo", "train_bits_per_dim",
-                "val_loss", "val_elbo", "val_recon", "val_kl", "val_bits_per_dim", "lr", "time_s", "images_per_s"):
+    for col in ("train_loss", "train_recon_nll", "train_kl", "train_elbo_nats", "train_bits_per_dim",
+                "val_loss", "val_elbo_nats", "val_recon_nll", "val_kl", "val_bits_per_dim", "lr", "time_s",
+                "images_per_s"):
         assert col in h, col
     assert h["train_loss"].iloc[-1] < 0.8 * h["train_loss"].iloc[0]
     assert h["val_loss"].iloc[-1] < 0.8 * h["val_loss"].iloc[0]
@@ -372,6 +373,8 @@ def test_cli_trains_and_writes_a_loadable_checkpoint(tmp_path, capsys):
     assert _run_cli(argv) == 0
     printed = capsys.readouterr().out
     assert "trained beta-vae" in printed and "checkpoint:" in printed
+    assert "lower is better" in printed and "higher is better" in printed  # signs said
+    assert "Bernoulli decoder on grey levels" in printed  # the model's default decoder, labelled
     m = load_model(out / "checkpoint.pt")
     assert m.config.beta == 2.0 and m.config.latent_dim == 4 and m.config.hidden_channels == 8
     assert (out / "history.csv").exists()

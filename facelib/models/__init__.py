@@ -3,10 +3,14 @@
 ``build_model("beta-vae", beta=4, latent_dim=10, image_size=64)`` or
 ``build_model(config)``; `MODELS` maps names to classes and `CONFIGS` to their dataclass
 configs. Names: "vae", "beta-vae", "modvae", "beta-tcvae", "factor-vae".
+`units` says what the likelihood numbers mean (8-bit scale, signs); `count_active` counts
+the latents whose KL exceeds `ACTIVE_KL_NATS`.
 """
 
 from __future__ import annotations
 
+from facelib.models import units
+from facelib.models.activity import ACTIVE_KL_NATS, active_latents, count_active
 from facelib.models.base import CONFIGS, MODELS, BaseVAE, ModelConfig, build_model
 from facelib.models.beta_tcvae import BetaTCVAE, BetaTCVAEConfig
 from facelib.models.beta_vae import BetaVAE, BetaVAEConfig
@@ -18,4 +22,5 @@ __all__ = [
     "MODELS", "CONFIGS", "build_model", "BaseVAE", "ModelConfig",
     "VAE", "VAEConfig", "BetaVAE", "BetaVAEConfig", "ModVAE", "ModVAEConfig", "factor_blocks",
     "BetaTCVAE", "BetaTCVAEConfig", "FactorVAE", "FactorVAEConfig",
+    "units", "ACTIVE_KL_NATS", "active_latents", "count_active",
 ]

@@ -6,11 +6,16 @@ model with ``build_model(name, **fields)`` without executing code.
 
 Likelihoods (``likelihood``):
   * ``"bernoulli"`` (default): pixel logits, -log p(x|z) is the binary cross-entropy with
-    logits summed over pixels; x may be grey levels in [0, 1].
+    logits summed over pixels; x may be grey levels in [0, 1] (then it is a cross-entropy,
+    not a likelihood of the 8-bit data).
   * ``"gaussian"``: mean sigmoid(logits) in [0, 1], standard deviation ``gaussian_scale``
     (fixed), or, with ``learn_scale=True``, a single learned scale initialised at
-    ``gaussian_scale`` (kept within [1e-3, e^2]). Its bits per dimension are those of a
-    density on [0, 1], not of 8-bit pixels.
+    ``gaussian_scale`` (kept within [1e-3, e^2]).
+
+Every likelihood figure (`recon_nll`, the loss terms, `log_likelihood_is`) is on the 8-bit
+scale of `facelib.models.units` (the Gaussian's density on [0, 1] minus D log 256 per image),
+so a Gaussian decoder's bits per dimension lie in [0, 8]-ish; the two decoders' figures are
+not comparable with each other (`units.scale_note`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any, Callable, ClassVar, ContextManager, Iterable, Iterator
 import torch
 from torch import nn
 
-from facelib.models import losses
+from facelib.models import losses, units
 from facelib.models.networks import Decoder, Encoder
 
 __all__ = ["ModelConfig", "BaseVAE", "MODELS", "CONFIGS", "register", "build_model"]
@@ -34,7 +39,7 @@ MODELS: dict[str, type["BaseVAE"]] = {}
 #: Registry: model name -> config dataclass.
 CONFIGS: dict[str, type["ModelConfig"]] = {}
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+LIKELIHOODS = units.LIKELIHOODS
 _LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp(logvar) finite in fp16 and fp32
 _LOG_SCALE_RANGE = (math.log(1e-3), 2.0)
 
@@ -265,15 +270,22 @@ class BaseVAE(nn.Module):
         return {"mu": mu, "logvar": logvar, "z": z, "x_logits": logits, "x_mean": torch.sigmoid(logits)}
 
     # -- likelihood and losses -------------------------------------------------------
+    @property
+    def n_dims(self) -> int:
+        """Dimensions of one image, C * H * W (the D of bits per dimension)."""
+        return self._n_dims
+
     def recon_nll(self, logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """-log p(x | z) per image (B,), summed over pixels, given the decoder logits."""
+        """-log p(x | z) per image (B,), summed over pixels, on the 8-bit scale (`units.nll_8bit`)."""
         if self.config.likelihood == "bernoulli":
-            return losses.bernoulli_nll(logits, x)
-        if self.log_scale is not None:
-            log_scale = self.log_scale.float().clamp(*_LOG_SCALE_RANGE)
+            nll = losses.bernoulli_nll(logits, x)
         else:
-            log_scale = math.log(self.config.gaussian_scale)
-        return losses.gaussian_nll(torch.sigmoid(logits.float()), x, log_scale)
+            if self.log_scale is not None:
+                log_scale = self.log_scale.float().clamp(*_LOG_SCALE_RANGE)
+            else:
+                log_scale = math.log(self.config.gaussian_scale)
+            nll = losses.gaussian_nll(torch.sigmoid(logits.float()), x, log_scale)
+        return units.nll_8bit(nll, self._n_dims, self.config.likelihood)
 
     def _batch_x(self, batch: Any) -> torch.Tensor:
         if isinstance(batch, torch.Tensor):
@@ -292,11 +304,13 @@ class BaseVAE(nn.Module):
         return {"loss": recon + kl_dims.sum(1)}
 
     def loss(self, batch: dict[str, Any], step: int = 0) -> dict[str, torch.Tensor]:
-        """Loss terms as per-image means over the batch (scalars); 'loss' is minimised.
+        """Loss terms as per-image means over the batch (scalars), signs as `units` says.
 
-        recon = -log p(x|z) summed over pixels (one z sample), kl = KL(q(z|x) || p(z)) summed
-        over latents (closed form), elbo = -(recon + kl) in nats per image, and
-        bits_per_dim = -elbo / (C H W ln 2); plus the model's extras.
+        loss: what is minimised (lower is better); recon_nll = -log p(x|z) summed over pixels
+        (one z sample, 8-bit scale, lower is better); kl = KL(q(z|x) || p(z)) summed over
+        latents (closed form); elbo_nats = -(recon_nll + kl), nats per image (higher is
+        better); bits_per_dim = -elbo_nats / (C H W ln 2) (lower is better); plus the
+        model's extras.
         """
         x = self._batch_x(batch)
         if not isinstance(batch, dict):
@@ -309,9 +323,9 @@ class BaseVAE(nn.Module):
         recon = self.recon_nll(out["x_logits"], x)
         kl_dims = losses.kl_normal_std(out["mu"].float(), out["logvar"].float())
         extra = self.objective(batch, out, recon, kl_dims, step)
-        terms = {"loss": extra.pop("loss").mean(), "recon": recon.mean(), "kl": kl_dims.sum(1).mean()}
-        terms["elbo"] = -(terms["recon"] + terms["kl"])
-        terms["bits_per_dim"] = -terms["elbo"] / (self._n_dims * math.log(2.0))
+        terms = {"loss": extra.pop("loss").mean(), "recon_nll": recon.mean(), "kl": kl_dims.sum(1).mean()}
+        terms["elbo_nats"] = -(terms["recon_nll"] + terms["kl"])
+        terms["bits_per_dim"] = units.bits_per_dim(terms["elbo_nats"], self._n_dims)
         for key, value in extra.items():
             terms[key] = value.mean() if value.ndim else value
         return terms
@@ -324,12 +338,13 @@ class BaseVAE(nn.Module):
         return losses.kl_normal_std(mu.float(), logvar.float()).mean(0)
 
     def log_px_given_z(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """log p(x | z) per row, (B,)."""
+        """log p(x | z) per row, (B,), nats on the 8-bit scale."""
         return -self.recon_nll(self.decode_logits(z), x)
 
     @torch.no_grad()
     def log_likelihood_is(self, x: torch.Tensor, n_samples: int = 100, chunk: int = 1024) -> torch.Tensor:
-        """Importance-sampled log p(x) per image (B,) in nats, the posterior as proposal.
+        """Importance-sampled log p(x) per image (B,) in nats on the 8-bit scale (`units`;
+        `units.bits_per_dim` turns it into bits per dimension), the posterior as proposal.
 
         ``log (1/K) sum_k p(x|z_k) p(z_k) / q(z_k|x)``, z_k ~ q(z|x); a stochastic lower bound
         on log p(x) in expectation that tightens with K (Burda et al. 2016) and is at least the

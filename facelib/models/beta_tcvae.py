@@ -4,7 +4,7 @@ loss = recon + alpha * MI + beta * TC + gamma * dimension-wise KL, each term est
 minibatch-weighted sampling, which needs the training-set size N: set `dataset_size` in
 the config, or call `model.set_dataset_size(len(train_set))` (facelib.train.fit does so
 when the config leaves it None; the value is then stored with the checkpoint). The
-reported "kl" stays the closed-form KL, so "elbo" is comparable across models.
+reported "kl" stays the closed-form KL, so "elbo_nats" is comparable across models.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ def main_from_args(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, data_options: dict[str, Any], model_fields: dict[str, Any]) -> int:
     from facelib import data as fdata
-    from facelib.models import build_model
+    from facelib.models import build_model, units
     from facelib.utils import seed_everything
 
     from .engine import check_out_folder, fit
@@ -168,9 +168,11 @@ def _train(args: argparse.Namespace, data_options: dict[str, Any], model_fields:
           f"on {result.device} in {result.precision}, {time.perf_counter() - t0:.1f} s")
     print(f"  epochs {_fmt(last.get('epoch'), 'g')}, steps {_fmt(last.get('step'), 'g')}, "
           f"stopped by {result.stopped}, {_fmt(last.get('images_per_s'), '.0f')} images/s")
-    print(f"  train loss {_fmt(last.get('train_loss'))}, elbo {_fmt(last.get('train_elbo'))} nats/image")
+    print(f"  train loss {_fmt(last.get('train_loss'))} (minimised, lower is better), "
+          f"elbo {_fmt(last.get('train_elbo_nats'))} nats/image (higher is better)")
     if "val_loss" in last:
-        print(f"  val   loss {_fmt(last.get('val_loss'))}, elbo {_fmt(last.get('val_elbo'))} nats/image, "
-              f"{_fmt(last.get('val_bits_per_dim'))} bits/dim")
+        print(f"  val   loss {_fmt(last.get('val_loss'))}, elbo {_fmt(last.get('val_elbo_nats'))} nats/image, "
+              f"{_fmt(last.get('val_bits_per_dim'))} bits/dim (lower is better)")
+    print(f"  {units.scale_note(model.config.likelihood)}")
     print(f"  checkpoint: {result.checkpoint if result.checkpoint else 'none (no --out)'}")
     return 0

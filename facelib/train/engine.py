@@ -44,8 +44,10 @@ __all__ = ["fit", "FitResult", "TrainingDivergedError", "resolve_precision", "ch
 
 #: File name of the checkpoint inside a run folder.
 CHECKPOINT_NAME = "checkpoint.pt"
-#: Validation terms reported in the history (those the model's loss returns).
-VAL_TERMS = ("loss", "elbo", "recon", "kl", "bits_per_dim")
+#: Validation terms reported in the history (those the model's loss returns). Signs and
+#: units as in `facelib.models.units`: loss, recon_nll and bits_per_dim are costs (lower is
+#: better), elbo_nats a log-likelihood bound in nats per image (higher is better), kl the rate.
+VAL_TERMS = ("loss", "elbo_nats", "recon_nll", "kl", "bits_per_dim")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -64,7 +66,8 @@ class FitResult:
 
     Attributes:
         model: the trained model (in eval mode, on the training device).
-        history: one row per epoch: train_* term means, val_* terms, lr, time_s, images_per_s.
+        history: one row per epoch: train_* term means, val_* terms (`VAL_TERMS`; 8-bit scale,
+            signs as in `facelib.models.units`), lr, time_s, images_per_s.
         checkpoint: path of the last checkpoint written, or None when `out` was None.
         last: the last history row as a dict.
         best: the history row with the lowest val_loss (train_loss without validation).
@@ -629,7 +632,7 @@ def _run(model, dataset, config, device, precision, amp_dtype, use_scaler, chann
                     bar.update(1)
                     if step % 10 == 1 or b_index == len(plan) - 1:
                         bar.set_postfix_str(f"ep {epoch + 1} " + _fmt_terms(
-                            {k: terms[k] for k in ("loss", "recon", "kl") if k in terms}))
+                            {k: terms[k] for k in ("loss", "recon_nll", "kl") if k in terms}))
             else:
                 b_index = len(plan)
             train_time = time.perf_counter() - t0

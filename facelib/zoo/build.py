@@ -75,7 +75,6 @@ def build(name: str | Recipe, *, folder: str | os.PathLike | None = None, work_d
             "train_seconds": round(float(hist["time_s"].sum()) if "time_s" in hist else wall, 1),
             "wall_seconds_this_build": round(wall, 1),
             "hardware": machine_info(device),
-            "final_val_loss": float(result.last.get("val_loss", float("nan"))),
         },
         "metrics": measured,
         "tolerance": {k: TOLERANCE[k] for k in measured if k in TOLERANCE},
