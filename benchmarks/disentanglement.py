@@ -1,46 +1,27 @@
 """Disentanglement metrics of the VAE family on the synthetic faces, beside published anchors.
 
+    python benchmarks/disentanglement.py --zoo      # the zoo's trained models, every metric (minutes)
     python benchmarks/disentanglement.py            # quick: short training, small metric samples
     python benchmarks/disentanglement.py --full     # longer training, disentanglement_lib's sample sizes
     python benchmarks/disentanglement.py --sanity-only
     python benchmarks/disentanglement.py --models modvae --steps 30000 --images 20000 \\
         --identity-latents 1 --lam 10 --likelihood gaussian --gaussian-scale 0.05
-        # ModVAE at issue 6's goal (1 core, 20-35 min): beta-VAE score 1.00, FactorVAE 0.91,
-        # MIG 0.535 (yaw 0.74, pitch 0.55, light 0.87 / 0.66, identity 0.39, expression 0.00),
-        # DCI-D 0.59 (initial weights seeded from --train-seed; before that seeding: 0.88 / 0.54 / 0.61);
-        # with --jitter 1.00 / MIG 0.51 (15,000 steps: 1.00 / 0.32)
+        # the zoo's synthetic-modvae recipe, trained here (about 40 min on 1 core)
     python benchmarks/disentanglement.py --models vae beta-vae beta-tcvae factor-vae --betas 2 4 8 16 \\
-        --steps 30000 --images 20000 --likelihood gaussian --gaussian-scale 0.05
-        # the unsupervised models at the same recipe stay far below (beta-VAE score / MIG; about 20 min
-        # each on 1 core): VAE 0.88 / 0.02, beta-VAE beta 2 0.78 / 0.03, beta 4 0.72 / 0.08,
-        # beta 8 0.66 / 0.06, beta 16 0.66 / 0.06, beta-TCVAE 0.72 / 0.12, FactorVAE 0.85 / 0.04;
-        # with --jitter beta 4 0.73 / 0.08, beta 16 0.72 / 0.08, beta 128 0.59 / 0.05 (pose lost);
-        # without: beta 48 0.64 / 0.075, beta 4 with --latent-dim 6 0.71 / 0.065, the capacity objective
-        # (--option objective capacity --option c_max 15 --option c_steps 20000) 0.42 / 0.053,
-        # --models beta-tcvae --option beta 32 0.62 / 0.082: yaw and pitch never get a latent (MIG <= 0.06);
-        # twice as long (--steps 60000, 70 min each) does not help: beta 4 0.73 / 0.033, beta-TCVAE 0.67 / 0.036
-    python benchmarks/disentanglement.py --models beta-vae --betas 8 --steps 8000 --images 20000 \\
-        --likelihood gaussian --gaussian-scale 0.05 --mi-table
-        # why: the latents x factors mutual-information table (normalised by H(factor)) and each latent's KL.
-        # beta 8 keeps 4 of 10 latents (KL 2.6-3.3 nats, the rest about 0): one carries light azimuth
-        # (0.44), the others mix identity with yaw or light elevation; pitch, light elevation and expression
-        # have no latent (column maxima 0.05, 0.06, 0.01). The plain VAE keeps 8 and spreads yaw over five
-        # latents (0.08-0.21 each). Training on 1,000 people instead of 10 (--train-identities 1000: a
-        # continuous identity manifold, scored on the same 10) changes nothing (beta 4: MIG 0.070, beta 8:
-        # 0.046 at 8,000 steps). At 30,000 steps, beta 4 with disentanglement_lib's Adam rate (--lr 1e-4):
-        # 0.75 / MIG 0.044; beta 4 with another training seed (--train-seed 1): 0.57 / 0.030 (5 latents
-        # active; yaw's best latent 0.09, pitch's 0.03); beta-TCVAE --train-seed 1: 0.66 / 0.07 (seed 0: 0.72 / 0.12).
+        --steps 30000 --images 20000 --likelihood gaussian --gaussian-scale 0.05 [--mi-table]
 
-On grey faces the Bernoulli decoder (the models' default) and short training leave pose
-unlearnt; `--probe` shows the pixels do carry it.
+Measures the beta-VAE score (Higgins et al. 2017), FactorVAE score (Kim & Mnih 2018), MIG
+(Chen et al. 2018), DCI (Eastwood & Williams 2018) and SAP (Kumar et al. 2018) of each model on
+the synthetic factor source it was trained for, with the quick metric samples (or
+disentanglement_lib's with --full). `--zoo` scores the stored zoo models and writes
+`benchmarks/results/disentanglement_zoo.csv` (the README's table); a training run writes
+`benchmarks/results/disentanglement.csv`. `--mi-table` prints each model's latents x factors
+mutual-information table (the matrix MIG summarises) with each latent's KL; `--probe` trains
+the encoder supervised on the factors to show which factors the pixels carry at all.
 
 First prints a sanity table on `ToySource` (ground truth, mixed, duplicated and random
-representations), which needs nothing but facelib.metrics. Then, if the synthetic faces
-(`facelib.data.synthetic.SyntheticFaces`), `facelib.train.fit` and `facelib.models` are
-available, trains VAE, beta-VAE (several beta), ModVAE, beta-TCVAE and FactorVAE and prints
-their scores. Anchors: Higgins et al. 2017 (beta-VAE score on 2D shapes: VAE 61.6 %,
+representations). Anchors: Higgins et al. 2017 (beta-VAE score on 2D shapes: VAE 61.6 %,
 beta-VAE 99.2 %, DC-IGN 99.3 %); Locatello et al. 2019 (MIG mostly 0.05-0.35 on dSprites).
-Goal of issue 6: ModVAE and the best beta-VAE reach MIG >= 0.4 and beta-VAE score >= 95 %.
 """
 
 from __future__ import annotations
@@ -54,6 +35,7 @@ import traceback
 import numpy as np
 import pandas as pd
 
+from facelib import results
 from facelib.metrics import ToySource, evaluate, ground_truth_representation, random_representation
 
 COLUMNS = {
@@ -156,24 +138,6 @@ def _missing_pieces() -> list[str]:
     return missing
 
 
-def modvae_blocks(data, source, latent: int, identity_latents: int | None = None) -> dict[str, int]:
-    """ModVAE latent blocks for the factors the training groups vary: identity gets a third of
-    the latents (or `identity_latents`; identity groups, "nuisance", clamp it), every other
-    varying factor one latent."""
-    varying = [] if data.group_varying is None else [str(v) for v in np.unique(data.group_varying)]
-    names = [v for v in varying if v != "nuisance"]
-    if "nuisance" in varying or not varying:
-        names = ["identity"] + [n for n in names if n != "identity"]
-    if not names:
-        names = list(source.factor_names)
-    blocks = {n: 1 for n in names}
-    if "identity" in blocks:
-        blocks["identity"] = identity_latents or max(1, latent // 3)
-    if sum(blocks.values()) > latent:
-        raise ValueError(f"ModVAE blocks {blocks} need more than --latent-dim {latent} latents; raise it")
-    return blocks
-
-
 def model_table(args) -> pd.DataFrame | None:
     missing = _missing_pieces()
     if missing:
@@ -186,6 +150,7 @@ def model_table(args) -> pd.DataFrame | None:
     from facelib.data.synthetic import NO_JITTER, SyntheticFaces
     from facelib.models import build_model
     from facelib.train import TrainConfig, fit
+    from facelib.zoo.recipes import modvae_blocks
 
     size = args.image_size
     # same seed -> same people in the training images and in the metrics' factor source
@@ -212,7 +177,7 @@ def model_table(args) -> pd.DataFrame | None:
     models = [("vae", {}, "vae")]
     models += [(f"beta-vae b={b:g}", {"beta": b}, "beta-vae") for b in args.betas]
     if "modvae" in wanted:  # its blocks need enough latents; the other models do not
-        blocks = modvae_blocks(grouped, source, latent, args.identity_latents)
+        blocks = modvae_blocks(grouped, latent, args.identity_latents, tuple(source.factor_names))
         mod = {"blocks": blocks} if args.lam is None else {"blocks": blocks, "lam": args.lam}
         models += [("modvae" if args.lam is None else f"modvae lam={args.lam:g}", mod, "modvae")]
     models += [("beta-tcvae", {}, "beta-tcvae"), ("factor-vae", {}, "factor-vae")]
@@ -261,6 +226,24 @@ def model_table(args) -> pd.DataFrame | None:
     table.attrs["per_factor_mig"] = pd.DataFrame(per_factor_mig).set_index("model")
     table.attrs["visibility"] = factor_visibility(source, args.seed)
     return table
+
+
+def zoo_table(args) -> pd.DataFrame:
+    """The zoo's synthetic-faces models scored with every metric (no training: the stored weights)."""
+    from facelib import zoo
+    from facelib.profiles import SYNTHETIC_ZOO
+
+    rows = []
+    for name in SYNTHETIC_ZOO:
+        model = zoo.load(name)
+        kind = zoo.entry(name)["recipe"]["model"]
+        t0 = time.perf_counter()
+        r = row(evaluate(model, zoo.evaluation.factor_source(name), seed=args.seed, **metric_settings(args.full)))
+        rows.append({"model": name, "steps": zoo.entry(name)["training"]["steps"],
+                     **{k: round(v, 3) for k, v in r.items()}, "eval_s": round(time.perf_counter() - t0, 0),
+                     "anchor": ANCHORS[kind]})
+        print(f"  {name}: scored in {time.perf_counter() - t0:.0f} s", flush=True)
+    return pd.DataFrame(rows).set_index("model")
 
 
 def print_mi_table(label: str, model, data, source, args) -> None:
@@ -335,6 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--full", action="store_true", help="long training and disentanglement_lib's sample sizes")
     p.add_argument("--sanity-only", action="store_true", help="only the ToySource table")
+    p.add_argument("--zoo", action="store_true",
+                   help="score the zoo's trained synthetic-faces models (no training) and write "
+                        "benchmarks/results/disentanglement_zoo.csv")
     p.add_argument("--seed", type=int, default=0, help="seed of the faces, the factor source and the metrics")
     p.add_argument("--train-seed", type=int, default=None,
                    help="seed of the models' initial weights and batch order (default --seed): the same faces "
@@ -397,7 +383,12 @@ def main(argv: list[str] | None = None) -> int:
         if table is not None:
             print("\nExtended Yale B (identity 38, azimuth 29, elevation 12 levels; incomplete grid; chance 0.33):")
             print(table.round(3).to_string())
-    if not args.sanity_only:
+    if args.zoo:
+        table = zoo_table(args)
+        print("\nThe zoo's models on the synthetic faces (stored weights; chance for betaVAE/FactorVAE = 1/6):")
+        print(table.to_string())
+        print(f"\nwrote {results.write('disentanglement_zoo', table)}")
+    elif not args.sanity_only:
         table = model_table(args)
         if table is not None:
             print(f"\nModels on the synthetic faces (chance for betaVAE/FactorVAE = 1/{table.attrs.get('K', '?')}):")
@@ -406,6 +397,7 @@ def main(argv: list[str] | None = None) -> int:
             print(table.attrs["per_factor_mig"].to_string())
             print("\nFactor visibility (mean |grey-level change| over each factor's range, 0-255):")
             print(table.attrs["visibility"].to_frame().T.to_string(index=False))
+            print(f"\nwrote {results.write('disentanglement', table)}")
     if args.probe:
         print("\nSupervised probe (the same encoder trained on the factors; held-out R^2, 1 = fully readable):")
         print(supervised_probe(args.image_size, args.identities, args.seed).to_frame().T.to_string(index=False))

@@ -22,7 +22,7 @@ import pandas as pd
 from facelib.profiles import resolve
 from facelib.utils import library_versions, seed_everything
 
-__all__ = ["Study", "start", "load_data", "checkpoint_key", "people_outside_pairs", "read_tables"]
+__all__ = ["Study", "start", "load_data", "checkpoint_key", "people_outside_pairs", "read_tables", "models_used"]
 
 
 @dataclass
@@ -307,6 +307,17 @@ def checkpoint_key(model_name: str, dataset: str | None = None, **fields: Any) -
     if dataset not in (None, "", "synthetic"):
         key += f"_{dataset}"
     return key
+
+
+def models_used(run_dir: str | Path | None) -> pd.DataFrame:
+    """Every model the notebooks of a run used (`Study.record_model`): notebook, key, source, ...
+
+    Empty without a run folder."""
+    folder = None if run_dir in (None, "") else Path(run_dir) / "models"
+    if folder is None or not folder.is_dir():
+        return pd.DataFrame(columns=["notebook", "key", "source"])
+    rows = [{"notebook": p.stem, **r} for p in sorted(folder.glob("*.json")) for r in json.loads(p.read_text())]
+    return pd.DataFrame(rows).drop(columns=["metrics"], errors="ignore")
 
 
 def read_tables(run_dir: str | Path | None) -> dict[str, pd.DataFrame]:

@@ -204,3 +204,13 @@ def test_zoo_model_is_loaded_checked_and_recorded(tmp_path, monkeypatch, faces):
         study.start("04_t", models="pretrained").use_zoo
     assert not study.start("04_t", models="train").use_zoo
     assert PROFILES["quick"]["models"] == PROFILES["full"]["models"] == "zoo"
+
+
+def test_models_used_collects_every_notebooks_record(tmp_path):
+    assert study.models_used(None).empty and study.models_used(tmp_path).empty
+    study.start("04_a", run_dir=tmp_path).record_model("synthetic-modvae", source="zoo", sha256="ab", metrics={"mig": 1})
+    study.start("05_b", run_dir=tmp_path).record_model("vae", source="trained", checkpoint="c.pt")
+    used = study.models_used(tmp_path)
+    assert used[["notebook", "key", "source"]].values.tolist() == [
+        ["04_a", "synthetic-modvae", "zoo"], ["05_b", "vae", "trained"]]
+    assert "metrics" not in used

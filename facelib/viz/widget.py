@@ -83,7 +83,9 @@ class TraversalWidget:
         ]
         for s in self.sliders:
             s.observe(self._on_slider, names="value")
+            s.add_class("facelib-latent-slider")  # stable hooks for a browser test or custom CSS
         self.image = w.Image(format="png")
+        self.image.add_class("facelib-decoded")
         self.original = w.Image(format="png")
         self.picker = w.IntSlider(value=int(index), min=0, max=max(n - 1, 0), description="face",
                                   disabled=n == 1, continuous_update=False)

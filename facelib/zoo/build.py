@@ -33,9 +33,11 @@ def export(model: torch.nn.Module, file: str | os.PathLike, *, result: Any = Non
 
     stored = copy.deepcopy(model).cpu().to(dtype)
     extra = {"zoo": {"recipe": r.to_dict() if r is not None else None, "stored_dtype": str(dtype).replace("torch.", "")}}
-    return save_checkpoint(file, stored, train_config=None if result is None else result.config,
+    path = save_checkpoint(file, stored, train_config=None if result is None else result.config,
                            history=None if result is None else result.history, dataset=data,
                            step=0 if result is None else int(result.last.get("step", 0) or 0), extra=extra)
+    os.chmod(path, 0o644)  # a shipped file, readable by everyone
+    return path
 
 
 def build(name: str | Recipe, *, folder: str | os.PathLike | None = None, work_dir: str | os.PathLike = "runs/zoo",

@@ -123,5 +123,6 @@ def write_entry(name: str, record: dict[str, Any], folder: str | os.PathLike | N
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".manifest.", suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         f.write(text + "\n")
+    os.chmod(tmp, 0o644)  # a shipped file, readable by everyone (mkstemp makes it private)
     os.replace(tmp, file)
     return file

@@ -1,0 +1,128 @@
+"""Measured figures as data: each benchmark writes its table to `benchmarks/results/NAME.csv`.
+
+Every row carries where and how it was measured (git commit, UTC date, CPU, cores, torch
+version, device, the command line), so a figure quoted in the README can be traced to the run
+that made it, and `tests/test_results.py` checks that the README quotes these files. `markdown`
+renders a results table the way the README shows it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+__all__ = ["PROVENANCE", "results_dir", "write", "read", "markdown", "render_readme", "main"]
+
+#: The provenance columns `write` adds to every row.
+PROVENANCE = ("commit", "date", "cpu", "cores", "torch", "device", "command")
+
+
+def results_dir() -> Path:
+    """`benchmarks/results/` of the checkout holding the package."""
+    return Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+
+
+def write(name: str, table: pd.DataFrame, command: Sequence[str] | str | None = None,
+          folder: str | os.PathLike | None = None, device: Any = None) -> Path:
+    """Write `table` (one row per measured thing) to `folder/name.csv` with provenance columns.
+
+    `command` defaults to this process's command line. The file is replaced: a results file
+    is the output of one run of its benchmark.
+    """
+    from facelib.utils import git_commit, machine_info
+
+    if not isinstance(table, pd.DataFrame) or table.empty:
+        raise ValueError(f"results for {name!r} must be a non-empty DataFrame, got {type(table).__name__}")
+    clash = [c for c in PROVENANCE if c in table.columns]
+    if clash:
+        raise ValueError(f"results table for {name!r} already has provenance column(s) {clash}; rename them")
+    if command is None:
+        command = [Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python", *sys.argv[1:]]
+    if not isinstance(command, str):
+        command = shlex.join(str(c) for c in command)
+    machine = machine_info(device)
+    named_index = any(n is not None for n in table.index.names)
+    out = table.reset_index(drop=not named_index)
+    stamp = {"commit": git_commit(Path(__file__).parent) or "unknown",
+             "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+             "cpu": machine["cpu"], "cores": machine["cores"], "torch": machine["torch"],
+             "device": machine["device"], "command": command}
+    for key, value in stamp.items():
+        out[key] = value
+    path = Path(folder or results_dir()) / f"{name}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out.to_csv(path, index=False)
+    return path
+
+
+def read(name: str, folder: str | os.PathLike | None = None) -> pd.DataFrame:
+    """A results file as written by `write`; a missing one says which benchmark makes it."""
+    path = Path(folder or results_dir()) / f"{name}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"no results file {path}; run the benchmark that writes it "
+                                f"(benchmarks/*.py; its docstring names the command)")
+    return pd.read_csv(path)
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)
+
+
+def markdown(table: pd.DataFrame, columns: Sequence[str], floatfmt: str = ".3f") -> str:
+    """`columns` of a results table as a GitHub markdown table (numbers with `floatfmt`; a value a
+    row does not have, such as an LFW accuracy of a synthetic-faces model, is left blank)."""
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"columns {missing} not in the results table (it has {list(table.columns)})")
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for _, row in table[list(columns)].iterrows():
+        cells = ["" if _missing(v) else format(v, floatfmt) if isinstance(v, float) else str(v) for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+#: A README block quoting a results file: ``<!-- results:NAME columns=a,b,c -->`` ... ``<!-- /results -->``;
+#: NAME "zoo" quotes the zoo manifest (`facelib.zoo.table`).
+_BLOCK = re.compile(r"(<!-- results:(?P<name>[\w.-]+) columns=(?P<columns>[^ ]+) -->\n)(?P<body>.*?)(<!-- /results -->)",
+                    re.S)
+
+
+def _source(name: str, folder: str | os.PathLike | None) -> pd.DataFrame:
+    if name == "zoo":
+        from facelib import zoo
+
+        return zoo.table()
+    return read(name, folder)
+
+
+def render_readme(text: str, folder: str | os.PathLike | None = None) -> str:
+    """`text` with every results block regenerated from its file (what the README must say)."""
+    def fill(m: re.Match) -> str:
+        table = markdown(_source(m["name"], folder), m["columns"].split(","))
+        return f"{m.group(1)}{table}\n{m.group(5)}"
+
+    return _BLOCK.sub(fill, text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m facelib.results [README.md]`: rewrite the README's results blocks from the files."""
+    path = Path((argv or sys.argv[1:] or ["README.md"])[0])
+    text = path.read_text()
+    new = render_readme(text)
+    if new != text:
+        path.write_text(new)
+        print(f"updated the results blocks of {path}")
+    else:
+        print(f"{path} already quotes the results files")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,50 @@
+"""Measured figures as data: results files with provenance, and a README that quotes them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from facelib import results
+
+
+def test_write_adds_provenance_and_read_returns_the_table(tmp_path):
+    table = pd.DataFrame({"model": ["a", "b"], "mig": [0.5, 0.25]}).set_index("model")
+    path = results.write("demo", table, command=["bench.py", "--zoo"], folder=tmp_path)
+    back = results.read("demo", tmp_path)
+    assert path == tmp_path / "demo.csv"
+    assert back[["model", "mig"]].values.tolist() == [["a", 0.5], ["b", 0.25]]
+    assert set(results.PROVENANCE) <= set(back.columns)
+    assert back.command.iloc[0] == "bench.py --zoo" and back.cores.iloc[0] >= 1
+    assert back.date.iloc[0][:4].isdigit() and back.torch.iloc[0]
+
+
+def test_bad_results_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="non-empty DataFrame"):
+        results.write("x", pd.DataFrame(), folder=tmp_path)
+    with pytest.raises(ValueError, match="provenance column"):
+        results.write("x", pd.DataFrame({"date": [1]}), folder=tmp_path)
+    with pytest.raises(FileNotFoundError, match="run the benchmark"):
+        results.read("missing", tmp_path)
+
+
+def test_markdown_and_readme_blocks(tmp_path):
+    results.write("demo", pd.DataFrame({"model": ["a"], "mig": [0.53512]}), command="b", folder=tmp_path)
+    assert results.markdown(results.read("demo", tmp_path), ["model", "mig"]) == (
+        "| model | mig |\n|---|---|\n| a | 0.535 |")
+    stale = "intro\n<!-- results:demo columns=model,mig -->\n| old |\n<!-- /results -->\nend\n"
+    fresh = results.render_readme(stale, tmp_path)
+    assert fresh == "intro\n<!-- results:demo columns=model,mig -->\n| model | mig |\n|---|---|\n| a | 0.535 |\n<!-- /results -->\nend\n"
+    assert results.render_readme(fresh, tmp_path) == fresh
+    with pytest.raises(ValueError, match="not in the results table"):
+        results.render_readme("<!-- results:demo columns=model,auc -->\n<!-- /results -->", tmp_path)
+
+
+def test_the_readme_quotes_the_results_files():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert "<!-- results:" in readme, "the README quotes no results file"
+    assert results.render_readme(readme) == readme, (
+        "the README's measured figures differ from benchmarks/results/ and zoo/manifest.json; "
+        "run `python -m facelib.results README.md`")
