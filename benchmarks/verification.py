@@ -70,25 +70,15 @@ def methods(quick: bool, dim: int) -> dict:
 def siamese_view2(ds, folds: list[int], epochs: int) -> pd.DataFrame:
     """The end-to-end siamese CNN on View 2 test `folds` (each trained on the other nine folds'
     pairs; early stopping on a validation split of them ends training before `epochs`)."""
-    import torch
-
     from facelib.verify.protocols import lfw_category
-    from facelib.verify.roc import tidy, verification_metrics
-    from facelib.verify.siamese import SiameseVerifier
+    from facelib.verify.roc import tidy
+    from facelib.verify.siamese import siamese_pairs
 
     table, out = ds.pair_table, []
-
-    def side(pairs, col):  # images of one side of the pairs (pandas 3 arrays are read-only: copy)
-        return ds.images[torch.as_tensor(pairs[col].to_numpy().copy())]
-
     for k in folds:
         t = time.time()
         tr, te = table[table.fold != k], table[table.fold == k]
-        m = SiameseVerifier(max_epochs=epochs, patience=4, seed=k).fit(
-            side(tr, "left"), side(tr, "right"), tr.same.to_numpy())
-        s_tr = m.decision_function(side(tr, "left"), side(tr, "right"))
-        s_te = m.decision_function(side(te, "left"), side(te, "right"))
-        met = verification_metrics(te.same.to_numpy(), s_te, tr.same.to_numpy(), s_tr)
+        met, _, m = siamese_pairs(ds.images, tr, ds.images, te, seed=k, max_epochs=epochs, patience=4)
         out.append(tidy(met, "siamese CNN", "pixels (end-to-end)", "lfw-view2", k,
                         category=lfw_category("pairs")))
         print(f"  siamese fold {k}: accuracy {met['accuracy']:.3f}, {len(m.history_)} epochs, {time.time() - t:.0f} s")

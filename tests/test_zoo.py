@@ -52,12 +52,6 @@ def test_load_gives_the_trained_model_in_half_precision_storage(built):
     assert model.zoo_name == r.name and not model.training
 
 
-def test_recomputed_metrics_equal_the_manifest(built):
-    folder, r, record = built
-    again = zoo.headline_metrics(zoo.load(r.name, folder=folder), r)
-    assert zoo.within_tolerance(again, record["metrics"]) == {}
-
-
 def test_a_changed_byte_is_refused(built, tmp_path):
     folder, r, record = built
     import shutil

@@ -32,12 +32,12 @@ __all__ = [
     "RESULT_COLUMNS", "accuracy_at", "auc", "auc_bootstrap_ci", "best_threshold",
     "equal_error_rate", "roc_frame", "tar_at_far", "verification_metrics",
     "SCORERS", "CosineScore", "EuclideanScore", "MahalanobisScore", "PairScorer", "TwoCovarianceScore",
-    "SiameseVerifier", "VAEEmbedding", "PatchVAEEmbedding", "grid_patches",
+    "SiameseVerifier", "SiameseNet", "siamese_pairs", "VAEEmbedding", "PatchVAEEmbedding", "grid_patches",
 ]
 
 
 def __getattr__(name):
-    if name in ("SiameseVerifier", "SiameseNet"):
+    if name in ("SiameseVerifier", "SiameseNet", "siamese_pairs"):
         from . import siamese
 
         return getattr(siamese, name)

@@ -16,7 +16,7 @@ from torch import nn
 
 from facelib.utils import seed_everything, select_device
 
-__all__ = ["SiameseNet", "SiameseVerifier"]
+__all__ = ["SiameseNet", "SiameseVerifier", "siamese_pairs"]
 
 
 class SiameseNet(nn.Module):
@@ -188,3 +188,29 @@ class SiameseVerifier:
 
     def predict(self, images_left, images_right) -> np.ndarray:
         return self.decision_function(images_left, images_right) > 0
+
+
+def siamese_pairs(train_images, train_pairs, test_images, test_pairs, *, n_boot: int = 0, seed: int = 0,
+                  **verifier_options):
+    """Train a `SiameseVerifier` on the training pairs and score the test pairs: the baseline's
+    one protocol step, shared by notebook 07 (held-out identities) and the verification
+    benchmark (each View 2 fold).
+
+    `train_pairs` / `test_pairs` are pair tables (left, right, same) indexing rows of
+    `train_images` / `test_images` (one array may serve both). Returns (metrics, test scores,
+    fitted verifier); the metrics are `roc.verification_metrics`, the accept threshold chosen
+    on the training pairs' scores.
+    """
+    from .roc import verification_metrics
+
+    def side(images, pairs, column):  # pandas 3 arrays are read-only: copy before torch reads them
+        return torch.as_tensor(images)[torch.as_tensor(pairs[column].to_numpy().copy())]
+
+    net = SiameseVerifier(seed=seed, **verifier_options).fit(
+        side(train_images, train_pairs, "left"), side(train_images, train_pairs, "right"),
+        train_pairs["same"].to_numpy())
+    s_train = net.decision_function(side(train_images, train_pairs, "left"), side(train_images, train_pairs, "right"))
+    s_test = net.decision_function(side(test_images, test_pairs, "left"), side(test_images, test_pairs, "right"))
+    metrics = verification_metrics(test_pairs["same"].to_numpy(), s_test, train_pairs["same"].to_numpy(), s_train,
+                                   n_boot=n_boot, seed=seed)
+    return metrics, s_test, net
