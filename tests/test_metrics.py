@@ -396,3 +396,47 @@ def test_metrics_run_on_the_synthetic_faces():
     assert 0.0 <= s["eval_accuracy"] <= 1.0 and s["num_active_dims"] >= 1
     t = evaluate(rep, src, metrics=("mig",), n_train=100)
     assert list(t.submetric) == ["mig", "mig_identity", "mig_yaw", "mig_light_azimuth"]
+
+
+def _unique_image_source(n=120):
+    """A fixed data set of n distinct images (image i shows i in its first pixels), two factors."""
+    from facelib.metrics.sources import DatasetSource
+
+    images = np.zeros((n, 1, 4, 4), dtype=np.uint8)
+    images[:, 0, 0, 0], images[:, 0, 0, 1] = np.arange(n) % 256, np.arange(n) // 256
+    return DatasetSource(images, {"a": np.arange(n) % 3, "b": np.arange(n) % 4}, name="toy-fixed")
+
+
+class _Recorder:
+    """A representation that notes which images (by index) each call saw."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, images):
+        idx = images[:, 0, 0, 0].long() + 256 * images[:, 0, 0, 1].long()
+        self.calls.append(idx.numpy().copy())
+        return np.random.default_rng(int(idx.sum())).normal(size=(images.shape[0], 3))
+
+
+@pytest.mark.parametrize("metric", ["dci", "sap"])
+def test_fixed_data_sets_test_on_images_the_predictor_never_saw(metric):
+    from facelib.metrics import dci, sap
+
+    source, rep = _unique_image_source(), _Recorder()
+    fn = {"dci": lambda: dci(rep, source, seed=0, n_train=80, n_eval=40, model="lasso"),
+          "sap": lambda: sap(rep, source, seed=0, n_train=80, n_eval=40)}[metric]
+    fn()
+    train, test = rep.calls[0], rep.calls[1]
+    assert len(rep.calls) == 2 and len(train) == 80 and len(test) == 40
+    assert not set(train) & set(test), "a test point is a training point"
+    assert len(set(train)) == 80  # drawn without replacement
+
+
+def test_a_small_fixed_data_set_is_split_in_the_asked_ratio():
+    source = _unique_image_source(30)
+    train, test = source.disjoint_rows(10000, 5000, np.random.default_rng(0))
+    assert (len(train), len(test)) == (20, 10) and not set(train) & set(test)
+    assert sorted(np.r_[train, test]) == list(range(30))
+    with pytest.raises(ValueError, match="at least 2 images"):
+        _unique_image_source(1).disjoint_rows(5, 5, np.random.default_rng(0))

@@ -53,8 +53,14 @@ def test_folds_metrics_and_summary():
     assert row["mean"] == pytest.approx(one.mean())
     assert row["se"] == pytest.approx(np.std(one, ddof=1) / np.sqrt(4))
     cats = dict(zip(summ.method, summ.category))
-    assert cats["cosine"] == "unsupervised"
+    # cosine fits nothing, but its accuracy uses a threshold chosen on the training pairs' labels
+    assert cats["cosine"] == "image-restricted, no outside data"
     assert cats["plda"] == cats["lda|absdiff"] == "image-restricted, no outside data"
+    auc_cats = dict(zip(P.summarize(res, "auc").method, P.summarize(res, "auc").category))
+    assert auc_cats["cosine"] == "unsupervised" and auc_cats["plda"] == "image-restricted, no outside data"
+    cosine = res[res.method == "cosine"].groupby("metric").category.first()
+    assert cosine[["auc", "eer"]].eq("unsupervised").all()
+    assert cosine[["accuracy", "threshold", "train_accuracy"]].eq("image-restricted, no outside data").all()
 
 
 def _probe_outputs(fitted, rng, dim):
@@ -211,6 +217,7 @@ def test_image_folds_train_on_all_images_of_the_other_folds_people():
 
 def test_lfw_category_rule():
     assert P.lfw_category("none", "none") == "unsupervised"
+    assert P.lfw_category("none", "none", "label-free") == "unsupervised, label-free outside data"
     assert P.lfw_category("pairs", "none") == "image-restricted, no outside data"
     assert P.lfw_category("pairs", "none", "label-free") == "image-restricted, label-free outside data"
     assert P.lfw_category("identities", "none") == "unrestricted, no outside data"

@@ -21,7 +21,7 @@ import scipy.stats
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import Lasso, LassoCV
 
-from .utils import check_positive, sample_codes_and_factors, sklearn_seed
+from .utils import check_positive, sample_train_test, sklearn_seed
 
 __all__ = ["dci", "dci_from_importance", "importance_gbt", "importance_lasso",
            "disentanglement_per_code", "completeness_per_factor"]
@@ -114,13 +114,13 @@ def dci(representation: Callable, source: Any, *, seed: int = 0, n_train: int = 
     trees). ``model="lasso"`` gives the paper's linear variant (informativeness = R^2, plus
     ``nrmse_test``). ``return_importance=True`` adds the matrix under ``importance``.
     GBT on 10,000 points is slow on few cores (minutes); that is the published setting.
+    On a fixed data set the test points are images the predictors never saw (`sample_train_test`).
     """
     check_positive(n_train=n_train, n_eval=n_eval)
     if model not in ("gbt", "lasso"):
         raise ValueError(f"model must be 'gbt' or 'lasso', got {model!r}")
     rng = np.random.default_rng(seed)
-    x_train, y_train = sample_codes_and_factors(representation, source, n_train, rng)
-    x_test, y_test = sample_codes_and_factors(representation, source, n_eval, rng)
+    x_train, y_train, x_test, y_test = sample_train_test(representation, source, n_train, n_eval, rng)
     if model == "gbt":
         R, info_train, info_test = importance_gbt(x_train, y_train, x_test, y_test, rng)
         extra = {}

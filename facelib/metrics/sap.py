@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
-from .utils import check_positive, sample_codes_and_factors, sklearn_seed
+from .utils import check_positive, sample_train_test, sklearn_seed
 
 __all__ = ["sap", "sap_score_matrix", "avg_gap_top_two"]
 
@@ -54,10 +54,10 @@ def avg_gap_top_two(S: np.ndarray) -> float:
 
 def sap(representation: Callable, source: Any, *, seed: int = 0, n_train: int = 10000, n_eval: int = 5000,
         continuous_factors: bool = False) -> dict[str, float]:
-    """SAP score; defaults are disentanglement_lib's (10,000 train, 5,000 test, discrete factors)."""
+    """SAP score; defaults are disentanglement_lib's (10,000 train, 5,000 test, discrete factors).
+    On a fixed data set the test points are images the classifiers never saw (`sample_train_test`)."""
     check_positive(n_train=n_train, n_eval=n_eval)
     rng = np.random.default_rng(seed)
-    mus, ys = sample_codes_and_factors(representation, source, n_train, rng)
-    mus_test, ys_test = sample_codes_and_factors(representation, source, n_eval, rng)
+    mus, ys, mus_test, ys_test = sample_train_test(representation, source, n_train, n_eval, rng)
     S = sap_score_matrix(mus, ys, mus_test, ys_test, continuous_factors, rng)
     return {"sap": avg_gap_top_two(S)}

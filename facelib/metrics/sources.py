@@ -272,6 +272,24 @@ class DatasetSource:
             out[where] = self.codes[rows[rng.integers(0, rows.size, size=where.size)]]
         return out
 
+    def disjoint_rows(self, n_train: int, n_eval: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Row indices of a training and a test sample that share no image.
+
+        A fixed data set is finite: drawing both samples with replacement (as for a renderer)
+        makes most test points training points, so the metrics that fit a predictor (DCI, SAP)
+        would score it in-sample. Rows are drawn without replacement; when the set holds fewer
+        than n_train + n_eval images, all of them are split in the ratio n_train : n_eval, as
+        disentanglement_lib's fixed-data variants split the data set.
+        """
+        n = self.codes.shape[0]
+        if n < 2:
+            raise ValueError(f"{self.name}: a train/test split needs at least 2 images, the set has {n}")
+        perm = rng.permutation(n)
+        if n_train + n_eval > n:
+            n_train = min(n - 1, max(1, int(round(n * n_train / (n_train + n_eval)))))
+            n_eval = n - n_train
+        return perm[:n_train], perm[n_train:n_train + n_eval]
+
     def render_codes(self, codes: np.ndarray, rng: np.random.Generator | None = None) -> torch.Tensor:
         codes = np.asarray(codes, dtype=np.int64)
         if codes.ndim != 2 or codes.shape[1] != len(self.factor_sizes):

@@ -16,6 +16,7 @@ from .sources import check_source, render
 __all__ = [
     "represent",
     "sample_codes_and_factors",
+    "sample_train_test",
     "histogram_discretize",
     "discrete_mutual_info",
     "discrete_entropy",
@@ -78,6 +79,25 @@ def sample_codes_and_factors(representation, source, n: int, rng: np.random.Gene
     if factors.shape != (n, len(source.factor_sizes)):
         raise ValueError(f"sample_factors({n}) returned shape {factors.shape}, expected ({n}, {len(source.factor_sizes)})")
     return represent_codes(representation, source, factors, rng), factors
+
+
+def sample_train_test(representation, source, n_train: int, n_eval: int, rng: np.random.Generator):
+    """Training and test points for the metrics that fit a predictor (DCI, SAP):
+    (x_train, y_train, x_test, y_test).
+
+    A renderer (an unbounded source) gives two independent i.i.d. samples. A fixed data set
+    (a source with ``disjoint_rows``, e.g. Extended Yale B) is split so that no test image is a
+    training image; the samples may then be smaller than asked (see `DatasetSource.disjoint_rows`).
+    """
+    check_source(source)
+    check_positive(n_train=n_train, n_eval=n_eval)
+    if hasattr(source, "disjoint_rows"):
+        train_rows, test_rows = source.disjoint_rows(n_train, n_eval, rng)
+        return (represent(representation, source.images[torch.as_tensor(train_rows)]), source.codes[train_rows].copy(),
+                represent(representation, source.images[torch.as_tensor(test_rows)]), source.codes[test_rows].copy())
+    x_train, y_train = sample_codes_and_factors(representation, source, n_train, rng)
+    x_test, y_test = sample_codes_and_factors(representation, source, n_eval, rng)
+    return x_train, y_train, x_test, y_test
 
 
 def histogram_discretize(mus: np.ndarray, num_bins: int = 20) -> np.ndarray:

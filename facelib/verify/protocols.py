@@ -11,7 +11,8 @@ LFW results category (`lfw_category`), following Huang & Learned-Miller, "Labele
 the Wild: Updates and New Reporting Procedures" (UMass TR UM-CS-2014-003). The rule:
 
 * labeled outside data used by the representation -> "unrestricted, labeled outside data";
-* no labels anywhere (representation and verifier) -> "unsupervised";
+* no labels anywhere (representation and verifier) -> "unsupervised" (ROC figures only: an
+  accuracy needs a threshold chosen on labelled training pairs, so it is image-restricted);
 * identity labels of LFW training images used by any stage (Fisherfaces, a covariance
   estimated from identities) -> "unrestricted, no outside data" (or
   "unrestricted, label-free outside data" if the representation was trained on other images);
@@ -59,6 +60,11 @@ __all__ = [
 
 _INVALID = " [not valid: representation saw test-fold images]"
 
+#: Metrics that need an accept threshold, which the protocols choose on the training pairs' labels:
+#: for a label-free score (cosine, Euclidean) they belong to the image-restricted category, while
+#: its ROC figures (AUC, EER, TAR at FAR) are unsupervised.
+THRESHOLD_METRICS = ("threshold", "train_accuracy", "accuracy", "accuracy_clf")
+
 
 def lfw_category(verifier_labels: str = "pairs", representation_labels: str = "none",
                  outside_data: str | None = None, saw_test_images: bool = False) -> str:
@@ -78,7 +84,7 @@ def lfw_category(verifier_labels: str = "pairs", representation_labels: str = "n
     if outside_data == "labeled":
         cat = "unrestricted, labeled outside data"
     elif verifier_labels == "none" and representation_labels == "none":
-        cat = "unsupervised"
+        cat = "unsupervised" + (", label-free outside data" if outside_data == "label-free" else "")
     else:
         restricted = "identities" not in (verifier_labels, representation_labels)
         outside = "label-free outside data" if outside_data == "label-free" else "no outside data"
@@ -209,9 +215,13 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
             scores.append(pd.DataFrame({"method": name, "representation": representation_name,
                                         "fold": fold, "pair": test_pairs.index.to_numpy(),
                                         "score": s_test, "same": y_test}))
-        category = lfw_category(method_labels(method, training), rep_labels_used, outside_data,
-                                saw_test_images)
-        out.append(tidy(metrics, name, representation_name, protocol, fold, category=category))
+        labels = method_labels(method, training)
+        rows = tidy(metrics, name, representation_name, protocol, fold,
+                    category=lfw_category(labels, rep_labels_used, outside_data, saw_test_images))
+        if labels == "none":  # an accept threshold chosen on training pairs' labels is not unsupervised
+            rows.loc[rows.metric.isin(THRESHOLD_METRICS), "category"] = lfw_category(
+                "pairs", rep_labels_used, outside_data, saw_test_images)
+        out.append(rows)
     return pd.concat(out, ignore_index=True)
 
 
