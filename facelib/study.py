@@ -271,9 +271,10 @@ def load_data(name: str, size: int = 64, channels: int = 1, n: int | None = None
 def people_outside_pairs(people: Any, pairs: Any):
     """Images of `people` whose person appears in none of `pairs`' pairs.
 
-    A representation trained on these images never saw a person of the verification
-    pairs (LFW's pair lists: View 1 or View 2), so it may be used on every test fold; the
-    LFW results category is then "label-free outside data" for that representation.
+    A representation trained on these images never saw a person of the given pairs. For
+    View 2 that is still not outside data: its ten folds are disjoint sets of all LFW people,
+    so these people belong to the test folds too (train per fold instead, e.g. with
+    `verify.VAEEmbedding` as the protocol's representation).
     Both sets need `identity_names` (the LFW loaders set them).
     """
     import numpy as np
