@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from facelib.zoo.recipes import RECIPES
+
 __all__ = ["PROFILES", "resolve"]
 
 #: The zoo's synthetic-faces models, scored by 05_disentanglement when `models="zoo"`.
-SYNTHETIC_ZOO = ["synthetic-vae", "synthetic-beta-vae-b4", "synthetic-beta-vae-b16", "synthetic-beta-tcvae",
-                 "synthetic-factor-vae", "synthetic-modvae"]
+SYNTHETIC_ZOO = [name for name, r in RECIPES.items() if r.data == "synthetic"]
 
 PROFILES: dict[str, dict[str, Any]] = {
     "quick": {

@@ -94,8 +94,7 @@ def plot_traversal(model: torch.nn.Module, z_or_image: Any, dims: Sequence[int] 
         order = order[: int(max_dims)]
     grid = traversal_grid(model, z, order, values, order_by_kl=False)
     names = model.latent_names() if hasattr(model, "latent_names") else [""] * len(kl)
-    labels = [f"z{k} {names[k]}  KL {kl[k]:.2f}".replace("  ", " ", 1) if names[k] else f"z{k}  KL {kl[k]:.2f}"
-              for k in order]
+    labels = [f"z{k}{' ' + names[k] if names[k] else ''}  KL {kl[k]:.2f}" for k in order]
     vals = np.asarray(values, dtype=float).reshape(-1)
     title = title or f"latent traversals, values {vals[0]:g} .. {vals[-1]:g}"
     return show_images(grid, nrow=len(vals), title=title, row_labels=labels)

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 from .build import build, export
 from .evaluation import TOLERANCE, headline_metrics, within_tolerance
-from .recipes import RECIPES, Recipe, build_data, recipe, train
-from .recipes import preview_faces
+from .recipes import RECIPES, Recipe, build_data, preview_faces, recipe, train
 from .store import ZooError, available, entry, load, manifest, path, sha256, table, verify, zoo_dir
 
 __all__ = [

@@ -116,13 +116,13 @@ def _lfw(name: str, model: str, steps: int, description: str, people: bool = Fal
 
 #: Every recipe the zoo ships, by name.
 RECIPES: dict[str, Recipe] = {r.name: r for r in [
-    _synthetic("synthetic-modvae", "modvae", 30000, grouped=True, identity_latents=1, lam=10.0,
-               description="ModVAE (DC-IGN): groups of 8 faces in which one factor varies, one latent per factor"),
     _synthetic("synthetic-vae", "vae", 10000, description="plain VAE (Kingma & Welling)"),
     _synthetic("synthetic-beta-vae-b4", "beta-vae", 10000, beta=4.0, description="beta-VAE, beta 4"),
     _synthetic("synthetic-beta-vae-b16", "beta-vae", 10000, beta=16.0, description="beta-VAE, beta 16"),
     _synthetic("synthetic-beta-tcvae", "beta-tcvae", 10000, description="beta-TCVAE (Chen et al.), TC weight 6"),
     _synthetic("synthetic-factor-vae", "factor-vae", 10000, description="FactorVAE (Kim & Mnih)"),
+    _synthetic("synthetic-modvae", "modvae", 30000, grouped=True, identity_latents=1, lam=10.0,
+               description="ModVAE (DC-IGN): groups of 8 faces in which one factor varies, one latent per factor"),
     _lfw("lfw-beta-vae-b4", "beta-vae", 6000, beta=4.0,
          description="beta-VAE, beta 4, on LFW View 1 training pairs (64 px colour, 150 px centre crop)"),
     _lfw("lfw-modvae", "modvae", 6000, people=True, train_options={"group_size": 4}, lam=10.0,
