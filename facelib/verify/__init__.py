@@ -13,7 +13,8 @@ from .baselines import BASELINES, Eigenfaces, Fisherfaces, RawPixels, flatten_im
 from .features import (CLASSIFIERS, COMBINERS, PARAM_GRIDS, SYMMETRIC_COMBINERS, PairFeatures,
                        logit_table, make_pipeline, pair_array, pair_scores, tuned_pipeline)
 from .hotelling import (HotellingResult, ProbeT2Score, hotelling_one_sample, hotelling_two_sample,
-                        latent_identity_tests, pair_difference_test)
+                        latent_identity_tests, pair_difference_permutation_test, pair_difference_test,
+                        person_disjoint_pairs)
 from .protocols import (across_factor_pairs, evaluate_folds, evaluate_split, held_out_identity,
                         held_out_pairs, held_out_protocol, lfw_category, summarize, view1, view2)
 from .roc import (RESULT_COLUMNS, accuracy_at, auc, auc_bootstrap_ci, best_threshold,
@@ -26,7 +27,7 @@ __all__ = [
     "CLASSIFIERS", "COMBINERS", "PARAM_GRIDS", "SYMMETRIC_COMBINERS", "PairFeatures", "logit_table",
     "make_pipeline", "pair_array", "pair_scores", "tuned_pipeline",
     "HotellingResult", "ProbeT2Score", "hotelling_one_sample", "hotelling_two_sample",
-    "latent_identity_tests", "pair_difference_test",
+    "latent_identity_tests", "pair_difference_test", "pair_difference_permutation_test", "person_disjoint_pairs",
     "across_factor_pairs", "evaluate_folds", "evaluate_split", "held_out_identity",
     "held_out_pairs", "held_out_protocol", "lfw_category", "summarize", "view1", "view2",
     "RESULT_COLUMNS", "accuracy_at", "auc", "auc_bootstrap_ci", "best_threshold",
