@@ -86,7 +86,8 @@ def test_search_spaces_are_valid_and_cover_every_family_and_setting():
     for profile in ("quick", "full"):
         space = L.candidates(profile)
         assert {(s.family, s.setting) for s in space} == {(f, s) for f in L.FAMILIES for s in L.SETTINGS}
-        assert len(set(space)) == len(space) if all(not s.patch and not s.fisher for s in space) else True
+        keys = [json.dumps(s.to_dict(), sort_keys=True) for s in space]
+        assert len(set(keys)) == len(keys)
     with pytest.raises(ValueError, match="quick' or 'full"):
         L.candidates("huge")
 
@@ -105,6 +106,25 @@ def test_select_uses_view1_only_and_keeps_the_best_per_family_and_setting(lfw):
     assert list(cats["image-restricted"]) == [lfw_category("pairs")]
     assert list(cats["unrestricted"]) == [lfw_category("identities")]
     assert set(acc.protocol) == {"lfw-view1"}
+
+
+def test_choose_keeps_one_system_per_setting_beside_the_pixels_baseline():
+    """Families compete for a setting's system on View 1; the losers never reach View 2."""
+    def row(setting, value):
+        return {"metric": "accuracy", "value": value, "family": setting.family, "setting": setting.setting,
+                "setting_json": json.dumps(setting.to_dict(), sort_keys=True)}
+
+    patch = L.LFWSetting("patch-vae", "image-restricted", pca=200)
+    fisher = L.LFWSetting("patch-vae-fisher", "image-restricted")
+    fisher_u = L.LFWSetting("patch-vae-fisher", "unrestricted")
+    pix = [L.LFWSetting("pixels", "image-restricted", 32, c, pca=None) for c in (90, 110)]
+    table = pd.DataFrame([row(patch, 0.77), row(fisher, 0.70), row(fisher_u, 0.72), row(pix[0], 0.74),
+                          row(pix[1], 0.75)])
+    def names(settings):
+        return sorted(s.describe() + s.setting for s in settings)
+
+    assert names(L.choose(table)) == names([patch, fisher_u, pix[1]])
+    assert names(L.choose(table, baselines=())) == names([patch, fisher_u])
 
 
 def test_view1_scores_match_the_protocol_function_on_the_same_data(lfw):
@@ -150,13 +170,13 @@ def test_view2_fits_the_representation_on_training_folds_only(lfw, tmp_path, mon
                                                                         "max_patches": 2000, "latent_dim": 4},
                      fisher={"n_components": 2, "stride": 4}, pca=10, plda=5)
     seen = []
-    real = L._fit_representation
+    real = L.representation_features
 
-    def spy(setting, images, cache=None):
-        seen.append(images.clone())
-        return real(setting, images, cache)
+    def spy(setting, images, fit_rows, rows, cache=None):
+        seen.append(images[fit_rows].clone())
+        return real(setting, images, fit_rows, rows, cache)
 
-    monkeypatch.setattr(L, "_fit_representation", spy)
+    monkeypatch.setattr(L, "representation_features", spy)
     table = L.evaluate_view1([s], progress=lambda *_: None)
     path = L.freeze([s], table, tmp_path / "frozen.json")
     seen.clear()

@@ -7,9 +7,10 @@ variant -- belongs on View 1 (train on pairsDevTrain, test on pairsDevTest). Her
 * `LFWSetting` is every choice that decides one verification system, and its LFW category
   ("image-restricted": PLDA fitted from the training pairs' labels; "unrestricted": from the
   identities of every LFW image of the training people).
-* `select(candidates)` scores every candidate on View 1 and keeps, per (family, setting), the
-  one with the best View 1 test accuracy; `freeze` writes that choice with its View 1 figures
-  to a JSON file.
+* `select(candidates)` scores every candidate on View 1 and keeps, per setting, the one with
+  the best View 1 test accuracy (and the best pixels system as the reference baseline); `freeze`
+  writes that choice with its View 1 figures to a JSON file. Candidates that lose on View 1 are
+  not run on View 2: that would make View 2 the judge.
 * `run_view2(frozen)` runs exactly the frozen settings on View 2 (every stage refitted on the
   nine training folds of each test fold) and returns the View 2 rows beside the View 1 choice.
 
@@ -31,7 +32,7 @@ import numpy as np
 import pandas as pd
 from sklearn.decomposition import PCA
 
-__all__ = ["LFWSetting", "FAMILIES", "SETTINGS", "candidates", "select", "freeze", "read_frozen",
+__all__ = ["LFWSetting", "FAMILIES", "SETTINGS", "BASELINES", "candidates", "choose", "select", "freeze", "read_frozen",
            "run_view2", "view2_table", "PUBLISHED"]
 
 #: Representation families: how images become the vectors the PLDA scores.
@@ -187,35 +188,48 @@ def candidates(profile: str = "full") -> list[LFWSetting]:
 
 # ---------------------------------------------------------------- representations and scorers
 
-def _fit_representation(setting: LFWSetting, images, cache: dict | None = None):
-    """The trained part of a setting, fitted on `images` (uint8 N x C x H x W), as a function
-    images -> features. `cache` (per training set) shares one patch VAE between settings."""
+def representation_features(setting: LFWSetting, images, fit_rows, rows, cache: dict | None = None) -> np.ndarray:
+    """The trained part of a setting fitted on `images[fit_rows]` (uint8 N x C x H x W) and applied
+    to `images[rows]`: an (N, d) array, zero outside `rows` (which must include `fit_rows`).
+
+    `cache` (one per training set) shares what settings have in common: one patch VAE for every
+    setting with its training parameters, its latents per (power, stride), one Fisher mixture per
+    size. Nothing outside `fit_rows` is ever fitted on."""
     from .baselines import flatten_images
     from .fisher import FisherVectorEncoder
     from .latents import PatchVAEEmbedding
 
+    cache = {} if cache is None else cache
+    fit_rows, rows = np.asarray(fit_rows), np.asarray(rows)
+    if not np.isin(fit_rows, rows).all():
+        raise ValueError("rows must include fit_rows (the features of the training rows are needed)")
+
+    def memo(key, make):
+        if key not in cache:
+            cache[key] = make()
+        return cache[key]
+
     if setting.family == "pixels":
-        return lambda x: flatten_images(x)
+        return memo(("pixels", setting.size, setting.crop), lambda: _features(flatten_images, images, rows))
     key = setting.representation_key()
-    if cache is not None and key in cache:
-        vae = cache[key]
-    else:
-        params = {k: v for k, v in setting.patch_params.items() if k != "power"}
-        vae = PatchVAEEmbedding(**params, seed=setting.seed).fit(images)
-        if cache is not None:
-            cache[key] = vae
+    params = {k: v for k, v in setting.patch_params.items() if k != "power"}
+    vae = memo(key, lambda: PatchVAEEmbedding(**params, seed=setting.seed).fit(images[fit_rows]))
     if setting.family == "patch-vae":
-        return _with_params(vae, power=setting.patch_params["power"]).transform
+        power = setting.patch_params["power"]
+        return memo(key + ("latents", power, vae.stride),
+                    lambda: _features(_with_params(vae, power=power).transform, images, rows))
     fisher = dict(setting.fisher_params)
-    vae = _with_params(vae, power=1.0, stride=fisher.pop("stride"))
-    fkey = key + ("fisher", tuple(sorted(setting.fisher_params.items())))
-    if cache is not None and fkey in cache:
-        fv = cache[fkey]
-    else:
-        fv = FisherVectorEncoder(**fisher, seed=setting.seed).fit(vae.transform(images))
-        if cache is not None:
-            cache[fkey] = fv
-    return lambda x: fv.transform(vae.transform(x))
+    stride = fisher.pop("stride")
+    local = memo(key + ("latents", 1.0, stride),
+                 lambda: _features(_with_params(vae, power=1.0, stride=stride).transform, images, rows))
+
+    def encode():
+        fv = FisherVectorEncoder(**fisher, seed=setting.seed).fit(local[fit_rows])
+        out = np.zeros((len(local), 2 * fv.n_components * (fv.local_dim + 2 * bool(fv.spatial))))
+        out[rows] = fv.transform(local[rows])
+        return out
+
+    return memo(key + ("fisher", tuple(sorted(setting.fisher_params.items()))), encode)
 
 
 def _with_params(vae, **params):
@@ -272,6 +286,8 @@ def _load(subset: str, size: int, crop: int, people: bool, root=None):
 def evaluate_view1(settings: Sequence[LFWSetting], *, root=None, progress=print) -> pd.DataFrame:
     """Every setting on View 1 (fit on pairsDevTrain, test on pairsDevTest); tidy rows plus the
     setting's JSON in column `setting_json`. Settings sharing a trained representation share one fit."""
+    import torch
+
     from .protocols import evaluate_split
 
     rows = []
@@ -282,8 +298,6 @@ def evaluate_view1(settings: Sequence[LFWSetting], *, root=None, progress=print)
         people = any(s.setting == "unrestricted" for s in group)
         train, test = _load("train", size, crop, people, root), _load("test", size, crop, False, root)
         n_train = len(train.images)
-        import torch
-
         images = torch.cat([train.images, test.images])
         tr = train.pair_table
         te = test.pair_table.copy()
@@ -291,13 +305,10 @@ def evaluate_view1(settings: Sequence[LFWSetting], *, root=None, progress=print)
         pair_rows = np.unique(tr[["left", "right"]].to_numpy())
         identity = np.r_[train.identity, np.full(len(test.images), -1)]
         cache: dict = {}
+        # every training row when some setting of the group is unrestricted
+        feature_rows = np.r_[np.arange(n_train) if people else pair_rows, np.arange(n_train, len(images))]
         for s in group:
-            fn = _fit_representation(s, train.images[torch.as_tensor(pair_rows)], cache)
-            fkey = ("features", s.representation_key(), s.family, tuple(sorted(s.fisher_params.items())))
-            if fkey not in cache:  # every training row when some setting of the group is unrestricted
-                need = np.r_[np.arange(n_train) if people else pair_rows, np.arange(n_train, len(images))]
-                cache[fkey] = _features(fn, images, need)
-            E = cache[fkey]
+            E = representation_features(s, images, pair_rows, feature_rows, cache)
             method, rep_name = _label(s)
             train_images = np.arange(n_train) if s.setting == "unrestricted" else pair_rows
             out = evaluate_split(E, tr, te, {method: _scorer(s)}, identity=identity, representation=_head(s),
@@ -313,18 +324,29 @@ def evaluate_view1(settings: Sequence[LFWSetting], *, root=None, progress=print)
     return pd.concat(rows, ignore_index=True)
 
 
-def select(settings: Sequence[LFWSetting], *, metric: str = "accuracy", root=None,
-           progress=print) -> tuple[pd.DataFrame, list[LFWSetting]]:
-    """(View 1 table of every candidate, the best per (family, setting) by View 1 `metric`).
+#: Families frozen as reference systems whatever they score (the others compete for the choice).
+BASELINES = ("pixels",)
 
+
+def choose(view1: pd.DataFrame, metric: str = "accuracy", baselines: Sequence[str] = BASELINES) -> list[LFWSetting]:
+    """From a View 1 table: per LFW setting, the best candidate of the non-baseline families (the
+    system LFW View 2 reports) and the best of each baseline family (its reference), by `metric`.
     Ties go to the earlier candidate (the search space lists simpler settings first)."""
-    table = evaluate_view1(settings, root=root, progress=progress)
-    scores = table[table.metric == metric].reset_index(drop=True)
+    scores = view1[view1.metric == metric].reset_index(drop=True)
+    scores = scores.assign(pool=np.where(scores.family.isin(list(baselines)), scores.family, "system"))
     best = []
-    for _, g in scores.groupby(["family", "setting"], sort=False):
+    for _, g in scores.groupby(["pool", "setting"], sort=False):
         top = g.loc[g["value"].idxmax()]
         best.append(LFWSetting.from_dict(json.loads(top["setting_json"])))
-    return table, best
+    return best
+
+
+def select(settings: Sequence[LFWSetting], *, metric: str = "accuracy", root=None,
+           progress=print) -> tuple[pd.DataFrame, list[LFWSetting]]:
+    """(View 1 table of every candidate, `choose`'s settings). Only the chosen settings go on to
+    View 2; every candidate's View 1 figures stay in the table."""
+    table = evaluate_view1(settings, root=root, progress=progress)
+    return table, choose(table, metric)
 
 
 def freeze(best: Iterable[LFWSetting], view1: pd.DataFrame, path: str | Path) -> Path:
@@ -395,14 +417,12 @@ def run_view2(frozen: str | Path, *, test_folds=None, root=None, progress=print)
             test_rows = np.unique(test[["left", "right"]].to_numpy())
             people_rows = np.flatnonzero((image_folds >= 0) & (image_folds != k)) if people else pair_rows
             cache: dict = {}
+            feature_rows = np.unique(np.r_[people_rows, pair_rows, test_rows])
             for s in group:
-                fn = _fit_representation(s, ds.images[torch.as_tensor(pair_rows)], cache)
-                fkey = ("features", s.representation_key(), s.family, tuple(sorted(s.fisher_params.items())))
-                if fkey not in cache:
-                    cache[fkey] = _features(fn, ds.images, np.unique(np.r_[people_rows, pair_rows, test_rows]))
+                E = representation_features(s, ds.images, pair_rows, feature_rows, cache)
                 method, rep_name = _label(s)
                 unrestricted = s.setting == "unrestricted"
-                out = evaluate_split(cache[fkey], train, test, {method: _scorer(s)}, identity=ds.identity,
+                out = evaluate_split(E, train, test, {method: _scorer(s)}, identity=ds.identity,
                                      representation=_head(s),
                                      train_images=people_rows if unrestricted else pair_rows,
                                      representation_images=pair_rows,
