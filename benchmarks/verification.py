@@ -1,36 +1,20 @@
-"""LFW View 2 verification accuracy (mean ± SE over 10 folds) of baselines and VAE latents.
+"""LFW View 2 verification (mean ± SE over the ten folds) of the baselines, the siamese CNN and
+VAE latents, each row with its LFW results category, printed beside LFW's published anchors.
 
-    python benchmarks/verification.py                      # raw pixels, Eigenfaces, Fisherfaces
-    python benchmarks/verification.py --checkpoint ck.pt --checkpoint-data outside
+    python benchmarks/verification.py --write              # raw pixels, Eigenfaces, Fisherfaces
     python benchmarks/verification.py --quick              # 3 folds, fewer methods (smoke run)
+    python benchmarks/verification.py --siamese-folds 10 --skip-baselines --write
+    python benchmarks/verification.py --fold-model beta-vae --fold-option beta 4 --test-folds 0 1 2 3 4 --out a.csv
+    python benchmarks/verification.py --checkpoint ck.pt --checkpoint-data outside
 
-    python benchmarks/verification.py --fold-model beta-vae --fold-option beta 1 --test-folds 0 1 2 3 4 --out a.csv
-        # ... and --test-folds 5 6 7 8 9 --out b.csv in a second process; 2 cores, 27 min.
-        # Measured (32 px, crop 110, PLDA on pairs, mean ± SE over 10 folds): raw pixels 75.3 ± 0.7,
-        # Eigenfaces(100) 75.2 ± 0.6, per-fold beta-VAE (d=32, Gaussian 0.05, mirror, 20 epochs) 72.2 ± 0.9.
-    python benchmarks/verification.py --patch-vae --skip-baselines --test-folds 0 1 2 3 4 --out a.csv
-        # ... and 5-9 in a second process; 2 cores, 15 min. The patch VAE (one 12 x 12 px patch VAE
-        # shared over a grid on 64 px faces, 12 latents per patch, Gaussian 0.02, PCA 300, PLDA 100;
-        # settings chosen on View 1): 79.0 ± 0.8 (AUC 0.855, EER 22.2 %); with length-normalised
-        # embeddings (printed beside it) 79.7 ± 0.6 (AUC 0.873, EER 20.9 %); decoder std 0.05: 78.1;
-        # with a second, 24 px patch VAE (--patch-coarse 24 --patch-pca 450; 46 min): 79.1 ± 0.9
-    python benchmarks/verification.py --patch-vae --unrestricted --skip-baselines --test-folds 0 1 2 3 4
-        # ... LFW's unrestricted setting: the same patch VAE (trained on the training pairs' images)
-        # with a PLDA fitted on identities over every LFW image of the nine training folds' people
-        # (about 10,500 images of 3,850 people per fold): 79.6 ± 0.8 (AUC 0.856, EER 22.2 %), against
-        # 79.0 ± 0.8 (AUC 0.855) image-restricted: the extra images move the threshold, not the ranking.
-        # The same PLDA fitted by EM (maximum likelihood) 79.9 ± 0.7 (AUC 0.867), on length-normalised
-        # embeddings 79.8 ± 0.7 (AUC 0.877), both: 81.0 ± 0.8 (AUC 0.883, EER 19.4 %; 9 of 10 folds
-        # above the moment-fitted PLDA, paired t(9) = 3.6). All four are printed; 2 cores, 18 min.
-    python benchmarks/verification.py --siamese-folds 10 --skip-baselines
-        # end-to-end siamese CNN, trained on the nine other folds' pairs: 71.4 ± 0.4 (AUC 0.79,
-        # EER 28.4 %; early stopping after 14-23 epochs; 2 processes with --test-folds, 9 min;
-        # capped at 15 epochs: 71.1 ± 0.7)
-
-Every stage (pixel PCA / LDA, scaler, classifier, covariances, threshold) is refitted on
-the nine training folds for each test fold (facelib.verify.protocols.view2). Printed
-beside LFW's published anchors; each row carries its LFW results category. Needs the LFW
-copy under $FACELIB_DATA; exits 0 with a message when it is absent.
+The image crop and size default to the pixels system frozen on View 1 by `python -m facelib lfw
+select` (benchmarks/results/lfw_frozen.json); the patch-VAE and Fisher-vector systems are run by
+`python -m facelib lfw view2` from that same file. Every stage (pixel PCA / LDA, scaler,
+classifier, covariances, threshold) is refitted on the nine training folds for each test fold
+(facelib.verify.protocols.view2). Every method is reported; none is picked on View 2.
+`--write` stores the summary in benchmarks/results/lfw_view2_baselines.csv (or
+lfw_view2_siamese.csv with --skip-baselines). Needs the LFW copy under $FACELIB_DATA; exits 0 with
+a message when it is absent.
 """
 
 from __future__ import annotations
@@ -41,12 +25,23 @@ import time
 
 import pandas as pd
 
-ANCHORS = {  # LFW results page, image-restricted, no outside data (mean ± SE)
-    "Eigenfaces (Turk & Pentland), original": (0.6002, 0.0079),
-    "Nowak, funneled": (0.7393, 0.0049),
-    "LDML, funneled (Guillaumin et al.)": (0.7927, 0.0060),
-    "V1-like/MKL, funneled (Pinto et al.)": (0.7935, 0.0055),  # 79.4 rounded half-up
-}
+from facelib.verify.selection import PUBLISHED
+
+
+
+def frozen_pixels_crop() -> int:
+    """The crop of the image-restricted pixels system frozen on View 1, else 150."""
+    from facelib.results import results_dir
+    from facelib.verify.selection import read_frozen
+
+    try:
+        doc, _ = read_frozen(results_dir() / "lfw_frozen.json")
+    except (FileNotFoundError, ValueError):
+        return 150
+    for e in doc["frozen"]:
+        if e["setting"]["family"] == "pixels" and e["setting"]["setting"] == "image-restricted":
+            return int(e["setting"]["crop"])
+    return 150
 
 
 def methods(quick: bool, dim: int) -> dict:
@@ -95,10 +90,10 @@ def load_pairs(size: int | None, crop: int = 150, color: bool = False, people: b
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=32, help="square crop side (0: scikit-learn's 62 x 47)")
-    ap.add_argument("--crop", type=int, default=110,
-                    help="side of the centre crop of the 250 x 250 images before resizing to --size (default "
-                         "110: the inner face; on fold 1, pixels + PLDA scored 76.7 / 79.2 / 79.0 / 77.0 / 76.5 %% "
-                         "at crops 90 / 100 / 110 / 125 / 150, the original project's 150)")
+    ap.add_argument("--crop", type=int, default=None,
+                    help="side of the centre crop of the 250 x 250 images before resizing to --size (default: "
+                         "the crop of the pixels system frozen on View 1 in lfw_frozen.json, else 150, the "
+                         "original project's)")
     ap.add_argument("--checkpoint", help="VAE checkpoint (facelib.load_model) whose latent means to evaluate")
     ap.add_argument("--checkpoint-data", choices=["outside", "lfw-train-folds", "lfw-all"], default="outside",
                     help="what the VAE was trained on (sets the LFW category; lfw-all = saw test folds)")
@@ -114,31 +109,6 @@ def main(argv=None) -> int:
                     help="ModVAE on identity groups of the training folds (image-unrestricted); "
                          "embeds with the identity block")
     ap.add_argument("--no-mirror", action="store_true", help="--fold-model without mirror images")
-    ap.add_argument("--patch-vae", action="store_true",
-                    help="also train a patch VAE per test fold on the other nine folds' images "
-                         "(facelib.verify.PatchVAEEmbedding, then PCA; image-restricted, no outside data)")
-    ap.add_argument("--patch-size", type=int, default=64, help="image side for --patch-vae (default 64)")
-    ap.add_argument("--patch-crop", type=int, default=120, help="centre crop for --patch-vae (default 120)")
-    ap.add_argument("--patch", type=int, default=12, help="patch side in pixels (default 12)")
-    ap.add_argument("--patch-stride", type=int, default=6)
-    ap.add_argument("--patch-coarse", type=int, default=0,
-                    help="side of a second, coarser patch VAE's patches (step half of it) whose latents are "
-                         "concatenated with the fine ones (24: 79.1 against 79.0 %%, at twice the time); "
-                         "0 (default): fine patches only")
-    ap.add_argument("--patch-latent", type=int, default=12, help="latents per patch (default 12)")
-    ap.add_argument("--patch-epochs", type=int, default=4)
-    ap.add_argument("--patch-scale", type=float, default=0.02, help="the patch VAE's Gaussian decoder std")
-    ap.add_argument("--patch-pca", type=int, default=300, help="PCA of the concatenated patch latents")
-    ap.add_argument("--patch-plda", type=int, default=100,
-                    help="PLDA components on the PCA output (default 100, chosen on View 1)")
-    ap.add_argument("--unrestricted", action="store_true",
-                    help="--patch-vae in LFW's unrestricted setting: an identity-trained PLDA learns from every "
-                         "LFW image of the nine training folds' people (their names are used; no outside data), "
-                         "not only the training pairs' images; see --unrestricted-vae-on for the patch VAE")
-    ap.add_argument("--unrestricted-vae-on", choices=("all", "pairs"), default="pairs",
-                    help="with --unrestricted, train the patch VAE (and PCA) only on the training pairs' images "
-                         "(default; folds 0-4: 78.8 %%) or on all those images (77.7 %%); the PLDA uses all "
-                         "of them either way")
     ap.add_argument("--folds", type=int, default=None, help="test only the first N folds (a faster estimate)")
     ap.add_argument("--test-folds", type=int, nargs="+", default=None, metavar="K",
                     help="test only these folds (0-9), e.g. to split View 2 over processes; merge their --out CSVs")
@@ -150,9 +120,11 @@ def main(argv=None) -> int:
                     help="epoch cap of the siamese CNN; early stopping (patience 4) normally ends it first")
     ap.add_argument("--skip-baselines", action="store_true", help="only the siamese CNN / checkpoint rows")
     ap.add_argument("--out", help="write the tidy per-fold results to this CSV")
+    ap.add_argument("--write", action="store_true",
+                    help="store the summary in benchmarks/results/ (all ten folds only)")
     args = ap.parse_args(argv)
-    if args.unrestricted and not args.patch_vae:
-        ap.error("--unrestricted applies to the patch VAE rows; add --patch-vae")
+    if args.crop is None:
+        args.crop = frozen_pixels_crop()
 
     from facelib.data import DataNotFoundError
     from facelib.verify import baselines as B
@@ -237,50 +209,6 @@ def main(argv=None) -> int:
                               representation=rep, representation_name=name, test_folds=folds))
         print(f"  {name}: {time.time() - t:.0f} s")
 
-    if args.patch_vae:
-        from sklearn.base import clone
-        from sklearn.decomposition import PCA
-        from sklearn.pipeline import Pipeline
-
-        from facelib.verify import scores as S
-        from facelib.verify.latents import PatchVAEEmbedding
-
-        pds = load_pairs(args.patch_size, args.patch_crop, people=args.unrestricted)
-        patch_vae = PatchVAEEmbedding(patch=args.patch, stride=args.patch_stride, latent_dim=args.patch_latent,
-                                      epochs=args.patch_epochs, gaussian_scale=args.patch_scale)
-        scales = f"{args.patch} px patches step {args.patch_stride}"
-        if args.patch_coarse:
-            from sklearn.pipeline import FeatureUnion
-
-            coarse = clone(patch_vae).set_params(patch=args.patch_coarse, stride=args.patch_coarse // 2)
-            patch_vae = FeatureUnion([("fine", patch_vae), ("coarse", coarse)])
-            scales += f" + {args.patch_coarse} px step {args.patch_coarse // 2}"
-        rep = Pipeline([("patch_vae", patch_vae), ("pca", PCA(args.patch_pca, random_state=0))])
-        m = {"plda(pairs)": S.TwoCovarianceScore(n_components=args.patch_plda),
-             "plda length-norm(pairs)": S.TwoCovarianceScore(n_components=args.patch_plda, length_norm=True)}
-        extra = {}
-        if args.unrestricted:
-            k = args.patch_plda
-            m = {"plda(identities)": S.TwoCovarianceScore(n_components=k),
-                 "plda EM(identities)": S.TwoCovarianceScore(n_components=k, estimator="em"),
-                 "plda length-norm(identities)": S.TwoCovarianceScore(n_components=k, length_norm=True),
-                 "plda EM length-norm(identities)": S.TwoCovarianceScore(n_components=k, estimator="em",
-                                                                         length_norm=True)}
-            extra = dict(training="identities", image_folds=P.person_folds(pds.identity, pds.pair_table),
-                         representation_on=args.unrestricted_vae_on)
-            scales += (", PLDA on all images of the training folds' people"
-                       + (", VAE on the training pairs' images" if args.unrestricted_vae_on == "pairs" else ""))
-        elif not args.quick:
-            m["cosine"] = S.CosineScore(center=True)
-            m["logistic|absdiff+product"] = methods(True, args.patch_pca)["logistic|absdiff+product"]
-        name = (f"patch VAE per fold ({args.patch_size} px crop {args.patch_crop}, {scales}, "
-                f"d={args.patch_latent} each, Gaussian {args.patch_scale:g}, mirror, "
-                f"PCA {args.patch_pca})")
-        t = time.time()
-        frames.append(P.view2(pds.images, pds.pair_table, m, identity=pds.identity, representation=rep,
-                              representation_name=name, test_folds=folds, **extra))
-        print(f"  {name}: {time.time() - t:.0f} s")
-
     res = pd.concat(frames, ignore_index=True)
     if args.out:
         res.to_csv(args.out, index=False)
@@ -298,12 +226,23 @@ def main(argv=None) -> int:
                      "folds": int(r["n_folds"]), "LFW category": r["category"]})
     print()
     print(pd.DataFrame(rows).to_string(index=False))
-    print("\nPublished anchors (LFW View 2, image-restricted, no outside data; accuracy ± SE):")
-    for name, (m, se) in ANCHORS.items():
-        print(f"  {name:42s} {100 * m:.2f} ± {100 * se:.2f}")
-    best = acc.sort_values("mean").iloc[-1]
-    print(f"\nbest here: {best['representation']} / {best['method']} {100 * best['mean']:.1f} %"
-          f"  (total {time.time() - t0:.0f} s)")
+    print("\nPublished anchors (LFW View 2; accuracy ± SE):")
+    for category, anchors in PUBLISHED.items():
+        for name, (m, se) in anchors.items():
+            print(f"  {category:36s} {name:46s} {100 * m:.2f} ± {100 * se:.2f}")
+    print(f"(total {time.time() - t0:.0f} s)")
+    if args.write:
+        if res["fold"].nunique() != 10:
+            print("--write: the results file needs all ten folds; nothing written")
+            return 2
+        from facelib import results as R
+
+        summary = acc.rename(columns={"mean": "accuracy", "se": "accuracy_se"})[
+            ["representation", "method", "category", "accuracy", "accuracy_se", "n_folds"]]
+        summary["auc"] = [auc[(m, r)] for m, r in zip(summary["method"], summary["representation"])]
+        summary["eer"] = [eer[(m, r)] for m, r in zip(summary["method"], summary["representation"])]
+        summary["crop"], summary["size"] = args.crop, args.size
+        R.write("lfw_view2_siamese" if args.skip_baselines else "lfw_view2_baselines", summary)
     return 0
 
 

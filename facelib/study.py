@@ -116,6 +116,20 @@ class Study:
               f"sha256 {e['sha256'][:12]}...)")
         return model
 
+    def train_recipe(self, name: str):
+        """The zoo recipe `name` trained in this run at the profile's scale (its images, size,
+        people, latents and epochs; `zoo.recipes.at_scale`), or reused from the run's
+        checkpoints. Every recipe goes through this one path, whatever its model. Returns
+        (model, history)."""
+        from facelib.zoo import recipes
+
+        r = recipes.at_scale(name, n_images=self["n_images"], image_size=self["image_size"],
+                             n_identities=self["n_identities"], latent_dim=self["latent_dim"],
+                             seed=int(self.params.get("seed", 0)))
+        data = recipes.build_data(r)
+        return self.train_or_load(name, r.model, data, train_options=dict(r.train_options),
+                                  **recipes.model_options(r, data))
+
     def record_model(self, key: str, source: str, **details: Any) -> None:
         """Note in `run_dir/models/<notebook>.json` where model `key` came from ("zoo", "trained",
         "reused"), so run.json can say for every model whether this run trained it."""

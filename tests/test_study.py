@@ -214,3 +214,23 @@ def test_models_used_collects_every_notebooks_record(tmp_path):
     assert used[["notebook", "key", "source"]].values.tolist() == [
         ["04_a", "synthetic-modvae", "zoo"], ["05_b", "vae", "trained"]]
     assert "metrics" not in used
+
+
+def test_train_recipe_trains_every_zoo_recipe_one_way_at_the_profiles_scale(tmp_path, capsys):
+    """ModVAE and the unsupervised models through the same call: the recipe's model, objective
+    and grouping, the profile's images, size, people and latents; a second call reuses it."""
+    from facelib.zoo import RECIPES
+
+    s = study.start("05_t", run_dir=tmp_path, epochs=1, n_images=64, image_size=32, n_identities=4,
+                    latent_dim=6, batch_size=16)
+    modvae, _ = s.train_recipe("synthetic-modvae")
+    assert type(modvae).__name__ == "ModVAE" and modvae.config.latent_dim == 6
+    assert modvae.config.image_size == 32 and modvae.config.lam == RECIPES["synthetic-modvae"].model_options["lam"]
+    assert set(modvae.config.blocks) >= {"identity", "yaw", "pitch"}  # from the recipe's grouped factors
+    beta, _ = s.train_recipe("synthetic-beta-vae-b16")
+    assert beta.config.beta == 16.0 and beta.config.latent_dim == 6
+    assert [m["source"] for m in s.models] == ["trained", "trained"]
+    s.train_recipe("synthetic-beta-vae-b16")
+    assert s.models[-1]["source"] == "reused"
+    with pytest.raises(ValueError, match="only synthetic-faces recipes"):
+        s.train_recipe("lfw-beta-vae-b4")

@@ -118,6 +118,15 @@ def test_patch_embedding_concatenates_positions_and_is_flip_invariant(faces):
     assert np.allclose(plain.transform(x)[:, 4 * 3:5 * 3], mu, atol=1e-6)
 
 
+def test_from_model_wraps_a_trained_patch_vae_as_the_fitted_embedding(faces):
+    """A patch VAE trained elsewhere (a zoo model) embeds as the estimator that trained it."""
+    est = patchy().fit(faces.images)
+    again = PatchVAEEmbedding.from_model(est.model_, patch=16, stride=8)
+    assert np.allclose(again.transform(faces.images[:5]), est.transform(faces.images[:5]))
+    with pytest.raises(ValueError, match="trained on 16 px patches"):
+        PatchVAEEmbedding.from_model(est.model_, patch=12, stride=6)
+
+
 def test_power_is_the_signed_root_of_the_same_means(faces):
     one = patchy(power=1.0, seed=2).fit(faces.images).transform(faces.images[:4])
     half = clone(patchy(power=0.5, seed=2)).fit(faces.images).transform(faces.images[:4])

@@ -16,8 +16,8 @@ and its mirror image's latent means, so the embedding is exactly flip-invariant.
 over the face (every position shares it, as an LBP or SIFT descriptor is shared), and an
 image is the concatenation of its patches' latent means. A global VAE's few latents keep the
 face's coarse layout (pose, light), which is what verification must ignore; local latents
-keep the eyes', nose's and mouth's shape. On LFW View 2 (PLDA, each fold's VAE trained on the
-other nine) this is 72.2 % for a global beta-VAE against 79.0 % (benchmarks/verification.py).
+keep the eyes', nose's and mouth's shape. Measured LFW figures of both are in
+benchmarks/results/ (`python -m facelib lfw select` / `view2`), not here.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["VAEEmbedding", "PatchVAEEmbedding", "grid_patches"]
+__all__ = ["VAEEmbedding", "PatchVAEEmbedding", "grid_patches", "training_patches"]
 
 _LABELS = ("none", "identities")
 
@@ -54,7 +54,8 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
         epochs, batch_size, lr, seed, device, precision: as in `facelib.train.TrainConfig`.
         mirror: train on the mirror images too and average the two embeddings.
         likelihood, gaussian_scale: the decoder. Gaussian with std 0.05 by default, not the
-            models' Bernoulli: on LFW fold 1 (32 px, PLDA) it scored 74.7 % against 71.0 %.
+            models' Bernoulli: a Bernoulli treats grey levels as probabilities of a binary
+            pixel, which blurs faces; the Gaussian's std sets how much detail a latent must pay for.
         labels: "none" (unsupervised) or "identities" (fit needs y; ModVAE groups by person).
         latents: "all", or a ModVAE block name (e.g. "identity") to keep only that block.
         model_options: other model config fields (beta, lam, blocks, ...).
@@ -161,6 +162,21 @@ def grid_patches(x: torch.Tensor, patch: int, stride: int) -> torch.Tensor:
     return win.permute(0, 2, 3, 1, 4, 5).reshape(n, gh * gw, c, patch, patch)
 
 
+def training_patches(x: torch.Tensor, patch: int, stride: int, max_patches: int, mirror: bool = True,
+                     seed: int = 0) -> torch.Tensor:
+    """The patches a patch VAE trains on: every grid window of `x` (and of its mirror images),
+    at most `max_patches` of them drawn without replacement (seeded), as (n, C, patch, patch)."""
+    if mirror:
+        x = torch.cat([x, x.flip(-1)])
+    patches = grid_patches(x, patch, stride)
+    patches = patches.reshape(-1, *patches.shape[2:])
+    if patches.shape[0] > max_patches:
+        rng = np.random.default_rng(seed)
+        keep = np.sort(rng.choice(patches.shape[0], max_patches, replace=False))
+        patches = patches[torch.as_tensor(keep)]
+    return patches.contiguous()
+
+
 class PatchVAEEmbedding(VAEEmbedding):
     """A VAE of local patches, shared over a grid; an image -> its patches' latent means.
 
@@ -171,13 +187,12 @@ class PatchVAEEmbedding(VAEEmbedding):
         max_patches: patches drawn (seeded, without replacement) from the training images
             (and their mirrors) to train on: all of them are ~100 per image.
         power: each latent mean m becomes sign(m) |m| ** power; 0.5 (signed square root, as
-            for SIFT / Fisher vectors) damps large activations and helped the linear
-            version of this representation on LFW (79.3 -> 80.0 %).
+            for SIFT / Fisher vectors) damps large activations.
         gaussian_scale: the decoder's std, 0.02 rather than VAEEmbedding's 0.05: a patch's
             finer components carry less variance than the KL price of a latent at 0.05, and
-            the VAE dropped them (LFW View 1, PLDA: 77.6 % at 0.05, 79.4 % at 0.02, 79.3 % at 0.01).
+            the VAE drops them.
         contrast: normalise each patch's brightness and contrast before the VAE sees it (for
-            strongly varying light; on LFW View 1 it cost 2 points: 77.0 against 79.4 %).
+            strongly varying light; on LFW it loses the brightness that also describes a face).
         The rest as `VAEEmbedding` (model, epochs, mirror, decoder, ...).
     """
 
@@ -220,21 +235,27 @@ class PatchVAEEmbedding(VAEEmbedding):
     def fit(self, X: Any, y: Any = None) -> "PatchVAEEmbedding":
         x = _images(X)
         self._check_patch_params(x)
-        if self.mirror:
-            x = torch.cat([x, x.flip(-1)])
-        patches = grid_patches(x, self.patch, self.stride)
-        self.n_positions_ = int(patches.shape[1])
-        patches = patches.reshape(-1, *patches.shape[2:])
-        if patches.shape[0] > self.max_patches:
-            rng = np.random.default_rng(self.seed)
-            keep = np.sort(rng.choice(patches.shape[0], self.max_patches, replace=False))
-            patches = patches[torch.as_tensor(keep)]
+        self.n_positions_ = int(grid_patches(x[:1], self.patch, self.stride).shape[1])
+        patches = training_patches(x, self.patch, self.stride, self.max_patches, self.mirror, self.seed)
         self.n_train_patches_ = int(patches.shape[0])
         inner = VAEEmbedding(**{k: getattr(self, k) for k in VAEEmbedding._get_param_names()})
         inner.set_params(mirror=False)  # the mirror images' patches are already in
         inner.fit(self._normalise(patches).contiguous())
         self.model_, self.history_ = inner.model_, inner.history_
         return self
+
+    @classmethod
+    def from_model(cls, model, **params) -> "PatchVAEEmbedding":
+        """A fitted embedding around an already trained patch VAE (e.g. a zoo model); `params`
+        as the constructor's (patch, stride, power, mirror, ...), the latents from the model."""
+        patch = int(params.get("patch", 12))
+        if int(model.config.image_size) != patch:
+            raise ValueError(f"the model was trained on {model.config.image_size} px patches, not patch={patch}; "
+                             "pass the patch size it was trained with")
+        emb = cls(latent_dim=int(model.config.latent_dim), **params)
+        emb.model_ = model.eval()
+        emb.history_ = None
+        return emb
 
     def _embed(self, x: torch.Tensor) -> np.ndarray:
         patches = self._normalise(grid_patches(x, self.patch, self.stride))

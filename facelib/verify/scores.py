@@ -368,9 +368,7 @@ class TwoCovarianceScore(PairScorer):
     ``length_norm=True`` whitens the training embeddings (after the optional PCA) and
     scales every embedding to unit length before the model sees it (Garcia-Romero &
     Espy-Wilson 2011): heavy-tailed embeddings come closer to the Gaussians the model
-    assumes. On LFW View 1 (patch VAE, PCA 100, identities of all training people's
-    images) AUC went 0.864 (moments) -> 0.872 (EM) / 0.874 (length norm) -> 0.878 (both);
-    on View 2 accuracy 79.6 -> 81.0 %. `max_iter` caps the EM iterations; the fitted model
+    assumes. `max_iter` caps the EM iterations; the fitted model
     keeps the log-likelihood per iteration in `loglik_`.
     """
 

@@ -3,7 +3,8 @@
 Each recipe names its evaluation: "disentanglement" scores the beta-VAE score (Higgins et al.
 2017) and MIG (Chen et al. 2018) on the synthetic factor source the model was trained for;
 "lfw-view1" scores LFW View 1 (fit on pairsDevTrain, test on pairsDevTest) with a two-covariance
-(PLDA) scorer on the posterior means. Sample sizes are the quick ones of
+(PLDA) scorer on the posterior means; "lfw-view1-patches" the same on a patch VAE's latents over
+the face's patch grid, through the PCA and PLDA sizes of the recipe. Sample sizes are the quick ones of
 `benchmarks/disentanglement.py` (300 / 150 points for the beta-VAE score, 2,000 draws for MIG),
 fixed with the seed, so the same weights give the same numbers; the zoo's manifest stores
 them and `tests/test_zoo.py` recomputes them.
@@ -17,7 +18,8 @@ import numpy as np
 
 from .recipes import Recipe, recipe
 
-__all__ = ["headline_metrics", "DISENTANGLEMENT_SAMPLES", "TOLERANCE", "factor_source", "lfw_view1_results"]
+__all__ = ["headline_metrics", "DISENTANGLEMENT_SAMPLES", "TOLERANCE", "factor_source", "lfw_view1_results",
+           "lfw_view1_patch_results", "view1_results"]
 
 #: Metric sample sizes of the "disentanglement" evaluation (the benchmark's quick sizes).
 DISENTANGLEMENT_SAMPLES: dict[str, dict[str, int]] = {
@@ -72,8 +74,41 @@ def lfw_view1_results(model, r: Recipe | str):
                            representation_labels="identities" if uses_identities else "none")
 
 
+def lfw_view1_patch_results(model, r: Recipe | str):
+    """Tidy View 1 results of a patch VAE: its patches' latent means (`PatchVAEEmbedding`), PCA
+    and PLDA fitted on the training pairs (image-restricted, no outside data)."""
+    from sklearn.decomposition import PCA
+
+    from facelib.data import load
+    from facelib.verify import protocols
+    from facelib.verify.latents import PatchVAEEmbedding
+    from facelib.verify.scores import TwoCovarianceScore
+
+    r = recipe(r)
+    options = {k: v for k, v in r.data_options.items() if k not in ("subset", "people")}
+    train = load("lfw-pairs", subset="train", **options)
+    test = load("lfw-pairs", subset="test", **options)
+    o = r.evaluation_options
+    emb = PatchVAEEmbedding.from_model(model, patch=int(r.patches["patch"]), stride=int(r.patches["stride"]),
+                                       power=float(o.get("power", 0.5)), mirror=bool(r.patches.get("mirror", True)))
+    return protocols.view1(emb.transform(train.images), train.pair_table, emb.transform(test.images),
+                           test.pair_table, {"plda": TwoCovarianceScore(n_components=int(o["plda"]),
+                                                                         length_norm=bool(o.get("length_norm")))},
+                           representation=PCA(int(o["pca"]), random_state=0), representation_name=r.name)
+
+
+def view1_results(model, r: Recipe | str):
+    """Tidy LFW View 1 results of an LFW zoo model, by its recipe's evaluation."""
+    r = recipe(r)
+    if r.evaluation == "lfw-view1-patches":
+        return lfw_view1_patch_results(model, r)
+    if r.evaluation == "lfw-view1":
+        return lfw_view1_results(model, r)
+    raise ValueError(f"recipe {r.name!r} is not scored on LFW (evaluation {r.evaluation!r})")
+
+
 def _lfw_view1(model, r: Recipe, seed: int) -> dict[str, Any]:
-    results = lfw_view1_results(model, r)
+    results = view1_results(model, r)
     value = dict(zip(results.metric, results.value))
     return {"accuracy": float(value["accuracy"]), "auc": float(value["auc"]),
             "category": str(results["category"].iloc[0])}

@@ -9,7 +9,9 @@ call these, so a recipe trains the same way wherever it is used.
 The synthetic-faces recipes are the disentanglement setting of `benchmarks/disentanglement.py`:
 20,000 faces at 32 px of 10 people, no scale / shift jitter (the faces the metrics' factor source
 renders), a Gaussian decoder of std 0.05, 10 latents. The LFW recipes train on View 1's
-training pairs (pairsDevTrain), never on a View 2 or View 1 test image.
+training pairs (pairsDevTrain), never on a View 2 or View 1 test image. A recipe with `patches`
+trains on grid patches of its data's images (the patch VAE of LFW verification,
+`facelib.verify.PatchVAEEmbedding`), with the settings frozen on View 1 by `facelib lfw select`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Recipe", "RECIPES", "recipe", "build_data", "preview_faces", "build_model", "train", "modvae_blocks",
+__all__ = ["Recipe", "RECIPES", "recipe", "build_data", "preview_faces", "model_options", "build_model", "train",
+           "modvae_blocks", "at_scale",
            "SYNTHETIC_DISENTANGLEMENT"]
 
 #: The synthetic-faces disentanglement setting shared by the zoo and the benchmark.
@@ -47,6 +50,10 @@ class Recipe:
             score and MIG on the synthetic factor source; "lfw-view1": View 1 verification).
         identity_latents: ModVAE only; size of the identity block (the other factors the
             training groups vary get one latent each, see `modvae_blocks`).
+        patches: train on grid patches of the images instead of the images: `patch`, `stride`,
+            `max_patches`, `mirror` (as `verify.latents.training_patches`).
+        evaluation_options: settings of the evaluation (for "lfw-view1-patches": the latents'
+            `power`, the `pca` and `plda` dimensions).
         description: one line for `zoo list` and the README.
     """
 
@@ -62,6 +69,8 @@ class Recipe:
     train_options: dict[str, Any] = field(default_factory=dict)
     evaluation: str = "disentanglement"
     identity_latents: int | None = None
+    patches: dict[str, Any] = field(default_factory=dict)
+    evaluation_options: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -69,6 +78,12 @@ class Recipe:
             raise ValueError(f"recipe {self.name!r}: steps must be a positive integer, got {self.steps!r}")
         if self.evaluation not in EVALUATIONS:
             raise ValueError(f"recipe {self.name!r}: evaluation must be one of {EVALUATIONS}, got {self.evaluation!r}")
+        unknown = set(self.patches) - {"patch", "stride", "max_patches", "mirror"}
+        if unknown:
+            raise ValueError(f"recipe {self.name!r}: unknown patches option(s) {sorted(unknown)}; "
+                             "known: patch, stride, max_patches, mirror")
+        if (self.evaluation == "lfw-view1-patches") != bool(self.patches):
+            raise ValueError(f"recipe {self.name!r}: evaluation 'lfw-view1-patches' goes with patches (and only it)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -87,7 +102,7 @@ class Recipe:
         return dataclasses.replace(self, **changes)
 
 
-EVALUATIONS = ("disentanglement", "lfw-view1")
+EVALUATIONS = ("disentanglement", "lfw-view1", "lfw-view1-patches")
 
 
 def _synthetic(name: str, model: str, steps: int, description: str, grouped: bool = False,
@@ -127,7 +142,28 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
          description="beta-VAE, beta 4, on LFW View 1 training pairs (64 px colour, 150 px centre crop)"),
     _lfw("lfw-modvae", "modvae", 6000, people=True, train_options={"group_size": 4}, lam=10.0,
          description="ModVAE with identity groups (4 images of one person) on View 1's training people"),
+    Recipe(name="lfw-patch-vae", model="vae", data="lfw-pairs",
+           data_options={"subset": "train", "size": 64, "crop": 120, "color": False, "people": False},
+           model_options={"latent_dim": 12, "likelihood": "gaussian", "gaussian_scale": 0.02},
+           patches={"patch": 12, "stride": 6, "max_patches": 200_000, "mirror": True},
+           steps=3125, batch_size=256, seed=0, evaluation="lfw-view1-patches",
+           evaluation_options={"power": 0.5, "pca": 300, "plda": 100},
+           description="patch VAE (12 px patches of 64 px grey faces) on View 1 training pairs; "
+                       "settings frozen on View 1 (benchmarks/results/lfw_frozen.json)"),
 ]}
+
+
+def at_scale(r: Recipe | str, *, n_images: int, image_size: int, n_identities: int, latent_dim: int,
+             seed: int = 0) -> Recipe:
+    """A synthetic-faces recipe at another scale (a notebook profile's): its images, size, people,
+    latents and seed replaced; the model, objective, grouping and decoder stay the recipe's."""
+    r = recipe(r)
+    if r.data != "synthetic":
+        raise ValueError(f"recipe {r.name!r} trains on {r.data!r}; only synthetic-faces recipes can be rescaled")
+    data = {**r.data_options, "n": int(n_images), "size": int(image_size), "n_identities": int(n_identities),
+            "seed": int(seed)}
+    return r.replace(name=f"{r.name}@{image_size}px-{n_images}", data_options=data, seed=int(seed),
+                     model_options={**r.model_options, "latent_dim": int(latent_dim)})
 
 
 def recipe(name: str | Recipe) -> Recipe:
@@ -144,7 +180,17 @@ def build_data(r: Recipe | str):
     from facelib.data import load
 
     r = recipe(r)
-    return load(r.data, **r.data_options)
+    data = load(r.data, **r.data_options)
+    if not r.patches:
+        return data
+    from facelib.data import FaceDataset
+    from facelib.verify.latents import training_patches
+
+    o = r.patches
+    x = training_patches(data.images, int(o["patch"]), int(o["stride"]), int(o["max_patches"]),
+                         bool(o.get("mirror", True)), seed=r.seed)
+    return FaceDataset(images=x, identity=np.full(len(x), -1, dtype=np.int64), name=f"{data.name} patches",
+                       meta={**data.meta, "patches": dict(o)})
 
 
 def preview_faces(r: Recipe | str, n: int = 16):
@@ -186,6 +232,16 @@ def modvae_blocks(data, latent_dim: int, identity_latents: int | None = None,
     return blocks
 
 
+def model_options(r: Recipe | str, data) -> dict[str, Any]:
+    """Every config field of a recipe's model for `data` (image size and channels from the data;
+    ModVAE's blocks from the factors its training groups vary)."""
+    r = recipe(r)
+    options = {"image_size": int(data.images.shape[-1]), "channels": int(data.channels), **r.model_options}
+    if r.model == "modvae" and "blocks" not in options:
+        options["blocks"] = modvae_blocks(data, int(options["latent_dim"]), r.identity_latents)
+    return options
+
+
 def build_model(r: Recipe | str, data):
     """The untrained model of a recipe for `data`, its initial weights drawn from the recipe's seed."""
     import torch
@@ -193,12 +249,9 @@ def build_model(r: Recipe | str, data):
     from facelib.models import build_model as build
 
     r = recipe(r)
-    options = {"image_size": int(data.images.shape[-1]), "channels": int(data.channels), **r.model_options}
-    if r.model == "modvae" and "blocks" not in options:
-        options["blocks"] = modvae_blocks(data, int(options["latent_dim"]), r.identity_latents)
     with torch.random.fork_rng(devices=[]):  # initial weights from the recipe's seed alone
         torch.manual_seed(r.seed)
-        return build(r.model, **options)
+        return build(r.model, **model_options(r, data))
 
 
 def train(r: Recipe | str, data=None, *, out: str | None = None, device: str = "auto", progress: bool = False,
