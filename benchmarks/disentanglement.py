@@ -185,7 +185,7 @@ def model_table(args) -> pd.DataFrame | None:
     steps = args.steps or (20000 if args.full else 600)
     train_seed = args.seed if args.train_seed is None else args.train_seed
     rows, per_factor_mig = [], []
-    from facelib.pipeline import parse_value
+    from facelib.study.pipeline import parse_value
 
     options = {key: parse_value(value) for key, value in args.option}  # read as `facelib run -p` reads values
     shown = "".join(f" {k}={v}" for k, v in args.option)
@@ -231,7 +231,7 @@ def model_table(args) -> pd.DataFrame | None:
 def zoo_table(args) -> pd.DataFrame:
     """The zoo's synthetic-faces models scored with every metric (no training: the stored weights)."""
     from facelib import zoo
-    from facelib.profiles import SYNTHETIC_ZOO
+    from facelib.study.profiles import SYNTHETIC_ZOO
 
     rows = []
     for name in SYNTHETIC_ZOO:

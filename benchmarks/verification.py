@@ -218,7 +218,7 @@ def main(argv=None) -> int:
         print(f"  VAE latents: {time.time() - t:.0f} s")
 
     if args.fold_model:
-        from facelib.pipeline import parse_value
+        from facelib.study.pipeline import parse_value
         from facelib.verify.latents import VAEEmbedding
 
         options = {key: parse_value(value) for key, value in args.fold_option}  # as `facelib run -p` reads values

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from facelib.profiles import resolve
+from facelib.study.profiles import resolve
 from facelib.utils import library_versions, seed_everything
 
 __all__ = ["Study", "start", "load_data", "checkpoint_key", "people_outside_pairs", "read_tables", "models_used"]
