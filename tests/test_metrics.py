@@ -278,7 +278,7 @@ def test_mutual_info_table_accepts_a_model(toy):
 def test_evaluate_accepts_a_model(toy, monkeypatch):
     t = evaluate(_TinyEncoder(), toy, metrics=("mig",), n_train=2000)
     assert t.value.iloc[0] > 0.98
-    # without facelib.train.representation it falls back to model.encode(x / 255)[0]
+    # one posterior-mean representation (facelib.train.inference's): no second copy to fall back on
     import facelib.train
 
     monkeypatch.delattr(facelib.train, "representation", raising=False)

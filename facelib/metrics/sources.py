@@ -316,44 +316,22 @@ class YaleBSource(DatasetSource):
     independent of itself here (fixing elevation 90 fixes azimuth 0), so even the true factors
     score below 1 on the fixed-factor metrics; compare models with each other, not with 1.
     Give a loaded `FaceDataset` (``facelib.data.load("yaleb")``, with factor columns azimuth
-    and elevation), or let it load one (``size`` and ``root`` as for that loader; without the
-    loader it reads ``extended_yale_b/extended_yale_b_cropped.npz`` under ``$FACELIB_DATA``).
+    and elevation), or let it load one (``size`` and ``root`` as for ``facelib.data.yaleb.load_yaleb``).
     """
-
-    NPZ = Path("extended_yale_b") / "extended_yale_b_cropped.npz"
 
     def __init__(self, dataset: Any = None, root: str | Path | None = None, size: int | str = 64):
         if dataset is None:
-            try:
-                from facelib.data.yaleb import load_yaleb
-            except ImportError:  # loader not available: read the file directly
-                load_yaleb = None
-            if load_yaleb is not None:
-                dataset = load_yaleb(size=size, root=root)
-        if dataset is None:
-            from facelib.data.paths import DataNotFoundError, data_root
+            from facelib.data.yaleb import load_yaleb
 
-            path = data_root(root) / self.NPZ
-            if not path.exists():
-                raise DataNotFoundError(
-                    f"Extended Yale B not found at {path}; set FACELIB_DATA to the folder holding "
-                    f"{self.NPZ} (or pass root=, or a FaceDataset from facelib.data.load('yaleb'))"
-                )
-            key = {64: "images_64x64", "64x64": "images_64x64", "96x84": "images_96x84"}.get(size)
-            if key is None:
-                raise ValueError(f"size must be 64 or '96x84' here, got {size!r}")
-            with np.load(path) as d:
-                images = d[key]
-                factors = {"identity": d["label"], "azimuth": d["azimuth"], "elevation": d["elevation"]}
-        else:
-            if dataset.factors is None:
-                raise ValueError("the Yale B FaceDataset has no factors table; load it with facelib.data.load('yaleb')")
-            cols = {c.lower(): c for c in dataset.factors.columns}
-            az = next((cols[c] for c in ("azimuth", "light_azimuth", "az") if c in cols), None)
-            el = next((cols[c] for c in ("elevation", "light_elevation", "el") if c in cols), None)
-            if az is None or el is None:
-                raise ValueError(f"need azimuth and elevation factor columns, found {list(dataset.factors.columns)}")
-            images = dataset.images
-            factors = {"identity": dataset.identity, "azimuth": dataset.factors[az].to_numpy(),
-                       "elevation": dataset.factors[el].to_numpy()}
+            dataset = load_yaleb(size=size, root=root)
+        if dataset.factors is None:
+            raise ValueError("the Yale B FaceDataset has no factors table; load it with facelib.data.load('yaleb')")
+        cols = {c.lower(): c for c in dataset.factors.columns}
+        az = next((cols[c] for c in ("azimuth", "light_azimuth", "az") if c in cols), None)
+        el = next((cols[c] for c in ("elevation", "light_elevation", "el") if c in cols), None)
+        if az is None or el is None:
+            raise ValueError(f"need azimuth and elevation factor columns, found {list(dataset.factors.columns)}")
+        images = dataset.images
+        factors = {"identity": dataset.identity, "azimuth": dataset.factors[az].to_numpy(),
+                   "elevation": dataset.factors[el].to_numpy()}
         super().__init__(images, factors, name="yaleb")

@@ -8,6 +8,7 @@ identity labels (of training images), the others use none.
 from __future__ import annotations
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -20,13 +21,8 @@ __all__ = ["flatten_images", "RawPixels", "Eigenfaces", "Fisherfaces", "BASELINE
 
 def flatten_images(images) -> np.ndarray:
     """uint8 images N x C x H x W (tensor or array), or N x H x W, -> float32 (N, C*H*W) in [0, 1]."""
-    try:
-        import torch
-
-        if isinstance(images, torch.Tensor):
-            images = images.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(images, torch.Tensor):
+        images = images.detach().cpu().numpy()
     a = np.asarray(images)
     if a.ndim not in (3, 4):
         raise ValueError(f"images must be N x C x H x W or N x H x W, got shape {a.shape}")

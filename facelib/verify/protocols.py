@@ -36,6 +36,7 @@ from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.base import clone
 
 from .features import pair_array, pair_scores
@@ -230,13 +231,8 @@ def _len(data) -> int:
 
 
 def _rows(data, idx):
-    try:
-        import torch
-
-        if isinstance(data, torch.Tensor):
-            return data[torch.as_tensor(idx)]
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(data, torch.Tensor):
+        return data[torch.as_tensor(idx)]
     return np.asarray(data)[idx]
 
 
@@ -341,13 +337,8 @@ def view1(train_data, train_table: pd.DataFrame, test_data, test_table: pd.DataF
 
 
 def _concat(a, b):
-    try:
-        import torch
-
-        if isinstance(a, torch.Tensor):
-            return torch.cat([a, torch.as_tensor(b)])
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(a, torch.Tensor):
+        return torch.cat([a, torch.as_tensor(b)])
     return np.concatenate([np.asarray(a), np.asarray(b)])
 
 
