@@ -1,4 +1,4 @@
-"""Helpers shared by the loaders: option checks, uint8 conversion, square resizing,
+"""Helpers shared by the loaders: option checks, N x C x H x W layout, square resizing,
 missing-data errors and the writable cache folder.
 
 Kept in one place so every loader rejects bad options and missing files with the
@@ -21,7 +21,6 @@ __all__ = [
     "check_size",
     "check_choice",
     "check_bool",
-    "to_uint8",
     "to_nchw",
     "square_resize",
     "missing_data",
@@ -91,11 +90,6 @@ def check_bool(value: Any, option: str) -> bool:
     if not isinstance(value, (bool, np.bool_)):
         raise ValueError(f"{option} must be True or False, got {value!r}")
     return bool(value)
-
-
-def to_uint8(x: np.ndarray) -> np.ndarray:
-    """Floats in [0, 1] (scikit-learn's convention) back to 0..255 bytes, rounded."""
-    return np.clip(np.rint(np.asarray(x, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
 
 
 def to_nchw(x: np.ndarray) -> torch.Tensor:

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .pixels import to_float
+
 __all__ = ["FaceDataset", "PAIR_COLUMNS"]
 
 #: Columns of every pair table: indices into the dataset, the same-person label and the fold.
@@ -109,7 +111,7 @@ class FaceDataset:
 
     def float_images(self, index: Any = slice(None)) -> torch.Tensor:
         """Images as float32 in [0, 1] (for plotting or small evaluations)."""
-        return self.images[index].float().div_(255.0)
+        return to_float(self.images[index])
 
     def subset(self, index: Any, name: str | None = None) -> "FaceDataset":
         """Rows `index` (bool mask or integer array) as a new dataset.

@@ -30,10 +30,10 @@ from ._common import (
     read_data_file,
     square_resize,
     to_nchw,
-    to_uint8,
 )
 from .dataset import PAIR_COLUMNS, FaceDataset
 from .paths import data_root
+from .pixels import to_uint8
 
 __all__ = [
     "load_olivetti",

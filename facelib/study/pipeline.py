@@ -409,10 +409,9 @@ def run_pipeline(profile: str = "quick", dataset: str | None = None, parameters:
         raise ValueError(f"pass {', '.join(clash)} as the profile/dataset arguments (or let the pipeline set run_dir), "
                          "not among the -p parameters")
     if dataset is not None:
-        from facelib.data import available
+        from facelib.data import dataset_name
 
-        if dataset.lower().replace("_", "-") not in available():
-            raise ValueError(f"unknown data set {dataset!r}; choose one of {', '.join(available())}")
+        dataset_name(dataset)  # unknown names fail before any notebook runs
     paths = find_notebooks(notebooks, notebooks_dir)
     declared = {p: declared_parameters(p) for p in paths}
     unused = sorted(k for k in overrides if not any(k in d for d in declared.values()))

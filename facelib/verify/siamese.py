@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from facelib.data.pixels import image_batch, to_float
 from facelib.utils import seed_everything, select_device
 
 __all__ = ["SiameseNet", "SiameseVerifier", "siamese_pairs"]
@@ -40,16 +41,6 @@ class SiameseNet(nn.Module):
 
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return self.head(torch.abs(self.embed(a) - self.embed(b))).squeeze(1)
-
-
-def _as_images(x, name: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        x = torch.as_tensor(np.asarray(x))
-    if x.dtype != torch.uint8:
-        raise TypeError(f"{name} must be uint8 images (0..255), got {x.dtype}")
-    if x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(f"{name} must have shape N x C x H x W with C in (1, 3), got {tuple(x.shape)}")
-    return x
 
 
 class SiameseVerifier:
@@ -96,7 +87,7 @@ class SiameseVerifier:
         return train, val
 
     def fit(self, images_left, images_right, same) -> "SiameseVerifier":
-        a, b = _as_images(images_left, "images_left"), _as_images(images_right, "images_right")
+        a, b = image_batch(images_left, "images_left", uint8=True), image_batch(images_right, "images_right", uint8=True)
         y = np.asarray(same).astype(bool)
         if a.shape != b.shape or y.shape != (a.shape[0],):
             raise ValueError(f"left {tuple(a.shape)}, right {tuple(b.shape)} and same {y.shape} do not match")
@@ -154,7 +145,7 @@ class SiameseVerifier:
 
     @staticmethod
     def _batch(x: torch.Tensor, idx, dev) -> torch.Tensor:
-        return x[idx].to(dev).float().div_(255.0)
+        return to_float(x[idx], dev)
 
     @torch.no_grad()
     def _loss(self, a, b, yt, idx, loss_fn) -> float:
@@ -176,7 +167,7 @@ class SiameseVerifier:
         """Same-person logit of each pair (higher = more likely the same person)."""
         if not hasattr(self, "net_"):
             raise RuntimeError("SiameseVerifier is not fitted; call fit(images_left, images_right, same) first")
-        a, b = _as_images(images_left, "images_left"), _as_images(images_right, "images_right")
+        a, b = image_batch(images_left, "images_left", uint8=True), image_batch(images_right, "images_right", uint8=True)
         if a.shape != b.shape:
             raise ValueError(f"left {tuple(a.shape)} and right {tuple(b.shape)} differ in shape")
         return self._logits(a, b)
