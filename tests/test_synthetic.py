@@ -158,9 +158,9 @@ def test_sample_varying_holds_all_other_factors(faces, factor):
         assert not np.allclose(table[fixed].iloc[0], other[fixed].iloc[0])
 
 
-def test_sample_fixed_holds_the_named_factor(faces):
+def test_sample_holding_holds_the_named_factor(faces):
     for factor in ("identity", "pitch"):
-        table = faces.sample_fixed(factor, 8, seed=1).factors
+        table = faces.sample_holding(factor, 8, seed=1).factors
         assert table[factor].nunique() == 1
         for col in ("yaw", "light_elevation", "expression") if factor == "identity" else ("identity", "yaw"):
             assert table[col].nunique() > 1

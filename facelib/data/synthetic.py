@@ -801,8 +801,12 @@ class SyntheticFaces:
                              groups=np.zeros(batch_size, dtype=np.int64),
                              varying=np.array([factor] * batch_size, dtype=object))
 
-    def sample_fixed(self, factor: str, batch_size: int, seed: int = 0) -> FaceDataset:
-        """A batch in which `factor` has one random value and all other factors are random."""
+    def sample_holding(self, factor: str, batch_size: int, seed: int = 0) -> FaceDataset:
+        """A batch in which `factor` has one random value and all other factors are random.
+
+        (The metrics' `sample_fixed(k, value, n, rng)` is not needed here: the factor grid is
+        complete, so they overwrite a column of `sample_factors`.)
+        """
         self._check_factor(factor)
         batch_size = _check_n(batch_size, "batch_size")
         rng = self._rng(seed, 3)

@@ -6,8 +6,8 @@ rest, and (c) render images of given codes. A *factor source* provides exactly t
 - ``factor_names`` (list of str) and ``factor_sizes`` (discrete levels per factor);
 - ``sample_factors(n, rng) -> int64 codes (n, K)``, code ``k`` in ``0 .. factor_sizes[k]-1``;
 - ``render_codes(codes, rng) -> uint8 images N x C x H x W`` (``render`` is accepted as well);
-- optionally ``sample_fixed(k, value, n, rng)`` (first parameter named ``k``) for sources whose
-  factor grid is incomplete; ``value`` is one code or one per row.
+- optionally ``sample_fixed(k, value, n, rng)`` for sources whose factor grid is incomplete;
+  ``value`` is one code or one per row. That is the one meaning of ``sample_fixed`` in facelib.
 
 Fixing a factor follows disentanglement_lib: draw ``sample_factors`` and overwrite column ``k``.
 That is only valid when every combination of codes exists. Real data (Extended Yale B) has
@@ -97,7 +97,7 @@ def sample_fixed(
     disentanglement_lib's way: ``sample_factors`` then overwrite column ``k``.
     """
     own = getattr(source, "sample_fixed", None)
-    if own is not None and _takes_codes_signature(own):
+    if own is not None:
         codes = np.asarray(own(k, value, n, rng))
         if codes.shape != (n, len(source.factor_sizes)) or not np.all(codes[:, k] == value):
             raise ValueError(
@@ -105,26 +105,10 @@ def sample_fixed(
                 f"({n}, {len(source.factor_sizes)}) whose column k equals value; got shape {codes.shape}"
             )
         return codes.astype(np.int64)
-    # complete grid (or a sample_fixed with another signature, e.g. by factor name): overwrite
+    # complete grid: overwrite the column
     codes = np.asarray(source.sample_factors(n, rng), dtype=np.int64).copy()
     codes[:, k] = value
     return codes
-
-
-def _takes_codes_signature(fn: Callable) -> bool:
-    """True if ``fn`` can be called as ``fn(k, value, n, rng)`` (the metrics' contract)."""
-    import inspect
-
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return False
-    try:
-        sig.bind(0, 0, 1, None)
-    except TypeError:
-        return False
-    names = [p.name for p in sig.parameters.values()][:4]
-    return bool(names) and names[0] in ("k", "factor_index", "index")
 
 
 # ---------------------------------------------------------------------------------------
