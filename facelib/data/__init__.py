@@ -22,9 +22,9 @@ __all__ = ["load", "available", "dataset_name", "FaceDataset", "PAIR_COLUMNS", "
 # `import facelib.data` stays cheap.
 _LOADERS: dict[str, str] = {
     "synthetic": "facelib.data.synthetic:load_synthetic",
-    "olivetti": "facelib.data.sklearn_sets:load_olivetti",
-    "lfw-people": "facelib.data.sklearn_sets:load_lfw_people",
-    "lfw-pairs": "facelib.data.sklearn_sets:load_lfw_pairs",
+    "olivetti": "facelib.data.olivetti:load_olivetti",
+    "lfw-people": "facelib.data.lfw:load_lfw_people",
+    "lfw-pairs": "facelib.data.lfw:load_lfw_pairs",
     "yaleb": "facelib.data.yaleb:load_yaleb",
     "frey": "facelib.data.frey:load_frey",
     "folder": "facelib.data.folder:load_folder",

@@ -7,6 +7,7 @@ same kind of message.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
     "cache_dir",
     "CorruptDataError",
     "read_data_file",
+    "no_leftover_folders",
 ]
 
 
@@ -154,3 +156,22 @@ def cache_dir(cache: str | os.PathLike | None = None) -> Path:
         return Path(cache).expanduser()
     env = os.environ.get("FACELIB_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "facelib"
+
+
+@contextlib.contextmanager
+def no_leftover_folders(folder: Path):
+    """Remove the empty folders that a failed download created (`folder`, its missing parents,
+    `folder/lfw_home`), so a failed attempt leaves nothing behind."""
+    folder = Path(folder)
+    chain = [folder / "lfw_home", folder, *folder.parents]
+    new = [p for p in chain if not p.exists()]
+    try:
+        yield
+    except BaseException:
+        for p in new:  # deepest first
+            try:
+                if p.is_dir() and not any(p.iterdir()):
+                    p.rmdir()
+            except OSError:
+                pass
+        raise
