@@ -156,6 +156,7 @@ def main(argv=None) -> int:
 
     from facelib.data import DataNotFoundError
     from facelib.verify import baselines as B
+    from facelib.data.pairs import person_folds
     from facelib.verify import protocols as P
 
     t0 = time.time()
@@ -266,7 +267,7 @@ def main(argv=None) -> int:
                  "plda length-norm(identities)": S.TwoCovarianceScore(n_components=k, length_norm=True),
                  "plda EM length-norm(identities)": S.TwoCovarianceScore(n_components=k, estimator="em",
                                                                          length_norm=True)}
-            extra = dict(training="identities", image_folds=P.person_folds(pds.identity, pds.pair_table),
+            extra = dict(training="identities", image_folds=person_folds(pds.identity, pds.pair_table),
                          representation_on=args.unrestricted_vae_on)
             scales += (", PLDA on all images of the training folds' people"
                        + (", VAE on the training pairs' images" if args.unrestricted_vae_on == "pairs" else ""))

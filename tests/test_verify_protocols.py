@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from facelib.data.dataset import FaceDataset
+from facelib.data.pairs import across_factor_pairs, person_folds
 from facelib.verify import baselines as B
 from facelib.verify import features as F
 from facelib.verify import protocols as P
@@ -152,7 +153,7 @@ def lfw_like_people(seed=0, n_folds=4, per_fold=30, d=6, people_per_fold=12, ext
 
 def test_person_folds_give_every_row_its_persons_fold():
     emb, ident, table = lfw_like_people()
-    folds = P.person_folds(ident, table)
+    folds = person_folds(ident, table)
     n_pair_rows = 2 * len(table)
     np.testing.assert_array_equal(folds[table.left], table.fold)
     np.testing.assert_array_equal(folds[table.right], table.fold)
@@ -164,12 +165,12 @@ def test_person_folds_give_every_row_its_persons_fold():
     # people shared between folds (lfw_like draws people across folds) cannot be split by person
     _, ident2, table2 = lfw_like(seed=5)
     with pytest.raises(ValueError, match="more than one fold"):
-        P.person_folds(ident2, table2)
+        person_folds(ident2, table2)
 
 
 def test_image_folds_train_on_all_images_of_the_other_folds_people():
     emb, ident, table = lfw_like_people(seed=6)
-    folds = P.person_folds(ident, table)
+    folds = person_folds(ident, table)
     seen = []
 
     class Spy(B.RawPixels):
@@ -268,7 +269,7 @@ def test_held_out_identities_and_across_lighting():
     acc = res[res.metric == "auc"].set_index("method").value
     assert acc["plda"] > 0.8
     assert set(res.category) >= {"unrestricted, no outside data"}
-    pairs = P.across_factor_pairs(ds, 40, factors=("azimuth", "elevation"), seed=1)
+    pairs = across_factor_pairs(ds, 40, factors=("azimuth", "elevation"), seed=1)
     az = ds.factors.azimuth.to_numpy()
     same = pairs.same.to_numpy()
     assert same.sum() == 20

@@ -14,7 +14,9 @@ from .features import (CLASSIFIERS, COMBINERS, PARAM_GRIDS, SYMMETRIC_COMBINERS,
                        logit_table, make_pipeline, pair_array, pair_scores, tuned_pipeline)
 from .hotelling import (HotellingResult, ProbeT2Score, hotelling_one_sample, hotelling_two_sample,
                         latent_identity_tests, pair_difference_test)
-from .protocols import (across_factor_pairs, evaluate_folds, evaluate_split, held_out_identity,
+from facelib.data.pairs import across_factor_pairs, person_folds
+
+from .protocols import (evaluate_folds, evaluate_split, held_out_identity,
                         held_out_pairs, held_out_protocol, lfw_category, summarize, view1, view2)
 from .roc import (RESULT_COLUMNS, accuracy_at, auc, auc_bootstrap_ci, best_threshold,
                   equal_error_rate, roc_frame, tar_at_far, verification_metrics)
@@ -27,7 +29,7 @@ __all__ = [
     "make_pipeline", "pair_array", "pair_scores", "tuned_pipeline",
     "HotellingResult", "ProbeT2Score", "hotelling_one_sample", "hotelling_two_sample",
     "latent_identity_tests", "pair_difference_test",
-    "across_factor_pairs", "evaluate_folds", "evaluate_split", "held_out_identity",
+    "across_factor_pairs", "person_folds", "evaluate_folds", "evaluate_split", "held_out_identity",
     "held_out_pairs", "held_out_protocol", "lfw_category", "summarize", "view1", "view2",
     "RESULT_COLUMNS", "accuracy_at", "auc", "auc_bootstrap_ci", "best_threshold",
     "equal_error_rate", "roc_frame", "tar_at_far", "verification_metrics",

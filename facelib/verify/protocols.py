@@ -24,10 +24,10 @@ the suffix " [not valid: representation saw test-fold images]".
 
 Unrestricted training images: LFW's ten folds are disjoint in people, so once the names are
 used, every image of a training fold's people is training data -- the pairs' images and the
-person's other LFW images (`load("lfw-pairs", people=True)` appends those). `person_folds`
-gives each row its person's fold; `evaluate_folds(..., image_folds=...)` then trains the
-representation and identity-based scorers on all rows of the other folds' people, and the
-results are reported as unrestricted.
+person's other LFW images (`load("lfw-pairs", people=True)` appends those).
+`facelib.data.pairs.person_folds` gives each row its person's fold; `evaluate_folds(...,
+image_folds=...)` then trains the representation and identity-based scorers on all rows of
+the other folds' people, and the results are reported as unrestricted.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ import pandas as pd
 import torch
 from sklearn.base import clone
 
+from facelib.data.pairs import across_factor_pairs, max_balanced_pairs
+
 from .features import pair_array, pair_scores
 from .roc import RESULT_COLUMNS, tidy, verification_metrics
 from .scores import PairScorer
@@ -48,13 +50,11 @@ __all__ = [
     "lfw_category",
     "evaluate_split",
     "evaluate_folds",
-    "person_folds",
     "view1",
     "view2",
     "held_out_identity",
     "held_out_protocol",
     "held_out_pairs",
-    "across_factor_pairs",
     "summarize",
     "method_labels",
 ]
@@ -236,31 +236,6 @@ def _rows(data, idx):
     return np.asarray(data)[idx]
 
 
-def person_folds(identity, pair_table: pd.DataFrame) -> np.ndarray:
-    """The fold of each row's person: (N,) int64, -1 for people in no pair.
-
-    LFW builds each fold's pairs from its own people, so a person belongs to one fold; a
-    person found in pairs of two folds is an error (such folds cannot give unrestricted
-    training images without training on a test person).
-    """
-    ids = np.asarray(identity)
-    table = _check_table(pair_table, len(ids))
-    ids = check_identity(ids, len(ids))
-    rows = np.r_[table["left"].to_numpy(), table["right"].to_numpy()]
-    folds = np.r_[table["fold"].to_numpy(), table["fold"].to_numpy()]
-    per_person = pd.DataFrame({"person": ids[rows], "fold": folds}).drop_duplicates()
-    shared = per_person[per_person["person"].duplicated(keep=False)]
-    if len(shared):
-        first = shared["person"].iloc[0]
-        raise ValueError(
-            f"{shared['person'].nunique()} person(s) appear in pairs of more than one fold "
-            f"(e.g. identity {first} in folds {sorted(shared.loc[shared['person'] == first, 'fold'])}); "
-            "unrestricted training images need person-disjoint folds, as LFW's are"
-        )
-    lookup = dict(zip(per_person["person"], per_person["fold"]))
-    return np.array([lookup.get(i, -1) for i in ids], dtype=np.int64)
-
-
 def evaluate_folds(data, pair_table: pd.DataFrame, methods: Mapping[str, Any], *,
                    test_folds=None, protocol: str = "lfw-view2", image_folds=None,
                    representation_on: str = "all", **kw) -> pd.DataFrame:
@@ -359,53 +334,6 @@ def held_out_identity(train_data, train_identity, train_pairs: pd.DataFrame, tes
                           protocol=protocol, fold="test", **kw)
 
 
-def across_factor_pairs(dataset, n: int, factors=("azimuth", "elevation"), seed: int = 0) -> pd.DataFrame:
-    """Balanced pairs that separate identity from a nuisance factor (e.g. Yale B lighting).
-
-    Same-person pairs differ in the factors (different lighting); different-person pairs
-    share them (same lighting), so a representation that encodes lighting rather than
-    identity scores below chance.
-    """
-    if dataset.factors is None or not set(factors) <= set(dataset.factors.columns):
-        raise ValueError(f"{dataset.name}: needs factors {list(factors)}; this set has "
-                         f"{None if dataset.factors is None else list(dataset.factors.columns)}")
-    if n < 2 or n % 2:
-        raise ValueError(f"n must be an even number >= 2, got {n}")
-    rng = np.random.default_rng(seed)
-    ids = dataset.identity
-    key = pd.Series(list(zip(*[dataset.factors[f].to_numpy() for f in factors])))
-    lighting = pd.factorize(key)[0]
-    n_img = ids.size
-    seen: set[tuple[int, int]] = set()
-    rows: list[tuple[int, int, bool]] = []
-    for same in (True, False):
-        got, tries = 0, 0
-        while got < n // 2:
-            tries += 1
-            if tries > 200 * n + 10000:
-                raise RuntimeError(f"{dataset.name}: could not draw {n // 2} {'same' if same else 'different'} pairs")
-            a = int(rng.integers(n_img))
-            if ids[a] < 0:
-                continue
-            if same:
-                cand = np.flatnonzero((ids == ids[a]) & (lighting != lighting[a]))
-            else:
-                cand = np.flatnonzero((ids != ids[a]) & (ids >= 0) & (lighting == lighting[a]))
-            if cand.size == 0:
-                continue
-            b = int(cand[rng.integers(cand.size)])
-            k = (min(a, b), max(a, b))
-            if k in seen:
-                continue
-            seen.add(k)
-            rows.append((a, b, same))
-            got += 1
-    order = rng.permutation(len(rows))
-    table = pd.DataFrame([rows[i] for i in order], columns=["left", "right", "same"])
-    table["fold"] = 0
-    return table
-
-
 def held_out_pairs(dataset, *, n_train_pairs: int = 1000, n_test_pairs: int = 1000, test_fraction: float = 0.25,
                    seed: int = 0, across: tuple[str, ...] | None = None):
     """(train set, test set, train pairs, test pairs, protocol name) of the held-out identity protocol.
@@ -416,8 +344,8 @@ def held_out_pairs(dataset, *, n_train_pairs: int = 1000, n_test_pairs: int = 10
     than a profile may ask for.
     """
     train, test = dataset.split_by_identity(test_fraction=test_fraction, seed=seed)
-    train_pairs = train.pairs(min(n_train_pairs, _max_balanced(train)), seed=seed)
-    n_test_pairs = min(n_test_pairs, _max_balanced(test))
+    train_pairs = train.pairs(min(n_train_pairs, max_balanced_pairs(train.identity)), seed=seed)
+    n_test_pairs = min(n_test_pairs, max_balanced_pairs(test.identity))
     if across:
         test_pairs = across_factor_pairs(test, n_test_pairs, factors=across, seed=seed + 1)
         protocol = "held-out-identities, across " + "/".join(across)
@@ -463,12 +391,6 @@ def _takes_images(rep) -> bool:
     if hasattr(first, "transformer_list"):  # a FeatureUnion: all its parts must take images
         return all(_takes_images(t) for _, t in first.transformer_list)
     return bool(getattr(first, "takes_images", False))
-
-
-def _max_balanced(ds) -> int:
-    counts = np.unique(ds.identity[ds.identity >= 0], return_counts=True)[1]
-    max_same = int((counts * (counts - 1) // 2).sum())
-    return 2 * max_same
 
 
 def summarize(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
