@@ -376,7 +376,6 @@ def test_kernel_tcp_warning_is_dropped_and_nothing_else():
     assert flt.filter(record("some other kernel warning"))
 
 
-@pytest.mark.slow
 def test_pipeline_kernel_prints_no_tcp_warning(tmp_path, capfd):
     import nbformat
 

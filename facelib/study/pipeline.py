@@ -569,7 +569,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def main_from_args(args: argparse.Namespace) -> int:
-    """Run the pipeline; 0 on success, 1 (with the reason on stderr) on failure or bad input."""
+    """Run the pipeline: 0 on success, 1 when a notebook failed, 2 on bad input (the reason on
+    stderr for both), 130 when interrupted."""
     overrides: dict[str, Any] = {}
     for name, value in args.parameter:
         if name in overrides:
