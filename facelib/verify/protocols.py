@@ -41,10 +41,9 @@ from sklearn.base import clone
 
 from facelib.data.pairs import across_factor_pairs, max_balanced_pairs
 
-from .features import pair_array, pair_scores
-from .roc import RESULT_COLUMNS, tidy, verification_metrics
-from .scores import PairScorer
 from .inputs import check_identity, check_indices, check_pair_table
+from .roc import RESULT_COLUMNS, tidy, verification_metrics
+from .scores import as_verifier
 
 __all__ = [
     "lfw_category",
@@ -94,10 +93,10 @@ def lfw_category(verifier_labels: str = "pairs", representation_labels: str = "n
 
 
 def method_labels(method: Any, training: str) -> str:
-    """What labels fitting `method` uses: classifiers "pairs"; scorers "none" or `training`."""
-    if isinstance(method, PairScorer):
-        return "none" if method.labels == "none" else training
-    return "pairs"
+    """What labels fitting `method` uses: "none", "pairs" (classifiers), or for a scorer that
+    can use identities, `training`."""
+    labels = as_verifier(method).labels
+    return labels if labels in ("none", "pairs") else training
 
 
 def _is_transformer(rep: Any) -> bool:
@@ -105,27 +104,21 @@ def _is_transformer(rep: Any) -> bool:
 
 
 def _fit_method(method, E, train_pairs, train_images, identity, training):
-    """Clone and fit one method on training data; returns the fitted method."""
-    m = clone(method)
-    if isinstance(m, PairScorer):
-        if m.labels == "none":
-            m.fit(E[train_images])
-        elif training == "identities":
-            if identity is None:
-                raise ValueError("training='identities' needs identity labels of the training images")
-            m.fit(E[train_images], identity[train_images])
-        else:
-            m.fit_pairs(E[train_pairs["left"].to_numpy()], E[train_pairs["right"].to_numpy()],
-                        train_pairs["same"].to_numpy())
+    """Clone and fit one method (as a pair scorer) on training data; returns it fitted."""
+    m = clone(as_verifier(method))
+    if m.labels == "none":
+        m.fit(E[train_images])
+    elif m.labels == "identities" and training == "identities":
+        if identity is None:
+            raise ValueError("training='identities' needs identity labels of the training images")
+        m.fit(E[train_images], identity[train_images])
     else:
-        m.fit(pair_array(E, train_pairs), train_pairs["same"].to_numpy().astype(bool))
+        m.fit_pairs(*_sides(E, train_pairs), train_pairs["same"].to_numpy())
     return m
 
 
-def _score(m, E, pairs) -> np.ndarray:
-    if isinstance(m, PairScorer):
-        return m.score_pairs(E[pairs["left"].to_numpy()], E[pairs["right"].to_numpy()])
-    return pair_scores(m, pair_array(E, pairs))
+def _sides(E, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return E[pairs["left"].to_numpy()], E[pairs["right"].to_numpy()]
 
 
 def _pair_rows(pairs: pd.DataFrame) -> np.ndarray:
@@ -204,11 +197,11 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
     y_test = test_pairs["same"].to_numpy().astype(bool)
     for name, method in methods.items():
         m = _fit_method(method, E, train_pairs, train_images, ids, training)
-        s_train = _score(m, E, train_pairs)
-        s_test = _score(m, E, test_pairs)
+        s_train = m.score_pairs(*_sides(E, train_pairs))
+        s_test = m.score_pairs(*_sides(E, test_pairs))
         metrics = verification_metrics(y_test, s_test, y_train, s_train, n_boot=n_boot, seed=0)
-        if not isinstance(m, PairScorer):
-            metrics["accuracy_clf"] = float(np.mean(m.predict(pair_array(E, test_pairs)) == y_test))
+        if hasattr(m, "predict_pairs"):  # a classifier's own decision, beside the chosen threshold's
+            metrics["accuracy_clf"] = float(np.mean(m.predict_pairs(*_sides(E, test_pairs)) == y_test))
         if fitted is not None:
             fitted[(fold, name)] = m
             fitted[(fold, name, "threshold")] = metrics["threshold"]

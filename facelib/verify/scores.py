@@ -6,6 +6,12 @@ LFW's image-restricted setting allows) and `score_pairs(left, right)`; higher sc
 "more likely the same person". `labels` says what a scorer needs when fitted:
 "none" (nothing, or only unlabelled images), "identities" or "pairs".
 
+That is the one interface every verification method has for the protocols: `labels`,
+`fit_pairs`, `score_pairs` (and `fit` unless `labels == "pairs"`), optionally `predict_pairs`
+(a classifier's own same/different decision). A pair classifier (a scikit-learn Pipeline over
+pair arrays, `features.make_pipeline`) gets it from `PairClassifier` (`as_verifier` wraps one),
+and the siamese CNN (`siamese.SiameseVerifier`) has it on images.
+
 Covariance estimates are shrunk towards a scaled identity,
 ``S <- (1 - shrinkage) S + shrinkage * tr(S)/d * I`` (default ``shrinkage=0.05``), so they
 are invertible with few identities or many latents.
@@ -14,18 +20,21 @@ are invertible with few identities or many latents.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
-from .features import unique_row_index, unique_rows
+from .features import pair_scores, unique_row_index, unique_rows
 from .inputs import check_identity, check_same
 
 __all__ = [
     "PairScorer",
+    "PairClassifier",
+    "as_verifier",
     "CosineScore",
     "EuclideanScore",
     "MahalanobisScore",
@@ -291,6 +300,39 @@ class PairScorer(BaseEstimator):
 
     def score_pairs(self, left, right) -> np.ndarray:
         raise NotImplementedError
+
+
+class PairClassifier(PairScorer):
+    """A pair classifier (Pipeline / GridSearchCV over (n, 2, d) pair arrays) as a pair scorer:
+    fitted on the training pairs' labels, scored by `features.pair_scores`."""
+
+    labels = "pairs"
+
+    def __init__(self, estimator: Any):
+        self.estimator = estimator
+
+    def fit_pairs(self, left, right, same):
+        self.estimator_ = clone(self.estimator).fit(_stack(left, right), check_same(same, len(left)))
+        return self
+
+    def score_pairs(self, left, right) -> np.ndarray:
+        check_is_fitted(self, "estimator_")
+        return pair_scores(self.estimator_, _stack(left, right))
+
+    def predict_pairs(self, left, right) -> np.ndarray:
+        """The classifier's own same/different decision (its `predict`)."""
+        check_is_fitted(self, "estimator_")
+        return np.asarray(self.estimator_.predict(_stack(left, right))).astype(bool)
+
+
+def _stack(left, right) -> np.ndarray:
+    return np.stack([_as_matrix(left, "left"), _as_matrix(right, "right")], axis=1)
+
+
+def as_verifier(method: Any) -> Any:
+    """`method` with the pair-scorer interface: a scorer (anything with `score_pairs`) as it is,
+    a pair classifier wrapped in `PairClassifier`."""
+    return method if hasattr(method, "score_pairs") else PairClassifier(method)
 
 
 class CosineScore(PairScorer):

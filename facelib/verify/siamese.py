@@ -12,6 +12,7 @@ import copy
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from torch import nn
 
 from facelib.data.pixels import image_batch, to_float
@@ -43,8 +44,10 @@ class SiameseNet(nn.Module):
         return self.head(torch.abs(self.embed(a) - self.embed(b))).squeeze(1)
 
 
-class SiameseVerifier:
-    """Fit/score interface (sklearn-like) around `SiameseNet`.
+class SiameseVerifier(BaseEstimator):
+    """`SiameseNet` behind the pair-scorer interface of `facelib.verify.scores` (on images):
+    `fit_pairs(images_left, images_right, same)`, `score_pairs(images_left, images_right)`,
+    `predict_pairs`; `labels = "pairs"` (it learns from the training pairs' labels only).
 
     Args:
         widths, embedding_dim, hidden, dropout: network size.
@@ -61,7 +64,7 @@ class SiameseVerifier:
                  batch_size: int = 64, max_epochs: int = 30, patience: int = 5,
                  val_fraction: float = 0.2, augment_flip: bool = True, seed: int = 0,
                  device: str = "auto", verbose: bool = False):
-        self.widths = tuple(widths)
+        self.widths = widths
         self.embedding_dim = embedding_dim
         self.hidden = hidden
         self.dropout = dropout
@@ -86,7 +89,9 @@ class SiameseVerifier:
         train = np.setdiff1d(np.arange(same.size), val)
         return train, val
 
-    def fit(self, images_left, images_right, same) -> "SiameseVerifier":
+    labels = "pairs"
+
+    def fit_pairs(self, images_left, images_right, same) -> "SiameseVerifier":
         a, b = image_batch(images_left, "images_left", uint8=True), image_batch(images_right, "images_right", uint8=True)
         y = np.asarray(same).astype(bool)
         if a.shape != b.shape or y.shape != (a.shape[0],):
@@ -99,7 +104,7 @@ class SiameseVerifier:
         rng = np.random.default_rng(self.seed)
         dev = select_device(self.device)
         self.device_ = dev
-        self.net_ = SiameseNet(a.shape[1], self.widths, self.embedding_dim, self.hidden, self.dropout).to(dev)
+        self.net_ = SiameseNet(a.shape[1], tuple(self.widths), self.embedding_dim, self.hidden, self.dropout).to(dev)
         opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         loss_fn = nn.BCEWithLogitsLoss()
         tr, va = self._split(y, rng)
@@ -163,10 +168,10 @@ class SiameseVerifier:
             out.append(self.net_(self._batch(a, sl, self.device_), self._batch(b, sl, self.device_)).cpu())
         return torch.cat(out).numpy().astype(np.float64)
 
-    def decision_function(self, images_left, images_right) -> np.ndarray:
+    def score_pairs(self, images_left, images_right) -> np.ndarray:
         """Same-person logit of each pair (higher = more likely the same person)."""
         if not hasattr(self, "net_"):
-            raise RuntimeError("SiameseVerifier is not fitted; call fit(images_left, images_right, same) first")
+            raise RuntimeError("SiameseVerifier is not fitted; call fit_pairs(images_left, images_right, same) first")
         a, b = image_batch(images_left, "images_left", uint8=True), image_batch(images_right, "images_right", uint8=True)
         if a.shape != b.shape:
             raise ValueError(f"left {tuple(a.shape)} and right {tuple(b.shape)} differ in shape")
@@ -174,11 +179,12 @@ class SiameseVerifier:
 
     def predict_proba(self, images_left, images_right) -> np.ndarray:
         """(n, 2) probabilities of [different, same], as scikit-learn classifiers return."""
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(images_left, images_right)))
+        p = 1.0 / (1.0 + np.exp(-self.score_pairs(images_left, images_right)))
         return np.stack([1 - p, p], axis=1)
 
-    def predict(self, images_left, images_right) -> np.ndarray:
-        return self.decision_function(images_left, images_right) > 0
+    def predict_pairs(self, images_left, images_right) -> np.ndarray:
+        """Same person where the logit is positive (probability above 1/2)."""
+        return self.score_pairs(images_left, images_right) > 0
 
 
 def siamese_pairs(train_images, train_pairs, test_images, test_pairs, *, n_boot: int = 0, seed: int = 0,
@@ -197,11 +203,11 @@ def siamese_pairs(train_images, train_pairs, test_images, test_pairs, *, n_boot:
     def side(images, pairs, column):  # pandas 3 arrays are read-only: copy before torch reads them
         return torch.as_tensor(images)[torch.as_tensor(pairs[column].to_numpy().copy())]
 
-    net = SiameseVerifier(seed=seed, **verifier_options).fit(
+    net = SiameseVerifier(seed=seed, **verifier_options).fit_pairs(
         side(train_images, train_pairs, "left"), side(train_images, train_pairs, "right"),
         train_pairs["same"].to_numpy())
-    s_train = net.decision_function(side(train_images, train_pairs, "left"), side(train_images, train_pairs, "right"))
-    s_test = net.decision_function(side(test_images, test_pairs, "left"), side(test_images, test_pairs, "right"))
+    s_train = net.score_pairs(side(train_images, train_pairs, "left"), side(train_images, train_pairs, "right"))
+    s_test = net.score_pairs(side(test_images, test_pairs, "left"), side(test_images, test_pairs, "right"))
     metrics = verification_metrics(test_pairs["same"].to_numpy(), s_test, train_pairs["same"].to_numpy(), s_train,
                                    n_boot=n_boot, seed=seed)
     return metrics, s_test, net
