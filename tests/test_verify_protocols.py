@@ -97,9 +97,8 @@ def test_no_leakage_changing_test_fold_changes_no_fitted_stage(training):
         elif variant == "train-changed":
             rows = table.loc[table.fold == 0, ["left", "right"]].to_numpy().ravel()
             data[rows] += rng.normal(size=(rows.size, 6))
-        fitted = {}
-        P.evaluate_folds(data, tab, meths, identity=ids, representation=rep, training=training,
-                         test_folds=[2], fitted=fitted)
+        fitted = P.evaluate_folds(data, tab, meths, identity=ids, representation=rep, training=training,
+                                  test_folds=[2], return_details=True).fitted
         run[variant] = _probe_outputs(fitted, np.random.default_rng(123), 5)
     keys = run["orig"].keys()
     assert len(keys) == 1 + 2 * 6  # representation + 6 methods with thresholds
@@ -192,10 +191,9 @@ def test_image_folds_train_on_all_images_of_the_other_folds_people():
     # representation_on="pairs": the representation sees the training pairs' images only,
     # while the identity-trained scorer is fitted on every image of the training people
     seen.clear()
-    fitted = {}
-    P.evaluate_folds(emb, table, {"plda": S.TwoCovarianceScore()}, identity=ident, training="identities",
-                     image_folds=folds, representation=Spy(), representation_on="pairs", test_folds=[1],
-                     fitted=fitted)
+    fitted = P.evaluate_folds(emb, table, {"plda": S.TwoCovarianceScore()}, identity=ident, training="identities",
+                              image_folds=folds, representation=Spy(), representation_on="pairs", test_folds=[1],
+                              return_details=True).fitted
     pair_rows = np.unique(table.loc[table.fold != 1, ["left", "right"]].to_numpy())
     np.testing.assert_array_equal(seen[0], emb[pair_rows])
     ref = S.TwoCovarianceScore().fit(emb[(folds != 1) & (folds >= 0)], ident[(folds != 1) & (folds >= 0)])

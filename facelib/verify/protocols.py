@@ -32,6 +32,7 @@ the other folds' people, and the results are reported as unrestricted.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
@@ -47,6 +48,7 @@ from .scores import as_verifier
 
 __all__ = [
     "lfw_category",
+    "SplitResult",
     "evaluate_split",
     "evaluate_folds",
     "view1",
@@ -64,6 +66,28 @@ _INVALID = " [not valid: representation saw test-fold images]"
 #: for a label-free score (cosine, Euclidean) they belong to the image-restricted category, while
 #: its ROC figures (AUC, EER, TAR at FAR) are unsupervised.
 THRESHOLD_METRICS = ("threshold", "train_accuracy", "accuracy", "accuracy_clf")
+
+
+@dataclass
+class SplitResult:
+    """A protocol's numbers with what made them (`return_details=True`).
+
+    Attributes:
+        results: the tidy rows the protocol returns otherwise (`roc.RESULT_COLUMNS`).
+        scores: one DataFrame per (fold, method) of its test pairs' scores (method,
+            representation, fold, pair, score, same), what `plots.roc_overlay` draws.
+        fitted: every fitted stage: {(fold, name): method, (fold, name, "threshold"): accept
+            threshold, (fold, "representation"): the representation refitted on that fold}.
+    """
+
+    results: pd.DataFrame
+    scores: list[pd.DataFrame] = field(default_factory=list)
+    fitted: dict = field(default_factory=dict)
+
+    @staticmethod
+    def concat(parts: list["SplitResult"]) -> "SplitResult":
+        return SplitResult(pd.concat([p.results for p in parts], ignore_index=True),
+                           [s for p in parts for s in p.scores], {k: v for p in parts for k, v in p.fitted.items()})
 
 
 def lfw_category(verifier_labels: str = "pairs", representation_labels: str = "none",
@@ -135,8 +159,7 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
                    representation=None, training: str = "pairs", representation_name: str = "embedding",
                    protocol: str = "split", fold: Any = 0, representation_labels: str | None = None,
                    outside_data: str | None = None, saw_test_images: bool = False, n_boot: int = 0,
-                   fitted: dict | None = None, scores: list | None = None,
-                   representation_images=None) -> pd.DataFrame:
+                   representation_images=None, return_details: bool = False) -> "pd.DataFrame | SplitResult":
     """Fit every method on the training pairs/images, score the test pairs, return tidy rows.
 
     Args:
@@ -151,9 +174,8 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
             e.g. only the training pairs' images while identity scorers use every training image.
         training: "pairs" (image-restricted: identity-based scorers are fitted from pair labels)
             or "identities" (unrestricted: from identity labels of training images).
-        fitted: optional dict filled with {(fold, name): fitted stage} (incl. "representation"
-            and thresholds), for inspection and the leakage test.
-        scores: optional list; a DataFrame of test scores per method is appended.
+        return_details: return a `SplitResult` (the rows, every test pair's score and the
+            fitted stages) instead of the rows alone.
     """
     if training not in ("pairs", "identities"):
         raise ValueError(f"training must be 'pairs' or 'identities', got {training!r}")
@@ -167,6 +189,7 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
     train_images = check_indices(train_images, n_rows, "train_images")
     ids = None if identity is None else check_identity(identity, n_rows)
 
+    fitted: dict = {}
     rep_rows = train_images if representation_images is None else check_indices(
         representation_images, n_rows, "representation_images")
     if representation is not None and _is_transformer(representation):
@@ -182,8 +205,7 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
         Z = rep.transform(_rows(data, needed))
         E = np.zeros((_len(data), Z.shape[1]))
         E[needed] = Z
-        if fitted is not None:
-            fitted[(fold, "representation")] = rep
+        fitted[(fold, "representation")] = rep
         rep_labels_used = rep_labels
     else:
         E = np.asarray(data, dtype=np.float64)
@@ -192,7 +214,7 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
         rep_labels_used = "none"
     rep_labels_used = representation_labels or rep_labels_used
 
-    out = []
+    out, scores = [], []
     y_train = train_pairs["same"].to_numpy().astype(bool)
     y_test = test_pairs["same"].to_numpy().astype(bool)
     for name, method in methods.items():
@@ -202,13 +224,11 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
         metrics = verification_metrics(y_test, s_test, y_train, s_train, n_boot=n_boot, seed=0)
         if hasattr(m, "predict_pairs"):  # a classifier's own decision, beside the chosen threshold's
             metrics["accuracy_clf"] = float(np.mean(m.predict_pairs(*_sides(E, test_pairs)) == y_test))
-        if fitted is not None:
-            fitted[(fold, name)] = m
-            fitted[(fold, name, "threshold")] = metrics["threshold"]
-        if scores is not None:
-            scores.append(pd.DataFrame({"method": name, "representation": representation_name,
-                                        "fold": fold, "pair": test_pairs.index.to_numpy(),
-                                        "score": s_test, "same": y_test}))
+        fitted[(fold, name)] = m
+        fitted[(fold, name, "threshold")] = metrics["threshold"]
+        scores.append(pd.DataFrame({"method": name, "representation": representation_name,
+                                    "fold": fold, "pair": test_pairs.index.to_numpy(),
+                                    "score": s_test, "same": y_test}))
         labels = method_labels(method, training)
         rows = tidy(metrics, name, representation_name, protocol, fold,
                     category=lfw_category(labels, rep_labels_used, outside_data, saw_test_images))
@@ -216,7 +236,8 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
             rows.loc[rows.metric.isin(THRESHOLD_METRICS), "category"] = lfw_category(
                 "pairs", rep_labels_used, outside_data, saw_test_images)
         out.append(rows)
-    return pd.concat(out, ignore_index=True)
+    result = SplitResult(pd.concat(out, ignore_index=True), scores, fitted)
+    return result if return_details else result.results
 
 
 def _len(data) -> int:
@@ -231,7 +252,7 @@ def _rows(data, idx):
 
 def evaluate_folds(data, pair_table: pd.DataFrame, methods: Mapping[str, Any], *,
                    test_folds=None, protocol: str = "lfw-view2", image_folds=None,
-                   representation_on: str = "all", **kw) -> pd.DataFrame:
+                   representation_on: str = "all", return_details: bool = False, **kw) -> "pd.DataFrame | SplitResult":
     """K-fold protocol: for each test fold k, fit on pairs of all other folds, test on fold k.
 
     image_folds: optional (N,) fold of every row (`person_folds`; -1: never trained on). Given,
@@ -240,6 +261,7 @@ def evaluate_folds(data, pair_table: pd.DataFrame, methods: Mapping[str, Any], *
     representation_on: with image_folds, what a transformer representation is fitted on: "all"
         training images, or "pairs": only the training pairs' images (as image-restricted),
         while identity-based scorers still use every image of the training people.
+    return_details: return a `SplitResult` of all folds (as `evaluate_split`).
     Other keyword arguments go to `evaluate_split` (identity, representation, training, ...).
     """
     table = _check_table(pair_table, _len(data))
@@ -271,11 +293,13 @@ def evaluate_folds(data, pair_table: pd.DataFrame, methods: Mapping[str, Any], *
                 raise ValueError(f"image_folds puts images of fold {k!r}'s test people into its training images")
             if representation_on == "pairs":
                 kw["representation_images"] = _pair_rows(train)
-        frames.append(evaluate_split(data, train, test, methods, protocol=protocol, fold=k, **kw))
-    return pd.concat(frames, ignore_index=True)
+        frames.append(evaluate_split(data, train, test, methods, protocol=protocol, fold=k, **kw,
+                                     return_details=True))
+    result = SplitResult.concat(frames)
+    return result if return_details else result.results
 
 
-def view2(embeddings, pair_table: pd.DataFrame, methods: Mapping[str, Any], **kw) -> pd.DataFrame:
+def view2(embeddings, pair_table: pd.DataFrame, methods: Mapping[str, Any], **kw) -> "pd.DataFrame | SplitResult":
     """LFW View 2: ten folds; every stage fitted on the other nine. See `evaluate_folds`."""
     n_folds = pair_table["fold"].nunique()
     if n_folds != 10:
@@ -286,7 +310,7 @@ def view2(embeddings, pair_table: pd.DataFrame, methods: Mapping[str, Any], **kw
 
 
 def view1(train_data, train_table: pd.DataFrame, test_data, test_table: pd.DataFrame,
-          methods: Mapping[str, Any], *, train_identity=None, **kw) -> pd.DataFrame:
+          methods: Mapping[str, Any], *, train_identity=None, **kw) -> "pd.DataFrame | SplitResult":
     """LFW View 1 (development): fit on the pairsDevTrain pairs, test on pairsDevTest.
 
     The two sets come as separate data (e.g. two `load("lfw-pairs", subset=...)` datasets).
@@ -312,7 +336,7 @@ def _concat(a, b):
 
 def held_out_identity(train_data, train_identity, train_pairs: pd.DataFrame, test_data,
                       test_pairs: pd.DataFrame, methods: Mapping[str, Any], *,
-                      protocol: str = "held-out-identities", **kw) -> pd.DataFrame:
+                      protocol: str = "held-out-identities", **kw) -> "pd.DataFrame | SplitResult":
     """Verification on people absent from training: fit on the training identities' images
     and pairs, score pairs of the test identities. Identity-based fitting is allowed here
     (`training="identities"` by default)."""
@@ -351,7 +375,7 @@ def held_out_pairs(dataset, *, n_train_pairs: int = 1000, n_test_pairs: int = 10
 def held_out_protocol(dataset, methods: Mapping[str, Any], representation: Any = None, *,
                       representation_name: str = "embedding", n_train_pairs: int = 1000,
                       n_test_pairs: int = 1000, test_fraction: float = 0.25, seed: int = 0,
-                      across: tuple[str, ...] | None = None, **kw) -> pd.DataFrame:
+                      across: tuple[str, ...] | None = None, **kw) -> "pd.DataFrame | SplitResult":
     """Held-out identity protocol on a `FaceDataset` (Olivetti, Yale B).
 
     `representation`: a callable images -> (N, d) array (e.g. `facelib.train.representation
