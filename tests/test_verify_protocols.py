@@ -8,6 +8,7 @@ import torch
 from facelib.data.dataset import FaceDataset
 from facelib.data.pairs import across_factor_pairs, person_folds
 from facelib.verify import baselines as B
+from facelib.verify import categories
 from facelib.verify import features as F
 from facelib.verify import protocols as P
 from facelib.verify import scores as S
@@ -215,16 +216,16 @@ def test_image_folds_train_on_all_images_of_the_other_folds_people():
 
 
 def test_lfw_category_rule():
-    assert P.lfw_category("none", "none") == "unsupervised"
-    assert P.lfw_category("none", "none", "label-free") == "unsupervised, label-free outside data"
-    assert P.lfw_category("pairs", "none") == "image-restricted, no outside data"
-    assert P.lfw_category("pairs", "none", "label-free") == "image-restricted, label-free outside data"
-    assert P.lfw_category("identities", "none") == "unrestricted, no outside data"
-    assert P.lfw_category("none", "identities", "label-free") == "unrestricted, label-free outside data"
-    assert P.lfw_category("pairs", "none", "labeled") == "unrestricted, labeled outside data"
-    assert "not valid" in P.lfw_category("pairs", saw_test_images=True)
+    assert categories.lfw_category("none", "none") == "unsupervised"
+    assert categories.lfw_category("none", "none", "label-free") == "unsupervised, label-free outside data"
+    assert categories.lfw_category("pairs", "none") == "image-restricted, no outside data"
+    assert categories.lfw_category("pairs", "none", "label-free") == "image-restricted, label-free outside data"
+    assert categories.lfw_category("identities", "none") == "unrestricted, no outside data"
+    assert categories.lfw_category("none", "identities", "label-free") == "unrestricted, label-free outside data"
+    assert categories.lfw_category("pairs", "none", "labeled") == "unrestricted, labeled outside data"
+    assert "not valid" in categories.lfw_category("pairs", saw_test_images=True)
     with pytest.raises(ValueError, match="verifier_labels"):
-        P.lfw_category("names")
+        categories.lfw_category("names")
 
 
 def test_fisherfaces_make_results_unrestricted():

@@ -16,8 +16,9 @@ from .hotelling import (HotellingResult, ProbeT2Score, hotelling_one_sample, hot
                         latent_identity_tests, pair_difference_test)
 from facelib.data.pairs import across_factor_pairs, person_folds
 
+from .categories import lfw_category
 from .protocols import (evaluate_folds, evaluate_split, held_out_identity,
-                        held_out_pairs, held_out_protocol, lfw_category, summarize, view1, view2)
+                        held_out_pairs, held_out_protocol, summarize, view1, view2)
 from .roc import (RESULT_COLUMNS, accuracy_at, auc, auc_bootstrap_ci, best_threshold,
                   equal_error_rate, roc_frame, tar_at_far, verification_metrics)
 from .scores import (SCORERS, CosineScore, EuclideanScore, MahalanobisScore, PairScorer,
