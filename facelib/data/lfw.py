@@ -278,7 +278,7 @@ def load_lfw_pairs(
     people named in the list (from scikit-learn's lfw_people with the same crop; images equal
     to one of the person's pair images are left out). No pair refers to them: they are the
     "unrestricted" training images, which LFW's protocol lets a method use for the training
-    folds' people, whose names it then knows (`facelib.verify.protocols.person_folds`).
+    folds' people, whose names it then knows (`facelib.data.pairs.person_folds`).
     """
     from sklearn.datasets import fetch_lfw_pairs
 
