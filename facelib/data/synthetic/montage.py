@@ -12,8 +12,6 @@ from typing import Sequence
 
 import pandas as pd
 
-from facelib.viz.images import image_grid
-
 from .factors import NEUTRAL, NUISANCE_FACTORS
 from .faces import SyntheticFaces
 
@@ -41,6 +39,8 @@ def montage_factors(people: Sequence[int]) -> pd.DataFrame:
 def save_montage(path: str | Path = "docs/synthetic_montage.png", n_people: int = 8, size: int = 64,
                  channels: int = 3, seed: int = 0, supersample: int = 1) -> Path:
     """Render people (rows) across yaw, pitch, light and expression (columns) to a PNG."""
+    from facelib.viz.images import image_grid  # here: importing the data sets needs no torchvision
+
     faces = SyntheticFaces(size=size, channels=channels, n_identities=max(n_people, 1), seed=seed,
                            supersample=supersample)
     images = faces.render(montage_factors(range(n_people)))
