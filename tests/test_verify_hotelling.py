@@ -104,3 +104,98 @@ def test_latent_tests_find_planted_identity_latents():
     assert out.statistic[5] == pytest.approx(ref.statistic)
     assert np.all(out.p_adj >= out.p - 1e-15)
     assert out.eta2[1] > 0.5 > out.eta2[0]
+
+
+# --------------------------------------------------------------- permutation test on person-disjoint pairs
+
+def test_permutation_p_value_equals_full_enumeration_on_a_small_case():
+    """Every relabelling of 4 + 4 rows enumerated by brute force: the exact permutation p-value."""
+    from itertools import combinations
+
+    from facelib.verify.hotelling import hotelling_two_sample, permutation_two_sample
+
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(4, 2)) + 0.8, rng.normal(size=(4, 2))
+    X = np.vstack([a, b])
+    observed = hotelling_two_sample(a, b).t2
+    every = [hotelling_two_sample(X[list(c)], X[[i for i in range(8) if i not in c]]).t2
+             for c in combinations(range(8), 4)]
+    exact = np.mean(np.asarray(every) >= observed * (1 - 1e-12))
+    t2, p = permutation_two_sample(a, b, n_permutations=20000, seed=0)
+    assert t2 == pytest.approx(observed)
+    assert p == pytest.approx(exact, abs=3 * np.sqrt(exact * (1 - exact) / 20000) + 1e-4)
+
+
+def test_permuted_t2_shortcut_matches_direct_computation():
+    """The Sherman-Morrison shortcut gives each permutation's T² as the direct formula does."""
+    from facelib.verify.hotelling import hotelling_two_sample, permutation_two_sample
+
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(size=(7, 3)), rng.normal(size=(9, 3))
+    X = np.vstack([a, b])
+    # With one permutation, the p-value is 1 (T²_perm < T²) or 1/2... recompute it directly instead.
+    perm_rng = np.random.default_rng(11)
+    labels = np.zeros(16)
+    labels[perm_rng.choice(16, 7, replace=False)] = 1
+    direct = hotelling_two_sample(X[labels == 1], X[labels == 0]).t2
+    observed = hotelling_two_sample(a, b).t2
+    _, p = permutation_two_sample(a, b, n_permutations=1, seed=11)
+    assert p == (1.0 if direct >= observed else 0.5)
+
+
+def test_person_disjoint_pairs_use_each_person_once_and_are_maximal():
+    from facelib.verify.hotelling import person_disjoint_pairs
+
+    rng = np.random.default_rng(5)
+    identity = np.repeat(np.arange(30), 4)
+    left = rng.integers(0, 120, 300)
+    right = rng.integers(0, 120, 300)
+    table = pd.DataFrame({"left": left, "right": right, "same": identity[left] == identity[right]})
+    keep = person_disjoint_pairs(table, identity, seed=0)
+    people = np.c_[identity[left[keep]], identity[right[keep]]]
+    flat = np.r_[people[people[:, 0] == people[:, 1], 0], people[people[:, 0] != people[:, 1]].ravel()]
+    assert len(flat) == len(set(flat))  # nobody twice
+    used = set(flat)
+    for i in set(range(300)) - set(keep):  # every pair left out shares a person with a kept one
+        assert identity[left[i]] in used or identity[right[i]] in used
+    with pytest.raises(ValueError, match="identity of every paired image"):
+        person_disjoint_pairs(table, np.where(np.arange(120) == left[0], -1, identity))
+
+
+def test_permutation_test_holds_its_level_where_the_f_test_on_shared_pairs_does_not():
+    """Null: embeddings carry no identity. The pairs reuse the same few same-person pairs over
+    and over, so the F test on all pairs (independent rows assumed) rejects far too often;
+    the permutation test on person-disjoint pairs stays near its level."""
+    from facelib.verify.hotelling import pair_difference_permutation_test
+
+    n_sims, rejections_f, rejections_perm = 80, 0, 0
+    identity = np.repeat(np.arange(40), 2)  # 40 people x 2 images
+    for sim in range(n_sims):
+        rng = np.random.default_rng(100 + sim)
+        Z = rng.standard_t(df=3, size=(80, 2))  # heavy-tailed, no identity signal
+        people = rng.choice(40, 6, replace=False)
+        same = pd.DataFrame({"left": 2 * people, "right": 2 * people + 1, "same": True})
+        same = same.iloc[rng.integers(0, 6, 60)]  # six distinct same-person pairs, each ~10 times
+        a, b = rng.integers(0, 80, 200), rng.integers(0, 80, 200)
+        diff = pd.DataFrame({"left": a, "right": b, "same": False})[identity[a] != identity[b]].iloc[:60]
+        table = pd.concat([same, diff], ignore_index=True)
+        r = pair_difference_permutation_test(Z, table, identity, n_permutations=199, seed=sim)
+        rejections_f += r["pvalue_f_all"] < 0.05
+        rejections_perm += r["pvalue_permutation"] < 0.05
+        assert r["n_pairs_disjoint"] <= 40 and r["n_pairs_all"] == 120
+    assert rejections_f / n_sims > 0.25
+    assert rejections_perm / n_sims < 0.15  # level 0.05; binomial(80, 0.05) exceeds 12 w.p. < 0.1 %
+
+
+def test_permutation_test_says_when_too_few_pairs_share_no_person():
+    from facelib.verify.hotelling import pair_difference_permutation_test
+
+    rng = np.random.default_rng(0)
+    identity = np.repeat(np.arange(4), 10)
+    Z = rng.normal(size=(40, 6))
+    a, b = rng.integers(0, 40, 200), rng.integers(0, 40, 200)
+    table = pd.DataFrame({"left": a, "right": b, "same": identity[a] == identity[b]})
+    r = pair_difference_permutation_test(Z, table, identity)
+    assert np.isnan(r["pvalue_permutation"]) and "too few" in r["note"] and r["n_pairs_disjoint"] <= 4
+    assert r["pvalue_f_all"] == pytest.approx(
+        __import__("facelib.verify.hotelling", fromlist=["x"]).pair_difference_test(Z, table).pvalue)

@@ -4,6 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np
+import pandas as pd
 import pytest
 
 from facelib.verify import plots
@@ -38,3 +39,22 @@ def test_plots_take_protocol_scores():
     assert sum(len(c) for c in collected) == 40  # every pair scored once, as a test pair
     ax = plots.roc_overlay(collected)
     assert "eucl (AUC 1.000)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_anchor_comparison_draws_ours_and_the_anchors_by_category():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from facelib.verify.selection import PUBLISHED
+
+    ours = pd.DataFrame({"system": ["a", "b"], "category": ["image-restricted, no outside data",
+                                                            "unrestricted, no outside data"],
+                         "view2_accuracy": [0.8, 0.82], "view2_se": [0.01, 0.005]})
+    ax = plots.anchor_comparison(ours, PUBLISHED)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert len(labels) == 2 + sum(len(v) for v in PUBLISHED.values())
+    assert any(l.startswith("facelib: a") for l in labels)
+    xs = sorted(round(c.lines[0].get_xdata()[0], 6) for c in ax.containers)
+    assert 80.0 in xs and 82.0 in xs and 87.47 in xs
+    with pytest.raises(ValueError, match="view2_table"):
+        plots.anchor_comparison(pd.DataFrame({"x": [1]}), PUBLISHED)

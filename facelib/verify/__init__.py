@@ -12,10 +12,12 @@ estimators and helpers) stays in its module:
 * pair scores, one interface (`fit_pairs` / `score_pairs`, see `scores`): `CosineScore`,
   `EuclideanScore`, `MahalanobisScore`, `TwoCovarianceScore`;
 * Hotelling T² tests of latents: `latent_identity_tests`, `pair_difference_test`,
-  `hotelling_one_sample`, `hotelling_two_sample` (`hotelling`);
+  `hotelling_one_sample`, `hotelling_two_sample`, and the permutation version on person-disjoint
+  pairs, `pair_difference_permutation_test`, `person_disjoint_pairs` (`hotelling`);
 * protocols: `evaluate_split`, `evaluate_folds`, LFW `view1` / `view2`, `held_out_pairs`,
   `held_out_protocol`, `summarize` (`protocols`), with `person_folds` (`facelib.data.pairs`);
-  LFW results categories in `categories`;
+  LFW results categories in `categories`; settings chosen on View 1 and run once on View 2 in
+  `selection` (`python -m facelib lfw`);
 * ROC figures: `auc`, `auc_bootstrap_ci` (`roc`); figures in `plots`;
 * the end-to-end siamese CNN: `SiameseVerifier`, `siamese_pairs` (`siamese`).
 
@@ -31,7 +33,8 @@ from facelib.data.pairs import person_folds
 
 from .baselines import Eigenfaces, Fisherfaces, RawPixels
 from .features import PairFeatures, logit_table, make_pipeline, pair_array
-from .hotelling import hotelling_one_sample, hotelling_two_sample, latent_identity_tests, pair_difference_test
+from .hotelling import (hotelling_one_sample, hotelling_two_sample, latent_identity_tests,
+                        pair_difference_permutation_test, pair_difference_test, person_disjoint_pairs)
 from .protocols import evaluate_folds, evaluate_split, held_out_pairs, held_out_protocol, summarize, view1, view2
 from .roc import auc, auc_bootstrap_ci
 from .scores import CosineScore, EuclideanScore, MahalanobisScore, TwoCovarianceScore
@@ -44,6 +47,7 @@ __all__ = [
     "make_pipeline", "PairFeatures", "pair_array", "logit_table",
     "CosineScore", "EuclideanScore", "MahalanobisScore", "TwoCovarianceScore",
     "latent_identity_tests", "pair_difference_test", "hotelling_one_sample", "hotelling_two_sample",
+    "pair_difference_permutation_test", "person_disjoint_pairs",
     "evaluate_split", "evaluate_folds", "view1", "view2", "person_folds", "held_out_pairs",
     "held_out_protocol", "summarize",
     "auc", "auc_bootstrap_ci",

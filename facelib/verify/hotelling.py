@@ -1,7 +1,9 @@
 """Hotelling T² tests on embeddings, and per-latent identity tests.
 
 (1) `hotelling_two_sample` / `pair_difference_test`: do same-person and different-person
-pair difference vectors share a mean? (2) `ProbeT2Score`: does a probe image fit a
+pair difference vectors share a mean? `pair_difference_permutation_test` gives the same T² a
+permutation p-value on pairs that share no person (the F p-value assumes independent Gaussian
+rows, which pairs sharing images and people, and |difference| features, are not). (2) `ProbeT2Score`: does a probe image fit a
 person's enrolled images (T² with the pooled within-identity covariance), used as a
 verification score. (3) `latent_identity_tests`: which single latents carry identity,
 with a multiple-comparison correction.
@@ -15,15 +17,19 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .covariances import _as_matrix, quadratic_forms, shrink, within_between_covariance
 from .features import COMBINERS, pair_array
 from .inputs import check_identity, check_same
-from .scores import PairScorer, _as_matrix, quadratic_forms, shrink, within_between_covariance
+from .scores import PairScorer
 
 __all__ = [
     "HotellingResult",
     "hotelling_two_sample",
     "hotelling_one_sample",
     "pair_difference_test",
+    "person_disjoint_pairs",
+    "permutation_two_sample",
+    "pair_difference_permutation_test",
     "ProbeT2Score",
     "latent_identity_tests",
 ]
@@ -122,6 +128,98 @@ def pair_difference_test(embeddings, pair_table: pd.DataFrame, combine: str = "a
     if same.all() or not same.any():
         raise ValueError("pair_difference_test needs both same-person and different-person pairs")
     return hotelling_two_sample(F[same], F[~same])
+
+
+def person_disjoint_pairs(pair_table: pd.DataFrame, identity, seed: int = 0) -> np.ndarray:
+    """Positions (into `pair_table`) of a maximal set of pairs in which no person appears twice.
+
+    Pairs are visited in a seeded random order and kept when neither of their people is in a
+    kept pair, so every pair left out shares a person with a kept one. Same-person pairs use
+    one person, different-person pairs two. Rows of such a set share no image and no person,
+    the independence a permutation test (or the F approximation) needs.
+    """
+    from .inputs import check_pair_table
+
+    ids = np.asarray(identity)
+    table = check_pair_table(pair_table, len(ids), ("left", "right", "same"))
+    ids = check_identity(ids, len(ids))
+    people = np.c_[ids[table["left"].to_numpy()], ids[table["right"].to_numpy()]]
+    if (people < 0).any():
+        raise ValueError("person_disjoint_pairs needs the identity of every paired image (no -1)")
+    used: set[int] = set()
+    keep = []
+    for i in np.random.default_rng(seed).permutation(len(table)):
+        a, b = int(people[i, 0]), int(people[i, 1])
+        if a not in used and b not in used:
+            keep.append(i)
+            used.update((a, b))
+    return np.sort(np.asarray(keep, dtype=np.int64))
+
+
+def permutation_two_sample(a, b, n_permutations: int = 999, seed: int = 0) -> tuple[float, float]:
+    """(two-sample T² of `a` vs `b`, its permutation p-value) under exchangeable rows.
+
+    The labels are permuted `n_permutations` times; p = (1 + #{T²_perm >= T²}) / (1 +
+    n_permutations), exact in level for any distribution of independent, exchangeable rows.
+    Each T² comes from the permuted mean difference alone: the total scatter is the same for
+    every labelling, and the pooled covariance is it minus a rank-one term (Sherman-Morrison).
+    """
+    A, B = _as_matrix(a, "a"), _as_matrix(b, "b")
+    observed = hotelling_two_sample(A, B).t2  # also checks shapes and degrees of freedom
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+    X = np.vstack([A, B])
+    n, n1 = len(X), len(A)
+    n2 = n - n1
+    Xc = X - X.mean(axis=0)
+    total = Xc.T @ Xc / (n - 2)
+    c = n1 * n2 / (n * (n - 2))
+    rng = np.random.default_rng(seed)
+    count = 0
+    for start in range(0, n_permutations, 256):
+        m = min(256, n_permutations - start)
+        labels = np.zeros((m, n))
+        for row in labels:
+            row[rng.choice(n, n1, replace=False)] = 1.0
+        # mean(a) - mean(b) of each labelling from the centred rows: sums over the n1 rows / (n1 n2 / n)
+        D = labels @ Xc * (n / (n1 * n2))
+        q = np.einsum("ij,ij->i", D, np.linalg.solve(total, D.T).T)
+        t2 = n1 * n2 / n * q / (1 - c * q)
+        count += int(np.sum(t2 >= observed * (1 - 1e-12)))
+    return float(observed), (1 + count) / (1 + n_permutations)
+
+
+def pair_difference_permutation_test(embeddings, pair_table: pd.DataFrame, identity,
+                                     combine: str = "absdiff", n_permutations: int = 999,
+                                     seed: int = 0) -> dict:
+    """`pair_difference_test` with a permutation p-value that respects shared people.
+
+    The test uses only `person_disjoint_pairs` (no person in two pairs), whose rows are
+    independent, and permutes their same/different labels: no Gaussian model of the
+    |difference| features is assumed. Returns the F test on all pairs (`pvalue_f_all`), the
+    F test and the permutation test on the disjoint pairs, and how many pairs each used; when
+    too few pairs share no person for T² in this dimension, the disjoint figures are NaN and
+    `note` says why.
+    """
+    if combine not in COMBINERS:
+        raise ValueError(f"unknown combine {combine!r}; choose one of {sorted(COMBINERS)}")
+    every = pair_difference_test(embeddings, pair_table, combine)
+    keep = person_disjoint_pairs(pair_table, identity, seed)
+    sub = pair_table.iloc[keep]
+    same = sub["same"].to_numpy().astype(bool)
+    out = {"t2_all": every.t2, "pvalue_f_all": every.pvalue, "n_pairs_all": len(pair_table),
+           "t2_disjoint": np.nan, "pvalue_f_disjoint": np.nan, "pvalue_permutation": np.nan,
+           "n_pairs_disjoint": len(sub), "n_permutations": n_permutations, "p": every.p, "note": ""}
+    if same.sum() < 2 or (~same).sum() < 2 or len(sub) <= every.p + 1:
+        out["note"] = (f"not tested: {same.sum()} same- and {(~same).sum()} different-person pairs share no "
+                       f"person, too few for T² in {every.p} dimensions (needs more than {every.p + 1}, at least "
+                       "two of each kind): more people, or fewer dimensions")
+        return out
+    P = pair_array(embeddings, sub)
+    F = COMBINERS[combine](P[:, 0], P[:, 1])
+    out["pvalue_f_disjoint"] = hotelling_two_sample(F[same], F[~same]).pvalue
+    out["t2_disjoint"], out["pvalue_permutation"] = permutation_two_sample(F[same], F[~same], n_permutations, seed)
+    return out
 
 
 class ProbeT2Score(PairScorer):

@@ -1,4 +1,5 @@
-"""Seaborn figures for verification: ROC overlay and score distributions."""
+"""Seaborn figures for verification: ROC overlay, score distributions, and LFW View 2 results
+beside the published anchors."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pandas as pd
 
 from .roc import auc, roc_frame
 
-__all__ = ["roc_overlay", "score_distributions"]
+__all__ = ["roc_overlay", "score_distributions", "anchor_comparison"]
 
 
 def _scores_frame(scores) -> pd.DataFrame:
@@ -69,4 +70,28 @@ def score_distributions(scores, method: str | None = None, ax=None, bins: int = 
     sns.histplot(data=sub, x="score", hue="pair", bins=bins, stat="density", common_norm=False,
                  element="step", ax=ax)
     ax.set_title(str(method))
+    return ax
+
+
+def anchor_comparison(results: pd.DataFrame, published: dict, ax=None, title: str | None = None):
+    """LFW View 2 mean accuracy ± SE of our systems (rows of `results`: system, category,
+    view2_accuracy, view2_se, as `selection.view2_table` gives) beside published anchors
+    (`published`: category -> name -> (mean, se)), one row each, grouped by LFW category."""
+    import matplotlib.pyplot as plt
+
+    need = {"system", "category", "view2_accuracy", "view2_se"}
+    if not isinstance(results, pd.DataFrame) or not need <= set(results.columns):
+        raise ValueError(f"results must be a DataFrame with columns {sorted(need)} (selection.view2_table)")
+    rows = [(r.category, f"facelib: {r.system}", r.view2_accuracy, r.view2_se, True)
+            for r in results.itertuples()]
+    rows += [(cat, name, m, se, False) for cat, anchors in published.items() for name, (m, se) in anchors.items()]
+    rows.sort(key=lambda r: (r[0], r[2]))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 0.35 * len(rows) + 1))
+    y = np.arange(len(rows))
+    for i, (cat, name, m, se, ours) in enumerate(rows):
+        ax.errorbar(100 * m, i, xerr=100 * se, fmt="o" if ours else "s", color="C0" if ours else "0.5", capsize=3)
+    ax.set_yticks(y, [f"{name[:70]}  [{cat.split(',')[0]}]" for cat, name, *_ in rows], fontsize=7)
+    ax.set_xlabel("LFW View 2 accuracy, % (mean ± SE over 10 folds)")
+    ax.set_title(title or "LFW View 2: facelib (blue, settings frozen on View 1) and published anchors (grey)")
     return ax

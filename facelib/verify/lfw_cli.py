@@ -1,0 +1,116 @@
+"""`python -m facelib lfw select | view2 | report`: LFW developed on View 1, run once on View 2.
+
+    python -m facelib lfw select                  # every candidate on View 1 -> frozen choice
+    python -m facelib lfw view2                   # the frozen choice on all ten View 2 folds
+    python -m facelib lfw view2 --test-folds 0 1 2 3 4 --out runs/lfw/a.csv   # split over processes
+    python -m facelib lfw report runs/lfw/a.csv runs/lfw/b.csv                # ... and merge them
+
+`select` writes benchmarks/results/lfw_view1_selection.csv (every candidate's View 1 figures,
+the chosen ones marked) and benchmarks/results/lfw_frozen.json; `view2` / `report` write
+benchmarks/results/lfw_view2.csv (View 1 choice beside the View 2 mean ± SE). Needs LFW under
+$FACELIB_DATA (see data/README or `facelib.data.load("lfw-pairs")`'s error for how to get it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from . import selection as L
+
+FROZEN = "lfw_frozen.json"
+
+
+def _results_dir(args) -> Path:
+    from facelib.results import results_dir
+
+    return Path(args.results) if args.results else results_dir()
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", help="folder of the results files (default: benchmarks/results)")
+    sub = p.add_subparsers(dest="lfw_command", required=True)
+    s = sub.add_parser("select", help="score every candidate setting on View 1 and freeze the best")
+    s.add_argument("--profile", choices=("full", "quick"), default="full",
+                   help="the search space (quick: a smoke run of every family)")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing frozen choice")
+    v = sub.add_parser("view2", help="run the frozen settings once on LFW View 2")
+    v.add_argument("--frozen", help=f"the frozen choice (default: <results>/{FROZEN})")
+    v.add_argument("--test-folds", type=int, nargs="+", metavar="K", help="only these folds (needs --out)")
+    v.add_argument("--out", help="write the per-fold rows here (merge parts with `lfw report`)")
+    r = sub.add_parser("report", help="merge per-fold View 2 parts into the results file")
+    r.add_argument("parts", nargs="+", help="CSV files written by `lfw view2 --out`")
+    r.add_argument("--frozen", help=f"the frozen choice (default: <results>/{FROZEN})")
+
+
+def _selection_table(view1: pd.DataFrame, best) -> pd.DataFrame:
+    wide = view1.pivot_table(index=["family", "setting", "category", "representation", "method", "setting_json"],
+                             columns="metric", values="value", sort=False).reset_index()
+    chosen = {json.dumps(b.to_dict(), sort_keys=True) for b in best}
+    wide["chosen"] = wide["setting_json"].isin(chosen)
+    return wide[["family", "setting", "category", "representation", "method", "accuracy", "auc", "eer",
+                 "chosen", "setting_json"]]
+
+
+def _write_view2(rows: pd.DataFrame, frozen: Path, results: Path) -> int:
+    from facelib import results as R
+
+    folds = sorted(rows.fold.unique())
+    if len(folds) != 10:
+        print(f"lfw: the View 2 rows cover folds {folds}; all ten are needed for the results file "
+              "(run the missing folds with --test-folds ... --out and merge with `lfw report`)")
+        return 2
+    table = L.view2_table(rows, frozen)
+    R.write("lfw_view2", table, folder=results)
+    print(table.drop(columns=["frozen_sha256"]).to_string(index=False))
+    print("\nPublished anchors (LFW View 2, mean ± SE):")
+    for cat, anchors in L.PUBLISHED.items():
+        for name, (m, se) in anchors.items():
+            print(f"  {cat:36s} {name:46s} {100 * m:.1f} ± {100 * se:.1f}")
+    return 0
+
+
+def main_from_args(args) -> int:
+    from facelib.data import DataNotFoundError
+
+    results = _results_dir(args)
+    frozen = Path(getattr(args, "frozen", None) or results / FROZEN)
+    try:
+        if args.lfw_command == "select":
+            if frozen.exists() and not args.overwrite:
+                print(f"lfw select: {frozen} exists (a frozen choice is made once); pass --overwrite to replace it")
+                return 2
+            view1, best = L.select(L.candidates(args.profile))
+            from facelib import results as R
+
+            R.write("lfw_view1_selection", _selection_table(view1, best), folder=results)
+            if frozen.exists():
+                frozen.unlink()
+            L.freeze(best, view1, frozen)
+            for b in best:
+                print(f"frozen: {b.category:36s} {b.describe()}")
+            return 0
+        if args.lfw_command == "view2":
+            if args.test_folds and not args.out:
+                print("lfw view2: --test-folds runs part of View 2; add --out PART.csv and merge with `lfw report`")
+                return 2
+            rows = L.run_view2(frozen, test_folds=args.test_folds)
+            if args.out:
+                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+                rows.to_csv(args.out, index=False)
+                print(f"wrote {args.out}")
+                return 0 if args.test_folds else _write_view2(rows, frozen, results)
+            return _write_view2(rows, frozen, results)
+        rows = pd.concat([pd.read_csv(p) for p in args.parts], ignore_index=True)
+        doc, sha = L.read_frozen(frozen)
+        stale = set(rows.frozen_sha256) - {sha}
+        if stale:
+            print(f"lfw report: parts were run from another frozen choice ({sorted(stale)}); rerun them")
+            return 2
+        return _write_view2(rows, frozen, results)
+    except (DataNotFoundError, FileNotFoundError, ValueError) as err:
+        print(f"lfw {args.lfw_command}: {err}")
+        return 2

@@ -1,0 +1,440 @@
+"""LFW by the book: choose every setting on View 1, freeze it, run View 2 once.
+
+LFW keeps View 2 (ten person-disjoint folds) for the final figure; development -- the crop,
+the image size, the representation's parameters, the PCA and PLDA dimensions, the PLDA
+variant -- belongs on View 1 (train on pairsDevTrain, test on pairsDevTest). Here:
+
+* `LFWSetting` is every choice that decides one verification system, and its LFW category
+  ("image-restricted": PLDA fitted from the training pairs' labels; "unrestricted": from the
+  identities of every LFW image of the training people).
+* `select(candidates)` scores every candidate on View 1 and keeps, per (family, setting), the
+  one with the best View 1 test accuracy; `freeze` writes that choice with its View 1 figures
+  to a JSON file.
+* `run_view2(frozen)` runs exactly the frozen settings on View 2 (every stage refitted on the
+  nine training folds of each test fold) and returns the View 2 rows beside the View 1 choice.
+
+`python -m facelib lfw select` and `python -m facelib lfw view2` are the command lines;
+`benchmarks/results/lfw_view1_selection.csv`, `lfw_frozen.json` and `lfw_view2.csv` their output.
+Representations are fitted on the training pairs' images only (no outside data), so the
+categories are "image-restricted, no outside data" and "unrestricted, no outside data".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+
+__all__ = ["LFWSetting", "FAMILIES", "SETTINGS", "candidates", "select", "freeze", "read_frozen",
+           "run_view2", "view2_table", "PUBLISHED"]
+
+#: Representation families: how images become the vectors the PLDA scores.
+FAMILIES = ("pixels", "patch-vae", "patch-vae-fisher")
+#: LFW training settings (both with no outside data).
+SETTINGS = ("image-restricted", "unrestricted")
+
+#: Published LFW View 2 anchors (mean accuracy ± SE; LFW results page): category -> name -> (mean, se).
+PUBLISHED = {
+    "image-restricted, no outside data": {
+        "Eigenfaces, original (Turk & Pentland 1991)": (0.6002, 0.0079),
+        "Nowak, funneled (Nowak & Jurie 2007)": (0.7393, 0.0049),
+        "LDML, funneled (Guillaumin et al. 2009)": (0.7927, 0.0060),
+        "V1-like/MKL, funneled (Pinto et al. 2009)": (0.7935, 0.0055),
+        "Fisher vector faces (Simonyan et al. 2013)": (0.8747, 0.0149),
+    },
+    "unrestricted, no outside data": {
+        "Fisher vector faces (Simonyan et al. 2013)": (0.9303, 0.0105),
+    },
+}
+
+_PATCH_DEFAULTS = {"patch": 12, "stride": 6, "latent_dim": 12, "gaussian_scale": 0.02, "epochs": 4,
+                   "max_patches": 200_000, "power": 0.5}
+#: Fisher vectors: `stride` is the descriptor grid's step (denser than the patch VAE's training grid).
+_FISHER_DEFAULTS = {"n_components": 32, "spatial": True, "stride": 3}
+
+
+@dataclasses.dataclass(frozen=True)
+class LFWSetting:
+    """Every choice that decides one LFW verification system.
+
+    family: "pixels" (the crop's pixels), "patch-vae" (`PatchVAEEmbedding` latents) or
+        "patch-vae-fisher" (the same patch VAE's latents, Fisher-vector encoded).
+    setting: "image-restricted" or "unrestricted" (how the PLDA learns; see the module).
+    size, crop: images are the centre `crop` x `crop` of the 250 px LFW images, resized to `size`.
+    patch: `PatchVAEEmbedding` parameters (family patch-vae*); fisher: `FisherVectorEncoder`'s.
+    pca: PCA components after the representation (None: none); plda: the PLDA's own PCA.
+    estimator: PLDA covariances by "moments" or "em" (EM needs identities: unrestricted only).
+    length_norm: whiten and length-normalise before the PLDA.
+    seed: every random choice of the representation.
+    """
+
+    family: str = "patch-vae"
+    setting: str = "image-restricted"
+    size: int = 64
+    crop: int = 120
+    patch: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    fisher: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    pca: int | None = 300
+    plda: int = 100
+    estimator: str = "moments"
+    length_norm: bool = False
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.family not in FAMILIES:
+            raise ValueError(f"family must be one of {FAMILIES}, got {self.family!r}")
+        if self.setting not in SETTINGS:
+            raise ValueError(f"setting must be one of {SETTINGS}, got {self.setting!r}")
+        if self.estimator not in ("moments", "em"):
+            raise ValueError(f"estimator must be 'moments' or 'em', got {self.estimator!r}")
+        if self.estimator == "em" and self.setting == "image-restricted":
+            raise ValueError("estimator='em' needs identity labels, which the image-restricted setting "
+                             "does not have; use 'moments' or setting='unrestricted'")
+        for name in ("size", "crop", "plda"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.pca is not None and self.pca < 1:
+            raise ValueError(f"pca must be None or >= 1, got {self.pca}")
+        for what, given, known in (("patch", self.patch, _PATCH_DEFAULTS), ("fisher", self.fisher, _FISHER_DEFAULTS)):
+            unknown = set(given) - set(known)
+            if unknown:
+                raise ValueError(f"unknown {what} parameter(s) {sorted(unknown)}; known: {sorted(known)}")
+        object.__setattr__(self, "patch", dict(self.patch))
+        object.__setattr__(self, "fisher", dict(self.fisher))
+
+    @property
+    def category(self) -> str:
+        return f"{self.setting}, no outside data"
+
+    @property
+    def patch_params(self) -> dict:
+        return {**_PATCH_DEFAULTS, **self.patch}
+
+    @property
+    def fisher_params(self) -> dict:
+        """`FisherVectorEncoder` parameters plus `stride`, the descriptor grid's step."""
+        return {**_FISHER_DEFAULTS, **self.fisher, "local_dim": self.patch_params["latent_dim"]}
+
+    def representation_key(self) -> tuple:
+        """What decides the trained representation (candidates sharing it share one fit)."""
+        if self.family == "pixels":
+            return ("pixels", self.size, self.crop)
+        vae = {k: v for k, v in self.patch_params.items() if k != "power"}
+        return ("patch-vae", self.size, self.crop, self.seed, tuple(sorted(vae.items())))
+
+    def describe(self) -> str:
+        if self.family == "pixels":
+            rep = f"pixels {self.size} px crop {self.crop}"
+        else:
+            p = self.patch_params
+            rep = (f"patch VAE {self.size} px crop {self.crop}, {p['patch']} px patches step {p['stride']}, "
+                   f"d={p['latent_dim']}, Gaussian {p['gaussian_scale']:g}, {p['epochs']} ep")
+            if self.family == "patch-vae-fisher":
+                f = self.fisher_params
+                rep += (f", Fisher vectors K={f['n_components']}{' +xy' if f['spatial'] else ''}"
+                        f" of descriptors every {f['stride']} px")
+        pca = f", PCA {self.pca}" if self.pca else ""
+        plda = f"PLDA {self.plda}{' EM' if self.estimator == 'em' else ''}{' length-norm' if self.length_norm else ''}"
+        return f"{rep}{pca}, {plda}"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "LFWSetting":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown LFWSetting field(s) {sorted(unknown)}; known: {sorted(names)}")
+        return cls(**d)
+
+
+def candidates(profile: str = "full") -> list[LFWSetting]:
+    """The View 1 search space: "full" (the study's) or "quick" (a smoke run of every family)."""
+    if profile == "quick":
+        small = {"epochs": 1, "max_patches": 5_000}
+        out = [LFWSetting("pixels", s, 32, 110, pca=None, plda=20) for s in SETTINGS]
+        for fam in ("patch-vae", "patch-vae-fisher"):
+            for s in SETTINGS:
+                out.append(LFWSetting(fam, s, 32, 110, patch={**small, "patch": 16, "stride": 8},
+                                      fisher={"n_components": 4, "stride": 4}, pca=30, plda=10))
+        return out
+    if profile != "full":
+        raise ValueError(f"profile must be 'quick' or 'full', got {profile!r}")
+    out = []
+    for s in SETTINGS:
+        variants = [("moments", False), ("moments", True)] + (
+            [("em", False), ("em", True)] if s == "unrestricted" else [])
+        for crop in (90, 110, 150):
+            for k in (50, 100):
+                out += [LFWSetting("pixels", s, 32, crop, pca=None, plda=k, estimator=e, length_norm=ln)
+                        for e, ln in variants]
+        for crop in (110, 120):
+            for pca, k in ((200, 100), (300, 100), (300, 150)):
+                out += [LFWSetting("patch-vae", s, 64, crop, pca=pca, plda=k, estimator=e, length_norm=ln)
+                        for e, ln in variants]
+                for K in (32, 64):
+                    out += [LFWSetting("patch-vae-fisher", s, 64, crop, fisher={"n_components": K}, pca=pca,
+                                       plda=k, estimator=e, length_norm=ln) for e, ln in variants]
+    return out
+
+
+# ---------------------------------------------------------------- representations and scorers
+
+def _fit_representation(setting: LFWSetting, images, cache: dict | None = None):
+    """The trained part of a setting, fitted on `images` (uint8 N x C x H x W), as a function
+    images -> features. `cache` (per training set) shares one patch VAE between settings."""
+    from .baselines import flatten_images
+    from .fisher import FisherVectorEncoder
+    from .latents import PatchVAEEmbedding
+
+    if setting.family == "pixels":
+        return lambda x: flatten_images(x)
+    key = setting.representation_key()
+    if cache is not None and key in cache:
+        vae = cache[key]
+    else:
+        params = {k: v for k, v in setting.patch_params.items() if k != "power"}
+        vae = PatchVAEEmbedding(**params, seed=setting.seed).fit(images)
+        if cache is not None:
+            cache[key] = vae
+    if setting.family == "patch-vae":
+        return _with_params(vae, power=setting.patch_params["power"]).transform
+    fisher = dict(setting.fisher_params)
+    vae = _with_params(vae, power=1.0, stride=fisher.pop("stride"))
+    fkey = key + ("fisher", tuple(sorted(setting.fisher_params.items())))
+    if cache is not None and fkey in cache:
+        fv = cache[fkey]
+    else:
+        fv = FisherVectorEncoder(**fisher, seed=setting.seed).fit(vae.transform(images))
+        if cache is not None:
+            cache[fkey] = fv
+    return lambda x: fv.transform(vae.transform(x))
+
+
+def _with_params(vae, **params):
+    """The fitted patch VAE `vae` transforming with other `power` / `stride` (a shallow copy that
+    shares the trained model: neither parameter changes what the VAE learned)."""
+    import copy
+
+    out = copy.copy(vae)
+    for k, v in params.items():
+        setattr(out, k, v)
+    return out
+
+
+def _scorer(setting: LFWSetting):
+    from .scores import TwoCovarianceScore
+
+    return TwoCovarianceScore(n_components=setting.plda, estimator=setting.estimator,
+                              length_norm=setting.length_norm)
+
+
+def _head(setting: LFWSetting):
+    """The representation stage refitted inside the protocol on fixed features: the PCA."""
+    return PCA(setting.pca, random_state=setting.seed) if setting.pca else None
+
+
+def _features(fn, images, rows, batch: int = 2048) -> np.ndarray:
+    """fn(images[rows]) in batches, as an (N, d) array with zeros for rows not asked for."""
+    import torch
+
+    rows = np.asarray(rows)
+    parts = [np.asarray(fn(images[torch.as_tensor(rows[i:i + batch])])) for i in range(0, len(rows), batch)]
+    Z = np.concatenate(parts).astype(np.float64)
+    out = np.zeros((len(images), Z.shape[1]))
+    out[rows] = Z
+    return out
+
+
+def _label(setting: LFWSetting) -> tuple[str, str]:
+    """(method, representation) names of a setting's result rows."""
+    method = f"plda{' EM' if setting.estimator == 'em' else ''}{' length-norm' if setting.length_norm else ''}" \
+             f"({'identities' if setting.setting == 'unrestricted' else 'pairs'})"
+    return method, setting.describe()
+
+
+# ---------------------------------------------------------------- View 1 selection
+
+def _load(subset: str, size: int, crop: int, people: bool, root=None):
+    from facelib.data import load
+
+    return load("lfw-pairs", subset=subset, size=size, crop=crop, people=people, download=False,
+                **({"root": root} if root else {}))
+
+
+def evaluate_view1(settings: Sequence[LFWSetting], *, root=None, progress=print) -> pd.DataFrame:
+    """Every setting on View 1 (fit on pairsDevTrain, test on pairsDevTest); tidy rows plus the
+    setting's JSON in column `setting_json`. Settings sharing a trained representation share one fit."""
+    from .protocols import evaluate_split
+
+    rows = []
+    by_data: dict[tuple, list[LFWSetting]] = {}
+    for s in settings:
+        by_data.setdefault((s.size, s.crop), []).append(s)
+    for (size, crop), group in by_data.items():
+        people = any(s.setting == "unrestricted" for s in group)
+        train, test = _load("train", size, crop, people, root), _load("test", size, crop, False, root)
+        n_train = len(train.images)
+        import torch
+
+        images = torch.cat([train.images, test.images])
+        tr = train.pair_table
+        te = test.pair_table.copy()
+        te[["left", "right"]] += n_train
+        pair_rows = np.unique(tr[["left", "right"]].to_numpy())
+        identity = np.r_[train.identity, np.full(len(test.images), -1)]
+        cache: dict = {}
+        for s in group:
+            fn = _fit_representation(s, train.images[torch.as_tensor(pair_rows)], cache)
+            fkey = ("features", s.representation_key(), s.family, tuple(sorted(s.fisher_params.items())))
+            if fkey not in cache:  # every training row when some setting of the group is unrestricted
+                need = np.r_[np.arange(n_train) if people else pair_rows, np.arange(n_train, len(images))]
+                cache[fkey] = _features(fn, images, need)
+            E = cache[fkey]
+            method, rep_name = _label(s)
+            train_images = np.arange(n_train) if s.setting == "unrestricted" else pair_rows
+            out = evaluate_split(E, tr, te, {method: _scorer(s)}, identity=identity, representation=_head(s),
+                                 train_images=train_images, representation_images=pair_rows,
+                                 training="identities" if s.setting == "unrestricted" else "pairs",
+                                 representation_name=rep_name, protocol="lfw-view1", fold="test")
+            out["family"], out["setting"] = s.family, s.setting
+            out["setting_json"] = json.dumps(s.to_dict(), sort_keys=True)
+            rows.append(out)
+            acc = out.loc[out.metric == "accuracy", "value"].iloc[0]
+            progress(f"  View 1 {s.setting:16s} {acc:.3f}  {rep_name} / {method}")
+        cache.clear()
+    return pd.concat(rows, ignore_index=True)
+
+
+def select(settings: Sequence[LFWSetting], *, metric: str = "accuracy", root=None,
+           progress=print) -> tuple[pd.DataFrame, list[LFWSetting]]:
+    """(View 1 table of every candidate, the best per (family, setting) by View 1 `metric`).
+
+    Ties go to the earlier candidate (the search space lists simpler settings first)."""
+    table = evaluate_view1(settings, root=root, progress=progress)
+    scores = table[table.metric == metric].reset_index(drop=True)
+    best = []
+    for _, g in scores.groupby(["family", "setting"], sort=False):
+        top = g.loc[g["value"].idxmax()]
+        best.append(LFWSetting.from_dict(json.loads(top["setting_json"])))
+    return table, best
+
+
+def freeze(best: Iterable[LFWSetting], view1: pd.DataFrame, path: str | Path) -> Path:
+    """Write the chosen settings with their View 1 figures to `path` (JSON); refuses to overwrite."""
+    from facelib.utils import git_commit
+
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"{path} exists: a frozen choice is made once; move it away to select again")
+    entries = []
+    for s in best:
+        key = json.dumps(s.to_dict(), sort_keys=True)
+        mine = view1[view1.setting_json == key]
+        figures = {m: float(mine.loc[mine.metric == m, "value"].iloc[0]) for m in ("accuracy", "auc", "eer")}
+        entries.append({"setting": s.to_dict(), "description": s.describe(), "category": s.category,
+                        "view1": figures})
+    doc = {"protocol": "chosen on LFW View 1 (pairsDevTrain -> pairsDevTest) by test accuracy",
+           "candidates": int(view1.setting_json.nunique()), "commit": git_commit(Path(__file__).parent),
+           "date": pd.Timestamp.now(tz="UTC").isoformat(timespec="seconds"), "frozen": entries}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return path
+
+
+def read_frozen(path: str | Path) -> tuple[dict, str]:
+    """(the frozen document, its sha256). A clear error for a file that is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no frozen LFW choice at {path}; make one with `python -m facelib lfw select`")
+    raw = path.read_bytes()
+    try:
+        doc = json.loads(raw)
+        for e in doc["frozen"]:
+            LFWSetting.from_dict(e["setting"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path} is not a frozen LFW choice written by `facelib lfw select` ({err})") from None
+    return doc, hashlib.sha256(raw).hexdigest()
+
+
+# ---------------------------------------------------------------- the one View 2 run
+
+def run_view2(frozen: str | Path, *, test_folds=None, root=None, progress=print) -> pd.DataFrame:
+    """Every frozen setting on LFW View 2: for each test fold, the representation is trained on
+    the other nine folds' pair images, the PCA on them, the PLDA on their pairs (restricted) or
+    on every image of their people (unrestricted). Tidy rows, one per fold and metric."""
+    import time
+
+    import torch
+
+    from facelib.data.pairs import person_folds
+
+    from .protocols import evaluate_split
+
+    doc, sha = read_frozen(frozen)
+    settings = [LFWSetting.from_dict(e["setting"]) for e in doc["frozen"]]
+    rows = []
+    by_data: dict[tuple, list[LFWSetting]] = {}
+    for s in settings:
+        by_data.setdefault((s.size, s.crop), []).append(s)
+    for (size, crop), group in by_data.items():
+        people = any(s.setting == "unrestricted" for s in group)
+        ds = _load("10_folds", size, crop, people, root)
+        table = ds.pair_table
+        image_folds = person_folds(ds.identity, table) if people else None
+        folds = sorted(table.fold.unique()) if test_folds is None else list(test_folds)
+        for k in folds:
+            t0 = time.time()
+            train, test = table[table.fold != k], table[table.fold == k]
+            pair_rows = np.unique(train[["left", "right"]].to_numpy())
+            test_rows = np.unique(test[["left", "right"]].to_numpy())
+            people_rows = np.flatnonzero((image_folds >= 0) & (image_folds != k)) if people else pair_rows
+            cache: dict = {}
+            for s in group:
+                fn = _fit_representation(s, ds.images[torch.as_tensor(pair_rows)], cache)
+                fkey = ("features", s.representation_key(), s.family, tuple(sorted(s.fisher_params.items())))
+                if fkey not in cache:
+                    cache[fkey] = _features(fn, ds.images, np.unique(np.r_[people_rows, pair_rows, test_rows]))
+                method, rep_name = _label(s)
+                unrestricted = s.setting == "unrestricted"
+                out = evaluate_split(cache[fkey], train, test, {method: _scorer(s)}, identity=ds.identity,
+                                     representation=_head(s),
+                                     train_images=people_rows if unrestricted else pair_rows,
+                                     representation_images=pair_rows,
+                                     training="identities" if unrestricted else "pairs",
+                                     representation_name=rep_name, protocol="lfw-view2", fold=int(k))
+                out["family"], out["setting"] = s.family, s.setting
+                out["frozen_sha256"] = sha
+                rows.append(out)
+            progress(f"  View 2 fold {k}: {time.time() - t0:.0f} s")
+    return pd.concat(rows, ignore_index=True)
+
+
+def view2_table(view2: pd.DataFrame, frozen: str | Path) -> pd.DataFrame:
+    """One row per frozen setting: its View 1 figures (the choice) beside View 2 mean ± SE."""
+    from .protocols import summarize
+
+    doc, sha = read_frozen(frozen)
+    acc = summarize(view2, "accuracy").set_index(["method", "representation"])
+    auc = summarize(view2, "auc").set_index(["method", "representation"])["mean"]
+    eer = summarize(view2, "eer").set_index(["method", "representation"])["mean"]
+    out = []
+    for e in doc["frozen"]:
+        s = LFWSetting.from_dict(e["setting"])
+        key = _label(s)
+        if key not in acc.index:
+            continue
+        r = acc.loc[key]
+        out.append({"family": s.family, "category": s.category, "system": s.describe(),
+                    "view1_accuracy": e["view1"]["accuracy"], "view1_auc": e["view1"]["auc"],
+                    "view2_accuracy": float(r["mean"]), "view2_se": float(r["se"]),
+                    "view2_auc": float(auc[key]), "view2_eer": float(eer[key]), "folds": int(r["n_folds"]),
+                    "frozen_sha256": sha})
+    return pd.DataFrame(out)

@@ -1,0 +1,202 @@
+"""LFW development on View 1, frozen settings, one View 2 run (facelib.verify.selection, lfw_cli).
+
+The protocol is exercised on a stand-in for LFW with the same shapes (pair lists for View 1's
+train/test and View 2's ten person-disjoint folds, `people=True` extra images), so the tests
+check what the functions look at and fit on, not LFW's figures."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from facelib.data import FaceDataset
+from facelib.verify import selection as L
+from facelib.verify.categories import lfw_category
+
+SUBSET_SEEDS = {"train": 1, "test": 2, "10_folds": 3}
+
+
+def fake_lfw(subset: str, size: int, crop: int, people: bool, root=None, *, calls=None) -> FaceDataset:
+    """Faces = a person's template + noise; pairs within person-disjoint folds (10 for View 2)."""
+    if calls is not None:
+        calls.append(subset)
+    rng = np.random.default_rng(SUBSET_SEEDS[subset])
+    n_folds, per_fold = (10, 8) if subset == "10_folds" else (1, 24)
+    templates = rng.uniform(60, 200, size=(n_folds * per_fold, 1, size, size))
+
+    def face(p):
+        return np.clip(templates[p] + rng.normal(0, 25, templates[p].shape), 0, 255)
+
+    imgs, ids, rows = [], [], []
+    for f in range(n_folds):
+        folk = np.arange(f * per_fold, (f + 1) * per_fold)
+        for i in range(per_fold):  # one same and one different pair per person
+            a = folk[i]
+            b = folk[(i + 1) % per_fold]
+            for left, right, same in ((a, a, True), (a, b, False)):
+                rows.append((len(imgs), len(imgs) + 1, same, f))
+                imgs += [face(left), face(right)]
+                ids += [left, right]
+    if people:
+        for p in range(n_folds * per_fold):
+            imgs += [face(p), face(p)]
+            ids += [p, p]
+    table = pd.DataFrame(rows, columns=["left", "right", "same", "fold"])
+    return FaceDataset(images=torch.as_tensor(np.stack(imgs)).to(torch.uint8), identity=np.asarray(ids),
+                       name="lfw-pairs", pair_table=table)
+
+
+@pytest.fixture
+def lfw(monkeypatch):
+    calls: list[str] = []
+    monkeypatch.setattr(L, "_load", lambda *a, **k: fake_lfw(*a, calls=calls, **k))
+    return calls
+
+
+PIXELS = [L.LFWSetting("pixels", s, 16, 100, pca=None, plda=k, estimator=e, length_norm=ln)
+          for s, e, ln in (("image-restricted", "moments", False), ("image-restricted", "moments", True),
+                           ("unrestricted", "moments", False), ("unrestricted", "em", True))
+          for k in (5, 20)]
+
+
+def test_setting_validates_and_round_trips():
+    s = L.LFWSetting("patch-vae-fisher", "unrestricted", 64, 120, patch={"epochs": 2}, fisher={"n_components": 8},
+                     estimator="em")
+    assert L.LFWSetting.from_dict(json.loads(json.dumps(s.to_dict()))) == s
+    assert s.category == "unrestricted, no outside data"
+    assert s.patch_params["epochs"] == 2 and s.patch_params["patch"] == 12
+    assert s.fisher_params["local_dim"] == s.patch_params["latent_dim"]
+    with pytest.raises(ValueError, match="needs identity labels"):
+        L.LFWSetting(setting="image-restricted", estimator="em")
+    with pytest.raises(ValueError, match="unknown patch parameter"):
+        L.LFWSetting(patch={"pach": 12})
+    with pytest.raises(ValueError, match="unknown fisher parameter"):
+        L.LFWSetting(fisher={"k": 12})
+    with pytest.raises(ValueError, match="family must be one of"):
+        L.LFWSetting("eigen")
+    with pytest.raises(ValueError, match="unknown LFWSetting field"):
+        L.LFWSetting.from_dict({"famly": "pixels"})
+
+
+def test_search_spaces_are_valid_and_cover_every_family_and_setting():
+    for profile in ("quick", "full"):
+        space = L.candidates(profile)
+        assert {(s.family, s.setting) for s in space} == {(f, s) for f in L.FAMILIES for s in L.SETTINGS}
+        assert len(set(space)) == len(space) if all(not s.patch and not s.fisher for s in space) else True
+    with pytest.raises(ValueError, match="quick' or 'full"):
+        L.candidates("huge")
+
+
+def test_select_uses_view1_only_and_keeps_the_best_per_family_and_setting(lfw):
+    table, best = L.select(PIXELS, progress=lambda *_: None)
+    assert set(lfw) == {"train", "test"}  # View 2 is never looked at while choosing
+    acc = table[table.metric == "accuracy"]
+    assert acc.setting_json.nunique() == len(PIXELS)
+    for b in best:
+        mine = acc[acc.setting == b.setting]
+        chosen = mine[mine.setting_json == json.dumps(b.to_dict(), sort_keys=True)]["value"].iloc[0]
+        assert chosen == mine["value"].max()
+    assert {b.setting for b in best} == set(L.SETTINGS)
+    cats = acc.groupby("setting")["category"].unique()
+    assert list(cats["image-restricted"]) == [lfw_category("pairs")]
+    assert list(cats["unrestricted"]) == [lfw_category("identities")]
+    assert set(acc.protocol) == {"lfw-view1"}
+
+
+def test_view1_scores_match_the_protocol_function_on_the_same_data(lfw):
+    """A restricted pixels setting through `select` equals `protocols.view1` with the same scorer."""
+    from facelib.verify.baselines import flatten_images
+    from facelib.verify.protocols import view1
+    from facelib.verify.scores import TwoCovarianceScore
+
+    s = PIXELS[0]
+    table = L.evaluate_view1([s], progress=lambda *_: None)
+    tr, te = fake_lfw("train", 16, 100, False), fake_lfw("test", 16, 100, False)
+    ref = view1(flatten_images(tr.images), tr.pair_table, flatten_images(te.images), te.pair_table,
+                {"plda": TwoCovarianceScore(n_components=s.plda)})
+    for metric in ("accuracy", "auc"):
+        ours = table.loc[table.metric == metric, "value"].iloc[0]
+        theirs = ref.loc[ref.metric == metric, "value"].iloc[0]
+        assert ours == pytest.approx(theirs, abs=1e-9)
+
+
+def test_freeze_then_view2_runs_the_frozen_settings_on_ten_folds(lfw, tmp_path):
+    table, best = L.select(PIXELS, progress=lambda *_: None)
+    path = L.freeze(best, table, tmp_path / "frozen.json")
+    with pytest.raises(FileExistsError, match="made once"):
+        L.freeze(best, table, path)
+    doc, sha = L.read_frozen(path)
+    assert [L.LFWSetting.from_dict(e["setting"]) for e in doc["frozen"]] == best
+    lfw.clear()
+    rows = L.run_view2(path, progress=lambda *_: None)
+    assert set(lfw) == {"10_folds"}
+    assert sorted(rows.fold.unique()) == list(range(10))
+    assert set(rows.frozen_sha256) == {sha}
+    summary = L.view2_table(rows, path)
+    assert len(summary) == len(best)
+    for (_, r), e in zip(summary.iterrows(), doc["frozen"]):
+        assert r["view1_accuracy"] == e["view1"]["accuracy"]
+        assert r["category"] == e["category"] and r["folds"] == 10
+        assert 0 <= r["view2_accuracy"] <= 1 and r["view2_se"] > 0
+
+
+def test_view2_fits_the_representation_on_training_folds_only(lfw, tmp_path, monkeypatch):
+    """The patch VAE (and Fisher mixture) of test fold k never sees an image of fold k's pairs."""
+    s = L.LFWSetting("patch-vae-fisher", "unrestricted", 16, 100, patch={"patch": 8, "stride": 4, "epochs": 1,
+                                                                        "max_patches": 2000, "latent_dim": 4},
+                     fisher={"n_components": 2, "stride": 4}, pca=10, plda=5)
+    seen = []
+    real = L._fit_representation
+
+    def spy(setting, images, cache=None):
+        seen.append(images.clone())
+        return real(setting, images, cache)
+
+    monkeypatch.setattr(L, "_fit_representation", spy)
+    table = L.evaluate_view1([s], progress=lambda *_: None)
+    path = L.freeze([s], table, tmp_path / "frozen.json")
+    seen.clear()
+    L.run_view2(path, test_folds=[0, 3], progress=lambda *_: None)
+    ds = fake_lfw("10_folds", 16, 100, True)
+    for k, images in zip([0, 3], seen):
+        test = ds.pair_table[ds.pair_table.fold == k]
+        test_images = ds.images[torch.as_tensor(np.unique(test[["left", "right"]].to_numpy()))]
+        flat_seen = images.reshape(len(images), -1)
+        flat_test = test_images.reshape(len(test_images), -1)
+        assert not (flat_seen[:, None, :] == flat_test[None, :, :]).all(-1).any()
+        assert len(images) == len(np.unique(ds.pair_table[ds.pair_table.fold != k][["left", "right"]]))
+
+
+def test_read_frozen_refuses_what_is_not_a_frozen_choice(tmp_path):
+    with pytest.raises(FileNotFoundError, match="lfw select"):
+        L.read_frozen(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"frozen": [{"setting": {"family": "nope"}}]}))
+    with pytest.raises(ValueError, match="not a frozen LFW choice"):
+        L.read_frozen(bad)
+
+
+def test_cli_select_view2_report(lfw, tmp_path, monkeypatch, capsys):
+    from facelib.cli import main
+
+    monkeypatch.setattr(L, "candidates", lambda profile: PIXELS[:2])
+    res = tmp_path / "results"
+    assert main(["lfw", "--results", str(res), "select"]) == 0
+    assert main(["lfw", "--results", str(res), "select"]) == 2  # a frozen choice is made once
+    assert "exists" in capsys.readouterr().out
+    sel = pd.read_csv(res / "lfw_view1_selection.csv")
+    assert sel.chosen.sum() == 1 and {"commit", "cpu", "command"} <= set(sel.columns)
+    assert main(["lfw", "--results", str(res), "view2", "--test-folds", "0", "1"]) == 2  # needs --out
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    assert main(["lfw", "--results", str(res), "view2", "--test-folds", *map(str, range(5)), "--out", str(a)]) == 0
+    assert main(["lfw", "--results", str(res), "report", str(a)]) == 2  # five folds are not View 2
+    assert main(["lfw", "--results", str(res), "view2", "--test-folds", *map(str, range(5, 10)),
+                 "--out", str(b)]) == 0
+    assert main(["lfw", "--results", str(res), "report", str(a), str(b)]) == 0
+    out = pd.read_csv(res / "lfw_view2.csv")
+    assert len(out) == 1 and out.folds.iloc[0] == 10
+    assert out.view1_accuracy.iloc[0] == pytest.approx(sel.loc[sel.chosen, "accuracy"].iloc[0])
