@@ -239,3 +239,39 @@ def test_plda_em_refuses_pair_labels_and_unknown_estimators():
 
     with pytest.warns(ConvergenceWarning, match="raise max_iter"):
         C.two_covariance_em(X, ids, max_iter=1, tol=1e-15)
+
+
+def test_a_pair_classifier_is_a_scorer_with_the_pipelines_own_scores():
+    """PairClassifier gives the protocols the scorer interface of a Pipeline over pair arrays:
+    its scores and decisions are the pipeline's, fitted on the same pair array."""
+    from sklearn.base import clone
+
+    from facelib.verify import features as F
+
+    rng = np.random.default_rng(4)
+    X, ids, _, _ = _two_cov_data(rng, n_id=40, per=4, d=3)
+    left, right = rng.integers(0, len(X), 300), rng.integers(0, len(X), 300)
+    left[:40], right[:40] = np.arange(0, 160, 4), np.arange(1, 160, 4)  # 40 same-person pairs for sure
+    same = ids[left] == ids[right]
+    pipe = F.make_pipeline("logistic")
+    wrapped = S.as_verifier(pipe)
+    assert isinstance(wrapped, S.PairClassifier) and wrapped.labels == "pairs"
+    assert S.as_verifier(S.CosineScore()).__class__ is S.CosineScore  # a scorer passes as it is
+    wrapped.fit_pairs(X[left], X[right], same)
+    ref = clone(pipe).fit(np.stack([X[left], X[right]], axis=1), same)
+    probe = np.stack([X[right[:50]], X[left[:50]]], axis=1)
+    np.testing.assert_allclose(wrapped.score_pairs(probe[:, 0], probe[:, 1]), F.pair_scores(ref, probe), rtol=1e-12)
+    np.testing.assert_array_equal(wrapped.predict_pairs(probe[:, 0], probe[:, 1]), ref.predict(probe))
+    assert pipe.named_steps["clf"].__dict__.get("coef_") is None  # the given pipeline stays unfitted
+
+
+def test_every_method_says_what_labels_fitting_uses():
+    from facelib.verify.categories import method_labels
+    from facelib.verify import features as F
+    from facelib.verify.siamese import SiameseVerifier
+
+    assert method_labels(F.make_pipeline("lda"), "identities") == "pairs"
+    assert method_labels(SiameseVerifier(), "identities") == "pairs"
+    assert method_labels(S.CosineScore(), "identities") == "none"
+    assert method_labels(S.TwoCovarianceScore(), "identities") == "identities"
+    assert method_labels(S.TwoCovarianceScore(), "pairs") == "pairs"
