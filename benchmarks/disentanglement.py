@@ -27,7 +27,6 @@ beta-VAE 99.2 %, DC-IGN 99.3 %); Locatello et al. 2019 (MIG mostly 0.05-0.35 on 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 import time
 import traceback
@@ -126,24 +125,7 @@ def yaleb_table(seed: int, full: bool) -> pd.DataFrame | None:
     return score_table(reps, src, seed, full)
 
 
-def _missing_pieces() -> list[str]:
-    missing = []
-    for module, attr in [("facelib.data.synthetic", "SyntheticFaces"), ("facelib.train", "fit"),
-                         ("facelib.train", "TrainConfig"), ("facelib.models", "build_model")]:
-        try:
-            if not hasattr(importlib.import_module(module), attr):
-                missing.append(f"{module}.{attr}")
-        except Exception as exc:  # noqa: BLE001 - report anything that stops the import
-            missing.append(f"{module}.{attr} ({type(exc).__name__}: {exc})")
-    return missing
-
-
 def model_table(args) -> pd.DataFrame | None:
-    missing = _missing_pieces()
-    if missing:
-        print("\nModel table skipped: not available yet: " + "; ".join(missing))
-        print("(it runs unchanged once the synthetic faces, facelib.train.fit and facelib.models land)")
-        return None
     import torch
 
     from facelib.data import load
@@ -185,7 +167,7 @@ def model_table(args) -> pd.DataFrame | None:
     steps = args.steps or (20000 if args.full else 600)
     train_seed = args.seed if args.train_seed is None else args.train_seed
     rows, per_factor_mig = [], []
-    from facelib.pipeline import parse_value
+    from facelib.study.pipeline import parse_value
 
     options = {key: parse_value(value) for key, value in args.option}  # read as `facelib run -p` reads values
     shown = "".join(f" {k}={v}" for k, v in args.option)
@@ -231,7 +213,7 @@ def model_table(args) -> pd.DataFrame | None:
 def zoo_table(args) -> pd.DataFrame:
     """The zoo's synthetic-faces models scored with every metric (no training: the stored weights)."""
     from facelib import zoo
-    from facelib.profiles import SYNTHETIC_ZOO
+    from facelib.study.profiles import SYNTHETIC_ZOO
 
     rows = []
     for name in SYNTHETIC_ZOO:

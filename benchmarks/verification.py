@@ -65,7 +65,7 @@ def methods(quick: bool, dim: int) -> dict:
 def siamese_view2(ds, folds: list[int], epochs: int) -> pd.DataFrame:
     """The end-to-end siamese CNN on View 2 test `folds` (each trained on the other nine folds'
     pairs; early stopping on a validation split of them ends training before `epochs`)."""
-    from facelib.verify.protocols import lfw_category
+    from facelib.verify.categories import lfw_category
     from facelib.verify.roc import tidy
     from facelib.verify.siamese import siamese_pairs
 
@@ -190,7 +190,7 @@ def main(argv=None) -> int:
         print(f"  VAE latents: {time.time() - t:.0f} s")
 
     if args.fold_model:
-        from facelib.pipeline import parse_value
+        from facelib.study.pipeline import parse_value
         from facelib.verify.latents import VAEEmbedding
 
         options = {key: parse_value(value) for key, value in args.fold_option}  # as `facelib run -p` reads values

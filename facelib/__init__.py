@@ -3,7 +3,8 @@
 Modules by concern: `facelib.data` (loaders, synthetic faces), `facelib.models`
 (VAE family), `facelib.train` (fitting, checkpoints, embeddings), `facelib.metrics`
 (disentanglement), `facelib.verify` (pair verification statistics), `facelib.viz`
-(figures and widgets), `facelib.pipeline` (papermill runner).
+(figures and widgets), `facelib.study` (notebook plumbing, profiles,
+and the papermill runner `facelib.study.pipeline`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Small shared helpers: seeding, device choice, provenance."""
+"""Small shared helpers: seeding, device choice, registry names, provenance."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "select_device", "library_versions", "git_commit", "machine_info"]
+__all__ = ["seed_everything", "select_device", "model_device", "normalise_name", "library_versions", "git_commit",
+           "machine_info"]
 
 _TRACKED = [
     "facelib", "torch", "torchvision", "numpy", "scipy", "pandas", "scikit-learn",
@@ -43,6 +44,18 @@ def select_device(device: str | torch.device | None = "auto") -> torch.device:
     if dev.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise RuntimeError(f"device {device!r} asked for, but MPS is not available here; use 'auto' or 'cpu'")
     return dev
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Where a model's parameters are (cpu for a model without any)."""
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def normalise_name(name: str) -> str:
+    """A registry key as the registries store it: "Beta_VAE " -> "beta-vae" (models, data sets)."""
+    return str(name).strip().lower().replace("_", "-")
 
 
 def library_versions() -> dict[str, str]:

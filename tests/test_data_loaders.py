@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from facelib.data import DataNotFoundError, FaceDataset, load
-from facelib.data import sklearn_sets
+from facelib.data import lfw
 from facelib.data._common import is_writable_dir
-from facelib.data.sklearn_sets import LFW_PAIR_FILES, lfw_data_home, read_lfw_pairs_file
+from facelib.data.lfw import LFW_PAIR_FILES, lfw_data_home, read_lfw_pairs_file
 
 LFW_PEOPLE_70 = [  # shared/data/README.md: min_faces_per_person=70 -> 1288 images of these 7
     "Ariel Sharon", "Colin Powell", "Donald Rumsfeld", "George W Bush",
@@ -287,7 +287,7 @@ def test_lfw_size_gives_exact_square():
     # scikit-learn sizes its output as int(resize * crop side)
     for crop in (100, 150, 250):
         for size in range(1, 300):
-            opts = sklearn_sets._lfw_size_options(size, crop, None, None)
+            opts = lfw._lfw_size_options(size, crop, None, None)
             rows, cols = opts["slice_"]
             assert rows == cols and rows.stop - rows.start == crop and rows.start == (250 - crop) // 2
             assert int(opts["resize"] * crop) == size, (size, crop)

@@ -278,7 +278,7 @@ def test_mutual_info_table_accepts_a_model(toy):
 def test_evaluate_accepts_a_model(toy, monkeypatch):
     t = evaluate(_TinyEncoder(), toy, metrics=("mig",), n_train=2000)
     assert t.value.iloc[0] > 0.98
-    # without facelib.train.representation it falls back to model.encode(x / 255)[0]
+    # one posterior-mean representation (facelib.train.inference's): no second copy to fall back on
     import facelib.train
 
     monkeypatch.delattr(facelib.train, "representation", raising=False)
@@ -333,10 +333,10 @@ def test_dataset_source_samples_only_existing_combinations():
 
 
 class _NamedSampler(ToySource):
-    """A complete-grid source with a sample_fixed of another contract (by factor name)."""
+    """A complete-grid source with a by-name sampler (as SyntheticFaces.sample_holding), no sample_fixed."""
 
-    def sample_fixed(self, factor, batch_size, seed):
-        raise AssertionError("the metrics must not call a sample_fixed of another signature")
+    def sample_holding(self, factor, batch_size, seed):
+        raise AssertionError("the metrics must not call a sampler of another contract")
 
 
 class _LyingSampler(ToySource):
@@ -389,8 +389,8 @@ def test_yaleb_source_on_real_file():
 def test_metrics_run_on_the_synthetic_faces():
     synthetic = pytest.importorskip("facelib.data.synthetic")
     src = synthetic.SyntheticFaces(size=32, n_identities=4, levels={"yaw": 3, "light_azimuth": 3})
-    # its sample_fixed(factor, batch_size, seed) is a different contract: the metrics must
-    # fall back to overwriting a column (its grid is complete) rather than call it
+    # its sample_holding(factor, batch_size, seed) is another contract: the metrics overwrite
+    # a column (its grid is complete) rather than call it
     rep = lambda im: torch.nn.functional.avg_pool2d(im.float(), 8).flatten(1).numpy()  # noqa: E731
     s = factor_vae_score(rep, src, n_train=10, n_eval=5, batch_size=4, num_variance_estimate=40)
     assert 0.0 <= s["eval_accuracy"] <= 1.0 and s["num_active_dims"] >= 1

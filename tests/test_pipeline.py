@@ -1,4 +1,4 @@
-"""facelib.pipeline on tiny throwaway notebooks (5 real papermill executions in all)."""
+"""facelib.study.pipeline on tiny throwaway notebooks (5 real papermill executions in all)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from facelib import pipeline
+from facelib.study import pipeline
 from facelib.cli import build_parser
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from facelib.profiles import PROFILES, resolve
+from facelib.study.profiles import PROFILES, resolve
 
 
 def test_none_takes_profile_default_and_explicit_value_wins():

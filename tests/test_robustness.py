@@ -337,7 +337,7 @@ def test_sigint_after_a_checkpoint_names_it_and_its_progress(trained, monkeypatc
 
 
 def test_sigint_in_the_pipeline_is_one_line(tmp_path, monkeypatch, capsys):
-    import facelib.pipeline as pipeline
+    import facelib.study.pipeline as pipeline
 
     rc, err = _cli(["run", "--out", str(tmp_path)], monkeypatch, capsys, (pipeline, "run_pipeline"), _interrupt)
     assert rc == 130 and "interrupted" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
@@ -346,7 +346,7 @@ def test_sigint_in_the_pipeline_is_one_line(tmp_path, monkeypatch, capsys):
 def test_run_killed_outright_reads_as_interrupted(tmp_path):
     import platform
 
-    from facelib.pipeline import _new_run, read_run
+    from facelib.study.pipeline import _new_run, read_run
 
     run = _new_run(tmp_path, "killed", "pipeline", "quick", {}, "python3")
     record = json.loads((run.dir / "run.json").read_text())
@@ -363,7 +363,7 @@ def test_run_killed_outright_reads_as_interrupted(tmp_path):
 def test_kernel_tcp_warning_is_dropped_and_nothing_else():
     import runpy
 
-    from facelib.pipeline import KERNEL_CONFIG, kernel_arguments
+    from facelib.study.pipeline import KERNEL_CONFIG, kernel_arguments
 
     assert kernel_arguments("python3") == [f"--IPKernelApp.extra_config_file={KERNEL_CONFIG}"]
     assert kernel_arguments("no-such-kernel") == []
@@ -376,11 +376,10 @@ def test_kernel_tcp_warning_is_dropped_and_nothing_else():
     assert flt.filter(record("some other kernel warning"))
 
 
-@pytest.mark.slow
 def test_pipeline_kernel_prints_no_tcp_warning(tmp_path, capfd):
     import nbformat
 
-    from facelib.pipeline import _execute
+    from facelib.study.pipeline import _execute
 
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("1 + 1")]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from facelib import study
-from facelib.profiles import PROFILES
+from facelib.study.profiles import PROFILES
 
 
 @pytest.fixture(autouse=True)

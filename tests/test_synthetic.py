@@ -16,8 +16,8 @@ from facelib.data.synthetic import (
     FactorRanges,
     SyntheticFaces,
     load_synthetic,
-    montage,
 )
+from facelib.viz import image_grid
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_pitch_moves_nose_tip_up(faces):
 
 def test_person_cache_eviction_gives_the_same_images(faces):
     small = SyntheticFaces(size=32, channels=1, n_identities=12, seed=3, cache_mb=0.6)
-    assert small._cache_max < 6
+    assert small.renderer._cache_max < 6
     for ids in ([0, 1, 2], [3, 4], [0, 5, 0], list(range(12)), [7, 1]):
         table = {"identity": np.array(ids), "yaw": np.linspace(-30, 30, len(ids))}
         assert torch.equal(small.render(table), faces.render(table)), ids
@@ -158,9 +158,9 @@ def test_sample_varying_holds_all_other_factors(faces, factor):
         assert not np.allclose(table[fixed].iloc[0], other[fixed].iloc[0])
 
 
-def test_sample_fixed_holds_the_named_factor(faces):
+def test_sample_holding_holds_the_named_factor(faces):
     for factor in ("identity", "pitch"):
-        table = faces.sample_fixed(factor, 8, seed=1).factors
+        table = faces.sample_holding(factor, 8, seed=1).factors
         assert table[factor].nunique() == 1
         for col in ("yaw", "light_elevation", "expression") if factor == "identity" else ("identity", "yaw"):
             assert table[col].nunique() > 1
@@ -278,6 +278,6 @@ def test_render_restores_torch_threads(faces):
 
 def test_montage_tiles_images(faces):
     imgs = faces.sample(6, seed=0).images
-    im = montage(imgs, nrow=3, padding=2)
+    im = image_grid(imgs, nrow=3, padding=2, as_pil=True)  # the montage's tiling
     assert im.size == (3 * 34 + 2, 2 * 34 + 2)
     assert np.array_equal(np.asarray(im)[2:34, 2:34], imgs[0, 0].numpy())

@@ -353,11 +353,11 @@ def _cli_data() -> list[str] | None:
 
 
 def _run_cli(argv: list[str]) -> int:
-    if importlib.util.find_spec("facelib.pipeline") is not None:
+    if importlib.util.find_spec("facelib.study.pipeline") is not None:
         from facelib.cli import main
 
         return main(["train", *argv])
-    parser = argparse.ArgumentParser()  # facelib.cli also needs facelib.pipeline; test our half alone
+    parser = argparse.ArgumentParser()  # facelib.cli also needs facelib.study.pipeline; test our half alone
     train_cli.configure_parser(parser)
     return train_cli.main_from_args(parser.parse_args(argv))
 

@@ -72,9 +72,8 @@ def test_per_split_refit_never_sees_the_test_images(faces):
         images = faces.images.clone()
         if noise:
             images[24:30] = torch.randint(0, 256, images[24:30].shape, dtype=torch.uint8)
-        fitted = {}
-        evaluate_split(images, train, test, {"cosine": CosineScore()}, representation=small(),
-                       train_images=np.arange(24), fitted=fitted)
+        fitted = evaluate_split(images, train, test, {"cosine": CosineScore()}, representation=small(),
+                                train_images=np.arange(24), return_details=True).fitted
         outs.append(fitted[(0, "representation")].transform(probe))
     assert np.array_equal(outs[0], outs[1])
 

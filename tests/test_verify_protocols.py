@@ -6,7 +6,9 @@ import pytest
 import torch
 
 from facelib.data.dataset import FaceDataset
+from facelib.data.pairs import across_factor_pairs, person_folds
 from facelib.verify import baselines as B
+from facelib.verify import categories
 from facelib.verify import features as F
 from facelib.verify import protocols as P
 from facelib.verify import scores as S
@@ -96,9 +98,8 @@ def test_no_leakage_changing_test_fold_changes_no_fitted_stage(training):
         elif variant == "train-changed":
             rows = table.loc[table.fold == 0, ["left", "right"]].to_numpy().ravel()
             data[rows] += rng.normal(size=(rows.size, 6))
-        fitted = {}
-        P.evaluate_folds(data, tab, meths, identity=ids, representation=rep, training=training,
-                         test_folds=[2], fitted=fitted)
+        fitted = P.evaluate_folds(data, tab, meths, identity=ids, representation=rep, training=training,
+                                  test_folds=[2], return_details=True).fitted
         run[variant] = _probe_outputs(fitted, np.random.default_rng(123), 5)
     keys = run["orig"].keys()
     assert len(keys) == 1 + 2 * 6  # representation + 6 methods with thresholds
@@ -152,7 +153,7 @@ def lfw_like_people(seed=0, n_folds=4, per_fold=30, d=6, people_per_fold=12, ext
 
 def test_person_folds_give_every_row_its_persons_fold():
     emb, ident, table = lfw_like_people()
-    folds = P.person_folds(ident, table)
+    folds = person_folds(ident, table)
     n_pair_rows = 2 * len(table)
     np.testing.assert_array_equal(folds[table.left], table.fold)
     np.testing.assert_array_equal(folds[table.right], table.fold)
@@ -164,12 +165,12 @@ def test_person_folds_give_every_row_its_persons_fold():
     # people shared between folds (lfw_like draws people across folds) cannot be split by person
     _, ident2, table2 = lfw_like(seed=5)
     with pytest.raises(ValueError, match="more than one fold"):
-        P.person_folds(ident2, table2)
+        person_folds(ident2, table2)
 
 
 def test_image_folds_train_on_all_images_of_the_other_folds_people():
     emb, ident, table = lfw_like_people(seed=6)
-    folds = P.person_folds(ident, table)
+    folds = person_folds(ident, table)
     seen = []
 
     class Spy(B.RawPixels):
@@ -191,10 +192,9 @@ def test_image_folds_train_on_all_images_of_the_other_folds_people():
     # representation_on="pairs": the representation sees the training pairs' images only,
     # while the identity-trained scorer is fitted on every image of the training people
     seen.clear()
-    fitted = {}
-    P.evaluate_folds(emb, table, {"plda": S.TwoCovarianceScore()}, identity=ident, training="identities",
-                     image_folds=folds, representation=Spy(), representation_on="pairs", test_folds=[1],
-                     fitted=fitted)
+    fitted = P.evaluate_folds(emb, table, {"plda": S.TwoCovarianceScore()}, identity=ident, training="identities",
+                              image_folds=folds, representation=Spy(), representation_on="pairs", test_folds=[1],
+                              return_details=True).fitted
     pair_rows = np.unique(table.loc[table.fold != 1, ["left", "right"]].to_numpy())
     np.testing.assert_array_equal(seen[0], emb[pair_rows])
     ref = S.TwoCovarianceScore().fit(emb[(folds != 1) & (folds >= 0)], ident[(folds != 1) & (folds >= 0)])
@@ -216,16 +216,16 @@ def test_image_folds_train_on_all_images_of_the_other_folds_people():
 
 
 def test_lfw_category_rule():
-    assert P.lfw_category("none", "none") == "unsupervised"
-    assert P.lfw_category("none", "none", "label-free") == "unsupervised, label-free outside data"
-    assert P.lfw_category("pairs", "none") == "image-restricted, no outside data"
-    assert P.lfw_category("pairs", "none", "label-free") == "image-restricted, label-free outside data"
-    assert P.lfw_category("identities", "none") == "unrestricted, no outside data"
-    assert P.lfw_category("none", "identities", "label-free") == "unrestricted, label-free outside data"
-    assert P.lfw_category("pairs", "none", "labeled") == "unrestricted, labeled outside data"
-    assert "not valid" in P.lfw_category("pairs", saw_test_images=True)
+    assert categories.lfw_category("none", "none") == "unsupervised"
+    assert categories.lfw_category("none", "none", "label-free") == "unsupervised, label-free outside data"
+    assert categories.lfw_category("pairs", "none") == "image-restricted, no outside data"
+    assert categories.lfw_category("pairs", "none", "label-free") == "image-restricted, label-free outside data"
+    assert categories.lfw_category("identities", "none") == "unrestricted, no outside data"
+    assert categories.lfw_category("none", "identities", "label-free") == "unrestricted, label-free outside data"
+    assert categories.lfw_category("pairs", "none", "labeled") == "unrestricted, labeled outside data"
+    assert "not valid" in categories.lfw_category("pairs", saw_test_images=True)
     with pytest.raises(ValueError, match="verifier_labels"):
-        P.lfw_category("names")
+        categories.lfw_category("names")
 
 
 def test_fisherfaces_make_results_unrestricted():
@@ -268,7 +268,7 @@ def test_held_out_identities_and_across_lighting():
     acc = res[res.metric == "auc"].set_index("method").value
     assert acc["plda"] > 0.8
     assert set(res.category) >= {"unrestricted, no outside data"}
-    pairs = P.across_factor_pairs(ds, 40, factors=("azimuth", "elevation"), seed=1)
+    pairs = across_factor_pairs(ds, 40, factors=("azimuth", "elevation"), seed=1)
     az = ds.factors.azimuth.to_numpy()
     same = pairs.same.to_numpy()
     assert same.sum() == 20

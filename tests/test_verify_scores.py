@@ -6,6 +6,7 @@ from scipy.spatial.distance import cosine, mahalanobis
 from scipy.stats import multivariate_normal
 from sklearn.metrics import roc_auc_score
 
+from facelib.verify import covariances as C
 from facelib.verify import scores as S
 
 
@@ -23,7 +24,7 @@ def _two_cov_data(rng, n_id=200, per=5, d=4):
 def test_within_covariance_is_pooled_and_between_is_consistent():
     rng = np.random.default_rng(0)
     X, ids, Sb, Sw = _two_cov_data(rng, n_id=1500, per=4)
-    Sw_hat, Sb_hat, mu, df = S.within_between_covariance(X, ids)
+    Sw_hat, Sb_hat, mu, df = C.within_between_covariance(X, ids)
     # pooled within covariance: sum of squared deviations from person means / (N - K)
     means = np.stack([X[ids == p].mean(0) for p in range(1500)])
     R = X - means[ids]
@@ -33,7 +34,7 @@ def test_within_covariance_is_pooled_and_between_is_consistent():
     assert np.abs(Sb_hat - Sb).max() < 0.15 * np.abs(Sb).max()
     # the pair-only estimate converges to the same Sw
     left, right = np.arange(0, len(X), 4), np.arange(1, len(X), 4)
-    Sw_p, _, _, _ = S.pair_covariances(X[left], X[right], np.ones(left.size, bool))
+    Sw_p, _, _, _ = C.pair_covariances(X[left], X[right], np.ones(left.size, bool))
     assert np.abs(Sw_p - Sw).max() < 0.15 * np.abs(Sw).max()
 
 
@@ -44,7 +45,7 @@ def test_mahalanobis_matches_scipy():
     L, R = X[:7], X[7:14]
     ref = [mahalanobis(l, r, m.precision_) for l, r in zip(L, R)]
     assert -m.score_pairs(L, R) == pytest.approx(ref)
-    Sw, _, _, _ = S.within_between_covariance(X, ids)
+    Sw, _, _, _ = C.within_between_covariance(X, ids)
     assert m.within_cov_ == pytest.approx(0.9 * Sw + 0.1 * np.trace(Sw) / Sw.shape[0] * np.eye(Sw.shape[0]))
 
 
@@ -113,8 +114,8 @@ def test_quadratic_forms_match_a_per_row_loop():
     x, y, m = rng.normal(size=(7, 5)), rng.normal(size=(7, 5)), rng.normal(size=(5, 5))
     want_xx = np.array([xi @ m @ xi for xi in x])
     want_xy = np.array([xi @ m @ yi for xi, yi in zip(x, y)])
-    np.testing.assert_allclose(S.quadratic_forms(x, m), want_xx, rtol=1e-12)
-    np.testing.assert_allclose(S.quadratic_forms(x, m, y), want_xy, rtol=1e-12)
+    np.testing.assert_allclose(C.quadratic_forms(x, m), want_xx, rtol=1e-12)
+    np.testing.assert_allclose(C.quadratic_forms(x, m, y), want_xy, rtol=1e-12)
 
 
 @pytest.mark.parametrize("scorer", [S.TwoCovarianceScore, S.MahalanobisScore, S.CosineScore])
@@ -136,7 +137,7 @@ def test_an_image_listed_twice_counts_once_in_the_identity_fit():
     listed = S.TwoCovarianceScore(shrinkage=0.0).fit(Xd, idd)
     assert listed.within_cov_ == pytest.approx(once.within_cov_)
     assert listed.between_cov_ == pytest.approx(once.between_cov_)
-    naive_within = S.within_between_covariance(Xd, idd)[0]
+    naive_within = C.within_between_covariance(Xd, idd)[0]
     assert not np.allclose(naive_within, once.within_cov_, rtol=0.05)
 
 
@@ -162,10 +163,10 @@ def test_two_covariance_loglik_matches_stacked_gaussian():
         cov = np.kron(np.eye(n), Sw) + np.kron(np.ones((n, n)), Sb)
         ref += multivariate_normal(np.tile(mu, n), cov).logpdf(X[ids == p].reshape(-1))
     shuffled = rng.permutation(ids.size)  # row order must not matter
-    assert S.two_covariance_loglik(X[shuffled], ids[shuffled], Sw, Sb, mu) == pytest.approx(ref, rel=1e-10)
+    assert C.two_covariance_loglik(X[shuffled], ids[shuffled], Sw, Sb, mu) == pytest.approx(ref, rel=1e-10)
     # unlabelled rows (identity < 0) are left out
     Xu, idu = np.r_[X, rng.normal(size=(2, 3))], np.r_[ids, [-1, -1]]
-    assert S.two_covariance_loglik(Xu, idu, Sw, Sb, mu) == pytest.approx(ref, rel=1e-10)
+    assert C.two_covariance_loglik(Xu, idu, Sw, Sb, mu) == pytest.approx(ref, rel=1e-10)
 
 
 def test_two_covariance_em_reaches_the_balanced_closed_form_ml():
@@ -174,7 +175,7 @@ def test_two_covariance_em_reaches_the_balanced_closed_form_ml():
     rng = np.random.default_rng(21)
     K, n = 300, 4
     X, ids, _, _ = _unbalanced_two_cov_data(rng, [n] * K)
-    Sw, Sb, mu, history = S.two_covariance_em(X, ids, max_iter=500, tol=1e-13)
+    Sw, Sb, mu, history = C.two_covariance_em(X, ids, max_iter=500, tol=1e-13)
     means = X.reshape(K, n, -1).mean(1)
     R = X - np.repeat(means, n, axis=0)
     Sw_ml = R.T @ R / (K * (n - 1))
@@ -189,11 +190,11 @@ def test_two_covariance_em_climbs_above_the_moments_on_unbalanced_data():
     rng = np.random.default_rng(22)
     counts = rng.choice([1, 1, 1, 2, 3, 8, 20], size=400)
     X, ids, Sb_true, Sw_true = _unbalanced_two_cov_data(rng, counts)
-    Sw0, Sb0, mu0, _ = S.within_between_covariance(X, ids)
-    Sw, Sb, mu, history = S.two_covariance_em(X, ids, max_iter=200)
+    Sw0, Sb0, mu0, _ = C.within_between_covariance(X, ids)
+    Sw, Sb, mu, history = C.two_covariance_em(X, ids, max_iter=200)
     assert np.all(np.diff(history) >= -1e-8 * np.abs(history[:-1]))  # EM never goes down
-    assert history[-1] > S.two_covariance_loglik(X, ids, Sw0, Sb0 + 1e-6 * np.eye(3), mu0)
-    assert history[-1] == pytest.approx(S.two_covariance_loglik(X, ids, Sw, Sb, mu))
+    assert history[-1] > C.two_covariance_loglik(X, ids, Sw0, Sb0 + 1e-6 * np.eye(3), mu0)
+    assert history[-1] == pytest.approx(C.two_covariance_loglik(X, ids, Sw, Sb, mu))
     assert np.abs(Sw - Sw_true).max() < 0.15 * np.abs(Sw_true).max()
     assert np.abs(Sb - Sb_true).max() < 0.25 * np.abs(Sb_true).max()
 
@@ -204,9 +205,9 @@ def test_plda_em_and_length_norm_options():
     X, ids, _, _ = _unbalanced_two_cov_data(rng, counts, d=4)
     Xt, X, ids = X[-400:], X[:-400], ids[:-400]
     em = S.TwoCovarianceScore(estimator="em").fit(X, ids)
-    Sw, Sb, mu, _ = S.two_covariance_em(X, ids)
-    assert em.within_cov_ == pytest.approx(S.shrink(Sw, 0.05))
-    assert em.between_cov_ == pytest.approx(S.shrink(Sb, 0.05))
+    Sw, Sb, mu, _ = C.two_covariance_em(X, ids)
+    assert em.within_cov_ == pytest.approx(C.shrink(Sw, 0.05))
+    assert em.between_cov_ == pytest.approx(C.shrink(Sb, 0.05))
     # length normalisation = sklearn's whitening PCA then unit rows, then the plain model
     from sklearn.decomposition import PCA
     from sklearn.preprocessing import Normalizer
@@ -233,8 +234,44 @@ def test_plda_em_refuses_pair_labels_and_unknown_estimators():
     with pytest.raises(ValueError, match="'moments' or 'em'"):
         S.TwoCovarianceScore(estimator="ml").fit(X, ids)
     with pytest.raises(ValueError, match="max_iter"):
-        S.two_covariance_em(X, ids, max_iter=0)
+        C.two_covariance_em(X, ids, max_iter=0)
     from sklearn.exceptions import ConvergenceWarning
 
     with pytest.warns(ConvergenceWarning, match="raise max_iter"):
-        S.two_covariance_em(X, ids, max_iter=1, tol=1e-15)
+        C.two_covariance_em(X, ids, max_iter=1, tol=1e-15)
+
+
+def test_a_pair_classifier_is_a_scorer_with_the_pipelines_own_scores():
+    """PairClassifier gives the protocols the scorer interface of a Pipeline over pair arrays:
+    its scores and decisions are the pipeline's, fitted on the same pair array."""
+    from sklearn.base import clone
+
+    from facelib.verify import features as F
+
+    rng = np.random.default_rng(4)
+    X, ids, _, _ = _two_cov_data(rng, n_id=40, per=4, d=3)
+    left, right = rng.integers(0, len(X), 300), rng.integers(0, len(X), 300)
+    left[:40], right[:40] = np.arange(0, 160, 4), np.arange(1, 160, 4)  # 40 same-person pairs for sure
+    same = ids[left] == ids[right]
+    pipe = F.make_pipeline("logistic")
+    wrapped = S.as_verifier(pipe)
+    assert isinstance(wrapped, S.PairClassifier) and wrapped.labels == "pairs"
+    assert S.as_verifier(S.CosineScore()).__class__ is S.CosineScore  # a scorer passes as it is
+    wrapped.fit_pairs(X[left], X[right], same)
+    ref = clone(pipe).fit(np.stack([X[left], X[right]], axis=1), same)
+    probe = np.stack([X[right[:50]], X[left[:50]]], axis=1)
+    np.testing.assert_allclose(wrapped.score_pairs(probe[:, 0], probe[:, 1]), F.pair_scores(ref, probe), rtol=1e-12)
+    np.testing.assert_array_equal(wrapped.predict_pairs(probe[:, 0], probe[:, 1]), ref.predict(probe))
+    assert pipe.named_steps["clf"].__dict__.get("coef_") is None  # the given pipeline stays unfitted
+
+
+def test_every_method_says_what_labels_fitting_uses():
+    from facelib.verify.categories import method_labels
+    from facelib.verify import features as F
+    from facelib.verify.siamese import SiameseVerifier
+
+    assert method_labels(F.make_pipeline("lda"), "identities") == "pairs"
+    assert method_labels(SiameseVerifier(), "identities") == "pairs"
+    assert method_labels(S.CosineScore(), "identities") == "none"
+    assert method_labels(S.TwoCovarianceScore(), "identities") == "identities"
+    assert method_labels(S.TwoCovarianceScore(), "pairs") == "pairs"

@@ -15,7 +15,7 @@ import torch
 
 from facelib.data import FaceDataset
 from facelib.verify import selection as L
-from facelib.verify.protocols import lfw_category
+from facelib.verify.categories import lfw_category
 
 SUBSET_SEEDS = {"train": 1, "test": 2, "10_folds": 3}
 

@@ -11,18 +11,20 @@ from __future__ import annotations
 import importlib
 from typing import Any, Callable
 
+from facelib.utils import normalise_name
+
 from .dataset import PAIR_COLUMNS, FaceDataset
 from .paths import DataNotFoundError, data_root
 
-__all__ = ["load", "available", "FaceDataset", "PAIR_COLUMNS", "DataNotFoundError", "data_root"]
+__all__ = ["load", "available", "dataset_name", "FaceDataset", "PAIR_COLUMNS", "DataNotFoundError", "data_root"]
 
 # name -> "module:function"; modules are imported on first use so that
 # `import facelib.data` stays cheap.
 _LOADERS: dict[str, str] = {
     "synthetic": "facelib.data.synthetic:load_synthetic",
-    "olivetti": "facelib.data.sklearn_sets:load_olivetti",
-    "lfw-people": "facelib.data.sklearn_sets:load_lfw_people",
-    "lfw-pairs": "facelib.data.sklearn_sets:load_lfw_pairs",
+    "olivetti": "facelib.data.olivetti:load_olivetti",
+    "lfw-people": "facelib.data.lfw:load_lfw_people",
+    "lfw-pairs": "facelib.data.lfw:load_lfw_pairs",
     "yaleb": "facelib.data.yaleb:load_yaleb",
     "frey": "facelib.data.frey:load_frey",
     "folder": "facelib.data.folder:load_folder",
@@ -34,11 +36,16 @@ def available() -> list[str]:
     return sorted(_LOADERS)
 
 
-def _resolve(name: str) -> Callable[..., FaceDataset]:
-    key = name.lower().replace("_", "-")
+def dataset_name(name: str) -> str:
+    """The registered name `name` means ("LFW_pairs" -> "lfw-pairs"), or ValueError listing the names."""
+    key = normalise_name(name)
     if key not in _LOADERS:
         raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(available())}")
-    module, func = _LOADERS[key].split(":")
+    return key
+
+
+def _resolve(name: str) -> Callable[..., FaceDataset]:
+    module, func = _LOADERS[dataset_name(name)].split(":")
     return getattr(importlib.import_module(module), func)
 
 

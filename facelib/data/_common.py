@@ -1,4 +1,4 @@
-"""Helpers shared by the loaders: option checks, uint8 conversion, square resizing,
+"""Helpers shared by the loaders: option checks, N x C x H x W layout, square resizing,
 missing-data errors and the writable cache folder.
 
 Kept in one place so every loader rejects bad options and missing files with the
@@ -7,6 +7,7 @@ same kind of message.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 from pathlib import Path
@@ -21,7 +22,6 @@ __all__ = [
     "check_size",
     "check_choice",
     "check_bool",
-    "to_uint8",
     "to_nchw",
     "square_resize",
     "missing_data",
@@ -29,6 +29,7 @@ __all__ = [
     "cache_dir",
     "CorruptDataError",
     "read_data_file",
+    "no_leftover_folders",
 ]
 
 
@@ -93,11 +94,6 @@ def check_bool(value: Any, option: str) -> bool:
     return bool(value)
 
 
-def to_uint8(x: np.ndarray) -> np.ndarray:
-    """Floats in [0, 1] (scikit-learn's convention) back to 0..255 bytes, rounded."""
-    return np.clip(np.rint(np.asarray(x, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
-
-
 def to_nchw(x: np.ndarray) -> torch.Tensor:
     """N x H x W (grey) or N x H x W x 3 (RGB) array -> N x C x H x W tensor."""
     x = np.asarray(x)
@@ -160,3 +156,22 @@ def cache_dir(cache: str | os.PathLike | None = None) -> Path:
         return Path(cache).expanduser()
     env = os.environ.get("FACELIB_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "facelib"
+
+
+@contextlib.contextmanager
+def no_leftover_folders(folder: Path):
+    """Remove the empty folders that a failed download created (`folder`, its missing parents,
+    `folder/lfw_home`), so a failed attempt leaves nothing behind."""
+    folder = Path(folder)
+    chain = [folder / "lfw_home", folder, *folder.parents]
+    new = [p for p in chain if not p.exists()]
+    try:
+        yield
+    except BaseException:
+        for p in new:  # deepest first
+            try:
+                if p.is_dir() and not any(p.iterdir()):
+                    p.rmdir()
+            except OSError:
+                pass
+        raise

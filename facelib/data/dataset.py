@@ -14,6 +14,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .pairs import balanced_pairs, labelled_people
+from .pixels import to_float
+
 __all__ = ["FaceDataset", "PAIR_COLUMNS"]
 
 #: Columns of every pair table: indices into the dataset, the same-person label and the fold.
@@ -109,7 +112,7 @@ class FaceDataset:
 
     def float_images(self, index: Any = slice(None)) -> torch.Tensor:
         """Images as float32 in [0, 1] (for plotting or small evaluations)."""
-        return self.images[index].float().div_(255.0)
+        return to_float(self.images[index])
 
     def subset(self, index: Any, name: str | None = None) -> "FaceDataset":
         """Rows `index` (bool mask or integer array) as a new dataset.
@@ -146,15 +149,6 @@ class FaceDataset:
         )
 
     # -- verification helpers -------------------------------------------------------
-    def _require_identities(self, what: str) -> np.ndarray:
-        known = np.unique(self.identity[self.identity >= 0])
-        if known.size < 2:
-            raise ValueError(
-                f"{self.name}: {what} needs identity labels for at least two people, "
-                f"found {known.size}; use a labelled set (olivetti, lfw-people, yaleb, synthetic, folder)"
-            )
-        return known
-
     def split_by_identity(
         self, test_fraction: float = 0.25, seed: int = 0
     ) -> tuple["FaceDataset", "FaceDataset"]:
@@ -165,7 +159,7 @@ class FaceDataset:
         """
         if not 0.0 < test_fraction < 1.0:
             raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-        people = self._require_identities("split_by_identity")
+        people = labelled_people(self, "split_by_identity")
         rng = np.random.default_rng(seed)
         n_test = int(round(test_fraction * people.size))
         n_test = min(max(n_test, 1), people.size - 1)
@@ -181,46 +175,6 @@ class FaceDataset:
 
         Returns a DataFrame with columns left, right (row indices), same (bool) and
         fold (always 0 here; official lists such as LFW's keep theirs in `pair_table`).
-        Pairs are distinct and never pair an image with itself.
+        Pairs are distinct and never pair an image with itself (`facelib.data.pairs`).
         """
-        if n < 2 or n % 2:
-            raise ValueError(f"n must be an even number >= 2 (half same, half different), got {n}")
-        people = self._require_identities("pairs")
-        rng = np.random.default_rng(seed)
-        by_person = {p: np.flatnonzero(self.identity == p) for p in people}
-        multi = np.array([p for p in people if by_person[p].size >= 2])
-        if multi.size == 0:
-            raise ValueError(f"{self.name}: no identity has two images, so no same-person pair exists")
-        half = n // 2
-        max_same = sum(by_person[p].size * (by_person[p].size - 1) // 2 for p in multi)
-        if half > max_same:
-            raise ValueError(f"{self.name}: asked for {half} same-person pairs, only {max_same} exist")
-
-        def draw(k: int, same: bool, seen: set[tuple[int, int]]) -> list[tuple[int, int]]:
-            out: list[tuple[int, int]] = []
-            tries = 0
-            while len(out) < k:
-                tries += 1
-                if tries > 1000 * k + 10000:
-                    raise RuntimeError(f"{self.name}: could not draw {k} distinct pairs")
-                if same:
-                    p = multi[rng.integers(multi.size)]
-                    a, b = rng.choice(by_person[p], size=2, replace=False)
-                else:
-                    p, q = rng.choice(people, size=2, replace=False)
-                    a = by_person[p][rng.integers(by_person[p].size)]
-                    b = by_person[q][rng.integers(by_person[q].size)]
-                key = (int(min(a, b)), int(max(a, b)))
-                if key in seen:
-                    continue
-                seen.add(key)
-                out.append((int(a), int(b)))
-            return out
-
-        seen: set[tuple[int, int]] = set()
-        rows = [(a, b, True) for a, b in draw(half, True, seen)]
-        rows += [(a, b, False) for a, b in draw(half, False, seen)]
-        order = rng.permutation(len(rows))
-        table = pd.DataFrame([rows[i] for i in order], columns=["left", "right", "same"])
-        table["fold"] = 0
-        return table
+        return balanced_pairs(self, n, seed)

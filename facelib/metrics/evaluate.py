@@ -30,30 +30,12 @@ METRICS: dict[str, Callable[..., dict]] = {
 
 
 def as_representation(model_or_representation: Any, device: str | torch.device | None = None) -> Callable:
-    """A representation callable: a callable is returned as is; a torch model gives its posterior mean.
-
-    Uses ``facelib.train.representation(model)`` when that exists, else ``model.encode(x)[0]``
-    on float images in [0, 1] (no gradients, eval mode, on the model's device).
-    """
+    """A representation callable: a callable is returned as is; a torch model gives its posterior mean
+    (``facelib.train.inference.representation``, on `device`, by default where the model is)."""
     if isinstance(model_or_representation, torch.nn.Module):
-        model = model_or_representation
-        try:
-            from facelib.train import representation as train_representation  # type: ignore[attr-defined]
-        except ImportError:
-            train_representation = None
-        if train_representation is not None:
-            return train_representation(model)
-        if not hasattr(model, "encode"):
-            raise TypeError(f"{type(model).__name__} has no encode(x) -> (mu, logvar); pass a representation callable")
-        dev = torch.device(device) if device is not None else next(model.parameters()).device
+        from facelib.train.inference import representation
 
-        @torch.no_grad()
-        def represent(images: torch.Tensor) -> np.ndarray:
-            model.eval()
-            mu = model.encode(images.to(dev).float().div_(255.0))[0]
-            return mu.reshape(mu.shape[0], -1).cpu().numpy()
-
-        return represent
+        return representation(model_or_representation, device=device)
     if callable(model_or_representation):
         return model_or_representation
     raise TypeError(

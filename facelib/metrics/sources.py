@@ -6,8 +6,8 @@ rest, and (c) render images of given codes. A *factor source* provides exactly t
 - ``factor_names`` (list of str) and ``factor_sizes`` (discrete levels per factor);
 - ``sample_factors(n, rng) -> int64 codes (n, K)``, code ``k`` in ``0 .. factor_sizes[k]-1``;
 - ``render_codes(codes, rng) -> uint8 images N x C x H x W`` (``render`` is accepted as well);
-- optionally ``sample_fixed(k, value, n, rng)`` (first parameter named ``k``) for sources whose
-  factor grid is incomplete; ``value`` is one code or one per row.
+- optionally ``sample_fixed(k, value, n, rng)`` for sources whose factor grid is incomplete;
+  ``value`` is one code or one per row. That is the one meaning of ``sample_fixed`` in facelib.
 
 Fixing a factor follows disentanglement_lib: draw ``sample_factors`` and overwrite column ``k``.
 That is only valid when every combination of codes exists. Real data (Extended Yale B) has
@@ -97,7 +97,7 @@ def sample_fixed(
     disentanglement_lib's way: ``sample_factors`` then overwrite column ``k``.
     """
     own = getattr(source, "sample_fixed", None)
-    if own is not None and _takes_codes_signature(own):
+    if own is not None:
         codes = np.asarray(own(k, value, n, rng))
         if codes.shape != (n, len(source.factor_sizes)) or not np.all(codes[:, k] == value):
             raise ValueError(
@@ -105,26 +105,10 @@ def sample_fixed(
                 f"({n}, {len(source.factor_sizes)}) whose column k equals value; got shape {codes.shape}"
             )
         return codes.astype(np.int64)
-    # complete grid (or a sample_fixed with another signature, e.g. by factor name): overwrite
+    # complete grid: overwrite the column
     codes = np.asarray(source.sample_factors(n, rng), dtype=np.int64).copy()
     codes[:, k] = value
     return codes
-
-
-def _takes_codes_signature(fn: Callable) -> bool:
-    """True if ``fn`` can be called as ``fn(k, value, n, rng)`` (the metrics' contract)."""
-    import inspect
-
-    try:
-        sig = inspect.signature(fn)
-    except (TypeError, ValueError):
-        return False
-    try:
-        sig.bind(0, 0, 1, None)
-    except TypeError:
-        return False
-    names = [p.name for p in sig.parameters.values()][:4]
-    return bool(names) and names[0] in ("k", "factor_index", "index")
 
 
 # ---------------------------------------------------------------------------------------
@@ -316,44 +300,22 @@ class YaleBSource(DatasetSource):
     independent of itself here (fixing elevation 90 fixes azimuth 0), so even the true factors
     score below 1 on the fixed-factor metrics; compare models with each other, not with 1.
     Give a loaded `FaceDataset` (``facelib.data.load("yaleb")``, with factor columns azimuth
-    and elevation), or let it load one (``size`` and ``root`` as for that loader; without the
-    loader it reads ``extended_yale_b/extended_yale_b_cropped.npz`` under ``$FACELIB_DATA``).
+    and elevation), or let it load one (``size`` and ``root`` as for ``facelib.data.yaleb.load_yaleb``).
     """
-
-    NPZ = Path("extended_yale_b") / "extended_yale_b_cropped.npz"
 
     def __init__(self, dataset: Any = None, root: str | Path | None = None, size: int | str = 64):
         if dataset is None:
-            try:
-                from facelib.data.yaleb import load_yaleb
-            except ImportError:  # loader not available: read the file directly
-                load_yaleb = None
-            if load_yaleb is not None:
-                dataset = load_yaleb(size=size, root=root)
-        if dataset is None:
-            from facelib.data.paths import DataNotFoundError, data_root
+            from facelib.data.yaleb import load_yaleb
 
-            path = data_root(root) / self.NPZ
-            if not path.exists():
-                raise DataNotFoundError(
-                    f"Extended Yale B not found at {path}; set FACELIB_DATA to the folder holding "
-                    f"{self.NPZ} (or pass root=, or a FaceDataset from facelib.data.load('yaleb'))"
-                )
-            key = {64: "images_64x64", "64x64": "images_64x64", "96x84": "images_96x84"}.get(size)
-            if key is None:
-                raise ValueError(f"size must be 64 or '96x84' here, got {size!r}")
-            with np.load(path) as d:
-                images = d[key]
-                factors = {"identity": d["label"], "azimuth": d["azimuth"], "elevation": d["elevation"]}
-        else:
-            if dataset.factors is None:
-                raise ValueError("the Yale B FaceDataset has no factors table; load it with facelib.data.load('yaleb')")
-            cols = {c.lower(): c for c in dataset.factors.columns}
-            az = next((cols[c] for c in ("azimuth", "light_azimuth", "az") if c in cols), None)
-            el = next((cols[c] for c in ("elevation", "light_elevation", "el") if c in cols), None)
-            if az is None or el is None:
-                raise ValueError(f"need azimuth and elevation factor columns, found {list(dataset.factors.columns)}")
-            images = dataset.images
-            factors = {"identity": dataset.identity, "azimuth": dataset.factors[az].to_numpy(),
-                       "elevation": dataset.factors[el].to_numpy()}
+            dataset = load_yaleb(size=size, root=root)
+        if dataset.factors is None:
+            raise ValueError("the Yale B FaceDataset has no factors table; load it with facelib.data.load('yaleb')")
+        cols = {c.lower(): c for c in dataset.factors.columns}
+        az = next((cols[c] for c in ("azimuth", "light_azimuth", "az") if c in cols), None)
+        el = next((cols[c] for c in ("elevation", "light_elevation", "el") if c in cols), None)
+        if az is None or el is None:
+            raise ValueError(f"need azimuth and elevation factor columns, found {list(dataset.factors.columns)}")
+        images = dataset.images
+        factors = {"identity": dataset.identity, "azimuth": dataset.factors[az].to_numpy(),
+                   "elevation": dataset.factors[el].to_numpy()}
         super().__init__(images, factors, name="yaleb")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from facelib.models import units
 from facelib.models.activity import ACTIVE_KL_NATS, active_latents, count_active
-from facelib.models.base import CONFIGS, MODELS, BaseVAE, ModelConfig, build_model
+from facelib.models.base import CONFIGS, MODELS, BaseVAE, ModelConfig, build_model, latent_dim
 from facelib.models.beta_tcvae import BetaTCVAE, BetaTCVAEConfig
 from facelib.models.beta_vae import BetaVAE, BetaVAEConfig
 from facelib.models.factor_vae import FactorVAE, FactorVAEConfig
@@ -19,7 +19,7 @@ from facelib.models.modvae import ModVAE, ModVAEConfig, factor_blocks
 from facelib.models.vae import VAE, VAEConfig
 
 __all__ = [
-    "MODELS", "CONFIGS", "build_model", "BaseVAE", "ModelConfig",
+    "MODELS", "CONFIGS", "build_model", "BaseVAE", "ModelConfig", "latent_dim",
     "VAE", "VAEConfig", "BetaVAE", "BetaVAEConfig", "ModVAE", "ModVAEConfig", "factor_blocks",
     "BetaTCVAE", "BetaTCVAEConfig", "FactorVAE", "FactorVAEConfig",
     "units", "ACTIVE_KL_NATS", "active_latents", "count_active",

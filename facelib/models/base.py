@@ -31,8 +31,9 @@ from torch import nn
 
 from facelib.models import losses, units
 from facelib.models.networks import Decoder, Encoder
+from facelib.utils import normalise_name
 
-__all__ = ["ModelConfig", "BaseVAE", "MODELS", "CONFIGS", "register", "build_model"]
+__all__ = ["ModelConfig", "BaseVAE", "MODELS", "CONFIGS", "register", "build_model", "latent_dim"]
 
 #: Registry: model name -> model class; filled by `register`.
 MODELS: dict[str, type["BaseVAE"]] = {}
@@ -112,8 +113,12 @@ def register(cls: type["BaseVAE"]) -> type["BaseVAE"]:
     return cls
 
 
-def _normalise_name(name: str) -> str:
-    return str(name).strip().lower().replace("_", "-")
+def latent_dim(model: nn.Module) -> int:
+    """Number of latents of a model: `model.config.latent_dim` (facelib models) or `model.latent_dim`."""
+    d = getattr(getattr(model, "config", None), "latent_dim", None) or getattr(model, "latent_dim", None)
+    if not isinstance(d, int) or d < 1:
+        raise TypeError(f"{type(model).__name__} has no config.latent_dim; pass a facelib model (see facelib.models)")
+    return d
 
 
 def build_model(name_or_config: "str | ModelConfig", **fields: Any) -> "BaseVAE":
@@ -130,7 +135,7 @@ def build_model(name_or_config: "str | ModelConfig", **fields: Any) -> "BaseVAE"
             raise ValueError(f"no registered model uses config class {type(name_or_config).__name__}")
         config = dataclasses.replace(name_or_config, **fields) if fields else name_or_config
         return MODELS[name](config)
-    name = _normalise_name(name_or_config)
+    name = normalise_name(name_or_config)
     if name not in MODELS:
         raise ValueError(f"unknown model {name_or_config!r}; choose one of {sorted(MODELS)}")
     cls = MODELS[name]

@@ -14,23 +14,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facelib.utils import select_device
+from facelib.data.pixels import image_batch, to_float
+from facelib.models.base import latent_dim
+from facelib.utils import model_device, select_device
 
-__all__ = ["embed", "representation", "reconstruct", "sample", "traverse", "latent_dim"]
-
-
-def latent_dim(model: torch.nn.Module) -> int:
-    """Number of latents of a model (from its config)."""
-    d = getattr(getattr(model, "config", None), "latent_dim", None) or getattr(model, "latent_dim", None)
-    if not isinstance(d, int) or d < 1:
-        raise TypeError(f"{type(model).__name__} has no config.latent_dim; pass a facelib model")
-    return d
-
-
-def _model_device(model: torch.nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
+__all__ = ["embed", "representation", "reconstruct", "sample", "traverse"]
 
 
 @contextlib.contextmanager
@@ -39,7 +27,7 @@ def _using(model: torch.nn.Module, device: Any) -> Iterator[torch.device]:
 
     The model is moved back afterwards, so a caller's model never changes device under it.
     """
-    home = _model_device(model)
+    home = model_device(model)
     target = home if device is None else select_device(device)
     was_training = model.training
     model.eval()
@@ -54,28 +42,6 @@ def _using(model: torch.nn.Module, device: Any) -> Iterator[torch.device]:
         model.train(was_training)
 
 
-def _as_images(images: Any) -> torch.Tensor:
-    """uint8 (0..255) or float ([0, 1]) images as a 4-D tensor, kept in its dtype."""
-    if isinstance(images, np.ndarray):
-        images = torch.from_numpy(np.ascontiguousarray(images))
-    if hasattr(images, "images") and isinstance(images.images, torch.Tensor):  # a FaceDataset
-        images = images.images
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"expected images as a tensor or array (N x C x H x W), got {type(images).__name__}")
-    if images.ndim == 3:
-        raise ValueError(f"expected a batch N x C x H x W, got shape {tuple(images.shape)}; add a batch axis with x[None]")
-    if images.ndim != 4:
-        raise ValueError(f"expected images N x C x H x W, got shape {tuple(images.shape)}")
-    if images.dtype != torch.uint8 and not images.is_floating_point():
-        raise TypeError(f"images must be uint8 (0..255) or float in [0, 1], got {images.dtype}")
-    return images
-
-
-def _to_float(batch: torch.Tensor, device: torch.device) -> torch.Tensor:
-    batch = batch.to(device, non_blocking=True)
-    return batch.float().div_(255.0) if batch.dtype == torch.uint8 else batch.float()
-
-
 def _batches(n: int, batch_size: int) -> Iterator[slice]:
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -87,7 +53,7 @@ def _encode_all(model, images: torch.Tensor, batch_size: int, device) -> tuple[t
     mus, logvars = [], []
     with _using(model, device) as dev:
         for sl in _batches(images.shape[0], batch_size):
-            mu, logvar = model.encode(_to_float(images[sl], dev))
+            mu, logvar = model.encode(to_float(images[sl], dev))
             mus.append(mu.float().cpu())
             logvars.append(logvar.float().cpu())
     d = latent_dim(model)
@@ -102,7 +68,7 @@ def embed(model: torch.nn.Module, dataset: Any, batch_size: int = 256, device: A
     Columns mu_0..mu_{d-1}, logvar_0..logvar_{d-1}, identity (-1 unknown) and index
     (row in the data set), so pandas/statsmodels code reads the latents directly.
     """
-    images = _as_images(dataset)
+    images = image_batch(dataset)
     n = images.shape[0]
     mu, logvar = _encode_all(model, images, batch_size, device)
     d = mu.shape[1]
@@ -125,7 +91,7 @@ def representation(model: torch.nn.Module, batch_size: int = 256, device: Any = 
     """
 
     def represent(images: Any) -> np.ndarray:
-        mu, _ = _encode_all(model, _as_images(images), batch_size, device)
+        mu, _ = _encode_all(model, image_batch(images), batch_size, device)
         return mu.numpy()
 
     represent.__name__ = f"{getattr(model, 'name', type(model).__name__)}_posterior_mean"
@@ -134,11 +100,11 @@ def representation(model: torch.nn.Module, batch_size: int = 256, device: Any = 
 
 def reconstruct(model: torch.nn.Module, images: Any, batch_size: int = 256, device: Any = "auto") -> torch.Tensor:
     """Decoded posterior means (float in [0, 1], same shape as `images`), deterministic."""
-    images = _as_images(images)
+    images = image_batch(images)
     out = []
     with _using(model, device) as dev:
         for sl in _batches(images.shape[0], batch_size):
-            mu, _ = model.encode(_to_float(images[sl], dev))
+            mu, _ = model.encode(to_float(images[sl], dev))
             out.append(model.decode(mu).float().cpu())
     return torch.cat(out) if out else torch.empty(0, *images.shape[1:])
 

@@ -1,49 +1,65 @@
-"""Pair verification statistics: pair features and classifiers, distance and
-likelihood-ratio scores, Hotelling T² tests, ROC metrics, LFW / held-out-identity
-protocols, baseline representations and the end-to-end siamese CNN.
+"""Pair verification statistics: does a representation of faces tell people apart?
 
 Everything works on numpy embeddings (N, d) plus a pair table (left, right, same, fold),
-independent of how the embeddings were made. The siamese CNN and the per-fold
-VAE representation `VAEEmbedding` (torch) and plots (seaborn) are imported on first use.
+independent of how the embeddings were made. The names here are the ones the notebooks use;
+everything else (constants such as `features.COMBINERS`, `roc.RESULT_COLUMNS`, the lower-level
+estimators and helpers) stays in its module:
+
+* representations refitted per fold: `Eigenfaces`, `Fisherfaces`, `RawPixels` (`baselines`),
+  `VAEEmbedding`, `PatchVAEEmbedding` (`latents`, a facelib model trained inside `fit`);
+* pair classifiers on pair features: `make_pipeline`, `PairFeatures`, `pair_array`,
+  `logit_table` (`features`);
+* pair scores, one interface (`fit_pairs` / `score_pairs`, see `scores`): `CosineScore`,
+  `EuclideanScore`, `MahalanobisScore`, `TwoCovarianceScore`;
+* Hotelling T² tests of latents: `latent_identity_tests`, `pair_difference_test`,
+  `hotelling_one_sample`, `hotelling_two_sample`, and the permutation version on person-disjoint
+  pairs, `pair_difference_permutation_test`, `person_disjoint_pairs` (`hotelling`);
+* protocols: `evaluate_split`, `evaluate_folds`, LFW `view1` / `view2`, `held_out_pairs`,
+  `held_out_protocol`, `summarize` (`protocols`), with `person_folds` (`facelib.data.pairs`);
+  LFW results categories in `categories`; settings chosen on View 1 and run once on View 2 in
+  `selection` (`python -m facelib lfw`);
+* ROC figures: `auc`, `auc_bootstrap_ci` (`roc`); figures in `plots`;
+* the end-to-end siamese CNN: `SiameseVerifier`, `siamese_pairs` (`siamese`).
+
+The torch-model modules (`latents`, `siamese`) load on first use of their names.
 """
 
 from __future__ import annotations
 
-from .baselines import BASELINES, Eigenfaces, Fisherfaces, RawPixels, flatten_images
-from .features import (CLASSIFIERS, COMBINERS, PARAM_GRIDS, SYMMETRIC_COMBINERS, PairFeatures,
-                       logit_table, make_pipeline, pair_array, pair_scores, tuned_pipeline)
-from .hotelling import (HotellingResult, ProbeT2Score, hotelling_one_sample, hotelling_two_sample,
-                        latent_identity_tests, pair_difference_permutation_test, pair_difference_test,
-                        person_disjoint_pairs)
-from .protocols import (across_factor_pairs, evaluate_folds, evaluate_split, held_out_identity,
-                        held_out_pairs, held_out_protocol, lfw_category, summarize, view1, view2)
-from .roc import (RESULT_COLUMNS, accuracy_at, auc, auc_bootstrap_ci, best_threshold,
-                  equal_error_rate, roc_frame, tar_at_far, verification_metrics)
-from .scores import (SCORERS, CosineScore, EuclideanScore, MahalanobisScore, PairScorer,
-                     TwoCovarianceScore)
+import importlib
+from typing import Any
+
+from facelib.data.pairs import person_folds
+
+from .baselines import Eigenfaces, Fisherfaces, RawPixels
+from .features import PairFeatures, logit_table, make_pipeline, pair_array
+from .hotelling import (hotelling_one_sample, hotelling_two_sample, latent_identity_tests,
+                        pair_difference_permutation_test, pair_difference_test, person_disjoint_pairs)
+from .protocols import evaluate_folds, evaluate_split, held_out_pairs, held_out_protocol, summarize, view1, view2
+from .roc import auc, auc_bootstrap_ci
+from .scores import CosineScore, EuclideanScore, MahalanobisScore, TwoCovarianceScore
+
+_LAZY = {"VAEEmbedding": "latents", "PatchVAEEmbedding": "latents",
+         "SiameseVerifier": "siamese", "siamese_pairs": "siamese"}
 
 __all__ = [
-    "BASELINES", "Eigenfaces", "Fisherfaces", "RawPixels", "flatten_images",
-    "CLASSIFIERS", "COMBINERS", "PARAM_GRIDS", "SYMMETRIC_COMBINERS", "PairFeatures", "logit_table",
-    "make_pipeline", "pair_array", "pair_scores", "tuned_pipeline",
-    "HotellingResult", "ProbeT2Score", "hotelling_one_sample", "hotelling_two_sample",
-    "latent_identity_tests", "pair_difference_test", "pair_difference_permutation_test", "person_disjoint_pairs",
-    "across_factor_pairs", "evaluate_folds", "evaluate_split", "held_out_identity",
-    "held_out_pairs", "held_out_protocol", "lfw_category", "summarize", "view1", "view2",
-    "RESULT_COLUMNS", "accuracy_at", "auc", "auc_bootstrap_ci", "best_threshold",
-    "equal_error_rate", "roc_frame", "tar_at_far", "verification_metrics",
-    "SCORERS", "CosineScore", "EuclideanScore", "MahalanobisScore", "PairScorer", "TwoCovarianceScore",
-    "SiameseVerifier", "SiameseNet", "siamese_pairs", "VAEEmbedding", "PatchVAEEmbedding", "grid_patches",
+    "Eigenfaces", "Fisherfaces", "RawPixels", "VAEEmbedding", "PatchVAEEmbedding",
+    "make_pipeline", "PairFeatures", "pair_array", "logit_table",
+    "CosineScore", "EuclideanScore", "MahalanobisScore", "TwoCovarianceScore",
+    "latent_identity_tests", "pair_difference_test", "hotelling_one_sample", "hotelling_two_sample",
+    "pair_difference_permutation_test", "person_disjoint_pairs",
+    "evaluate_split", "evaluate_folds", "view1", "view2", "person_folds", "held_out_pairs",
+    "held_out_protocol", "summarize",
+    "auc", "auc_bootstrap_ci",
+    "SiameseVerifier", "siamese_pairs",
 ]
 
 
-def __getattr__(name):
-    if name in ("SiameseVerifier", "SiameseNet", "siamese_pairs"):
-        from . import siamese
-
-        return getattr(siamese, name)
-    if name in ("VAEEmbedding", "PatchVAEEmbedding", "grid_patches"):
-        from . import latents
-
-        return getattr(latents, name)
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(f"facelib.verify.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'facelib.verify' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

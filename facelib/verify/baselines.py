@@ -8,10 +8,13 @@ identity labels (of training images), the others use none.
 from __future__ import annotations
 
 import numpy as np
+import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.utils.validation import check_is_fitted
+
+from facelib.data.pixels import to_float
 
 from .features import unique_rows
 
@@ -20,20 +23,10 @@ __all__ = ["flatten_images", "RawPixels", "Eigenfaces", "Fisherfaces", "BASELINE
 
 def flatten_images(images) -> np.ndarray:
     """uint8 images N x C x H x W (tensor or array), or N x H x W, -> float32 (N, C*H*W) in [0, 1]."""
-    try:
-        import torch
-
-        if isinstance(images, torch.Tensor):
-            images = images.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover
-        pass
-    a = np.asarray(images)
-    if a.ndim not in (3, 4):
-        raise ValueError(f"images must be N x C x H x W or N x H x W, got shape {a.shape}")
-    a = a.reshape(a.shape[0], -1)
-    if a.dtype == np.uint8:
-        return a.astype(np.float32) / 255.0
-    return a.astype(np.float32)
+    x = images.detach().cpu() if isinstance(images, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(images))
+    if x.ndim not in (3, 4):
+        raise ValueError(f"images must be N x C x H x W or N x H x W, got shape {tuple(x.shape)}")
+    return to_float(x.reshape(x.shape[0], -1)).numpy()
 
 
 def _matrix(X) -> np.ndarray:

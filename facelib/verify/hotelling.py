@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .covariances import _as_matrix, quadratic_forms, shrink, within_between_covariance
 from .features import COMBINERS, pair_array
 from .inputs import check_identity, check_same
-from .scores import PairScorer, _as_matrix, quadratic_forms, shrink, within_between_covariance
+from .scores import PairScorer
 
 __all__ = [
     "HotellingResult",

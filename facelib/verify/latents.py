@@ -29,20 +29,15 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from facelib.data.pixels import image_batch
+
 __all__ = ["VAEEmbedding", "PatchVAEEmbedding", "grid_patches", "training_patches"]
 
 _LABELS = ("none", "identities")
 
 
 def _images(X: Any) -> torch.Tensor:
-    """uint8 N x C x H x W tensor (what the loaders give), with a clear error otherwise."""
-    x = torch.as_tensor(np.ascontiguousarray(X)) if not isinstance(X, torch.Tensor) else X
-    if x.dtype != torch.uint8 or x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(
-            f"VAEEmbedding takes uint8 images N x C x H x W (C = 1 or 3), as facelib's loaders give "
-            f"(dataset.images), got {x.dtype} of shape {tuple(x.shape)}; pass images, not flattened pixels"
-        )
-    return x
+    return image_batch(X, "VAEEmbedding's images", uint8=True)
 
 
 class VAEEmbedding(TransformerMixin, BaseEstimator):

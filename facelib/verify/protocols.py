@@ -5,98 +5,70 @@ A *method* is either a pair classifier (a `Pipeline`/`GridSearchCV` over pair ar
 embeddings (an (N, d) array) or a transformer (e.g. `baselines.Eigenfaces`) that is refitted
 on each split's training images. For every split, every fitted stage -- representation,
 PCA, scaler, classifier, covariances and the accept threshold -- sees training data only;
-the test pairs are only scored.
+the test pairs are only scored. Every protocol returns tidy rows (`roc.RESULT_COLUMNS`), or
+with `return_details=True` a `SplitResult` that adds each test pair's score and the fitted stages.
 
-LFW results category (`lfw_category`), following Huang & Learned-Miller, "Labeled Faces in
-the Wild: Updates and New Reporting Procedures" (UMass TR UM-CS-2014-003). The rule:
-
-* labeled outside data used by the representation -> "unrestricted, labeled outside data";
-* no labels anywhere (representation and verifier) -> "unsupervised" (ROC figures only: an
-  accuracy needs a threshold chosen on labelled training pairs, so it is image-restricted);
-* identity labels of LFW training images used by any stage (Fisherfaces, a covariance
-  estimated from identities) -> "unrestricted, no outside data" (or
-  "unrestricted, label-free outside data" if the representation was trained on other images);
-* otherwise only the training pairs' same/different labels -> "image-restricted, no outside
-  data" (or "image-restricted, label-free outside data").
-
-A representation trained on LFW test-fold images (e.g. a VAE trained on all of LFW) gets
-the suffix " [not valid: representation saw test-fold images]".
+LFW results categories (which number counts as image-restricted, unrestricted, ...) are
+`categories.lfw_category`'s.
 
 Unrestricted training images: LFW's ten folds are disjoint in people, so once the names are
 used, every image of a training fold's people is training data -- the pairs' images and the
-person's other LFW images (`load("lfw-pairs", people=True)` appends those). `person_folds`
-gives each row its person's fold; `evaluate_folds(..., image_folds=...)` then trains the
-representation and identity-based scorers on all rows of the other folds' people, and the
-results are reported as unrestricted.
+person's other LFW images (`load("lfw-pairs", people=True)` appends those).
+`facelib.data.pairs.person_folds` gives each row its person's fold; `evaluate_folds(...,
+image_folds=...)` then trains the representation and identity-based scorers on all rows of
+the other folds' people, and the results are reported as unrestricted.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.base import clone
 
-from .features import pair_array, pair_scores
-from .roc import RESULT_COLUMNS, tidy, verification_metrics
-from .scores import PairScorer
+from facelib.data.pairs import across_factor_pairs, max_balanced_pairs
+
+from .categories import THRESHOLD_METRICS, lfw_category, method_labels
 from .inputs import check_identity, check_indices, check_pair_table
+from .roc import RESULT_COLUMNS, tidy, verification_metrics
+from .scores import as_verifier
 
 __all__ = [
-    "lfw_category",
+    "SplitResult",
     "evaluate_split",
     "evaluate_folds",
-    "person_folds",
     "view1",
     "view2",
     "held_out_identity",
     "held_out_protocol",
     "held_out_pairs",
-    "across_factor_pairs",
     "summarize",
-    "method_labels",
 ]
 
-_INVALID = " [not valid: representation saw test-fold images]"
 
-#: Metrics that need an accept threshold, which the protocols choose on the training pairs' labels:
-#: for a label-free score (cosine, Euclidean) they belong to the image-restricted category, while
-#: its ROC figures (AUC, EER, TAR at FAR) are unsupervised.
-THRESHOLD_METRICS = ("threshold", "train_accuracy", "accuracy", "accuracy_clf")
+@dataclass
+class SplitResult:
+    """A protocol's numbers with what made them (`return_details=True`).
 
-
-def lfw_category(verifier_labels: str = "pairs", representation_labels: str = "none",
-                 outside_data: str | None = None, saw_test_images: bool = False) -> str:
-    """LFW results category of one number (rule in the module docstring).
-
-    Args:
-        verifier_labels: what the verifier was fitted with: "none", "pairs" or "identities".
-        representation_labels: LFW labels the representation used: "none" or "identities".
-        outside_data: data outside LFW used by the representation: None, "label-free" or "labeled".
-        saw_test_images: the representation was trained on images of the test folds.
+    Attributes:
+        results: the tidy rows the protocol returns otherwise (`roc.RESULT_COLUMNS`).
+        scores: one DataFrame per (fold, method) of its test pairs' scores (method,
+            representation, fold, pair, score, same), what `plots.roc_overlay` draws.
+        fitted: every fitted stage: {(fold, name): method, (fold, name, "threshold"): accept
+            threshold, (fold, "representation"): the representation refitted on that fold}.
     """
-    for name, v, ok in (("verifier_labels", verifier_labels, ("none", "pairs", "identities")),
-                        ("representation_labels", representation_labels, ("none", "identities")),
-                        ("outside_data", outside_data, (None, "label-free", "labeled"))):
-        if v not in ok:
-            raise ValueError(f"{name} must be one of {ok}, got {v!r}")
-    if outside_data == "labeled":
-        cat = "unrestricted, labeled outside data"
-    elif verifier_labels == "none" and representation_labels == "none":
-        cat = "unsupervised" + (", label-free outside data" if outside_data == "label-free" else "")
-    else:
-        restricted = "identities" not in (verifier_labels, representation_labels)
-        outside = "label-free outside data" if outside_data == "label-free" else "no outside data"
-        cat = f"{'image-restricted' if restricted else 'unrestricted'}, {outside}"
-    return cat + (_INVALID if saw_test_images else "")
 
+    results: pd.DataFrame
+    scores: list[pd.DataFrame] = field(default_factory=list)
+    fitted: dict = field(default_factory=dict)
 
-def method_labels(method: Any, training: str) -> str:
-    """What labels fitting `method` uses: classifiers "pairs"; scorers "none" or `training`."""
-    if isinstance(method, PairScorer):
-        return "none" if method.labels == "none" else training
-    return "pairs"
+    @staticmethod
+    def concat(parts: list["SplitResult"]) -> "SplitResult":
+        return SplitResult(pd.concat([p.results for p in parts], ignore_index=True),
+                           [s for p in parts for s in p.scores], {k: v for p in parts for k, v in p.fitted.items()})
 
 
 def _is_transformer(rep: Any) -> bool:
@@ -104,27 +76,21 @@ def _is_transformer(rep: Any) -> bool:
 
 
 def _fit_method(method, E, train_pairs, train_images, identity, training):
-    """Clone and fit one method on training data; returns the fitted method."""
-    m = clone(method)
-    if isinstance(m, PairScorer):
-        if m.labels == "none":
-            m.fit(E[train_images])
-        elif training == "identities":
-            if identity is None:
-                raise ValueError("training='identities' needs identity labels of the training images")
-            m.fit(E[train_images], identity[train_images])
-        else:
-            m.fit_pairs(E[train_pairs["left"].to_numpy()], E[train_pairs["right"].to_numpy()],
-                        train_pairs["same"].to_numpy())
+    """Clone and fit one method (as a pair scorer) on training data; returns it fitted."""
+    m = clone(as_verifier(method))
+    if m.labels == "none":
+        m.fit(E[train_images])
+    elif m.labels == "identities" and training == "identities":
+        if identity is None:
+            raise ValueError("training='identities' needs identity labels of the training images")
+        m.fit(E[train_images], identity[train_images])
     else:
-        m.fit(pair_array(E, train_pairs), train_pairs["same"].to_numpy().astype(bool))
+        m.fit_pairs(*_sides(E, train_pairs), train_pairs["same"].to_numpy())
     return m
 
 
-def _score(m, E, pairs) -> np.ndarray:
-    if isinstance(m, PairScorer):
-        return m.score_pairs(E[pairs["left"].to_numpy()], E[pairs["right"].to_numpy()])
-    return pair_scores(m, pair_array(E, pairs))
+def _sides(E, pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    return E[pairs["left"].to_numpy()], E[pairs["right"].to_numpy()]
 
 
 def _pair_rows(pairs: pd.DataFrame) -> np.ndarray:
@@ -141,8 +107,7 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
                    representation=None, training: str = "pairs", representation_name: str = "embedding",
                    protocol: str = "split", fold: Any = 0, representation_labels: str | None = None,
                    outside_data: str | None = None, saw_test_images: bool = False, n_boot: int = 0,
-                   fitted: dict | None = None, scores: list | None = None,
-                   representation_images=None) -> pd.DataFrame:
+                   representation_images=None, return_details: bool = False) -> "pd.DataFrame | SplitResult":
     """Fit every method on the training pairs/images, score the test pairs, return tidy rows.
 
     Args:
@@ -157,9 +122,8 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
             e.g. only the training pairs' images while identity scorers use every training image.
         training: "pairs" (image-restricted: identity-based scorers are fitted from pair labels)
             or "identities" (unrestricted: from identity labels of training images).
-        fitted: optional dict filled with {(fold, name): fitted stage} (incl. "representation"
-            and thresholds), for inspection and the leakage test.
-        scores: optional list; a DataFrame of test scores per method is appended.
+        return_details: return a `SplitResult` (the rows, every test pair's score and the
+            fitted stages) instead of the rows alone.
     """
     if training not in ("pairs", "identities"):
         raise ValueError(f"training must be 'pairs' or 'identities', got {training!r}")
@@ -173,6 +137,7 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
     train_images = check_indices(train_images, n_rows, "train_images")
     ids = None if identity is None else check_identity(identity, n_rows)
 
+    fitted: dict = {}
     rep_rows = train_images if representation_images is None else check_indices(
         representation_images, n_rows, "representation_images")
     if representation is not None and _is_transformer(representation):
@@ -188,8 +153,7 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
         Z = rep.transform(_rows(data, needed))
         E = np.zeros((_len(data), Z.shape[1]))
         E[needed] = Z
-        if fitted is not None:
-            fitted[(fold, "representation")] = rep
+        fitted[(fold, "representation")] = rep
         rep_labels_used = rep_labels
     else:
         E = np.asarray(data, dtype=np.float64)
@@ -198,23 +162,21 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
         rep_labels_used = "none"
     rep_labels_used = representation_labels or rep_labels_used
 
-    out = []
+    out, scores = [], []
     y_train = train_pairs["same"].to_numpy().astype(bool)
     y_test = test_pairs["same"].to_numpy().astype(bool)
     for name, method in methods.items():
         m = _fit_method(method, E, train_pairs, train_images, ids, training)
-        s_train = _score(m, E, train_pairs)
-        s_test = _score(m, E, test_pairs)
+        s_train = m.score_pairs(*_sides(E, train_pairs))
+        s_test = m.score_pairs(*_sides(E, test_pairs))
         metrics = verification_metrics(y_test, s_test, y_train, s_train, n_boot=n_boot, seed=0)
-        if not isinstance(m, PairScorer):
-            metrics["accuracy_clf"] = float(np.mean(m.predict(pair_array(E, test_pairs)) == y_test))
-        if fitted is not None:
-            fitted[(fold, name)] = m
-            fitted[(fold, name, "threshold")] = metrics["threshold"]
-        if scores is not None:
-            scores.append(pd.DataFrame({"method": name, "representation": representation_name,
-                                        "fold": fold, "pair": test_pairs.index.to_numpy(),
-                                        "score": s_test, "same": y_test}))
+        if hasattr(m, "predict_pairs"):  # a classifier's own decision, beside the chosen threshold's
+            metrics["accuracy_clf"] = float(np.mean(m.predict_pairs(*_sides(E, test_pairs)) == y_test))
+        fitted[(fold, name)] = m
+        fitted[(fold, name, "threshold")] = metrics["threshold"]
+        scores.append(pd.DataFrame({"method": name, "representation": representation_name,
+                                    "fold": fold, "pair": test_pairs.index.to_numpy(),
+                                    "score": s_test, "same": y_test}))
         labels = method_labels(method, training)
         rows = tidy(metrics, name, representation_name, protocol, fold,
                     category=lfw_category(labels, rep_labels_used, outside_data, saw_test_images))
@@ -222,7 +184,8 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
             rows.loc[rows.metric.isin(THRESHOLD_METRICS), "category"] = lfw_category(
                 "pairs", rep_labels_used, outside_data, saw_test_images)
         out.append(rows)
-    return pd.concat(out, ignore_index=True)
+    result = SplitResult(pd.concat(out, ignore_index=True), scores, fitted)
+    return result if return_details else result.results
 
 
 def _len(data) -> int:
@@ -230,44 +193,14 @@ def _len(data) -> int:
 
 
 def _rows(data, idx):
-    try:
-        import torch
-
-        if isinstance(data, torch.Tensor):
-            return data[torch.as_tensor(idx)]
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(data, torch.Tensor):
+        return data[torch.as_tensor(idx)]
     return np.asarray(data)[idx]
-
-
-def person_folds(identity, pair_table: pd.DataFrame) -> np.ndarray:
-    """The fold of each row's person: (N,) int64, -1 for people in no pair.
-
-    LFW builds each fold's pairs from its own people, so a person belongs to one fold; a
-    person found in pairs of two folds is an error (such folds cannot give unrestricted
-    training images without training on a test person).
-    """
-    ids = np.asarray(identity)
-    table = _check_table(pair_table, len(ids))
-    ids = check_identity(ids, len(ids))
-    rows = np.r_[table["left"].to_numpy(), table["right"].to_numpy()]
-    folds = np.r_[table["fold"].to_numpy(), table["fold"].to_numpy()]
-    per_person = pd.DataFrame({"person": ids[rows], "fold": folds}).drop_duplicates()
-    shared = per_person[per_person["person"].duplicated(keep=False)]
-    if len(shared):
-        first = shared["person"].iloc[0]
-        raise ValueError(
-            f"{shared['person'].nunique()} person(s) appear in pairs of more than one fold "
-            f"(e.g. identity {first} in folds {sorted(shared.loc[shared['person'] == first, 'fold'])}); "
-            "unrestricted training images need person-disjoint folds, as LFW's are"
-        )
-    lookup = dict(zip(per_person["person"], per_person["fold"]))
-    return np.array([lookup.get(i, -1) for i in ids], dtype=np.int64)
 
 
 def evaluate_folds(data, pair_table: pd.DataFrame, methods: Mapping[str, Any], *,
                    test_folds=None, protocol: str = "lfw-view2", image_folds=None,
-                   representation_on: str = "all", **kw) -> pd.DataFrame:
+                   representation_on: str = "all", return_details: bool = False, **kw) -> "pd.DataFrame | SplitResult":
     """K-fold protocol: for each test fold k, fit on pairs of all other folds, test on fold k.
 
     image_folds: optional (N,) fold of every row (`person_folds`; -1: never trained on). Given,
@@ -276,6 +209,7 @@ def evaluate_folds(data, pair_table: pd.DataFrame, methods: Mapping[str, Any], *
     representation_on: with image_folds, what a transformer representation is fitted on: "all"
         training images, or "pairs": only the training pairs' images (as image-restricted),
         while identity-based scorers still use every image of the training people.
+    return_details: return a `SplitResult` of all folds (as `evaluate_split`).
     Other keyword arguments go to `evaluate_split` (identity, representation, training, ...).
     """
     table = _check_table(pair_table, _len(data))
@@ -307,11 +241,13 @@ def evaluate_folds(data, pair_table: pd.DataFrame, methods: Mapping[str, Any], *
                 raise ValueError(f"image_folds puts images of fold {k!r}'s test people into its training images")
             if representation_on == "pairs":
                 kw["representation_images"] = _pair_rows(train)
-        frames.append(evaluate_split(data, train, test, methods, protocol=protocol, fold=k, **kw))
-    return pd.concat(frames, ignore_index=True)
+        frames.append(evaluate_split(data, train, test, methods, protocol=protocol, fold=k, **kw,
+                                     return_details=True))
+    result = SplitResult.concat(frames)
+    return result if return_details else result.results
 
 
-def view2(embeddings, pair_table: pd.DataFrame, methods: Mapping[str, Any], **kw) -> pd.DataFrame:
+def view2(embeddings, pair_table: pd.DataFrame, methods: Mapping[str, Any], **kw) -> "pd.DataFrame | SplitResult":
     """LFW View 2: ten folds; every stage fitted on the other nine. See `evaluate_folds`."""
     n_folds = pair_table["fold"].nunique()
     if n_folds != 10:
@@ -322,7 +258,7 @@ def view2(embeddings, pair_table: pd.DataFrame, methods: Mapping[str, Any], **kw
 
 
 def view1(train_data, train_table: pd.DataFrame, test_data, test_table: pd.DataFrame,
-          methods: Mapping[str, Any], *, train_identity=None, **kw) -> pd.DataFrame:
+          methods: Mapping[str, Any], *, train_identity=None, **kw) -> "pd.DataFrame | SplitResult":
     """LFW View 1 (development): fit on the pairsDevTrain pairs, test on pairsDevTest.
 
     The two sets come as separate data (e.g. two `load("lfw-pairs", subset=...)` datasets).
@@ -341,19 +277,14 @@ def view1(train_data, train_table: pd.DataFrame, test_data, test_table: pd.DataF
 
 
 def _concat(a, b):
-    try:
-        import torch
-
-        if isinstance(a, torch.Tensor):
-            return torch.cat([a, torch.as_tensor(b)])
-    except ImportError:  # pragma: no cover
-        pass
+    if isinstance(a, torch.Tensor):
+        return torch.cat([a, torch.as_tensor(b)])
     return np.concatenate([np.asarray(a), np.asarray(b)])
 
 
 def held_out_identity(train_data, train_identity, train_pairs: pd.DataFrame, test_data,
                       test_pairs: pd.DataFrame, methods: Mapping[str, Any], *,
-                      protocol: str = "held-out-identities", **kw) -> pd.DataFrame:
+                      protocol: str = "held-out-identities", **kw) -> "pd.DataFrame | SplitResult":
     """Verification on people absent from training: fit on the training identities' images
     and pairs, score pairs of the test identities. Identity-based fitting is allowed here
     (`training="identities"` by default)."""
@@ -368,53 +299,6 @@ def held_out_identity(train_data, train_identity, train_pairs: pd.DataFrame, tes
                           protocol=protocol, fold="test", **kw)
 
 
-def across_factor_pairs(dataset, n: int, factors=("azimuth", "elevation"), seed: int = 0) -> pd.DataFrame:
-    """Balanced pairs that separate identity from a nuisance factor (e.g. Yale B lighting).
-
-    Same-person pairs differ in the factors (different lighting); different-person pairs
-    share them (same lighting), so a representation that encodes lighting rather than
-    identity scores below chance.
-    """
-    if dataset.factors is None or not set(factors) <= set(dataset.factors.columns):
-        raise ValueError(f"{dataset.name}: needs factors {list(factors)}; this set has "
-                         f"{None if dataset.factors is None else list(dataset.factors.columns)}")
-    if n < 2 or n % 2:
-        raise ValueError(f"n must be an even number >= 2, got {n}")
-    rng = np.random.default_rng(seed)
-    ids = dataset.identity
-    key = pd.Series(list(zip(*[dataset.factors[f].to_numpy() for f in factors])))
-    lighting = pd.factorize(key)[0]
-    n_img = ids.size
-    seen: set[tuple[int, int]] = set()
-    rows: list[tuple[int, int, bool]] = []
-    for same in (True, False):
-        got, tries = 0, 0
-        while got < n // 2:
-            tries += 1
-            if tries > 200 * n + 10000:
-                raise RuntimeError(f"{dataset.name}: could not draw {n // 2} {'same' if same else 'different'} pairs")
-            a = int(rng.integers(n_img))
-            if ids[a] < 0:
-                continue
-            if same:
-                cand = np.flatnonzero((ids == ids[a]) & (lighting != lighting[a]))
-            else:
-                cand = np.flatnonzero((ids != ids[a]) & (ids >= 0) & (lighting == lighting[a]))
-            if cand.size == 0:
-                continue
-            b = int(cand[rng.integers(cand.size)])
-            k = (min(a, b), max(a, b))
-            if k in seen:
-                continue
-            seen.add(k)
-            rows.append((a, b, same))
-            got += 1
-    order = rng.permutation(len(rows))
-    table = pd.DataFrame([rows[i] for i in order], columns=["left", "right", "same"])
-    table["fold"] = 0
-    return table
-
-
 def held_out_pairs(dataset, *, n_train_pairs: int = 1000, n_test_pairs: int = 1000, test_fraction: float = 0.25,
                    seed: int = 0, across: tuple[str, ...] | None = None):
     """(train set, test set, train pairs, test pairs, protocol name) of the held-out identity protocol.
@@ -425,8 +309,8 @@ def held_out_pairs(dataset, *, n_train_pairs: int = 1000, n_test_pairs: int = 10
     than a profile may ask for.
     """
     train, test = dataset.split_by_identity(test_fraction=test_fraction, seed=seed)
-    train_pairs = train.pairs(min(n_train_pairs, _max_balanced(train)), seed=seed)
-    n_test_pairs = min(n_test_pairs, _max_balanced(test))
+    train_pairs = train.pairs(min(n_train_pairs, max_balanced_pairs(train.identity)), seed=seed)
+    n_test_pairs = min(n_test_pairs, max_balanced_pairs(test.identity))
     if across:
         test_pairs = across_factor_pairs(test, n_test_pairs, factors=across, seed=seed + 1)
         protocol = "held-out-identities, across " + "/".join(across)
@@ -439,7 +323,7 @@ def held_out_pairs(dataset, *, n_train_pairs: int = 1000, n_test_pairs: int = 10
 def held_out_protocol(dataset, methods: Mapping[str, Any], representation: Any = None, *,
                       representation_name: str = "embedding", n_train_pairs: int = 1000,
                       n_test_pairs: int = 1000, test_fraction: float = 0.25, seed: int = 0,
-                      across: tuple[str, ...] | None = None, **kw) -> pd.DataFrame:
+                      across: tuple[str, ...] | None = None, **kw) -> "pd.DataFrame | SplitResult":
     """Held-out identity protocol on a `FaceDataset` (Olivetti, Yale B).
 
     `representation`: a callable images -> (N, d) array (e.g. `facelib.train.representation
@@ -472,12 +356,6 @@ def _takes_images(rep) -> bool:
     if hasattr(first, "transformer_list"):  # a FeatureUnion: all its parts must take images
         return all(_takes_images(t) for _, t in first.transformer_list)
     return bool(getattr(first, "takes_images", False))
-
-
-def _max_balanced(ds) -> int:
-    counts = np.unique(ds.identity[ds.identity >= 0], return_counts=True)[1]
-    max_same = int((counts * (counts - 1) // 2).sum())
-    return 2 * max_same
 
 
 def summarize(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:

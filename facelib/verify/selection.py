@@ -396,7 +396,9 @@ def run_view2(frozen: str | Path, *, test_folds=None, root=None, progress=print)
 
     import torch
 
-    from .protocols import evaluate_split, person_folds
+    from facelib.data.pairs import person_folds
+
+    from .protocols import evaluate_split
 
     doc, sha = read_frozen(frozen)
     settings = [LFWSetting.from_dict(e["setting"]) for e in doc["frozen"]]

@@ -12,8 +12,10 @@ import copy
 
 import numpy as np
 import torch
+from sklearn.base import BaseEstimator
 from torch import nn
 
+from facelib.data.pixels import image_batch, to_float
 from facelib.utils import seed_everything, select_device
 
 __all__ = ["SiameseNet", "SiameseVerifier", "siamese_pairs"]
@@ -42,18 +44,10 @@ class SiameseNet(nn.Module):
         return self.head(torch.abs(self.embed(a) - self.embed(b))).squeeze(1)
 
 
-def _as_images(x, name: str) -> torch.Tensor:
-    if not isinstance(x, torch.Tensor):
-        x = torch.as_tensor(np.asarray(x))
-    if x.dtype != torch.uint8:
-        raise TypeError(f"{name} must be uint8 images (0..255), got {x.dtype}")
-    if x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(f"{name} must have shape N x C x H x W with C in (1, 3), got {tuple(x.shape)}")
-    return x
-
-
-class SiameseVerifier:
-    """Fit/score interface (sklearn-like) around `SiameseNet`.
+class SiameseVerifier(BaseEstimator):
+    """`SiameseNet` behind the pair-scorer interface of `facelib.verify.scores` (on images):
+    `fit_pairs(images_left, images_right, same)`, `score_pairs(images_left, images_right)`,
+    `predict_pairs`; `labels = "pairs"` (it learns from the training pairs' labels only).
 
     Args:
         widths, embedding_dim, hidden, dropout: network size.
@@ -70,7 +64,7 @@ class SiameseVerifier:
                  batch_size: int = 64, max_epochs: int = 30, patience: int = 5,
                  val_fraction: float = 0.2, augment_flip: bool = True, seed: int = 0,
                  device: str = "auto", verbose: bool = False):
-        self.widths = tuple(widths)
+        self.widths = widths
         self.embedding_dim = embedding_dim
         self.hidden = hidden
         self.dropout = dropout
@@ -95,8 +89,10 @@ class SiameseVerifier:
         train = np.setdiff1d(np.arange(same.size), val)
         return train, val
 
-    def fit(self, images_left, images_right, same) -> "SiameseVerifier":
-        a, b = _as_images(images_left, "images_left"), _as_images(images_right, "images_right")
+    labels = "pairs"
+
+    def fit_pairs(self, images_left, images_right, same) -> "SiameseVerifier":
+        a, b = image_batch(images_left, "images_left", uint8=True), image_batch(images_right, "images_right", uint8=True)
         y = np.asarray(same).astype(bool)
         if a.shape != b.shape or y.shape != (a.shape[0],):
             raise ValueError(f"left {tuple(a.shape)}, right {tuple(b.shape)} and same {y.shape} do not match")
@@ -108,7 +104,7 @@ class SiameseVerifier:
         rng = np.random.default_rng(self.seed)
         dev = select_device(self.device)
         self.device_ = dev
-        self.net_ = SiameseNet(a.shape[1], self.widths, self.embedding_dim, self.hidden, self.dropout).to(dev)
+        self.net_ = SiameseNet(a.shape[1], tuple(self.widths), self.embedding_dim, self.hidden, self.dropout).to(dev)
         opt = torch.optim.Adam(self.net_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
         loss_fn = nn.BCEWithLogitsLoss()
         tr, va = self._split(y, rng)
@@ -154,7 +150,7 @@ class SiameseVerifier:
 
     @staticmethod
     def _batch(x: torch.Tensor, idx, dev) -> torch.Tensor:
-        return x[idx].to(dev).float().div_(255.0)
+        return to_float(x[idx], dev)
 
     @torch.no_grad()
     def _loss(self, a, b, yt, idx, loss_fn) -> float:
@@ -172,22 +168,23 @@ class SiameseVerifier:
             out.append(self.net_(self._batch(a, sl, self.device_), self._batch(b, sl, self.device_)).cpu())
         return torch.cat(out).numpy().astype(np.float64)
 
-    def decision_function(self, images_left, images_right) -> np.ndarray:
+    def score_pairs(self, images_left, images_right) -> np.ndarray:
         """Same-person logit of each pair (higher = more likely the same person)."""
         if not hasattr(self, "net_"):
-            raise RuntimeError("SiameseVerifier is not fitted; call fit(images_left, images_right, same) first")
-        a, b = _as_images(images_left, "images_left"), _as_images(images_right, "images_right")
+            raise RuntimeError("SiameseVerifier is not fitted; call fit_pairs(images_left, images_right, same) first")
+        a, b = image_batch(images_left, "images_left", uint8=True), image_batch(images_right, "images_right", uint8=True)
         if a.shape != b.shape:
             raise ValueError(f"left {tuple(a.shape)} and right {tuple(b.shape)} differ in shape")
         return self._logits(a, b)
 
     def predict_proba(self, images_left, images_right) -> np.ndarray:
         """(n, 2) probabilities of [different, same], as scikit-learn classifiers return."""
-        p = 1.0 / (1.0 + np.exp(-self.decision_function(images_left, images_right)))
+        p = 1.0 / (1.0 + np.exp(-self.score_pairs(images_left, images_right)))
         return np.stack([1 - p, p], axis=1)
 
-    def predict(self, images_left, images_right) -> np.ndarray:
-        return self.decision_function(images_left, images_right) > 0
+    def predict_pairs(self, images_left, images_right) -> np.ndarray:
+        """Same person where the logit is positive (probability above 1/2)."""
+        return self.score_pairs(images_left, images_right) > 0
 
 
 def siamese_pairs(train_images, train_pairs, test_images, test_pairs, *, n_boot: int = 0, seed: int = 0,
@@ -206,11 +203,11 @@ def siamese_pairs(train_images, train_pairs, test_images, test_pairs, *, n_boot:
     def side(images, pairs, column):  # pandas 3 arrays are read-only: copy before torch reads them
         return torch.as_tensor(images)[torch.as_tensor(pairs[column].to_numpy().copy())]
 
-    net = SiameseVerifier(seed=seed, **verifier_options).fit(
+    net = SiameseVerifier(seed=seed, **verifier_options).fit_pairs(
         side(train_images, train_pairs, "left"), side(train_images, train_pairs, "right"),
         train_pairs["same"].to_numpy())
-    s_train = net.decision_function(side(train_images, train_pairs, "left"), side(train_images, train_pairs, "right"))
-    s_test = net.decision_function(side(test_images, test_pairs, "left"), side(test_images, test_pairs, "right"))
+    s_train = net.score_pairs(side(train_images, train_pairs, "left"), side(train_images, train_pairs, "right"))
+    s_test = net.score_pairs(side(test_images, test_pairs, "left"), side(test_images, test_pairs, "right"))
     metrics = verification_metrics(test_pairs["same"].to_numpy(), s_test, train_pairs["same"].to_numpy(), s_train,
                                    n_boot=n_boot, seed=seed)
     return metrics, s_test, net

@@ -7,13 +7,17 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["as_float_images", "model_channels", "model_latent_dim", "encode", "decode", "check_fits_model", "kl_per_dim"]
+from facelib.data.pixels import image_batch, to_float
+from facelib.utils import model_device
+
+__all__ = ["as_float_images", "model_channels", "encode", "decode", "check_fits_model", "kl_per_dim"]
 
 
 def as_float_images(images: Any, what: str = "images") -> torch.Tensor:
-    """Float images N x C x H x W in [0, 1] from uint8/float tensors, arrays or a FaceDataset.
+    """Float images N x C x H x W in [0, 1] on the CPU from uint8/float tensors, arrays or a FaceDataset.
 
-    A single image C x H x W gets a batch axis; B x K x C x H x W (a traversal) is flattened.
+    A single image C x H x W gets a batch axis; B x K x C x H x W (a traversal) is flattened;
+    a list of image tensors is stacked. The checks and the conversion are `facelib.data.pixels`'.
     """
     if hasattr(images, "images") and isinstance(getattr(images, "images"), torch.Tensor):
         images = images.images  # a FaceDataset
@@ -21,31 +25,13 @@ def as_float_images(images: Any, what: str = "images") -> torch.Tensor:
         images = torch.from_numpy(np.ascontiguousarray(images))
     if isinstance(images, (list, tuple)) and images and all(isinstance(t, torch.Tensor) for t in images):
         images = torch.stack([t if t.ndim == 3 else t.reshape(t.shape[-3:]) for t in images])
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"{what} must be a tensor, NumPy array or FaceDataset (N x C x H x W), got {type(images).__name__}")
-    x = images.detach().cpu()
-    if x.ndim == 3:
-        x = x[None]
-    if x.ndim == 5:
-        x = x.reshape(-1, *x.shape[2:])
-    if x.ndim != 4 or x.shape[1] not in (1, 3):
-        raise ValueError(
-            f"{what} must have shape N x C x H x W with C = 1 (grey) or 3 (colour), got {tuple(images.shape)}; "
-            "channels-last arrays need .permute(0, 3, 1, 2) first"
-        )
-    if x.dtype == torch.uint8:
-        return x.float() / 255.0
-    if not x.is_floating_point():
-        raise TypeError(f"{what} must be uint8 (0..255) or float in [0, 1], got {x.dtype}")
-    return x.float()
-
-
-def model_latent_dim(model: torch.nn.Module) -> int:
-    """Number of latents, from `model.config.latent_dim` (facelib models) or `model.latent_dim`."""
-    d = getattr(getattr(model, "config", None), "latent_dim", None) or getattr(model, "latent_dim", None)
-    if not isinstance(d, int) or d < 1:
-        raise TypeError(f"{type(model).__name__} has no config.latent_dim; pass a facelib model (see facelib.models)")
-    return d
+    if isinstance(images, torch.Tensor):
+        images = images.detach().cpu()
+        if images.ndim == 3:
+            images = images[None]
+        elif images.ndim == 5:
+            images = images.reshape(-1, *images.shape[2:])
+    return to_float(image_batch(images, what))
 
 
 def model_channels(model: torch.nn.Module) -> int | None:
@@ -73,19 +59,13 @@ def check_fits_model(model: torch.nn.Module, x: torch.Tensor, what: str = "image
         )
 
 
-def _device(model: torch.nn.Module) -> torch.device:
-    for p in model.parameters():
-        return p.device
-    return torch.device("cpu")
-
-
 @torch.no_grad()
 def encode(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(mu, logvar) on the CPU, the model in eval mode for the call (its mode is restored)."""
     was = model.training
     model.eval()
     try:
-        mu, logvar = model.encode(x.to(_device(model)))
+        mu, logvar = model.encode(x.to(model_device(model)))
     finally:
         model.train(was)
     return mu.float().cpu(), logvar.float().cpu()
@@ -97,7 +77,7 @@ def decode(model: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:
     was = model.training
     model.eval()
     try:
-        out = model.decode(torch.as_tensor(z, dtype=torch.float32).to(_device(model)))
+        out = model.decode(torch.as_tensor(z, dtype=torch.float32).to(model_device(model)))
     finally:
         model.train(was)
     return out.float().cpu().clamp(0, 1)
@@ -110,9 +90,9 @@ def kl_per_dim(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
     model.eval()
     try:
         if hasattr(model, "kl_per_dim"):
-            kl = model.kl_per_dim(x.to(_device(model)))
+            kl = model.kl_per_dim(x.to(model_device(model)))
         else:
-            mu, logvar = model.encode(x.to(_device(model)))
+            mu, logvar = model.encode(x.to(model_device(model)))
             kl = 0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar).mean(0)
     finally:
         model.train(was)

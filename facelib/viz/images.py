@@ -9,25 +9,19 @@ import numpy as np
 import torch
 from torchvision.utils import make_grid
 
+from facelib.data.pixels import to_uint8
+
 from ._common import as_float_images, check_fits_model, decode, encode
 
-__all__ = ["image_grid", "show_images", "reconstruction_figure", "png_bytes", "to_uint8"]
-
-
-def to_uint8(images: Any) -> np.ndarray:
-    """H x W (grey) or H x W x 3 uint8 array from one image C x H x W (tensor, float [0, 1] or uint8)."""
-    x = as_float_images(images)
-    if x.shape[0] != 1:
-        raise ValueError(f"to_uint8 takes one image, got a batch of {x.shape[0]}; use image_grid for several")
-    arr = (x[0].clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return arr[..., 0] if arr.shape[2] == 1 else arr
+__all__ = ["image_grid", "show_images", "reconstruction_figure", "png_bytes"]
 
 
 def image_grid(images: Any, nrow: int = 8, padding: int = 2, pad_value: float = 1.0, as_pil: bool = False):
     """Tile images (N x C x H x W, uint8 or float [0, 1]) `nrow` per row into one uint8 picture.
 
     Returns an H x W (grey) or H x W x 3 uint8 array, or a PIL image with `as_pil=True`,
-    so the same montage goes to matplotlib, to a PNG file or to a widget.
+    so the same montage goes to matplotlib, to a PNG file or to a widget; one image with
+    `padding=0` is that image as an array.
     """
     if not isinstance(nrow, (int, np.integer)) or isinstance(nrow, bool) or nrow < 1:
         raise ValueError(f"nrow must be a positive integer (images per row), got {nrow!r}")
@@ -35,7 +29,7 @@ def image_grid(images: Any, nrow: int = 8, padding: int = 2, pad_value: float = 
     if x.shape[0] == 0:
         raise ValueError("image_grid got no images; pass at least one")
     grid = make_grid(x.clamp(0, 1), nrow=int(nrow), padding=padding, pad_value=pad_value)
-    arr = (grid * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    arr = to_uint8(grid.permute(1, 2, 0))
     if x.shape[1] == 1:
         arr = np.ascontiguousarray(arr[..., 0])
     if as_pil:
@@ -50,7 +44,7 @@ def png_bytes(image: Any, zoom: int = 1) -> bytes:
     from PIL import Image
 
     arr = image if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim in (2, 3) and (
-        image.ndim == 2 or image.shape[2] == 3) else to_uint8(image)
+        image.ndim == 2 or image.shape[2] == 3) else image_grid(image, padding=0)
     pil = Image.fromarray(arr)
     if zoom > 1:
         pil = pil.resize((pil.width * int(zoom), pil.height * int(zoom)), Image.NEAREST)

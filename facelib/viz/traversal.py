@@ -13,8 +13,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ._common import as_float_images, check_fits_model, decode, encode, kl_per_dim, model_latent_dim
-from .images import show_images, to_uint8
+from facelib.models.base import latent_dim
+
+from ._common import as_float_images, check_fits_model, decode, encode, kl_per_dim
+from .images import image_grid, show_images
 
 __all__ = ["latent_order", "traversal_grid", "plot_traversal", "save_traversal_gif"]
 
@@ -23,7 +25,7 @@ DEFAULT_VALUES = np.linspace(-3.0, 3.0, 9)
 
 def _code_and_image(model: torch.nn.Module, z_or_image: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """(z of shape (d,), one image 1 x C x H x W whose posterior orders the latents)."""
-    d = model_latent_dim(model)
+    d = latent_dim(model)
     t = z_or_image.images if hasattr(z_or_image, "images") else z_or_image
     t = torch.as_tensor(np.asarray(t) if not isinstance(t, torch.Tensor) else t)
     if t.ndim <= 2 and t.is_floating_point():
@@ -46,7 +48,7 @@ def latent_order(model: torch.nn.Module, images: Any, dims: Sequence[int] | None
     KL per latent is the model's `kl_per_dim` over `images`; a latent the model does not
     use has KL near 0, so active ones come first.
     """
-    d = model_latent_dim(model)
+    d = latent_dim(model)
     x = as_float_images(images)
     check_fits_model(model, x)
     kl = kl_per_dim(model, x)
@@ -117,7 +119,7 @@ def save_traversal_gif(model: torch.nn.Module, image: Any, dim: int, path: str |
     frames_t = traversal_grid(model, image, [int(dim)], values, order_by_kl=False)[0]
     frames = []
     for f in frames_t:
-        pil = Image.fromarray(to_uint8(f))
+        pil = Image.fromarray(image_grid(f, padding=0))
         if zoom > 1:
             pil = pil.resize((pil.width * int(zoom), pil.height * int(zoom)), Image.NEAREST)
         frames.append(pil.convert("P") if pil.mode == "RGB" else pil)

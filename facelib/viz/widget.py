@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._common import as_float_images, check_fits_model, decode, encode, kl_per_dim, model_latent_dim
+from facelib.models.base import latent_dim
+
+from ._common import as_float_images, check_fits_model, decode, encode, kl_per_dim
 from .images import png_bytes
 
 __all__ = ["TraversalWidget"]
@@ -47,7 +49,7 @@ class TraversalWidget:
         self.model = model
         self.units = units
         self.span = float(span)
-        self.latent_dim = model_latent_dim(model)
+        self.latent_dim = latent_dim(model)
         src = getattr(dataset_or_image, "images", dataset_or_image)
         if isinstance(src, torch.Tensor) and src.dtype == torch.uint8 and src.ndim == 4:
             self._images = src  # kept as uint8: a large data set is not copied to float

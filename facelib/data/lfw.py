@@ -1,12 +1,11 @@
-"""Olivetti and LFW through scikit-learn's fetchers, as `FaceDataset`s.
+"""LFW (Labeled Faces in the Wild) through scikit-learn's fetchers, as `FaceDataset`s:
+the people (`load_lfw_people`) and the official pair lists (`load_lfw_pairs`, View 1 and 2).
 
-scikit-learn downloads these sets when a machine has internet and reads its own
-on-disk layout otherwise (`<root>/scikit_learn_data/`), so facelib does not
-re-implement either. For LFW, scikit-learn writes a joblib cache inside
-`lfw_home/`; when that folder is read-only (a shared copy) the loaders build a
-writable mirror in facelib's cache folder ($FACELIB_CACHE, else
-~/.cache/facelib) that links to the images and pair lists, and point
-scikit-learn there.
+scikit-learn downloads LFW when a machine has internet and reads its own on-disk layout
+otherwise (`<root>/scikit_learn_data/`), so facelib does not re-implement it. scikit-learn
+writes a joblib cache inside `lfw_home/`; when that folder is read-only (a shared copy) the
+loaders build a writable mirror in facelib's cache folder ($FACELIB_CACHE, else
+~/.cache/facelib) that links to the images and pair lists, and point scikit-learn there.
 """
 
 from __future__ import annotations
@@ -27,16 +26,15 @@ from ._common import (
     check_size,
     is_writable_dir,
     missing_data,
+    no_leftover_folders,
     read_data_file,
-    square_resize,
     to_nchw,
-    to_uint8,
 )
 from .dataset import PAIR_COLUMNS, FaceDataset
 from .paths import data_root
+from .pixels import to_uint8
 
 __all__ = [
-    "load_olivetti",
     "load_lfw_people",
     "load_lfw_pairs",
     "read_lfw_pairs_file",
@@ -52,78 +50,6 @@ LFW_IMAGE_SIDE = 250
 _LFW_FOLDER = "lfw_funneled"  # scikit-learn's name for the (funneled) image folder
 
 
-# -- Olivetti -----------------------------------------------------------------------
-def load_olivetti(*, size: int = 64, download: bool = True, root: str | os.PathLike | None = None) -> FaceDataset:
-    """Olivetti (AT&T/ORL) faces: 400 grey 64x64 images, 40 people x 10, identity 0..39.
-
-    scikit-learn min-max scales the raw bytes (0..242) to [0, 1]; we map that back
-    with x 255 and rounding, so pixel values span 0..255. `size` resizes
-    (antialiased) to size x size. `download=True` lets scikit-learn fetch the file
-    into `<root>/scikit_learn_data` when it is missing and there is internet.
-    """
-    from sklearn.datasets import fetch_olivetti_faces
-
-    size = check_size(size)
-    download = check_bool(download, "download")
-    root = data_root(root)
-    data_home = root / "scikit_learn_data"
-    pkz = data_home / "olivetti_py3.pkz"  # scikit-learn's cache name (its _pkl_filepath adds _py3)
-    if not pkz.exists() and not download:
-        raise missing_data(
-            "olivetti", pkz, root, "scikit_learn_data/olivetti_py3.pkz",
-            "Pass download=True on a machine with internet (scikit-learn fetches it into the data root).",
-        )
-    if pkz.exists():  # on disk: a failure now is a damaged file, not a download problem
-        bunch = read_data_file(
-            "olivetti", pkz, lambda: fetch_olivetti_faces(data_home=str(data_home), download_if_missing=False),
-            f"Delete it and load again with download=True on a machine with internet to fetch a fresh copy, "
-            "or copy a good olivetti_py3.pkz there.")
-    else:
-        bunch = None
-    try:
-        if bunch is None:
-            with _no_leftover_folders(data_home):
-                bunch = fetch_olivetti_faces(data_home=str(data_home), download_if_missing=download)
-    except OSError as err:  # includes URLError (no internet) and read-only roots
-        raise missing_data(
-            "olivetti", pkz, root, "scikit_learn_data/olivetti_py3.pkz",
-            f"Downloading it failed ({err}); check the internet connection and that the data root is writable.",
-        ) from err
-    images = to_nchw(to_uint8(bunch.images))
-    if size != images.shape[-1]:
-        images = square_resize(images, size)
-    return FaceDataset(
-        images=images,
-        identity=np.asarray(bunch.target, dtype=np.int64),
-        factors=None,
-        name="olivetti",
-        identity_names=[f"s{i + 1}" for i in range(40)],  # the ORL folder names s1..s40
-        meta={"source": str(pkz), "options": {"size": size}},
-    )
-
-
-import contextlib
-
-
-@contextlib.contextmanager
-def _no_leftover_folders(folder: Path):
-    """Remove the empty folders that a failed download created (`folder`, its missing parents,
-    `folder/lfw_home`), so a failed attempt leaves nothing behind."""
-    folder = Path(folder)
-    chain = [folder / "lfw_home", folder, *folder.parents]
-    new = [p for p in chain if not p.exists()]
-    try:
-        yield
-    except BaseException:
-        for p in new:  # deepest first
-            try:
-                if p.is_dir() and not any(p.iterdir()):
-                    p.rmdir()
-            except OSError:
-                pass
-        raise
-
-
 def _fetch_lfw(what: str, fetch, home: Path, download: bool, root):
     """Call a scikit-learn LFW fetcher: an offline download becomes DataNotFoundError (with
     nothing left behind), a damaged image or list a CorruptDataError naming the file."""
@@ -135,7 +61,7 @@ def _fetch_lfw(what: str, fetch, home: Path, download: bool, root):
             "Replace the damaged file with a good copy (e.g. from the LFW archive), or delete "
             "lfw_home and load again with download=True on a machine with internet.")
     try:
-        with _no_leftover_folders(home):
+        with no_leftover_folders(home):
             return fetch()
     except OSError as err:  # URLError: no internet, or the site is down
         r = data_root(root)
@@ -352,7 +278,7 @@ def load_lfw_pairs(
     people named in the list (from scikit-learn's lfw_people with the same crop; images equal
     to one of the person's pair images are left out). No pair refers to them: they are the
     "unrestricted" training images, which LFW's protocol lets a method use for the training
-    folds' people, whose names it then knows (`facelib.verify.protocols.person_folds`).
+    folds' people, whose names it then knows (`facelib.data.pairs.person_folds`).
     """
     from sklearn.datasets import fetch_lfw_pairs
 

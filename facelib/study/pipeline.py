@@ -58,7 +58,7 @@ def _now() -> str:
 def default_notebooks_dir() -> Path:
     """`./notebooks` when run from a checkout's root, else the notebooks beside the package."""
     here = Path.cwd() / "notebooks"
-    return here if here.is_dir() else Path(__file__).resolve().parent.parent / "notebooks"
+    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def find_notebooks(names: Sequence[str | os.PathLike] | None = None, notebooks_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -334,7 +334,7 @@ def _process_alive(pid: int) -> bool:
 
 
 def _check_profile(profile: str) -> None:
-    from facelib.profiles import PROFILES
+    from facelib.study.profiles import PROFILES
 
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
@@ -409,10 +409,9 @@ def run_pipeline(profile: str = "quick", dataset: str | None = None, parameters:
         raise ValueError(f"pass {', '.join(clash)} as the profile/dataset arguments (or let the pipeline set run_dir), "
                          "not among the -p parameters")
     if dataset is not None:
-        from facelib.data import available
+        from facelib.data import dataset_name
 
-        if dataset.lower().replace("_", "-") not in available():
-            raise ValueError(f"unknown data set {dataset!r}; choose one of {', '.join(available())}")
+        dataset_name(dataset)  # unknown names fail before any notebook runs
     paths = find_notebooks(notebooks, notebooks_dir)
     declared = {p: declared_parameters(p) for p in paths}
     unused = sorted(k for k in overrides if not any(k in d for d in declared.values()))
@@ -427,7 +426,7 @@ def run_pipeline(profile: str = "quick", dataset: str | None = None, parameters:
     given = {"profile": profile, **({"dataset": dataset} if dataset is not None else {}), **overrides}
     run = _new_run(out_root, run_id, "pipeline", profile, given, kernel_name)
     run.record["unused_parameters"] = unused
-    from facelib.profiles import PROFILES
+    from facelib.study.profiles import PROFILES
 
     run.record["profile_defaults"] = PROFILES[profile]  # what a parameter left as None became
     run.record["notebooks"] = [{"notebook": p.stem, "input": str(p), "status": "pending"} for p in paths]
@@ -460,7 +459,7 @@ def _pipeline_step(run: _Run, i: int, paths: list[Path], declared: dict[str, Any
     """Notebook `i` of the run (after its parallel sweep, if any); raises PipelineError on failure."""
     nb = paths[i]
     if sweep_param and sweep_param in declared:
-        from facelib.profiles import PROFILES
+        from facelib.study.profiles import PROFILES
 
         values = overrides.get(sweep_param) or PROFILES[run.record["profile"]].get(sweep_param)
         if isinstance(values, (list, tuple)) and len(values) > 1:
@@ -570,7 +569,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def main_from_args(args: argparse.Namespace) -> int:
-    """Run the pipeline; 0 on success, 1 (with the reason on stderr) on failure or bad input."""
+    """Run the pipeline: 0 on success, 1 when a notebook failed, 2 on bad input (the reason on
+    stderr for both), 130 when interrupted."""
     overrides: dict[str, Any] = {}
     for name, value in args.parameter:
         if name in overrides:

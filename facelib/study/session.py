@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from facelib.profiles import resolve
+from facelib.study.profiles import resolve
 from facelib.utils import library_versions, seed_everything
 
 __all__ = ["Study", "start", "load_data", "checkpoint_key", "people_outside_pairs", "read_tables", "models_used"]
@@ -265,9 +265,9 @@ def load_data(name: str, size: int = 64, channels: int = 1, n: int | None = None
     `n` and `n_identities` apply to the synthetic set only (real sets are what they
     are). Grey or colour is chosen per set's own option name.
     """
-    from facelib.data import load
+    from facelib.data import dataset_name, load
 
-    key = name.lower().replace("_", "-")
+    key = dataset_name(name)
     if key == "synthetic":
         extra = {"n": n or 2000, "seed": seed}
         if n_identities is not None:

@@ -1,0 +1,5 @@
+"""`python -m facelib.data.synthetic --montage PATH`: the README montage."""
+
+from .montage import main
+
+raise SystemExit(main())
