@@ -144,7 +144,7 @@ def test_permuted_t2_shortcut_matches_direct_computation():
 
 
 def test_person_disjoint_pairs_use_each_person_once_and_are_maximal():
-    from facelib.verify.hotelling import person_disjoint_pairs
+    from facelib.data.pairs import person_disjoint_pairs
 
     rng = np.random.default_rng(5)
     identity = np.repeat(np.arange(30), 4)

@@ -6,7 +6,8 @@ different-person pairs; `across_factor_pairs` draws them so that a nuisance fact
 against identity (Yale B lighting); both go through one rejection sampler, so pairs are
 distinct, never pair an image with itself and are deterministic for a seed.
 `max_balanced_pairs` is how many balanced pairs a set can give; `person_folds` gives every
-row its person's fold of an official (person-disjoint) pair list.
+row its person's fold of an official (person-disjoint) pair list; `person_disjoint_pairs`
+picks pairs of a table in which no person appears twice (independent rows for a test).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["balanced_pairs", "across_factor_pairs", "max_balanced_pairs", "person_folds", "labelled_people"]
+__all__ = ["balanced_pairs", "across_factor_pairs", "max_balanced_pairs", "person_folds", "labelled_people",
+           "person_disjoint_pairs"]
 
 Pair = tuple[int, int]
 
@@ -162,3 +164,29 @@ def person_folds(identity: Any, pair_table: pd.DataFrame) -> np.ndarray:
         )
     lookup = dict(zip(per_person["person"], per_person["fold"]))
     return np.array([lookup.get(i, -1) for i in ids], dtype=np.int64)
+
+
+def person_disjoint_pairs(pair_table: pd.DataFrame, identity, seed: int = 0) -> np.ndarray:
+    """Positions (into `pair_table`) of a maximal set of pairs in which no person appears twice.
+
+    Pairs are visited in a seeded random order and kept when neither of their people is in a
+    kept pair, so every pair left out shares a person with a kept one. Same-person pairs use
+    one person, different-person pairs two. Rows of such a set share no image and no person,
+    the independence a permutation test (or the F approximation) needs.
+    """
+    from facelib.verify.inputs import check_identity, check_pair_table
+
+    ids = np.asarray(identity)
+    table = check_pair_table(pair_table, len(ids), ("left", "right", "same"))
+    ids = check_identity(ids, len(ids))
+    people = np.c_[ids[table["left"].to_numpy()], ids[table["right"].to_numpy()]]
+    if (people < 0).any():
+        raise ValueError("person_disjoint_pairs needs the identity of every paired image (no -1)")
+    used: set[int] = set()
+    keep = []
+    for i in np.random.default_rng(seed).permutation(len(table)):
+        a, b = int(people[i, 0]), int(people[i, 1])
+        if a not in used and b not in used:
+            keep.append(i)
+            used.update((a, b))
+    return np.sort(np.asarray(keep, dtype=np.int64))

@@ -13,7 +13,8 @@ estimators and helpers) stays in its module:
   `EuclideanScore`, `MahalanobisScore`, `TwoCovarianceScore`;
 * Hotelling T² tests of latents: `latent_identity_tests`, `pair_difference_test`,
   `hotelling_one_sample`, `hotelling_two_sample`, and the permutation version on person-disjoint
-  pairs, `pair_difference_permutation_test`, `person_disjoint_pairs` (`hotelling`);
+  pairs, `pair_difference_permutation_test` (`hotelling`), with `person_disjoint_pairs`
+  (`facelib.data.pairs`);
 * protocols: `evaluate_split`, `evaluate_folds`, LFW `view1` / `view2`, `held_out_pairs`,
   `held_out_protocol`, `summarize` (`protocols`), with `person_folds` (`facelib.data.pairs`);
   LFW results categories in `categories`; settings chosen on View 1 and run once on View 2 in
@@ -29,12 +30,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from facelib.data.pairs import person_folds
+from facelib.data.pairs import person_disjoint_pairs, person_folds
 
 from .baselines import Eigenfaces, Fisherfaces, RawPixels
 from .features import PairFeatures, logit_table, make_pipeline, pair_array
 from .hotelling import (hotelling_one_sample, hotelling_two_sample, latent_identity_tests,
-                        pair_difference_permutation_test, pair_difference_test, person_disjoint_pairs)
+                        pair_difference_permutation_test, pair_difference_test)
 from .protocols import evaluate_folds, evaluate_split, held_out_pairs, held_out_protocol, summarize, view1, view2
 from .roc import auc, auc_bootstrap_ci
 from .scores import CosineScore, EuclideanScore, MahalanobisScore, TwoCovarianceScore

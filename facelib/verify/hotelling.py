@@ -18,6 +18,8 @@ import pandas as pd
 from scipy import stats
 
 from .covariances import _as_matrix, quadratic_forms, shrink, within_between_covariance
+from facelib.data.pairs import person_disjoint_pairs
+
 from .features import COMBINERS, pair_array
 from .inputs import check_identity, check_same
 from .scores import PairScorer
@@ -27,7 +29,6 @@ __all__ = [
     "hotelling_two_sample",
     "hotelling_one_sample",
     "pair_difference_test",
-    "person_disjoint_pairs",
     "permutation_two_sample",
     "pair_difference_permutation_test",
     "ProbeT2Score",
@@ -128,32 +129,6 @@ def pair_difference_test(embeddings, pair_table: pd.DataFrame, combine: str = "a
     if same.all() or not same.any():
         raise ValueError("pair_difference_test needs both same-person and different-person pairs")
     return hotelling_two_sample(F[same], F[~same])
-
-
-def person_disjoint_pairs(pair_table: pd.DataFrame, identity, seed: int = 0) -> np.ndarray:
-    """Positions (into `pair_table`) of a maximal set of pairs in which no person appears twice.
-
-    Pairs are visited in a seeded random order and kept when neither of their people is in a
-    kept pair, so every pair left out shares a person with a kept one. Same-person pairs use
-    one person, different-person pairs two. Rows of such a set share no image and no person,
-    the independence a permutation test (or the F approximation) needs.
-    """
-    from .inputs import check_pair_table
-
-    ids = np.asarray(identity)
-    table = check_pair_table(pair_table, len(ids), ("left", "right", "same"))
-    ids = check_identity(ids, len(ids))
-    people = np.c_[ids[table["left"].to_numpy()], ids[table["right"].to_numpy()]]
-    if (people < 0).any():
-        raise ValueError("person_disjoint_pairs needs the identity of every paired image (no -1)")
-    used: set[int] = set()
-    keep = []
-    for i in np.random.default_rng(seed).permutation(len(table)):
-        a, b = int(people[i, 0]), int(people[i, 1])
-        if a not in used and b not in used:
-            keep.append(i)
-            used.update((a, b))
-    return np.sort(np.asarray(keep, dtype=np.int64))
 
 
 def permutation_two_sample(a, b, n_permutations: int = 999, seed: int = 0) -> tuple[float, float]:
