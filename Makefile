@@ -9,7 +9,7 @@ export FACELIB_DATA
 .PHONY: install run test unit notebooks bench clean-reports
 
 install:
-	$(PYTHON) -m pip install -q -e '.[dev]'
+	$(PYTHON) -m pip install -q -e '.[dev,cluster]'
 
 run: install
 	$(PYTHON) -m facelib run --profile $(PROFILE)
