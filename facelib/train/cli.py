@@ -3,9 +3,9 @@
 Example: ``python -m facelib train --model beta-vae --beta 4 --data olivetti --epochs 30
 --out runs/b4``; data-parallel: ``torchrun --nproc-per-node 2 -m facelib train ...`` or
 ``--nproc 2`` (the processes share every global batch; rank 0 prints and writes). It is a
-thin layer over `fit` (same code path as the notebooks); model config fields without their own flag go through ``--set key=value`` (values
-parsed as JSON when they parse, e.g. ``--set blocks='{"identity": 16}'``), loader
-options through ``--data-option key=value``.
+thin layer over `fit` (same code path as the notebooks); model config fields without their
+own flag go through ``--set key=value`` (values parsed as JSON when they parse, e.g.
+``--set blocks='{"identity": 16}'``), loader options through ``--data-option key=value``.
 """
 
 from __future__ import annotations
