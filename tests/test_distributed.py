@@ -82,6 +82,10 @@ def test_a_global_batch_that_does_not_split_over_the_ranks_is_refused():
     with pytest.raises(ValueError, match="groups_per_batch=3"):
         check_batches(Cfg(), grouping, Ranks(rank=1, world_size=2))
     check_batches(Cfg(), None, Ranks())  # one process: anything goes
+    with pytest.raises(ValueError, match="batch_size=15 does not split evenly over 2 processes"):
+        fit(model(), faces(), batch_size=15, nproc=2, device="cpu", progress=False)  # before any process starts
+    with pytest.raises(ValueError, match="nproc must be a positive integer"):
+        fit(model(), faces(), nproc=0)
 
 
 def test_a_grouped_batch_is_shared_out_by_whole_groups():

@@ -42,9 +42,9 @@ class TrainConfig:
         overwrite: allow replacing an existing checkpoint in `out` when not resuming.
         progress: show a tqdm bar with the loss terms (only when stderr is a terminal).
         max_steps: stop after this many optimizer steps in total (quick profiles).
-        group_batches: "auto" (grouped when the data set has `groups` or the model is
-            `modvae`), True or False. Grouped batches hold whole groups; with identity
-            groups, `group_size` images of one person form a group.
+        group_batches: "auto" (grouped when the data set has `groups` or the model's class
+            sets `trains_on_groups`, as ModVAE does), True or False. Grouped batches hold
+            whole groups; with identity groups, `group_size` images of one person form a group.
         groups_per_batch: groups per batch (default batch_size // group_size).
         group_size: images per group (default: the most common group size of
             `dataset.groups`, or 4 for identity groups).

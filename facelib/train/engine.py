@@ -469,8 +469,7 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
         return _fit_spawned(model, dataset, config)
     device = distributed.device_for(select_device(config.device), ranks)
     precision = _Precision.on(config.precision, device)
-    channels_last = (auto_channels_last(device, precision.amp_dtype) if config.channels_last == "auto"
-                     else bool(config.channels_last))
+    channels_last = _channels_last(config, device, precision.amp_dtype)
     ckpt_path = check_out_folder(config)
     distributed.process_group(ranks, device)
     with _run_folder_lock(ckpt_path, ranks), _threads(config.num_threads):
@@ -481,17 +480,26 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
 def _fit_spawned(model: torch.nn.Module, dataset: Any, config: TrainConfig) -> FitResult:
     """`fit` in `config.nproc` local processes; rank 0's weights and history land here."""
     check_out_folder(config)  # fail before starting any process
+    distributed.check_batches(config, _grouping(model, dataset, config), distributed.Ranks(world_size=config.nproc))
+    if select_device(config.device).type == "cuda" and config.nproc > torch.cuda.device_count():
+        raise ValueError(f"nproc={config.nproc} processes on CUDA need as many GPUs, this machine has "
+                         f"{torch.cuda.device_count()}; use nproc={torch.cuda.device_count()} or device='cpu'")
     out = distributed.spawn_fit(model, dataset, config)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in out["state_dict"].items()})
     device = torch.device(out["device"])
     model.to(device)
-    if auto_channels_last(device, _Precision.on(config.precision, device).amp_dtype) \
-            if config.channels_last == "auto" else config.channels_last:
+    if _channels_last(config, device, resolve_precision(config.precision, device)[1]):
         model.to(memory_format=torch.channels_last)
     model.eval()
     return FitResult(model=model, history=out["history"], checkpoint=out["checkpoint"], last=out["last"],
                      best=out["best"], config=config, device=out["device"], precision=out["precision"],
                      stopped=out["stopped"], step_history=out["step_history"], world_size=int(config.nproc))
+
+
+def _channels_last(config: TrainConfig, device: torch.device, amp_dtype: torch.dtype | None) -> bool:
+    if config.channels_last == "auto":
+        return auto_channels_last(device, amp_dtype)
+    return bool(config.channels_last)
 
 
 @contextlib.contextmanager
