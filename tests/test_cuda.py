@@ -5,6 +5,10 @@ Skipped without CUDA; `benchmarks/gpu_check.py` runs them on a GPU.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -13,10 +17,11 @@ from facelib.train import engine, fit, load_checkpoint
 
 from test_train import faces, model, same_weights
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 GPU = dict(device="cuda", progress=False, batch_size=16, epochs=2)
 
 
+@needs_cuda
 @pytest.mark.parametrize("precision", ["fp32", "bf16", "fp16"])
 def test_fit_on_cuda_in_every_precision_learns_on_the_gpu(tmp_path, precision):
     if precision == "bf16" and not torch.cuda.is_bf16_supported():
@@ -31,10 +36,12 @@ def test_fit_on_cuda_in_every_precision_learns_on_the_gpu(tmp_path, precision):
     assert (scaler is not None) == (precision == "fp16")
 
 
+@needs_cuda
 def test_auto_precision_on_cuda_is_fp16_with_a_grad_scaler():
     assert engine.resolve_precision("auto", torch.device("cuda")) == ("fp16", torch.float16, True)
 
 
+@needs_cuda
 def test_the_pinned_memory_feeder_gives_the_batches_the_gpu_resident_one_does(monkeypatch):
     data = faces()
     idx = torch.arange(16)
@@ -51,6 +58,7 @@ def test_the_pinned_memory_feeder_gives_the_batches_the_gpu_resident_one_does(mo
     assert b.is_cuda and torch.equal(a, b)
 
 
+@needs_cuda
 def test_resume_on_cuda_is_exact(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
@@ -61,6 +69,7 @@ def test_resume_on_cuda_is_exact(tmp_path, monkeypatch):
     assert same_weights(full.model.cpu(), resumed.model.cpu())
 
 
+@needs_cuda
 @pytest.mark.skipif(torch.cuda.device_count() < 2 or not torch.distributed.is_nccl_available(),
                     reason="NCCL data-parallel needs 2 GPUs")
 def test_two_nccl_processes_match_one():
@@ -69,3 +78,10 @@ def test_two_nccl_processes_match_one():
     two = fit(model(), data, precision="fp32", nproc=2, **GPU)
     assert two.world_size == 2
     np.testing.assert_allclose(two.history["train_loss"], one.history["train_loss"], rtol=2e-3)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here: the check itself runs")
+def test_the_gpu_check_without_a_gpu_says_how_to_run_it():
+    script = Path(__file__).parents[1] / "benchmarks" / "gpu_check.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "no CUDA device here" in done.stderr and "--dry-run" in done.stderr
