@@ -6,10 +6,10 @@ PROFILE ?= quick
 FACELIB_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data))
 export FACELIB_DATA
 
-.PHONY: install run test unit notebooks bench clean-reports
+.PHONY: install run test unit notebooks bench gpu-check clean-reports
 
 install:
-	$(PYTHON) -m pip install -q -e '.[dev]'
+	$(PYTHON) -m pip install -q -e '.[dev,cluster]'
 
 run: install
 	$(PYTHON) -m facelib run --profile $(PROFILE)
@@ -24,5 +24,10 @@ unit: install
 notebooks: install
 	FACELIB_RUN_DIR=$$(mktemp -d) $(PYTHON) -m pytest notebooks --nbval-lax
 
+# Every benchmark but the GPU check, which needs CUDA (`make gpu-check`).
 bench: install
-	for b in benchmarks/*.py; do $(PYTHON) $$b || exit 1; done
+	for b in benchmarks/*.py; do [ $$b = benchmarks/gpu_check.py ] || $(PYTHON) $$b || exit 1; done
+
+# On a machine with a GPU: CUDA tests, precisions, zoo from scratch (< 8 min); writes benchmarks/results/gpu_check.*
+gpu-check: install
+	$(PYTHON) benchmarks/gpu_check.py

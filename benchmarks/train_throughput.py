@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from facelib.data import FaceDataset
@@ -43,7 +44,7 @@ from facelib.train import TrainConfig, fit
 def lfw_folder() -> Path | None:
     """LFW's deep-funneled JPEG folder (one sub-folder per person) when the data root has it."""
     try:
-        from facelib.data.sklearn_sets import lfw_data_home
+        from facelib.data.lfw import lfw_data_home
 
         folder = Path(lfw_data_home(download=False)) / "lfw_home" / "lfw_funneled"
     except Exception:
@@ -205,6 +206,10 @@ def main() -> None:
     configs = {
         "facelib fit, fp32": lambda: run_facelib(data, steps, b, channels_last=False)[0],
         "facelib fit, fp32 channels-last": lambda: run_facelib(data, steps, b, channels_last=True)[0],
+        # more work per kernel call: the same images in a 4x larger batch (another optimisation
+        # run - fewer steps per epoch - so reported for its kernel efficiency, not as the goal's row)
+        f"facelib fit, fp32, batch {4 * b}": lambda: run_facelib(data, max(2, steps // 4), 4 * b,
+                                                                 channels_last=False)[0],
     }
     if bf16_ok:
         configs["facelib fit, bf16 autocast"] = lambda: run_facelib(data, steps, b, precision="bf16",
@@ -251,10 +256,13 @@ def main() -> None:
 
     flops = step_flops(b)
     achieved = flops * max(rows["facelib fit, fp32"], rows["facelib fit, fp32 channels-last"]) / b
+    achieved_big = step_flops(4 * b) * rows[f"facelib fit, fp32, batch {4 * b}"] / (4 * b)
     print(f"\nFLOPs per training step (forward+backward, batch {b}): {flops / 1e9:.2f} GFLOP")
     print(f"fp32 matmul (2048x2048 torch.mm, best of rounds):  {peak / 1e9:.1f} GFLOP/s")
     print(f"facelib fp32 training step achieves:                {achieved / 1e9:.1f} GFLOP/s "
           f"= {100 * achieved / peak:.0f} % of the matmul figure (goal >= 50 %)")
+    print(f"facelib fp32 training step at batch {4 * b} achieves:       {achieved_big / 1e9:.1f} GFLOP/s "
+          f"= {100 * achieved_big / peak:.0f} % of the matmul figure")
     if bf16_ok:
         best16 = max(rows["facelib fit, bf16 autocast"], rows["facelib fit, bf16 channels-last"])
         ach16 = flops * best16 / b
@@ -264,6 +272,18 @@ def main() -> None:
     fp32_speedup = max(rows["facelib fit, fp32"], rows["facelib fit, fp32 channels-last"]) / ref
     print(f"\nfacelib fp32 (best layout) / best reference: {fp32_speedup:.2f}x (goal >= 3x); "
           f"/ best lean reference: {fp32_speedup * ref / lean:.2f}x")
+    from facelib import results
+
+    table = pd.DataFrame([{"configuration": k, "images_per_s": v, "x_reference": v / ref, "x_lean_reference": v / lean}
+                          for k, v in rows.items()])
+    table = pd.concat([table, pd.DataFrame([
+        {"configuration": "fp32 matmul GFLOP/s", "images_per_s": float("nan"), "gflops": peak / 1e9},
+        {"configuration": f"fp32 step, batch {b}: % of matmul", "gflops": achieved / 1e9,
+         "percent_of_matmul": 100 * achieved / peak},
+        {"configuration": f"fp32 step, batch {4 * b}: % of matmul", "gflops": achieved_big / 1e9,
+         "percent_of_matmul": 100 * achieved_big / peak},
+    ])], ignore_index=True)
+    print(f"results: {results.write('train_throughput', table)}")
     if bf16_ok:
         _, m32 = run_facelib(data, args.elbo_steps, b)
         _, m16 = run_facelib(data, args.elbo_steps, b, precision="bf16")

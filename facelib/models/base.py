@@ -151,6 +151,12 @@ class BaseVAE(nn.Module):
 
     name: ClassVar[str] = "base"
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    #: Trains on grouped batches (`batch["group"]`, `batch["varying"]`) unless told otherwise:
+    #: what `fit(group_batches="auto")` reads (ModVAE sets it).
+    trains_on_groups: ClassVar[bool] = False
+    #: While the model trains in several processes, the data-parallel wrapper that `through`
+    #: and `all_finite` use (set and cleared by `facelib.train.distributed.data_parallel`).
+    _parallel: Any = None
 
     def __init__(self, config: ModelConfig | None = None, **fields: Any):
         super().__init__()
@@ -196,6 +202,20 @@ class BaseVAE(nn.Module):
         """The optimizers `training_step` expects, in order (one Adam here)."""
         return [torch.optim.Adam(self.vae_parameters(), lr=lr)]
 
+    def through(self, method: str, *args: Any) -> Any:
+        """`getattr(self, method)(*args)`; while the model trains data-parallel, run through the
+        DistributedDataParallel wrapper, so the gradients of what it returns are averaged over
+        the processes. `training_step` builds every loss it backpropagates this way."""
+        if self._parallel is None:
+            return getattr(self, method)(*args)
+        return self._parallel.call(method, *args)
+
+    def all_finite(self, loss: torch.Tensor) -> bool:
+        """Whether `loss` is finite (in every process, when training data-parallel, so that all
+        of them skip a step together)."""
+        ok = bool(torch.isfinite(loss.detach()).all())
+        return ok if self._parallel is None else self._parallel.all_true(ok)
+
     def training_step(
         self,
         batch: dict[str, Any],
@@ -214,8 +234,8 @@ class BaseVAE(nn.Module):
         (opt,) = _as_list(optimizers, 1, self.name)
         opt.zero_grad(set_to_none=True)
         with (autocast() if autocast is not None else contextlib.nullcontext()):
-            terms = self.loss(batch, step)
-        stepped = _backward_step(terms["loss"], opt, grad_scaler)
+            terms = self.through("loss", batch, step)
+        stepped = self.all_finite(terms["loss"]) and _backward_step(terms["loss"], opt, grad_scaler)
         if grad_scaler is not None and stepped:  # update() needs the inf checks of a step taken
             grad_scaler.update()
         return _to_floats(terms)
@@ -396,9 +416,7 @@ def _as_list(optimizers: Any, n: int, name: str) -> list[torch.optim.Optimizer]:
 
 
 def _backward_step(loss: torch.Tensor, opt: torch.optim.Optimizer, grad_scaler: Any) -> bool:
-    """Backward and step unless the loss is not finite; True when a step was taken."""
-    if not bool(torch.isfinite(loss.detach())):
-        return False
+    """Backward and step (for a finite loss: callers check `BaseVAE.all_finite` first); True."""
     if grad_scaler is not None:
         grad_scaler.scale(loss).backward()
         grad_scaler.step(opt)

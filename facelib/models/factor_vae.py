@@ -135,20 +135,32 @@ class FactorVAE(BaseVAE):
         acc = 0.5 * ((logit_real > 0).float().mean() + (logit_fake < 0).float().mean())
         return {"disc_loss": loss, "disc_acc": acc}
 
+    def vae_terms(self, batch: dict[str, Any], step: int = 0) -> dict[str, torch.Tensor]:
+        """The VAE loss terms with D frozen, plus the codes "z" (for the discriminator step)."""
+        with _frozen(self.discriminator):
+            x = self._batch_x(batch)
+            out = self.forward(x)
+            return {**self.terms({"x": x}, x, out, step), "z": out["z"]}
+
     def training_step(self, batch, optimizers, step=0, grad_scaler=None, autocast=None):
-        """VAE step then discriminator step (see the module docstring); floats out."""
+        """VAE step then discriminator step (see the module docstring); floats out. When the VAE
+        loss is not finite neither network steps (the discriminator's terms are still reported)."""
         vae_opt, disc_opt = _as_list(optimizers, 2, self.name)
         ctx = autocast if autocast is not None else contextlib.nullcontext
         vae_opt.zero_grad(set_to_none=True)
-        with _frozen(self.discriminator), ctx():
-            x = self._batch_x(batch)
-            out = self.forward(x)
-            terms = self.terms({"x": x}, x, out, step)
-        stepped = _backward_step(terms["loss"], vae_opt, grad_scaler)
-        disc_opt.zero_grad(set_to_none=True)
         with ctx():
-            terms.update(self.disc_loss(out["z"]))
-        stepped = _backward_step(terms["disc_loss"], disc_opt, grad_scaler) or stepped
+            terms = self.through("vae_terms", batch, step)
+        z = terms.pop("z")
+        stepped = self.all_finite(terms["loss"]) and _backward_step(terms["loss"], vae_opt, grad_scaler)
+        disc_opt.zero_grad(set_to_none=True)
+        if stepped:
+            with ctx():
+                terms.update(self.through("disc_loss", z))
+            if self.all_finite(terms["disc_loss"]):
+                _backward_step(terms["disc_loss"], disc_opt, grad_scaler)
+        else:
+            with ctx(), torch.no_grad():
+                terms.update(self.disc_loss(z))
         if grad_scaler is not None and stepped:  # update() needs the inf checks of a step taken
             grad_scaler.update()
         return _to_floats(terms)

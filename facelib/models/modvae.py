@@ -96,6 +96,7 @@ class ModVAE(BaseVAE):
 
     name = "modvae"
     config_class = ModVAEConfig
+    trains_on_groups = True
 
     def __init__(self, config: ModVAEConfig | None = None, **fields: Any):
         super().__init__(config, **fields)

@@ -21,7 +21,6 @@ its own folder, with torch/BLAS threads split between the kernels.
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as futures
 import contextlib
 import datetime as _dt
 import json
@@ -341,7 +340,7 @@ def _check_profile(profile: str) -> None:
 
 
 def _sweep(run: _Run, notebook: Path, param_name: str, values: Sequence[Any], base: dict[str, Any],
-           kernel_name: str, max_workers: int, declared: dict[str, Any]) -> dict[str, Any]:
+           kernel_name: str, max_workers: int, declared: dict[str, Any], runner: Any = None) -> dict[str, Any]:
     """Run `notebook` once per value in parallel processes, each into sweeps/<stem>/<param>=<value>/."""
     if param_name not in declared:
         raise ValueError(f"{notebook.name} does not declare a parameter {param_name!r} in its parameters cell; "
@@ -370,10 +369,15 @@ def _sweep(run: _Run, notebook: Path, param_name: str, values: Sequence[Any], ba
     t0 = time.perf_counter()
     # Each papermill call drives its own kernel, a separate process; threads here only wait on
     # them. The kernels inherit the thread caps below so `workers` of them share the cores.
-    with _thread_caps(threads), futures.ThreadPoolExecutor(workers, thread_name_prefix="sweep") as pool:
-        for value, entry in zip(values, pool.map(_sweep_worker, jobs)):
-            entry["value"] = value
-            record["runs"].append(entry)
+    from facelib.train.sweep import LocalExecutor
+
+    done: dict[int, dict[str, Any]] = {}
+    with _thread_caps(threads):
+        for i, entry, error in (runner or LocalExecutor(workers, processes=False)).run(_sweep_worker, jobs):
+            if error is not None:
+                raise error
+            done[i] = {**entry, "value": values[i]}
+            record["runs"] = [done[k] for k in sorted(done)]
             run.save()
     record["seconds"] = round(time.perf_counter() - t0, 3)
     record["finished"] = _now()
@@ -515,8 +519,11 @@ def _gather_checkpoints(run_dir: Path, sweep: dict[str, Any]) -> None:
 def run_sweep(notebook: str | os.PathLike, param_name: str, values: Iterable[Any], max_workers: int = 2,
               profile: str = "quick", parameters: dict[str, Any] | None = None,
               out_root: str | os.PathLike = "reports", run_id: str | None = None, kernel_name: str = "python3",
-              notebooks_dir: str | os.PathLike | None = None) -> Path:
+              notebooks_dir: str | os.PathLike | None = None, executor: Any = None) -> Path:
     """Run one notebook once per value of `param_name`, in parallel processes, into a new run folder.
+
+    `executor`: where the runs go, as for `python -m facelib sweep` (`facelib.train.sweep.executor`,
+    e.g. a `RayExecutor`); default `max_workers` local threads, each driving its own kernel.
 
     Outputs: `<run>/sweeps/<notebook>/<param>=<value>/` holding the executed notebook, its
     HTML and whatever the notebook wrote (its `run_dir`); run.json lists every run with its
@@ -535,7 +542,7 @@ def run_sweep(notebook: str | os.PathLike, param_name: str, values: Iterable[Any
     given = {"profile": profile, **overrides}
     run = _new_run(out_root, run_id, "sweep", profile, given, kernel_name)
     try:
-        rec = _sweep(run, nb, param_name, values, given, kernel_name, max_workers, declared)
+        rec = _sweep(run, nb, param_name, values, given, kernel_name, max_workers, declared, executor)
     except BaseException as err:
         run.finish("failed", _error_text(err))
         raise

@@ -35,6 +35,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import torch
 
+from facelib.models import CONFIGS, build_model
 from facelib.utils import library_versions
 
 __all__ = [
@@ -487,10 +488,6 @@ def load_model(path: str | os.PathLike, map_location: Any = "cpu") -> torch.nn.M
     warning naming them); fields this version does not know are an error.
     """
     ckpt = load_checkpoint(path, map_location=map_location)
-    try:
-        from facelib.models import CONFIGS, build_model
-    except ImportError as exc:  # pragma: no cover - only while facelib.models is missing
-        raise ImportError("facelib.models.build_model is needed to rebuild a model") from exc
     name, stored = ckpt["model_name"], ckpt["model_config"]
     written_by = (ckpt.get("versions") or {}).get("facelib", "an unknown version")
     config_class = CONFIGS.get(str(name).strip().lower().replace("_", "-"))

@@ -1,10 +1,11 @@
 """`python -m facelib train`: build a model, load a data set, run `fit`, print a summary.
 
 Example: ``python -m facelib train --model beta-vae --beta 4 --data olivetti --epochs 30
---out runs/b4``. It is a thin layer over `fit` (same code path as the notebooks);
-model config fields without their own flag go through ``--set key=value`` (values
-parsed as JSON when they parse, e.g. ``--set blocks='{"identity": 16}'``), loader
-options through ``--data-option key=value``.
+--out runs/b4``; data-parallel: ``torchrun --nproc-per-node 2 -m facelib train ...`` or
+``--nproc 2`` (the processes share every global batch; rank 0 prints and writes). It is a
+thin layer over `fit` (same code path as the notebooks); model config fields without their
+own flag go through ``--set key=value`` (values parsed as JSON when they parse, e.g.
+``--set blocks='{"identity": 16}'``), loader options through ``--data-option key=value``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--group-size", type=int, default=None, help="images per group in grouped (modvae) batches")
     parser.add_argument("--groups-per-batch", type=int, default=None)
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--nproc", type=int, default=None,
+                        help="train data-parallel in this many local processes (or start under torchrun)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--latent-dim", type=int, default=None, help="number of latents (model default: 32)")
     parser.add_argument("--beta", type=float, default=None, help="KL weight (beta-vae, modvae, beta-tcvae)")
@@ -116,6 +119,7 @@ def _train(args: argparse.Namespace, data_options: dict[str, Any], model_fields:
     from facelib.models import build_model, units
     from facelib.utils import seed_everything
 
+    from . import distributed
     from .engine import check_out_folder, fit
 
     config = TrainConfig(
@@ -123,7 +127,7 @@ def _train(args: argparse.Namespace, data_options: dict[str, Any], model_fields:
         precision=args.precision, val_fraction=args.val_fraction, out=args.out,
         checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
         progress=not args.no_progress, max_steps=args.max_steps, group_size=args.group_size,
-        groups_per_batch=args.groups_per_batch, num_threads=args.num_threads,
+        groups_per_batch=args.groups_per_batch, num_threads=args.num_threads, nproc=args.nproc,
         group_batches={"auto": "auto", "yes": True, "no": False}[args.group_batches],
     )
     check_out_folder(config)  # refuse an existing run before the (slow) data loading
@@ -159,13 +163,17 @@ def _train(args: argparse.Namespace, data_options: dict[str, Any], model_fields:
 
     seed_everything(args.seed)  # the initial weights depend on the seed only
     model = build_model(args.model, **fields)
-    if args.out is None:
+    main_rank = distributed.from_environment().is_main
+    if args.out is None and main_rank:
         print("facelib train: no --out given, so no checkpoint is written", file=sys.stderr)
     result = fit(model, dataset, config)
+    if result.rank:
+        return 0  # rank 0 reports for every process
 
     last = result.last
     print(f"trained {model.name} on {dataset.name} (n={len(dataset)}, {dataset.channels}x{h}x{w}) "
-          f"on {result.device} in {result.precision}, {time.perf_counter() - t0:.1f} s")
+          f"on {result.device} in {result.precision}"
+          f"{f' ({result.world_size} processes)' if result.world_size > 1 else ''}, {time.perf_counter() - t0:.1f} s")
     print(f"  epochs {_fmt(last.get('epoch'), 'g')}, steps {_fmt(last.get('step'), 'g')}, "
           f"stopped by {result.stopped}, {_fmt(last.get('images_per_s'), '.0f')} images/s")
     print(f"  train loss {_fmt(last.get('train_loss'))} (minimised, lower is better), "

@@ -42,9 +42,9 @@ class TrainConfig:
         overwrite: allow replacing an existing checkpoint in `out` when not resuming.
         progress: show a tqdm bar with the loss terms (only when stderr is a terminal).
         max_steps: stop after this many optimizer steps in total (quick profiles).
-        group_batches: "auto" (grouped when the data set has `groups` or the model is
-            `modvae`), True or False. Grouped batches hold whole groups; with identity
-            groups, `group_size` images of one person form a group.
+        group_batches: "auto" (grouped when the data set has `groups` or the model's class
+            sets `trains_on_groups`, as ModVAE does), True or False. Grouped batches hold
+            whole groups; with identity groups, `group_size` images of one person form a group.
         groups_per_batch: groups per batch (default batch_size // group_size).
         group_size: images per group (default: the most common group size of
             `dataset.groups`, or 4 for identity groups).
@@ -52,6 +52,9 @@ class TrainConfig:
             autocast; NCHW for fp32 on the CPU and on MPS), True or False.
         num_threads: torch CPU threads during fit (restored afterwards); None leaves it.
         history_every_step: also record every step's loss terms (`FitResult.step_history`).
+        nproc: train data-parallel in this many local processes that `fit` spawns (gloo on the
+            CPU, NCCL on CUDA; `facelib.train.distributed`); None or 1: this process (under
+            torchrun, the processes torchrun started).
     """
 
     epochs: int = 10
@@ -73,6 +76,7 @@ class TrainConfig:
     channels_last: bool | str = "auto"
     num_threads: int | None = None
     history_every_step: bool = False
+    nproc: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.out, Path):
@@ -94,7 +98,7 @@ class TrainConfig:
             problems.append(f"max_steps must be a positive integer or None, got {self.max_steps!r}")
         if self.group_batches not in ("auto", True, False):
             problems.append(f"group_batches must be 'auto', True or False, got {self.group_batches!r}")
-        for name in ("groups_per_batch", "group_size", "num_threads"):
+        for name in ("groups_per_batch", "group_size", "num_threads", "nproc"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 problems.append(f"{name} must be a positive integer or None, got {value!r}")

@@ -11,12 +11,12 @@ resume and a NaN/inf guard.
 from __future__ import annotations
 
 import contextlib
-import inspect
+import functools
 import math
 import sys
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from facelib.data.pixels import to_float
 from facelib.utils import seed_everything, select_device
 
+from . import distributed
 from .checkpoint import (
     CheckpointError,
     checkpoint_complete,
@@ -36,6 +38,7 @@ from .checkpoint import (
     run_lock,
     save_checkpoint,
     set_rng_states,
+    weights_digest,
 )
 from .config import SPLIT_FIELDS, TrainConfig
 
@@ -59,6 +62,10 @@ class TrainingDivergedError(RuntimeError):
         self.epoch, self.step, self.terms = epoch, step, terms
         self.checkpoint, self.history = checkpoint, history
 
+    def __reduce__(self):  # pickles (from a data-parallel process to the caller) with its fields
+        return (functools.partial(type(self), epoch=self.epoch, step=self.step, terms=self.terms,
+                                  checkpoint=self.checkpoint, history=self.history), (str(self),))
+
 
 @dataclass
 class FitResult:
@@ -74,6 +81,7 @@ class FitResult:
         step_history: per-step terms when `history_every_step`, else None.
         config: the TrainConfig used; device / precision: what was actually used.
         stopped: "epochs" or "max_steps".
+        world_size / rank: data-parallel processes of the run, and which of them returned this.
     """
 
     model: torch.nn.Module
@@ -86,6 +94,8 @@ class FitResult:
     precision: str
     stopped: str = "epochs"
     step_history: pd.DataFrame | None = None
+    world_size: int = 1
+    rank: int = 0
 
 
 # -- device and precision ---------------------------------------------------------------------
@@ -140,7 +150,7 @@ class _Grouping:
 
 
 def _grouping(model: torch.nn.Module, dataset: Any, config: TrainConfig) -> _Grouping | None:
-    is_grouped_model = getattr(model, "name", None) == "modvae" or bool(getattr(model, "needs_groups", False))
+    is_grouped_model = bool(getattr(model, "trains_on_groups", False))
     mode = config.group_batches
     if mode is False:  # a grouped model then trains on plain batches (ModVAE: as a beta-VAE)
         return None
@@ -274,7 +284,7 @@ class _Feeder:
             if self.pin:
                 x = x.pin_memory()
             x = x.to(self.device, non_blocking=True)
-        x = x.float().div_(255.0)
+        x = to_float(x)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         batch: dict[str, Any] = {"x": x}
@@ -335,8 +345,10 @@ def _make_bar(total: int, initial: int, enabled: bool):
     return tqdm(total=total, initial=initial, unit="step", leave=True)
 
 
-def _evaluate(model, feeder, plan, autocast, step: int, seed: int, device: torch.device) -> dict[str, float]:
-    """Validation means of the loss terms; runs on a forked RNG so training is unaffected."""
+def _evaluate(model, feeder, plan, autocast, step: int, seed: int, device: torch.device,
+              ranks: distributed.Ranks = distributed.Ranks()) -> dict[str, float]:
+    """Validation means of the loss terms (over every rank's share of the batches); runs on a
+    forked RNG so training is unaffected."""
     if not plan:
         return {}
     was_training = model.training
@@ -348,6 +360,9 @@ def _evaluate(model, feeder, plan, autocast, step: int, seed: int, device: torch
         with torch.random.fork_rng(devices=devices), torch.inference_mode():
             torch.manual_seed(seed)
             for item in plan:
+                item = ranks.shard(item)
+                if (item if isinstance(item, torch.Tensor) else item[0]).numel() == 0:
+                    continue
                 batch = feeder(item)
                 with autocast():
                     terms = model.loss(batch, step)
@@ -359,6 +374,11 @@ def _evaluate(model, feeder, plan, autocast, step: int, seed: int, device: torch
                 count += b
     finally:
         model.train(was_training)
+    if ranks.active:
+        keys = [k for k in VAL_TERMS if k in sums] if sums else []
+        keys = ranks.gather(keys)[0]  # rank 0's terms (every rank computes the same ones)
+        total = ranks.sum(torch.stack([torch.tensor(float(count))] + [sums[k].cpu().double() if k in sums else torch.tensor(0.0) for k in keys]))
+        count, sums = float(total[0]), dict(zip(keys, total[1:]))
     return {f"val_{k}": float(v) / count for k, v in sums.items()}
 
 
@@ -429,6 +449,9 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
     Writes `out/checkpoint.pt` (and `out/history.csv`) when `config.out` is set; refuses
     to replace an existing checkpoint unless `resume=True` (continue it) or `overwrite=True`.
     Raises `TrainingDivergedError` on a NaN/inf loss, keeping the last good checkpoint.
+
+    Data-parallel (`facelib.train.distributed`): under torchrun every process calls `fit` and
+    trains its share of each global batch; `nproc=N` spawns N such processes from here.
     """
     config = config or TrainConfig()
     if not isinstance(config, TrainConfig):
@@ -442,240 +465,367 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
         raise TypeError(f"{type(model).__name__} is not a facelib model; build one with facelib.models.build_model")
     _check_model_fits_data(model, dataset)
 
-    device = select_device(config.device)
-    precision, amp_dtype, use_scaler = resolve_precision(config.precision, device)
-    channels_last = (auto_channels_last(device, amp_dtype) if config.channels_last == "auto"
-                     else bool(config.channels_last))
-
+    ranks = distributed.from_environment()
+    if config.nproc and config.nproc > 1 and not ranks.active:
+        return _fit_spawned(model, dataset, config)
+    device = distributed.device_for(select_device(config.device), ranks)
+    precision = _Precision.on(config.precision, device)
+    channels_last = _channels_last(config, device, precision.amp_dtype)
     ckpt_path = check_out_folder(config)
-    lock = run_lock(ckpt_path.parent) if ckpt_path is not None else contextlib.nullcontext()
-    with lock:  # one writer per run folder, held until the last checkpoint is written
+    distributed.process_group(ranks, device)
+    with _run_folder_lock(ckpt_path, ranks), _threads(config.num_threads):
         ckpt_path = check_out_folder(config)  # again: another run may have finished meanwhile
-        return _fit_locked(model, dataset, config, device, precision, amp_dtype, use_scaler, channels_last,
-                           ckpt_path)
+        return _Loop(model, dataset, config, device, precision, channels_last, ckpt_path, ranks).run()
 
 
-def _fit_locked(model, dataset, config, device, precision, amp_dtype, use_scaler, channels_last,
-                ckpt_path) -> FitResult:
-    resume_from = None
-    if ckpt_path is not None and ckpt_path.exists() and config.resume:
-        resume_from = load_checkpoint(ckpt_path)
-    elif config.resume:
-        warnings.warn(f"resume=True but there is no checkpoint at {ckpt_path}; starting a new run", stacklevel=2)
-
-    grouping = _grouping(model, dataset, config)
-    train_idx, val_idx = _split(dataset, grouping, config)
-    if train_idx.size == 0:
-        raise ValueError(f"{dataset.name}: no training images left after the validation split")
-
-    old_threads = torch.get_num_threads()
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    try:
-        return _run(model, dataset, config, device, precision, amp_dtype, use_scaler, channels_last,
-                    ckpt_path, resume_from, grouping, train_idx, val_idx)
-    finally:
-        if config.num_threads:
-            torch.set_num_threads(old_threads)
-
-
-def _run(model, dataset, config, device, precision, amp_dtype, use_scaler, channels_last,
-         ckpt_path, resume_from, grouping, train_idx, val_idx) -> FitResult:
-    seed_everything(config.seed)
+def _fit_spawned(model: torch.nn.Module, dataset: Any, config: TrainConfig) -> FitResult:
+    """`fit` in `config.nproc` local processes; rank 0's weights and history land here."""
+    check_out_folder(config)  # fail before starting any process
+    distributed.check_batches(config, _grouping(model, dataset, config), distributed.Ranks(world_size=config.nproc))
+    if select_device(config.device).type == "cuda" and config.nproc > torch.cuda.device_count():
+        raise ValueError(f"nproc={config.nproc} processes on CUDA need as many GPUs, this machine has "
+                         f"{torch.cuda.device_count()}; use nproc={torch.cuda.device_count()} or device='cpu'")
+    out = distributed.spawn_fit(model, dataset, config)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in out["state_dict"].items()})
+    device = torch.device(out["device"])
     model.to(device)
-    if channels_last:
+    if _channels_last(config, device, resolve_precision(config.precision, device)[1]):
         model.to(memory_format=torch.channels_last)
-    if hasattr(model, "set_dataset_size"):
-        model.set_dataset_size(int(train_idx.size))
-    optimizers = list(model.configure_optimizers(config.lr))
-    scaler = torch.amp.GradScaler(device.type) if use_scaler else None
+    model.eval()
+    return FitResult(model=model, history=out["history"], checkpoint=out["checkpoint"], last=out["last"],
+                     best=out["best"], config=config, device=out["device"], precision=out["precision"],
+                     stopped=out["stopped"], step_history=out["step_history"], world_size=int(config.nproc))
 
-    history: list[dict[str, Any]] = []
-    step_history: list[dict[str, Any]] = []
-    start_epoch, start_batch, step = 0, 0, 0
-    sums: dict[str, float] = {}
-    seen = 0
-    if resume_from is not None:
-        stored = resume_from.get("train_config") or {}
-        changed = {k: (stored.get(k), getattr(config, k)) for k in SPLIT_FIELDS
-                   if k in stored and stored.get(k) != getattr(config, k)}
-        if changed:
-            raise ValueError(
-                f"cannot resume {ckpt_path}: {', '.join(f'{k} was {a!r}, now {b!r}' for k, (a, b) in changed.items())}; "
-                "these decide the split and batch order - keep them, or start a new out folder"
-            )
-        ds = resume_from.get("dataset") or {}
-        differs = _data_mismatch(ds, dataset) if ds else []
-        if differs:
-            raise ValueError(
-                f"cannot resume {ckpt_path}: it was trained on {ds.get('name')!r} (n={ds.get('n')}, shape "
-                f"{ds.get('shape')}), not on this data set {getattr(dataset, 'name', '?')!r} "
-                f"(differs in {'; '.join(differs)}); resume with the same data and options, or train "
-                "into a new out folder"
-            )
-        load_state_into(model, resume_from)
-        states = resume_from.get("optimizer_states") or []
-        if len(states) != len(optimizers):
-            raise CheckpointError(f"{ckpt_path} holds {len(states)} optimizer state(s), the model uses {len(optimizers)}")
-        stored_lr = stored.get("lr", config.lr)
-        for opt, state in zip(optimizers, states):
-            opt.load_state_dict(state)
-            if stored_lr != config.lr:  # a changed lr applies to every optimizer in proportion
-                for g in opt.param_groups:
-                    g["lr"] = g["lr"] * config.lr / stored_lr
-        if scaler is not None and resume_from.get("grad_scaler"):
-            scaler.load_state_dict(resume_from["grad_scaler"])
-        position = resume_from.get("position") or {}
-        hist = resume_from.get("history") or {}
-        history = pd.DataFrame(hist).to_dict(orient="records") if hist else []
-        step_history = list(resume_from.get("step_history") or [])
-        start_epoch = int(resume_from.get("epoch", 0))
-        step = int(resume_from.get("step", 0))
-        start_batch = int(position.get("batch", 0))
-        if start_batch:
-            sums = dict(position.get("sums") or {})
-            seen = int(position.get("seen", 0))
-        set_rng_states(resume_from.get("rng_states") or {})
 
-    feeder = _Feeder(dataset, grouping, device, channels_last)
-    val_plan = _val_plan(val_idx, grouping, config)
-    autocast = ((lambda: torch.autocast(device_type=device.type, dtype=amp_dtype)) if amp_dtype is not None
-                else contextlib.nullcontext)
-    # Models that take an `autocast` factory run only the forward pass under it (backward outside).
-    step_takes_autocast = "autocast" in inspect.signature(model.training_step).parameters
-    step_kwargs = {"autocast": autocast} if (step_takes_autocast and amp_dtype is not None) else {}
-    plan_len = len(_epoch_plan(train_idx, grouping, config, 0))
-    total = config.epochs * plan_len
-    if config.max_steps is not None:
-        total = min(total, config.max_steps)
-    bar = _make_bar(total, min(step, total), _show_progress(config))
-    last_ckpt: Path | None = ckpt_path if resume_from is not None else None
-    stopped = "epochs"
-    model.train()
+def _channels_last(config: TrainConfig, device: torch.device, amp_dtype: torch.dtype | None) -> bool:
+    if config.channels_last == "auto":
+        return auto_channels_last(device, amp_dtype)
+    return bool(config.channels_last)
 
-    def checkpoint(epoch_done: int, batch_in_epoch: int, partial_row: bool, completed: bool) -> None:
-        nonlocal last_ckpt
-        if ckpt_path is None:
+
+@contextlib.contextmanager
+def _run_folder_lock(ckpt_path: Path | None, ranks: distributed.Ranks):
+    """One writer per run folder, held until the last checkpoint is written (rank 0 holds it)."""
+    with contextlib.ExitStack() as stack:
+        error = None
+        if ckpt_path is not None and ranks.is_main:
+            try:
+                stack.enter_context(run_lock(ckpt_path.parent))
+            except Exception as exc:  # every rank stops, not only the one that failed
+                error = exc
+        ranks.raise_if_any(error)
+        yield
+
+
+@contextlib.contextmanager
+def _threads(n: int | None):
+    """torch CPU threads set to `n` for the duration (unchanged for None)."""
+    old = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n:
+            torch.set_num_threads(old)
+
+
+@dataclass
+class _Precision:
+    """The precision a run uses: its name, the autocast dtype (None: fp32) and the GradScaler."""
+
+    name: str
+    amp_dtype: torch.dtype | None
+    scaler: torch.amp.GradScaler | None
+    device_type: str
+
+    @classmethod
+    def on(cls, setting: str, device: torch.device) -> "_Precision":
+        name, amp_dtype, use_scaler = resolve_precision(setting, device)
+        return cls(name, amp_dtype, torch.amp.GradScaler(device.type) if use_scaler else None, device.type)
+
+    @property
+    def autocast(self):
+        """The zero-argument autocast factory `training_step` takes, or None for fp32."""
+        if self.amp_dtype is None:
+            return None
+        return lambda: torch.autocast(device_type=self.device_type, dtype=self.amp_dtype)
+
+    def context(self):
+        """An autocast context for a forward pass (a null one in fp32)."""
+        return self.autocast() if self.amp_dtype is not None else contextlib.nullcontext()
+
+
+@dataclass
+class _Progress:
+    """Where a run stands: what a checkpoint stores and a resume restores."""
+
+    epoch: int = 0  # epochs finished before this run's first
+    batch: int = 0  # first batch of that epoch still to train
+    step: int = 0
+    sums: dict[str, float] = field(default_factory=dict)  # image-weighted term sums of the current epoch
+    seen: int = 0  # images trained in the current epoch
+    history: list[dict[str, Any]] = field(default_factory=list)
+    step_history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _check_resumable(ckpt: dict[str, Any], ckpt_path: Path, config: TrainConfig, dataset: Any) -> None:
+    """Refuse to resume a checkpoint of another split, batch order or data set."""
+    stored = ckpt.get("train_config") or {}
+    changed = {k: (stored.get(k), getattr(config, k)) for k in SPLIT_FIELDS
+               if k in stored and stored.get(k) != getattr(config, k)}
+    if changed:
+        raise ValueError(
+            f"cannot resume {ckpt_path}: {', '.join(f'{k} was {a!r}, now {b!r}' for k, (a, b) in changed.items())}; "
+            "these decide the split and batch order - keep them, or start a new out folder"
+        )
+    ds = ckpt.get("dataset") or {}
+    differs = _data_mismatch(ds, dataset) if ds else []
+    if differs:
+        raise ValueError(
+            f"cannot resume {ckpt_path}: it was trained on {ds.get('name')!r} (n={ds.get('n')}, shape "
+            f"{ds.get('shape')}), not on this data set {getattr(dataset, 'name', '?')!r} "
+            f"(differs in {'; '.join(differs)}); resume with the same data and options, or train "
+            "into a new out folder"
+        )
+
+
+def _restore(ckpt: dict[str, Any], ckpt_path: Path, model, optimizers, scaler, config: TrainConfig,
+             ranks: distributed.Ranks) -> _Progress:
+    """Load a checkpoint's weights, optimizer/scaler/RNG states; the progress to continue from."""
+    load_state_into(model, ckpt)
+    states = ckpt.get("optimizer_states") or []
+    if len(states) != len(optimizers):
+        raise CheckpointError(f"{ckpt_path} holds {len(states)} optimizer state(s), the model uses {len(optimizers)}")
+    stored_lr = (ckpt.get("train_config") or {}).get("lr", config.lr)
+    for opt, state in zip(optimizers, states):
+        opt.load_state_dict(state)
+        if stored_lr != config.lr:  # a changed lr applies to every optimizer in proportion
+            for g in opt.param_groups:
+                g["lr"] = g["lr"] * config.lr / stored_lr
+    if scaler is not None and ckpt.get("grad_scaler"):
+        scaler.load_state_dict(ckpt["grad_scaler"])
+    position = ckpt.get("position") or {}
+    hist = ckpt.get("history") or {}
+    progress = _Progress(
+        epoch=int(ckpt.get("epoch", 0)), batch=int(position.get("batch", 0)), step=int(ckpt.get("step", 0)),
+        history=pd.DataFrame(hist).to_dict(orient="records") if hist else [],
+        step_history=list(ckpt.get("step_history") or []),
+    )
+    if progress.batch:
+        progress.sums = dict(position.get("sums") or {})
+        progress.seen = int(position.get("seen", 0))
+    per_rank = ckpt.get("rank_rng_states") or []
+    if ranks.active and len(per_rank) != ranks.world_size:
+        warnings.warn(f"{ckpt_path} was written by {max(len(per_rank), 1)} process(es), this run has "
+                      f"{ranks.world_size}; it continues with the same batches but other sampling noise, "
+                      "so it is not bit-identical to an uninterrupted run", stacklevel=3)
+    set_rng_states(per_rank[ranks.rank] if len(per_rank) == ranks.world_size and ranks.active
+                   else ckpt.get("rng_states") or {})
+    return progress
+
+
+class _Loop:
+    """One training run of `fit`: set up, then epochs of steps, validation and checkpoints."""
+
+    def __init__(self, model, dataset, config: TrainConfig, device: torch.device, precision: _Precision,
+                 channels_last: bool, ckpt_path: Path | None, ranks: distributed.Ranks):
+        self.model, self.dataset, self.config, self.device = model, dataset, config, device
+        self.precision, self.channels_last, self.ckpt_path, self.ranks = precision, channels_last, ckpt_path, ranks
+        self.grouping = _grouping(model, dataset, config)
+        distributed.check_batches(config, self.grouping, ranks)
+        self.train_idx, self.val_idx = _split(dataset, self.grouping, config)
+        if self.train_idx.size == 0:
+            raise ValueError(f"{dataset.name}: no training images left after the validation split")
+        self.last_ckpt: Path | None = None
+        self.stopped = "epochs"
+        self.bar = None
+
+    # -- the run, top to bottom ------------------------------------------------------------
+    def run(self) -> FitResult:
+        config, model = self.config, self.model
+        resume_from = self._checkpoint_to_resume()
+        self._prepare_model()
+        self.optimizers = list(model.configure_optimizers(config.lr))
+        self.progress = (_restore(resume_from, self.ckpt_path, model, self.optimizers, self.precision.scaler,
+                                  config, self.ranks) if resume_from is not None else _Progress())
+        self.last_ckpt = self.ckpt_path if resume_from is not None else None
+        self.feeder = _Feeder(self.dataset, self.grouping, self.device, self.channels_last)
+        self.val_plan = _val_plan(self.val_idx, self.grouping, config)
+        plan_len = len(_epoch_plan(self.train_idx, self.grouping, config, 0))
+        total = min(config.epochs * plan_len, config.max_steps or config.epochs * plan_len)
+        self.bar = _make_bar(total, min(self.progress.step, total), _show_progress(config) and self.ranks.is_main)
+        model.train()
+        try:
+            with distributed.data_parallel(model, self.ranks, self.device, len(self.optimizers)):
+                for epoch in range(self.progress.epoch, config.epochs):
+                    if self._max_steps_reached():
+                        self.stopped = "max_steps"
+                        break
+                    if not self._epoch(epoch):
+                        break
+        finally:
+            if self.bar is not None:
+                self.bar.close()
+        self._check_ranks_agree()
+        return self._result()
+
+    def _checkpoint_to_resume(self) -> dict[str, Any] | None:
+        path, config = self.ckpt_path, self.config
+        if path is not None and path.exists() and config.resume:
+            ckpt = load_checkpoint(path)
+            _check_resumable(ckpt, path, config, self.dataset)
+            return ckpt
+        if config.resume:
+            warnings.warn(f"resume=True but there is no checkpoint at {path}; starting a new run", stacklevel=4)
+        return None
+
+    def _prepare_model(self) -> None:
+        seed_everything(self.config.seed)
+        if self.ranks.rank:  # each rank draws its own sampling noise; the weights come from rank 0
+            seed_everything(_seed_for(self.config.seed, self.ranks.rank, 6007))
+        self.model.to(self.device)
+        if self.channels_last:
+            self.model.to(memory_format=torch.channels_last)
+        if hasattr(self.model, "set_dataset_size"):
+            self.model.set_dataset_size(int(self.train_idx.size))
+
+    def _max_steps_reached(self) -> bool:
+        return self.config.max_steps is not None and self.progress.step >= self.config.max_steps
+
+    # -- one epoch -------------------------------------------------------------------------
+    def _epoch(self, epoch: int) -> bool:
+        """Train, validate, record and checkpoint one epoch; False when the run stops here."""
+        config, progress = self.config, self.progress
+        plan = _epoch_plan(self.train_idx, self.grouping, config, epoch)
+        first = progress.batch if epoch == progress.epoch else 0
+        if first == 0:
+            progress.sums, progress.seen = {}, 0
+        t0 = time.perf_counter()
+        seen_now, b_index = 0, first
+        for b_index in range(first, len(plan)):
+            if self._max_steps_reached():
+                self.stopped = "max_steps"
+                break
+            seen_now += self._step(epoch, plan[b_index], b_index, len(plan))
+        else:
+            b_index = len(plan)
+        train_time = time.perf_counter() - t0
+        partial = b_index < len(plan)
+        if seen_now == 0:
+            return False
+        val = _evaluate(self.model, self.feeder, self.val_plan, self.precision.context, progress.step,
+                        _seed_for(config.seed, epoch, 31), self.device, self.ranks)
+        if val and not _finite(val):
+            raise self._diverged(epoch, val, "validation after the epoch", progress.step)
+        self._record_epoch(epoch, val, train_time, seen_now, partial)
+        done_steps = self._max_steps_reached()
+        if epoch + 1 == config.epochs or partial or done_steps or (epoch + 1) % config.checkpoint_every == 0:
+            bad = _nonfinite_weights(self.model)
+            if bad:  # possible without a NaN loss (val_fraction=0): never save such weights
+                raise self._diverged(epoch, {f"weights of {bad}": float("nan")}, "end of epoch", progress.step)
+            self._checkpoint(epoch if partial else epoch + 1, b_index if partial else 0, partial,
+                             completed=(epoch + 1 == config.epochs and not partial) or done_steps)
+        return not partial
+
+    def _step(self, epoch: int, item: Any, b_index: int, n_batches: int) -> int:
+        """One optimizer step on this rank's share of a batch; returns the global batch's images."""
+        progress = self.progress
+        batch = self.feeder(self.ranks.shard(item))
+        terms = self.model.training_step(batch, self.optimizers, progress.step, grad_scaler=self.precision.scaler,
+                                         autocast=self.precision.autocast)
+        terms, n = self.ranks.mean_terms({k: float(v) for k, v in terms.items()}, batch["x"].shape[0])
+        if not _finite(terms):
+            raise self._diverged(epoch, terms, f"batch {b_index + 1} of {n_batches}", progress.step + 1)
+        progress.step += 1
+        progress.seen += n
+        for k, v in terms.items():
+            progress.sums[k] = progress.sums.get(k, 0.0) + v * n
+        if self.config.history_every_step:
+            progress.step_history.append({"epoch": epoch + 1, "step": progress.step, **terms})
+        if self.bar is not None:
+            self.bar.update(1)
+            if progress.step % 10 == 1 or b_index == n_batches - 1:
+                self.bar.set_postfix_str(f"ep {epoch + 1} " + _fmt_terms(
+                    {k: terms[k] for k in ("loss", "recon_nll", "kl") if k in terms}))
+        return n
+
+    def _record_epoch(self, epoch: int, val: dict[str, float], train_time: float, seen_now: int,
+                      partial: bool) -> None:
+        history, progress = self.progress.history, self.progress
+        if history and history[-1].get("epoch") == epoch + 1 and history[-1].get("partial"):
+            history.pop()  # the row of a run stopped mid-epoch, now completed
+        history.append({
+            "epoch": epoch + 1, "step": progress.step,
+            **{f"train_{k}": v / progress.seen for k, v in progress.sums.items()},
+            **val,
+            "lr": _lr(self.optimizers),
+            "time_s": train_time,
+            "images_per_s": seen_now / train_time if train_time > 0 else float("nan"),
+            "partial": partial,
+        })
+
+    # -- checkpoints, divergence, the result -----------------------------------------------
+    def _checkpoint(self, epochs_done: int, batch_in_epoch: int, partial_row: bool, completed: bool) -> None:
+        if self.ckpt_path is None:
             return
-        hist_df = pd.DataFrame(history)
+        per_rank = self.ranks.gather(rng_states()) if self.ranks.active else None  # every rank takes part
+        if not self.ranks.is_main:
+            self.last_ckpt = self.ckpt_path
+            return
+        config, progress, scaler = self.config, self.progress, self.precision.scaler
+        hist_df = pd.DataFrame(progress.history)
         save_checkpoint(
-            ckpt_path, model, optimizers=optimizers, train_config=config, history=hist_df,
-            epoch=epoch_done, step=step, dataset=dataset, rng=rng_states(),
+            self.ckpt_path, self.model, optimizers=self.optimizers, train_config=config, history=hist_df,
+            epoch=epochs_done, step=progress.step, dataset=self.dataset, rng=rng_states(),
             extra={
                 "completed": completed,
                 "planned": {"epochs": config.epochs, "max_steps": config.max_steps},
                 "position": {"batch": batch_in_epoch, "partial_row": partial_row,
-                             "sums": dict(sums), "seen": seen},
+                             "sums": dict(progress.sums), "seen": progress.seen},
                 "grad_scaler": scaler.state_dict() if scaler is not None else None,
-                "step_history": step_history,
-                "precision": precision,
-                "device": str(device),
+                "step_history": progress.step_history,
+                "precision": self.precision.name,
+                "device": str(self.device),
+                "world_size": self.ranks.world_size,
+                **({"rank_rng_states": per_rank} if per_rank is not None else {}),
             },
         )
-        hist_df.to_csv(ckpt_path.with_name("history.csv"), index=False)
-        last_ckpt = ckpt_path
+        hist_df.to_csv(self.ckpt_path.with_name("history.csv"), index=False)
+        self.last_ckpt = self.ckpt_path
 
-    def diverged(epoch: int, terms: dict[str, float], where: str, at_step: int) -> TrainingDivergedError:
-        if bar is not None:
-            bar.close()
-        kept = (f"the last good checkpoint is kept at {last_ckpt}" if last_ckpt is not None
-                else "no checkpoint was written yet" + ("" if ckpt_path else " (out=None)"))
+    def _diverged(self, epoch: int, terms: dict[str, float], where: str, at_step: int) -> TrainingDivergedError:
+        if self.bar is not None:
+            self.bar.close()
+        kept = (f"the last good checkpoint is kept at {self.last_ckpt}" if self.last_ckpt is not None
+                else "no checkpoint was written yet" + ("" if self.ckpt_path else " (out=None)"))
         bad = [k for k, v in terms.items() if not math.isfinite(v)]
         return TrainingDivergedError(
             f"training diverged at epoch {epoch + 1}, step {at_step} ({where}): non-finite {', '.join(bad)} "
-            f"in loss terms {{{_fmt_terms(terms)}}}; {kept}. Lower the learning rate (lr={config.lr:g}), "
-            f"use precision='fp32' (now {precision}), or check the data for bad pixels",
-            epoch=epoch + 1, step=at_step, terms=terms, checkpoint=last_ckpt, history=pd.DataFrame(history),
+            f"in loss terms {{{_fmt_terms(terms)}}}; {kept}. Lower the learning rate (lr={self.config.lr:g}), "
+            f"use precision='fp32' (now {self.precision.name}), or check the data for bad pixels",
+            epoch=epoch + 1, step=at_step, terms=terms, checkpoint=self.last_ckpt,
+            history=pd.DataFrame(self.progress.history),
         )
 
-    try:
-        for epoch in range(start_epoch, config.epochs):
-            if config.max_steps is not None and step >= config.max_steps:
-                stopped = "max_steps"
-                break
-            plan = _epoch_plan(train_idx, grouping, config, epoch)
-            first = start_batch if epoch == start_epoch else 0
-            if first == 0:
-                sums, seen = {}, 0
-            t0 = time.perf_counter()
-            seen_now = 0
-            b_index = first
-            for b_index in range(first, len(plan)):
-                if config.max_steps is not None and step >= config.max_steps:
-                    stopped = "max_steps"
-                    break
-                batch = feeder(plan[b_index])
-                try:
-                    if step_takes_autocast or amp_dtype is None:
-                        terms = model.training_step(batch, optimizers, step, grad_scaler=scaler, **step_kwargs)
-                    else:
-                        with autocast():
-                            terms = model.training_step(batch, optimizers, step, grad_scaler=scaler)
-                except AssertionError as exc:
-                    # GradScaler.update() asserts when a step skipped a non-finite loss (no scale() call).
-                    if scaler is None or "scale" not in str(exc) and "inf checks" not in str(exc):
-                        raise
-                    raise diverged(epoch, {"loss": float("nan")}, f"batch {b_index + 1} of {len(plan)}",
-                                   step + 1) from exc
-                terms = {k: float(v) for k, v in terms.items()}
-                if not _finite(terms):
-                    raise diverged(epoch, terms, f"batch {b_index + 1} of {len(plan)}", step + 1)
-                step += 1
-                n = batch["x"].shape[0]
-                seen += n
-                seen_now += n
-                for k, v in terms.items():
-                    sums[k] = sums.get(k, 0.0) + v * n
-                if config.history_every_step:
-                    step_history.append({"epoch": epoch + 1, "step": step, **terms})
-                if bar is not None:
-                    bar.update(1)
-                    if step % 10 == 1 or b_index == len(plan) - 1:
-                        bar.set_postfix_str(f"ep {epoch + 1} " + _fmt_terms(
-                            {k: terms[k] for k in ("loss", "recon_nll", "kl") if k in terms}))
-            else:
-                b_index = len(plan)
-            train_time = time.perf_counter() - t0
-            partial = b_index < len(plan)
-            if seen_now == 0:
-                break
-            val = _evaluate(model, feeder, val_plan, autocast, step, _seed_for(config.seed, epoch, 31), device)
-            if val and not _finite(val):
-                raise diverged(epoch, val, "validation after the epoch", step)
-            if history and history[-1].get("epoch") == epoch + 1 and history[-1].get("partial"):
-                history.pop()  # the row of a run stopped mid-epoch, now completed
-            history.append({
-                "epoch": epoch + 1, "step": step,
-                **{f"train_{k}": v / seen for k, v in sums.items()},
-                **val,
-                "lr": _lr(optimizers),
-                "time_s": train_time,
-                "images_per_s": seen_now / train_time if train_time > 0 else float("nan"),
-                "partial": partial,
-            })
-            done_epochs = epoch if partial else epoch + 1
-            final = (epoch + 1 == config.epochs or partial
-                     or (config.max_steps is not None and step >= config.max_steps))
-            if final or (epoch + 1) % config.checkpoint_every == 0:
-                bad = _nonfinite_weights(model)
-                if bad:  # possible without a NaN loss (val_fraction=0): never save such weights
-                    raise diverged(epoch, {f"weights of {bad}": float("nan")}, "end of epoch", step)
-                done = (epoch + 1 == config.epochs and not partial) or (
-                    config.max_steps is not None and step >= config.max_steps)
-                checkpoint(done_epochs, b_index if partial else 0, partial, done)
-            if partial:
-                break
-    finally:
-        if bar is not None:
-            bar.close()
+    def _check_ranks_agree(self) -> None:
+        """Data-parallel ranks must end with the same weights (DDP averages every gradient)."""
+        if not self.ranks.active:
+            return
+        digests = self.ranks.gather(weights_digest(self.model.state_dict()))
+        if len(set(digests)) > 1:
+            raise RuntimeError(f"the {self.ranks.world_size} data-parallel processes ended with different weights; "
+                               "their gradients were not averaged (a facelib bug: please report it)")
 
-    model.eval()
-    hist_df = pd.DataFrame(history)
-    last = hist_df.iloc[-1].to_dict() if len(hist_df) else {}
-    key = "val_loss" if "val_loss" in hist_df else "train_loss"
-    best = hist_df.loc[hist_df[key].idxmin()].to_dict() if len(hist_df) and key in hist_df else last
-    return FitResult(
-        model=model, history=hist_df, checkpoint=last_ckpt, last=last, best=best, config=config,
-        device=str(device), precision=precision, stopped=stopped,
-        step_history=pd.DataFrame(step_history) if config.history_every_step else None,
-    )
+    def _result(self) -> FitResult:
+        self.model.eval()
+        hist_df = pd.DataFrame(self.progress.history)
+        last = hist_df.iloc[-1].to_dict() if len(hist_df) else {}
+        key = "val_loss" if "val_loss" in hist_df else "train_loss"
+        best = hist_df.loc[hist_df[key].idxmin()].to_dict() if len(hist_df) and key in hist_df else last
+        return FitResult(
+            model=self.model, history=hist_df, checkpoint=self.last_ckpt, last=last, best=best, config=self.config,
+            device=str(self.device), precision=self.precision.name, stopped=self.stopped,
+            step_history=pd.DataFrame(self.progress.step_history) if self.config.history_every_step else None,
+            world_size=self.ranks.world_size, rank=self.ranks.rank,
+        )

@@ -1,0 +1,318 @@
+"""Sweeps: a grid of trainings (models x betas x seeds) run as tasks, into one tidy CSV.
+
+``python -m facelib sweep --models beta-vae factor-vae --betas 1 4 --seeds 0 1 --data synthetic
+--data-option n=2000 --epochs 20 --metrics beta_vae mig --out runs/sweep1`` trains every
+combination (any `fit` option through ``--fit key=value``, any model field through ``--set``,
+any `metrics.evaluate` option through ``--metric-option``) and writes:
+
+* ``out/results.csv``: one row per number (trial, model, beta, seed, metric, value,
+  checkpoint): the last epoch's losses from the history, then the metrics;
+* ``out/trials/<trial>/checkpoint.pt`` (and history.csv): each trial's run folder;
+* ``out/sweep.json``: the options every trial shares; a re-run with other options is
+  refused, a re-run with the same ones skips the trials already in results.csv (a trial
+  stopped midway resumes from its checkpoint), so nothing finished is redone or overwritten.
+
+Executors (`executor(...)`): `RayExecutor` runs one Ray task per trial with its CPU/GPU
+request, on a local Ray (started here) or on a cluster (``--address``; facelib must be
+installed on its nodes); `LocalExecutor` runs trials in local processes (threads for the
+notebook sweep, whose work is in kernel processes already). Ray is the optional extra
+``pip install -e '.[cluster]'``; without it the local executor is the default.
+`facelib.study.pipeline.run_sweep` uses the same executors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as futures
+import itertools
+import json
+import multiprocessing
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import pandas as pd
+
+__all__ = ["LocalExecutor", "RayExecutor", "executor", "grid", "run_trial", "run_grid", "trial_id",
+           "configure_parser", "main_from_args", "RESULT_COLUMNS"]
+
+#: Columns of results.csv.
+RESULT_COLUMNS = ["trial", "model", "beta", "seed", "metric", "value", "checkpoint"]
+#: History columns reported per trial (those the run has).
+HISTORY_TERMS = ("train_loss", "train_elbo_nats", "val_loss", "val_elbo_nats", "val_bits_per_dim", "images_per_s")
+RAY_HINT = "pip install -e '.[cluster]'"
+
+
+# -- executors ---------------------------------------------------------------------------------
+class LocalExecutor:
+    """Jobs in `max_workers` local processes (spawned: each its own torch state), or threads."""
+
+    def __init__(self, max_workers: int = 1, processes: bool = True):
+        if not isinstance(max_workers, int) or max_workers < 1:
+            raise ValueError(f"max_workers must be a positive integer, got {max_workers!r}")
+        self.max_workers, self.processes = max_workers, processes
+
+    def run(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[tuple[int, Any, BaseException | None]]:
+        """(index, result, error) per job, in the order they finish."""
+        if not jobs:
+            return
+        workers = min(self.max_workers, len(jobs))
+        pool = (futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+                if self.processes else futures.ThreadPoolExecutor(workers, thread_name_prefix="sweep"))
+        with pool:
+            pending = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
+            for fut in futures.as_completed(pending):
+                error = fut.exception()
+                yield pending[fut], None if error else fut.result(), error
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ImportError(f"the Ray executor needs Ray, which is not installed; install the extra with "
+                          f"`{RAY_HINT}`, or use the local executor (--executor local)") from None
+    return ray
+
+
+class RayExecutor:
+    """One Ray task per job with `cpus` / `gpus` each, on the Ray at `address` (None: a local one)."""
+
+    def __init__(self, address: str | None = None, cpus: float = 1, gpus: float = 0, num_cpus: int | None = None):
+        if cpus <= 0 or gpus < 0:
+            raise ValueError(f"a task needs cpus > 0 and gpus >= 0, got cpus={cpus}, gpus={gpus}")
+        self.ray = _import_ray()
+        self.address, self.cpus, self.gpus, self.num_cpus = address, cpus, gpus, num_cpus
+
+    def _start(self) -> None:
+        if self.ray.is_initialized():
+            return
+        if self.address:
+            self.ray.init(address=self.address, log_to_driver=False)
+        else:  # a private local Ray: no dashboard, a small object store (the jobs return small dicts)
+            self.ray.init(num_cpus=self.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                          object_store_memory=80 * 2**20)
+
+    def run(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[tuple[int, Any, BaseException | None]]:
+        """(index, result, error) per job, in the order they finish."""
+        if not jobs:
+            return
+        self._start()
+        task = self.ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)(fn)
+        refs = {task.remote(job): i for i, job in enumerate(jobs)}
+        pending = list(refs)
+        while pending:
+            done, pending = self.ray.wait(pending, num_returns=1)
+            for ref in done:
+                try:
+                    yield refs[ref], self.ray.get(ref), None
+                except Exception as exc:  # the task's error (RayTaskError wraps the original)
+                    cause = getattr(exc, "cause", None)
+                    yield refs[ref], None, cause if isinstance(cause, BaseException) else exc
+
+
+def executor(kind: str = "auto", max_workers: int = 1, address: str | None = None, cpus: float = 1,
+             gpus: float = 0, processes: bool = True):
+    """`kind` "ray" (needs the extra), "local", or "auto": Ray when installed (or `address` given)."""
+    if kind not in ("auto", "ray", "local"):
+        raise ValueError(f"unknown executor {kind!r}; use auto, ray or local")
+    if kind == "local" and address:
+        raise ValueError("--address names a Ray cluster; it needs the Ray executor (drop --executor local)")
+    if kind == "auto":
+        try:
+            import ray  # noqa: F401
+            kind = "ray"
+        except ImportError:
+            if address:
+                _import_ray()
+            kind = "local"
+    if kind == "ray":
+        return RayExecutor(address, cpus=cpus, gpus=gpus, num_cpus=None if address else max(max_workers, 1) * int(
+            max(cpus, 1)))
+    return LocalExecutor(max_workers, processes=processes)
+
+
+# -- trials -----------------------------------------------------------------------------------
+def trial_id(model: str, beta: float | None, seed: int) -> str:
+    tag = "" if beta is None else f"_beta={beta:g}"
+    return re.sub(r"[^A-Za-z0-9.=_+-]+", "_", f"{model}{tag}_seed={seed}")
+
+
+def grid(models: Sequence[str], betas: Sequence[float | None], seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """Every (model, beta, seed), with its trial id; beta None keeps the model's default."""
+    trials = [{"trial": trial_id(m, b, s), "model": m, "beta": b, "seed": int(s)}
+              for m, b, s in itertools.product(models, betas or [None], seeds)]
+    ids = [t["trial"] for t in trials]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"the grid repeats trials ({', '.join(sorted({i for i in ids if ids.count(i) > 1}))}); "
+                         "give each model, beta and seed once")
+    return trials
+
+
+def _metric_source(data: str, options: dict[str, Any]):
+    if data != "synthetic":
+        raise ValueError(f"disentanglement metrics need a factor source; data {data!r} has none here - "
+                         "use --data synthetic, or no --metrics")
+    from facelib.data.synthetic import SyntheticFaces
+
+    return SyntheticFaces(size=int(options.get("size", 64)), channels=int(options.get("channels", 1)),
+                          n_identities=int(options.get("n_identities", 100)), seed=int(options.get("seed", 0)))
+
+
+def run_trial(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """Train one trial into its folder (resuming an unfinished one) and measure it: its rows."""
+    from facelib import data as fdata
+    from facelib.metrics import evaluate
+    from facelib.models import build_model
+    from facelib.utils import seed_everything
+
+    from .config import TrainConfig
+    from .engine import fit
+
+    t0 = time.perf_counter()
+    dataset = fdata.load(job["data"], **job.get("data_options", {}))
+    fields = {"image_size": dataset.image_size[0], "channels": dataset.channels, **job.get("model_fields", {})}
+    if job.get("beta") is not None:
+        fields["beta"] = job["beta"]
+    seed_everything(job["seed"])
+    model = build_model(job["model"], **fields)
+    out = Path(job["out"])
+    resume = (out / "checkpoint.pt").exists()
+    config = TrainConfig(**{"progress": False, **job.get("fit", {}), "seed": job["seed"], "out": str(out),
+                            "resume": resume})
+    result = fit(model, dataset, config)
+    rows = [{"metric": k, "value": float(result.last[k])} for k in HISTORY_TERMS if k in result.last]
+    if job.get("metrics"):
+        table = evaluate(result.model, _metric_source(job["data"], job.get("data_options", {})),
+                         metrics=tuple(job["metrics"]), seed=job["seed"], **job.get("metric_options", {}))
+        rows += [{"metric": f"{m}.{s}", "value": float(v)}
+                 for m, s, v in table[["metric", "submetric", "value"]].itertuples(index=False)]
+    rows.append({"metric": "seconds", "value": time.perf_counter() - t0})
+    base = {k: job[k] for k in ("trial", "model", "beta", "seed")}
+    return [{**base, **row, "checkpoint": str(result.checkpoint)} for row in rows]
+
+
+def _write_csv(path: Path, table: pd.DataFrame) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, path)
+
+
+def run_grid(trials: Sequence[dict[str, Any]], shared: dict[str, Any], out: str | os.PathLike,
+             runner=None, log: Callable[[str], None] = lambda s: None) -> pd.DataFrame:
+    """Run the trials not yet in `out/results.csv` on `runner` (an executor); the whole table.
+
+    `shared` holds what every trial shares (data, data_options, model_fields, fit, metrics,
+    metric_options); a sweep folder made with other shared options is refused.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    spec_path, csv_path = out / "sweep.json", out / "results.csv"
+    shared = json.loads(json.dumps(shared, default=str))
+    if spec_path.exists():
+        before = json.loads(spec_path.read_text())
+        if before != shared:
+            changed = sorted(k for k in set(before) | set(shared) if before.get(k) != shared.get(k))
+            raise ValueError(f"{out} holds a sweep with other options ({', '.join(changed)} differ); "
+                             "rerun with the same options to complete it, or give a new --out")
+    else:
+        spec_path.write_text(json.dumps(shared, indent=1, sort_keys=True))
+    table = pd.read_csv(csv_path) if csv_path.exists() else pd.DataFrame(columns=RESULT_COLUMNS)
+    finished = set(table["trial"].astype(str))
+    todo = [t for t in trials if t["trial"] not in finished]
+    log(f"{len(trials) - len(todo)} of {len(trials)} trials finished already; running {len(todo)}")
+    jobs = [{**shared, **t, "out": str(out / "trials" / t["trial"])} for t in todo]
+    failures = []
+    for i, rows, error in (runner or LocalExecutor()).run(run_trial, jobs):
+        if error is not None:
+            failures.append((todo[i]["trial"], error))
+            log(f"trial {todo[i]['trial']} failed: {type(error).__name__}: {error}")
+            continue
+        table = pd.concat([table, pd.DataFrame(rows, columns=RESULT_COLUMNS)], ignore_index=True) if len(table) \
+            else pd.DataFrame(rows, columns=RESULT_COLUMNS)
+        _write_csv(csv_path, table)
+        log(f"trial {todo[i]['trial']} done")
+    if failures:
+        trial, error = failures[0]
+        raise RuntimeError(f"{len(failures)} of {len(todo)} trials failed, first {trial}: {type(error).__name__}: "
+                           f"{error}; the finished ones are in {csv_path}, and a rerun runs only the rest") from error
+    return table
+
+
+# -- command line -----------------------------------------------------------------------------
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """Options of `python -m facelib sweep`."""
+    parser.add_argument("--models", nargs="+", required=True, help="model names, e.g. beta-vae factor-vae")
+    parser.add_argument("--betas", nargs="+", type=float, default=[], help="KL weights (default: the model's)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--data", required=True, help="data set name (see facelib.data.available())")
+    parser.add_argument("--data-option", dest="data_options", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--out", required=True, help="sweep folder (results.csv, trials/, sweep.json)")
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--max-steps", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--lr", type=float, default=None)
+    parser.add_argument("--fit", dest="fit_options", action="append", default=[], metavar="KEY=VALUE",
+                        help="any TrainConfig field, e.g. val_fraction=0.1, precision=bf16")
+    parser.add_argument("--set", dest="model_fields", action="append", default=[], metavar="KEY=VALUE",
+                        help="any model config field, e.g. latent_dim=10")
+    parser.add_argument("--metrics", nargs="*", default=[], help="metrics.evaluate metrics, e.g. beta_vae mig")
+    parser.add_argument("--metric-option", dest="metric_options", action="append", default=[], metavar="KEY=VALUE",
+                        help="metrics.evaluate option, e.g. n_train=300 or mig='{\"n_train\": 2000}'")
+    parser.add_argument("--executor", choices=("auto", "ray", "local"), default="auto",
+                        help=f"auto: Ray when installed ({RAY_HINT}), else local processes")
+    parser.add_argument("--address", default=None, help="Ray cluster address (default: a local Ray)")
+    parser.add_argument("--cpus-per-trial", type=float, default=1)
+    parser.add_argument("--gpus-per-trial", type=float, default=0)
+    parser.add_argument("--workers", type=int, default=1, help="trials at once on a local executor or local Ray")
+
+
+def _shared(args: argparse.Namespace) -> dict[str, Any]:
+    from .cli import parse_assignments
+    from .config import TrainConfig
+
+    fit_options = parse_assignments(args.fit_options, "--fit")
+    for flag, key in (("epochs", "epochs"), ("max_steps", "max_steps"), ("batch_size", "batch_size"), ("lr", "lr")):
+        if getattr(args, flag) is not None:
+            fit_options[key] = getattr(args, flag)
+    for key in ("seed", "out", "resume"):
+        if key in fit_options:
+            raise ValueError(f"--fit {key}=... is set by the sweep (seeds: --seeds; folders: --out)")
+    if "num_threads" not in fit_options:
+        fit_options["num_threads"] = max(1, int(args.cpus_per_trial))
+    TrainConfig().replace(**fit_options)  # a bad field or value fails here, before any trial starts
+    return {"data": args.data, "data_options": parse_assignments(args.data_options, "--data-option"),
+            "model_fields": parse_assignments(args.model_fields, "--set"), "fit": fit_options,
+            "metrics": list(args.metrics), "metric_options": parse_assignments(args.metric_options, "--metric-option")}
+
+
+def main_from_args(args: argparse.Namespace) -> int:
+    """Run the sweep; 0 when every trial finished, 1 on failures or bad input (message on stderr)."""
+    def log(text: str) -> None:
+        print(f"facelib sweep: {text}", file=sys.stderr)
+
+    try:
+        from facelib.models import MODELS
+
+        unknown = [m for m in args.models if m.strip().lower().replace("_", "-") not in MODELS]
+        if unknown:
+            raise ValueError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+        if args.workers < 1:
+            raise ValueError(f"--workers must be at least 1, got {args.workers}")
+        shared = _shared(args)
+        trials = grid(args.models, args.betas, args.seeds)
+        runner = executor(args.executor, args.workers, args.address, args.cpus_per_trial, args.gpus_per_trial)
+        log(f"{len(trials)} trials on {type(runner).__name__}")
+        table = run_grid(trials, shared, args.out, runner, log)
+    except KeyboardInterrupt:
+        log(f"interrupted; finished trials are in {Path(args.out) / 'results.csv'}, a rerun runs the rest")
+        return 130
+    except (ValueError, TypeError, RuntimeError, OSError, ImportError) as exc:
+        log(f"error: {exc}")
+        return 1
+    print(Path(args.out) / "results.csv")
+    print(f"{table['trial'].nunique()} trials, {len(table)} rows", file=sys.stderr)
+    return 0
