@@ -90,8 +90,8 @@ def markdown(table: pd.DataFrame, columns: Sequence[str], floatfmt: str = ".3f")
 
 #: A README block quoting a results file: ``<!-- results:NAME columns=a,b,c -->`` ... ``<!-- /results -->``;
 #: NAME "zoo" quotes the zoo manifest (`facelib.zoo.table`).
-_BLOCK = re.compile(r"(<!-- results:(?P<name>[\w.-]+) columns=(?P<columns>[^ ]+) -->\n)(?P<body>.*?)(<!-- /results -->)",
-                    re.S)
+_BLOCK = re.compile(r"(<!-- results:(?P<name>[\w.-]+) columns=(?P<columns>[^ ]+)(?: where=(?P<where>\w+))? -->\n)"
+                    r"(?P<body>.*?)(<!-- /results -->)", re.S)
 
 
 def _source(name: str, folder: str | os.PathLike | None) -> pd.DataFrame:
@@ -105,8 +105,13 @@ def _source(name: str, folder: str | os.PathLike | None) -> pd.DataFrame:
 def render_readme(text: str, folder: str | os.PathLike | None = None) -> str:
     """`text` with every results block regenerated from its file (what the README must say)."""
     def fill(m: re.Match) -> str:
-        table = markdown(_source(m["name"], folder), m["columns"].split(","))
-        return f"{m.group(1)}{table}\n{m.group(5)}"
+        source = _source(m["name"], folder)
+        if m["where"]:  # only the rows whose boolean column `where` is true (e.g. the chosen settings)
+            if m["where"] not in source.columns:
+                raise ValueError(f"results block {m['name']!r}: no column {m['where']!r} to select rows with")
+            source = source[source[m["where"]].astype(bool)]
+        table = markdown(source, m["columns"].split(","))
+        return f"{m.group(1)}{table}\n{m.group(6)}"
 
     return _BLOCK.sub(fill, text)
 

@@ -42,6 +42,16 @@ def test_markdown_and_readme_blocks(tmp_path):
         results.render_readme("<!-- results:demo columns=model,auc -->\n<!-- /results -->", tmp_path)
 
 
+def test_a_block_can_quote_only_the_rows_a_boolean_column_marks(tmp_path):
+    results.write("pick", pd.DataFrame({"name": ["a", "b", "c"], "chosen": [False, True, True]}), command="x",
+                  folder=tmp_path)
+    block = "<!-- results:pick columns=name where=chosen -->\n<!-- /results -->"
+    assert results.render_readme(block, tmp_path) == (
+        "<!-- results:pick columns=name where=chosen -->\n| name |\n|---|\n| b |\n| c |\n<!-- /results -->")
+    with pytest.raises(ValueError, match="no column 'best'"):
+        results.render_readme("<!-- results:pick columns=name where=best -->\n<!-- /results -->", tmp_path)
+
+
 def test_the_readme_quotes_the_results_files():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "<!-- results:" in readme, "the README quotes no results file"

@@ -105,13 +105,19 @@ def test_modvae_blocks_follow_the_grouped_factors():
 
 def test_patch_recipe_trains_on_the_grid_patches_of_its_images(monkeypatch):
     """A recipe with `patches` trains on `training_patches` of the loaded images (the same function
-    PatchVAEEmbedding.fit uses), and refuses options it does not know."""
+    PatchVAEEmbedding.fit uses), takes its sizes from the LFW setting, and refuses bad options."""
     from facelib.verify.latents import training_patches
+    from facelib.verify.selection import LFWSetting
+    from facelib.zoo.recipes import patch_vae_recipe
 
-    r = RECIPES["lfw-patch-vae"]
+    setting = LFWSetting("patch-vae", "image-restricted", 32, 120, patch={"patch": 8, "stride": 8, "max_patches": 300,
+                                                                         "epochs": 2}, pca=50, plda=20)
+    r = patch_vae_recipe(setting)
+    assert r.steps == 2 * 2 and r.batch_size == 256  # epochs x ceil(300 / 256), as PatchVAEEmbedding trains
+    assert r.evaluation_options == {"power": 0.5, "pca": 50, "plda": 20, "length_norm": False}
+    assert (r.data_options["size"], r.data_options["crop"], r.data_options["subset"]) == (32, 120, "train")
     faces = build_data(tiny())  # synthetic faces stand in for LFW here
     monkeypatch.setattr("facelib.data.load", lambda *a, **k: faces)
-    r = r.replace(patches={**r.patches, "patch": 8, "stride": 8, "max_patches": 300})
     data = build_data(r)
     want = training_patches(faces.images, 8, 8, 300, mirror=True, seed=r.seed)
     assert torch.equal(data.images, want) and data.images.shape[1:] == (1, 8, 8)
@@ -122,27 +128,8 @@ def test_patch_recipe_trains_on_the_grid_patches_of_its_images(monkeypatch):
         r.replace(patches={"patch": 12, "size": 3})
     with pytest.raises(ValueError, match="goes with patches"):
         r.replace(patches={})
-
-
-def test_patch_recipe_uses_the_settings_frozen_on_view1():
-    """The zoo's patch VAE is the image-restricted patch-VAE system chosen on LFW View 1."""
-    from facelib.results import results_dir
-    from facelib.verify.selection import LFWSetting, read_frozen
-
-    doc, _ = read_frozen(results_dir() / "lfw_frozen.json")
-    chosen = [LFWSetting.from_dict(e["setting"]) for e in doc["frozen"]
-              if e["setting"]["family"] == "patch-vae" and e["setting"]["setting"] == "image-restricted"]
-    assert len(chosen) == 1
-    s, r = chosen[0], RECIPES["lfw-patch-vae"]
-    p = s.patch_params
-    assert (r.data_options["size"], r.data_options["crop"]) == (s.size, s.crop)
-    assert (r.patches["patch"], r.patches["stride"], r.patches["max_patches"]) == (p["patch"], p["stride"],
-                                                                                   p["max_patches"])
-    assert r.model_options["latent_dim"] == p["latent_dim"]
-    assert r.model_options["gaussian_scale"] == p["gaussian_scale"]
-    assert r.evaluation_options == {"power": p["power"], "pca": s.pca, "plda": s.plda, "length_norm": s.length_norm}
-    assert s.estimator == "moments"  # image-restricted: the PLDA is fitted from pair labels
-    assert r.steps == p["epochs"] * -(-p["max_patches"] // r.batch_size)  # the epochs PatchVAEEmbedding trains
+    with pytest.raises(ValueError, match="patch-vae setting"):
+        patch_vae_recipe(LFWSetting("pixels"))
 
 
 # -- the shipped zoo -------------------------------------------------------------------------------

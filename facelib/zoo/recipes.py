@@ -11,7 +11,8 @@ The synthetic-faces recipes are the disentanglement setting of `benchmarks/disen
 renders), a Gaussian decoder of std 0.05, 10 latents. The LFW recipes train on View 1's
 training pairs (pairsDevTrain), never on a View 2 or View 1 test image. A recipe with `patches`
 trains on grid patches of its data's images (the patch VAE of LFW verification,
-`facelib.verify.PatchVAEEmbedding`), with the settings frozen on View 1 by `facelib lfw select`.
+`facelib.verify.PatchVAEEmbedding`); `patch_vae_recipe` makes one from an LFW setting, such as
+the one frozen on View 1 by `facelib lfw select`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Recipe", "RECIPES", "recipe", "build_data", "preview_faces", "model_options", "build_model", "train",
-           "modvae_blocks", "at_scale",
+           "modvae_blocks", "at_scale", "patch_vae_recipe",
            "SYNTHETIC_DISENTANGLEMENT"]
 
 #: The synthetic-faces disentanglement setting shared by the zoo and the benchmark.
@@ -142,15 +143,26 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
          description="beta-VAE, beta 4, on LFW View 1 training pairs (64 px colour, 150 px centre crop)"),
     _lfw("lfw-modvae", "modvae", 6000, people=True, train_options={"group_size": 4}, lam=10.0,
          description="ModVAE with identity groups (4 images of one person) on View 1's training people"),
-    Recipe(name="lfw-patch-vae", model="vae", data="lfw-pairs",
-           data_options={"subset": "train", "size": 64, "crop": 120, "color": False, "people": False},
-           model_options={"latent_dim": 12, "likelihood": "gaussian", "gaussian_scale": 0.02},
-           patches={"patch": 12, "stride": 6, "max_patches": 200_000, "mirror": True},
-           steps=3125, batch_size=256, seed=0, evaluation="lfw-view1-patches",
-           evaluation_options={"power": 0.5, "pca": 300, "plda": 100},
-           description="patch VAE (12 px patches of 64 px grey faces) on View 1 training pairs; "
-                       "settings frozen on View 1 (benchmarks/results/lfw_frozen.json)"),
 ]}
+
+
+def patch_vae_recipe(setting, name: str = "lfw-patch-vae", batch_size: int = 256) -> Recipe:
+    """The recipe of an LFW patch-VAE system (a `verify.selection.LFWSetting`, e.g. the one frozen
+    on View 1): its patch VAE trained on View 1's training pairs for the epochs
+    `PatchVAEEmbedding` trains, scored on View 1 with the setting's PCA and PLDA sizes."""
+    if setting.family != "patch-vae":
+        raise ValueError(f"patch_vae_recipe takes a patch-vae setting, got family {setting.family!r}")
+    p = setting.patch_params
+    return Recipe(
+        name=name, model="vae", data="lfw-pairs",
+        data_options={"subset": "train", "size": setting.size, "crop": setting.crop, "color": False, "people": False},
+        model_options={"latent_dim": p["latent_dim"], "likelihood": "gaussian", "gaussian_scale": p["gaussian_scale"]},
+        patches={"patch": p["patch"], "stride": p["stride"], "max_patches": p["max_patches"], "mirror": True},
+        steps=int(p["epochs"]) * -(-int(p["max_patches"]) // batch_size), batch_size=batch_size, seed=setting.seed,
+        evaluation="lfw-view1-patches",
+        evaluation_options={"power": p["power"], "pca": setting.pca, "plda": setting.plda,
+                            "length_norm": setting.length_norm},
+        description=f"patch VAE of LFW verification ({setting.describe()}) on View 1 training pairs")
 
 
 def at_scale(r: Recipe | str, *, n_images: int, image_size: int, n_identities: int, latent_dim: int,
