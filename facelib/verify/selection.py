@@ -283,19 +283,37 @@ def _load(subset: str, size: int, crop: int, people: bool, root=None):
                 **({"root": root} if root else {}))
 
 
+def _by_images(settings: Sequence[LFWSetting]):
+    """(size, crop, settings, whether any is unrestricted) per image preparation, in order."""
+    groups: dict[tuple, list[LFWSetting]] = {}
+    for s in settings:
+        groups.setdefault((s.size, s.crop), []).append(s)
+    for (size, crop), group in groups.items():
+        yield size, crop, group, any(s.setting == "unrestricted" for s in group)
+
+
+def _evaluate(s: LFWSetting, E, train, test, identity, pair_rows, people_rows, protocol: str, fold):
+    """One setting's tidy rows on fixed features: the PCA refitted on the training pairs' images,
+    the PLDA on their pairs (image-restricted) or on the training people's images (unrestricted)."""
+    from .protocols import evaluate_split
+
+    method, rep_name = _label(s)
+    unrestricted = s.setting == "unrestricted"
+    out = evaluate_split(E, train, test, {method: _scorer(s)}, identity=identity, representation=_head(s),
+                         train_images=people_rows if unrestricted else pair_rows, representation_images=pair_rows,
+                         training="identities" if unrestricted else "pairs", representation_name=rep_name,
+                         protocol=protocol, fold=fold)
+    out["family"], out["setting"] = s.family, s.setting
+    return out
+
+
 def evaluate_view1(settings: Sequence[LFWSetting], *, root=None, progress=print) -> pd.DataFrame:
     """Every setting on View 1 (fit on pairsDevTrain, test on pairsDevTest); tidy rows plus the
     setting's JSON in column `setting_json`. Settings sharing a trained representation share one fit."""
     import torch
 
-    from .protocols import evaluate_split
-
     rows = []
-    by_data: dict[tuple, list[LFWSetting]] = {}
-    for s in settings:
-        by_data.setdefault((s.size, s.crop), []).append(s)
-    for (size, crop), group in by_data.items():
-        people = any(s.setting == "unrestricted" for s in group)
+    for size, crop, group, people in _by_images(settings):
         train, test = _load("train", size, crop, people, root), _load("test", size, crop, False, root)
         n_train = len(train.images)
         images = torch.cat([train.images, test.images])
@@ -309,17 +327,11 @@ def evaluate_view1(settings: Sequence[LFWSetting], *, root=None, progress=print)
         feature_rows = np.r_[np.arange(n_train) if people else pair_rows, np.arange(n_train, len(images))]
         for s in group:
             E = representation_features(s, images, pair_rows, feature_rows, cache)
-            method, rep_name = _label(s)
-            train_images = np.arange(n_train) if s.setting == "unrestricted" else pair_rows
-            out = evaluate_split(E, tr, te, {method: _scorer(s)}, identity=identity, representation=_head(s),
-                                 train_images=train_images, representation_images=pair_rows,
-                                 training="identities" if s.setting == "unrestricted" else "pairs",
-                                 representation_name=rep_name, protocol="lfw-view1", fold="test")
-            out["family"], out["setting"] = s.family, s.setting
+            out = _evaluate(s, E, tr, te, identity, pair_rows, np.arange(n_train), "lfw-view1", "test")
             out["setting_json"] = json.dumps(s.to_dict(), sort_keys=True)
             rows.append(out)
             acc = out.loc[out.metric == "accuracy", "value"].iloc[0]
-            progress(f"  View 1 {s.setting:16s} {acc:.3f}  {rep_name} / {method}")
+            progress(f"  View 1 {s.setting:16s} {acc:.3f}  {out.representation.iloc[0]} / {out.method.iloc[0]}")
         cache.clear()
     return pd.concat(rows, ignore_index=True)
 
@@ -394,20 +406,12 @@ def run_view2(frozen: str | Path, *, test_folds=None, root=None, progress=print)
     on every image of their people (unrestricted). Tidy rows, one per fold and metric."""
     import time
 
-    import torch
-
     from facelib.data.pairs import person_folds
-
-    from .protocols import evaluate_split
 
     doc, sha = read_frozen(frozen)
     settings = [LFWSetting.from_dict(e["setting"]) for e in doc["frozen"]]
     rows = []
-    by_data: dict[tuple, list[LFWSetting]] = {}
-    for s in settings:
-        by_data.setdefault((s.size, s.crop), []).append(s)
-    for (size, crop), group in by_data.items():
-        people = any(s.setting == "unrestricted" for s in group)
+    for size, crop, group, people in _by_images(settings):
         ds = _load("10_folds", size, crop, people, root)
         table = ds.pair_table
         image_folds = person_folds(ds.identity, table) if people else None
@@ -422,15 +426,7 @@ def run_view2(frozen: str | Path, *, test_folds=None, root=None, progress=print)
             feature_rows = np.unique(np.r_[people_rows, pair_rows, test_rows])
             for s in group:
                 E = representation_features(s, ds.images, pair_rows, feature_rows, cache)
-                method, rep_name = _label(s)
-                unrestricted = s.setting == "unrestricted"
-                out = evaluate_split(E, train, test, {method: _scorer(s)}, identity=ds.identity,
-                                     representation=_head(s),
-                                     train_images=people_rows if unrestricted else pair_rows,
-                                     representation_images=pair_rows,
-                                     training="identities" if unrestricted else "pairs",
-                                     representation_name=rep_name, protocol="lfw-view2", fold=int(k))
-                out["family"], out["setting"] = s.family, s.setting
+                out = _evaluate(s, E, train, test, ds.identity, pair_rows, people_rows, "lfw-view2", int(k))
                 out["frozen_sha256"] = sha
                 rows.append(out)
             progress(f"  View 2 fold {k}: {time.time() - t0:.0f} s")
