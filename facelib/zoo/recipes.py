@@ -130,6 +130,20 @@ def _lfw(name: str, model: str, steps: int, description: str, people: bool = Fal
                   description=description)
 
 
+def _frozen_patch_vae() -> Recipe:
+    """The image-restricted patch-VAE system frozen on LFW View 1 (benchmarks/results/lfw_frozen.json)
+    as a zoo recipe: what `patch_vae_recipe` makes of that setting, which tests/test_zoo.py checks."""
+    return Recipe(
+        name="lfw-patch-vae", model="vae", data="lfw-pairs",
+        data_options={"subset": "train", "size": 64, "crop": 120, "color": False, "people": False},
+        model_options={"latent_dim": 12, "likelihood": "gaussian", "gaussian_scale": 0.02},
+        patches={"patch": 12, "stride": 6, "max_patches": 200_000, "mirror": True},
+        steps=4 * 782, batch_size=256, seed=0, evaluation="lfw-view1-patches",
+        evaluation_options={"power": 0.5, "pca": 200, "plda": 100, "length_norm": False},
+        description="patch VAE of LFW verification (patch VAE 64 px crop 120, 12 px patches step 6, d=12, "
+                    "Gaussian 0.02, 4 ep, PCA 200, PLDA 100) on View 1 training pairs")
+
+
 #: Every recipe the zoo ships, by name.
 RECIPES: dict[str, Recipe] = {r.name: r for r in [
     _synthetic("synthetic-vae", "vae", 10000, description="plain VAE (Kingma & Welling)"),
@@ -143,6 +157,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
          description="beta-VAE, beta 4, on LFW View 1 training pairs (64 px colour, 150 px centre crop)"),
     _lfw("lfw-modvae", "modvae", 6000, people=True, train_options={"group_size": 4}, lam=10.0,
          description="ModVAE with identity groups (4 images of one person) on View 1's training people"),
+    _frozen_patch_vae(),
 ]}
 
 
