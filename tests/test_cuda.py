@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from facelib.train import engine, fit, load_checkpoint
+from facelib.train import batches, fit, load_checkpoint, precision
 
 from test_train import faces, model, same_weights
 
@@ -38,21 +38,21 @@ def test_fit_on_cuda_in_every_precision_learns_on_the_gpu(tmp_path, precision):
 
 @needs_cuda
 def test_auto_precision_on_cuda_is_fp16_with_a_grad_scaler():
-    assert engine.resolve_precision("auto", torch.device("cuda")) == ("fp16", torch.float16, True)
+    assert precision.resolve_precision("auto", torch.device("cuda")) == ("fp16", torch.float16, True)
 
 
 @needs_cuda
 def test_the_pinned_memory_feeder_gives_the_batches_the_gpu_resident_one_does(monkeypatch):
     data = faces()
     idx = torch.arange(16)
-    resident = engine._Feeder(data, None, torch.device("cuda"), channels_last=False)
+    resident = batches._Feeder(data, None, torch.device("cuda"), channels_last=False)
     assert resident.images.is_cuda and not resident.pin
 
     class Tiny:
         total_memory = 0  # nothing fits: the images stay on the host and travel pinned
 
     monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: Tiny)
-    pinned = engine._Feeder(data, None, torch.device("cuda"), channels_last=False)
+    pinned = batches._Feeder(data, None, torch.device("cuda"), channels_last=False)
     assert pinned.pin and not pinned.images.is_cuda
     a, b = resident(idx)["x"], pinned(idx)["x"]
     assert b.is_cuda and torch.equal(a, b)

@@ -14,7 +14,7 @@ import torch
 
 from facelib.train import fit, load_checkpoint
 from facelib.train.distributed import Ranks, check_batches
-from facelib.train.engine import _Grouping
+from facelib.train.batches import _Grouping
 
 from test_train import faces, model
 import ddp_worker

@@ -119,7 +119,7 @@ def test_bf16_autocast_trains_on_cpu():
 
 
 def test_auto_layout_is_nhwc_only_where_it_was_measured_faster():
-    from facelib.train.engine import auto_channels_last
+    from facelib.train.precision import auto_channels_last
 
     assert auto_channels_last(torch.device("cuda"), torch.float16)
     assert auto_channels_last(torch.device("cuda"), None)
@@ -133,7 +133,7 @@ def test_auto_layout_is_nhwc_only_where_it_was_measured_faster():
 
 
 def test_bf16_on_the_cpu_trains_channels_last_or_is_refused_with_a_hint():
-    from facelib.train.engine import _cpu_bf16_supported
+    from facelib.train.precision import _cpu_bf16_supported
 
     if not _cpu_bf16_supported():
         with pytest.raises(ValueError, match="no bf16 support; use 'fp32'"):
@@ -248,9 +248,9 @@ def test_stopping_at_max_steps_always_writes_a_checkpoint(tmp_path):
 
 def test_grad_scaler_path_saves_its_state_and_stops_on_nan(tmp_path, monkeypatch):
     """The fp16 code path (GradScaler) exercised on the CPU: scaler state in the checkpoint, NaN guard."""
-    from facelib.train import engine
+    from facelib.train import precision
 
-    monkeypatch.setattr(engine, "resolve_precision", lambda precision, device: ("fp16", None, True))
+    monkeypatch.setattr(precision, "resolve_precision", lambda setting, device: ("fp16", None, True))
     result = fit(model(), faces(), epochs=1, out=str(tmp_path / "ok"), **QUIET)
     assert result.precision == "fp16"
     assert load_checkpoint(result.checkpoint)["grad_scaler"]["scale"] > 0

@@ -20,11 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
-from facelib.data.pixels import to_float
 from facelib.utils import seed_everything, select_device
 
 from . import distributed
@@ -40,10 +38,11 @@ from .checkpoint import (
     set_rng_states,
     weights_digest,
 )
+from .batches import _epoch_plan, _Feeder, _grouping, _seed_for, _split, _val_plan
 from .config import SPLIT_FIELDS, TrainConfig
+from .precision import _channels_last, _Precision, resolve_precision
 
-__all__ = ["fit", "FitResult", "TrainingDivergedError", "resolve_precision", "check_out_folder", "CHECKPOINT_NAME",
-           "describe_checkpoint"]
+__all__ = ["fit", "FitResult", "TrainingDivergedError", "check_out_folder", "CHECKPOINT_NAME", "describe_checkpoint"]
 
 #: File name of the checkpoint inside a run folder.
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -96,202 +95,6 @@ class FitResult:
     step_history: pd.DataFrame | None = None
     world_size: int = 1
     rank: int = 0
-
-
-# -- device and precision ---------------------------------------------------------------------
-def _cpu_bf16_supported() -> bool:
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):  # pragma: no cover - builds without mkldnn
-        return False
-
-
-def resolve_precision(precision: str, device: torch.device) -> tuple[str, torch.dtype | None, bool]:
-    """(name, autocast dtype or None, use GradScaler) for a precision setting on a device."""
-    kind = device.type
-    if precision == "auto":
-        return ("fp16", torch.float16, True) if kind == "cuda" else ("fp32", None, False)
-    if precision == "fp32":
-        return "fp32", None, False
-    if precision == "fp16":
-        if kind != "cuda":
-            raise ValueError(f"precision 'fp16' needs a CUDA device (got {kind}); use 'bf16' or 'fp32'")
-        return "fp16", torch.float16, True
-    if precision == "bf16":
-        if kind == "cpu" and not _cpu_bf16_supported():
-            raise ValueError("precision 'bf16' asked for, but this CPU has no bf16 support; use 'fp32'")
-        if kind == "cuda" and not torch.cuda.is_bf16_supported():
-            raise ValueError("precision 'bf16' asked for, but this GPU has no bf16 support; use 'fp16' or 'fp32'")
-        return "bf16", torch.bfloat16, False
-    raise ValueError(f"unknown precision {precision!r}; use auto, fp32, bf16 or fp16")
-
-
-def auto_channels_last(device: torch.device, amp_dtype: torch.dtype | None) -> bool:
-    """NHWC where it is the faster layout: cuDNN always; oneDNN on the CPU only under bf16
-    autocast (benchmarks/train_throughput.py, 2-core EPYC: bf16 1,660 img/s NHWC vs 1,450
-    NCHW, but fp32 940 NHWC vs 1,140 NCHW); never on MPS."""
-    if device.type == "cuda":
-        return True
-    return device.type == "cpu" and amp_dtype == torch.bfloat16
-
-
-def _seed_for(*parts: int) -> int:
-    """A 63-bit seed that depends only on `parts` (seed, epoch, ...)."""
-    return int(np.random.SeedSequence([int(p) % 2**63 for p in parts]).generate_state(1, np.uint64)[0] >> 1)
-
-
-# -- batches ----------------------------------------------------------------------------------------
-@dataclass
-class _Grouping:
-    groups: np.ndarray  # group id per image of the full data set
-    varying: np.ndarray  # varying factor name per image
-    group_size: int
-    groups_per_batch: int
-
-
-def _grouping(model: torch.nn.Module, dataset: Any, config: TrainConfig) -> _Grouping | None:
-    is_grouped_model = bool(getattr(model, "trains_on_groups", False))
-    mode = config.group_batches
-    if mode is False:  # a grouped model then trains on plain batches (ModVAE: as a beta-VAE)
-        return None
-    if mode == "auto" and dataset.groups is None and not is_grouped_model:
-        return None
-    if dataset.groups is not None:
-        groups = np.asarray(dataset.groups, dtype=np.int64)
-        varying = (np.asarray(dataset.group_varying, dtype=object) if dataset.group_varying is not None
-                   else np.full(len(dataset), "nuisance", dtype=object))
-        _, counts = np.unique(groups, return_counts=True)
-        default_size = int(np.bincount(counts).argmax())
-    else:
-        groups = np.asarray(dataset.identity, dtype=np.int64)
-        if (groups >= 0).sum() == 0:
-            raise ValueError(
-                f"{dataset.name}: grouped training needs identity labels or dataset.groups, and this data set "
-                "has neither; use a labelled set, or group_batches=False to train on plain batches"
-            )
-        varying = np.full(len(dataset), "nuisance", dtype=object)
-        default_size = 4
-    size = config.group_size or max(2, default_size)
-    per_batch = config.groups_per_batch or max(1, config.batch_size // size)
-    return _Grouping(groups, varying, size, per_batch)
-
-
-def _split(dataset: Any, grouping: _Grouping | None, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic (train, val) image indices; whole groups go one way when grouped."""
-    n = len(dataset)
-    usable = np.arange(n) if grouping is None else np.flatnonzero(grouping.groups >= 0)
-    rng = np.random.default_rng(_seed_for(config.seed, 7919))
-    if config.val_fraction == 0:
-        return usable, np.empty(0, dtype=np.int64)
-    if grouping is None:
-        n_val = min(max(1, int(round(config.val_fraction * usable.size))), usable.size - 1)
-        perm = rng.permutation(usable)
-        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
-    ids = np.unique(grouping.groups[usable])
-    if ids.size < 2:
-        raise ValueError("a grouped validation split needs at least two groups; set val_fraction=0")
-    n_val = min(max(1, int(round(config.val_fraction * ids.size))), ids.size - 1)
-    val_ids = rng.choice(ids, size=n_val, replace=False)
-    is_val = np.isin(grouping.groups[usable], val_ids)
-    return usable[~is_val], usable[is_val]
-
-
-def _plain_batches(idx: np.ndarray, batch_size: int, seed: int, shuffle: bool) -> list[torch.Tensor]:
-    t = torch.as_tensor(idx, dtype=torch.long)
-    if shuffle:
-        t = t[torch.randperm(t.numel(), generator=torch.Generator().manual_seed(seed))]
-    batches = list(t.split(batch_size))
-    if shuffle and len(batches) > 1 and batches[-1].numel() < batch_size:
-        batches.pop()  # a short last batch would weigh its few images too much
-    return batches
-
-
-def _group_batches(idx: np.ndarray, grouping: _Grouping, seed: int, shuffle: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Batches of `groups_per_batch` chunks of `group_size` images from one group each.
-
-    Each group's members are shuffled and cut into chunks of `group_size` (the last
-    chunk is topped up from the same group), so an epoch sees every image about once.
-    Groups with a single image are skipped. The loop runs per group, not per image.
-    """
-    rng = np.random.default_rng(seed)
-    m = grouping.group_size
-    gid = grouping.groups[idx]
-    order = np.lexsort((rng.random(idx.size) if shuffle else np.arange(idx.size), gid))
-    idx_s, gid_s = idx[order], gid[order]
-    cuts = np.flatnonzero(np.diff(gid_s)) + 1
-    chunks = []
-    for members in np.split(idx_s, cuts):
-        if members.size < 2:
-            continue
-        pad = (-members.size) % m
-        if pad:
-            members = np.concatenate([members, rng.choice(members, size=pad, replace=pad > members.size)])
-        chunks.append(members.reshape(-1, m))
-    if not chunks:
-        raise ValueError("no group has two or more images; grouped training needs groups of at least two")
-    chunks_arr = np.concatenate(chunks)
-    if shuffle:
-        chunks_arr = chunks_arr[rng.permutation(len(chunks_arr))]
-    k = grouping.groups_per_batch
-    out = []
-    for start in range(0, len(chunks_arr), k):
-        part = chunks_arr[start:start + k]
-        if shuffle and len(part) < k and start > 0:
-            break
-        out.append((torch.as_tensor(part.reshape(-1), dtype=torch.long),
-                    torch.arange(len(part)).repeat_interleave(m)))
-    return out
-
-
-def _epoch_plan(idx: np.ndarray, grouping: _Grouping | None, config: TrainConfig, epoch: int) -> list:
-    seed = _seed_for(config.seed, epoch)
-    if grouping is None:
-        return _plain_batches(idx, config.batch_size, seed, shuffle=True)
-    return _group_batches(idx, grouping, seed, shuffle=True)
-
-
-def _val_plan(idx: np.ndarray, grouping: _Grouping | None, config: TrainConfig) -> list:
-    if idx.size == 0:
-        return []
-    if grouping is None:
-        return _plain_batches(idx, config.batch_size, 0, shuffle=False)
-    return _group_batches(idx, grouping, _seed_for(config.seed, 104729), shuffle=False)
-
-
-class _Feeder:
-    """Turns index batches into model batches on the device (uint8 -> float per batch)."""
-
-    def __init__(self, dataset: Any, grouping: _Grouping | None, device: torch.device, channels_last: bool):
-        images = dataset.images.contiguous()
-        self.device, self.channels_last, self.grouping = device, channels_last, grouping
-        self.pin = False
-        if device.type in ("cuda", "mps"):
-            budget = (torch.cuda.get_device_properties(device).total_memory // 4
-                      if device.type == "cuda" else 2 * 2**30)
-            if images.numel() <= budget:
-                images = images.to(device)  # once: uint8 faces are small next to GPU memory
-            else:
-                self.pin = device.type == "cuda"
-        self.images = images
-
-    def __call__(self, item: Any) -> dict[str, Any]:
-        if self.grouping is None:
-            idx, group = item, None
-        else:
-            idx, group = item
-        x = self.images[idx.to(self.images.device)]
-        if x.device != self.device:
-            if self.pin:
-                x = x.pin_memory()
-            x = x.to(self.device, non_blocking=True)
-        x = to_float(x)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        batch: dict[str, Any] = {"x": x}
-        if group is not None:
-            batch["group"] = group.to(self.device, non_blocking=True)
-            batch["varying"] = [str(v) for v in self.grouping.varying[idx.numpy()]]
-        return batch
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -497,12 +300,6 @@ def _fit_spawned(model: torch.nn.Module, dataset: Any, config: TrainConfig) -> F
                      stopped=out["stopped"], step_history=out["step_history"], world_size=int(config.nproc))
 
 
-def _channels_last(config: TrainConfig, device: torch.device, amp_dtype: torch.dtype | None) -> bool:
-    if config.channels_last == "auto":
-        return auto_channels_last(device, amp_dtype)
-    return bool(config.channels_last)
-
-
 @contextlib.contextmanager
 def _run_folder_lock(ckpt_path: Path | None, ranks: distributed.Ranks):
     """One writer per run folder, held until the last checkpoint is written (rank 0 holds it)."""
@@ -528,32 +325,6 @@ def _threads(n: int | None):
     finally:
         if n:
             torch.set_num_threads(old)
-
-
-@dataclass
-class _Precision:
-    """The precision a run uses: its name, the autocast dtype (None: fp32) and the GradScaler."""
-
-    name: str
-    amp_dtype: torch.dtype | None
-    scaler: torch.amp.GradScaler | None
-    device_type: str
-
-    @classmethod
-    def on(cls, setting: str, device: torch.device) -> "_Precision":
-        name, amp_dtype, use_scaler = resolve_precision(setting, device)
-        return cls(name, amp_dtype, torch.amp.GradScaler(device.type) if use_scaler else None, device.type)
-
-    @property
-    def autocast(self):
-        """The zero-argument autocast factory `training_step` takes, or None for fp32."""
-        if self.amp_dtype is None:
-            return None
-        return lambda: torch.autocast(device_type=self.device_type, dtype=self.amp_dtype)
-
-    def context(self):
-        """An autocast context for a forward pass (a null one in fp32)."""
-        return self.autocast() if self.amp_dtype is not None else contextlib.nullcontext()
 
 
 @dataclass

@@ -1,0 +1,172 @@
+"""Batches of an in-memory face set: the validation split, the seeded batch plan of each epoch
+(plain, or whole ModVAE groups), and the feeder that turns a batch's indices into model input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from facelib.data.pixels import to_float
+
+from .config import TrainConfig
+
+def _seed_for(*parts: int) -> int:
+    """A 63-bit seed that depends only on `parts` (seed, epoch, ...)."""
+    return int(np.random.SeedSequence([int(p) % 2**63 for p in parts]).generate_state(1, np.uint64)[0] >> 1)
+
+
+# -- batches ----------------------------------------------------------------------------------------
+@dataclass
+class _Grouping:
+    groups: np.ndarray  # group id per image of the full data set
+    varying: np.ndarray  # varying factor name per image
+    group_size: int
+    groups_per_batch: int
+
+
+def _grouping(model: torch.nn.Module, dataset: Any, config: TrainConfig) -> _Grouping | None:
+    is_grouped_model = bool(getattr(model, "trains_on_groups", False))
+    mode = config.group_batches
+    if mode is False:  # a grouped model then trains on plain batches (ModVAE: as a beta-VAE)
+        return None
+    if mode == "auto" and dataset.groups is None and not is_grouped_model:
+        return None
+    if dataset.groups is not None:
+        groups = np.asarray(dataset.groups, dtype=np.int64)
+        varying = (np.asarray(dataset.group_varying, dtype=object) if dataset.group_varying is not None
+                   else np.full(len(dataset), "nuisance", dtype=object))
+        _, counts = np.unique(groups, return_counts=True)
+        default_size = int(np.bincount(counts).argmax())
+    else:
+        groups = np.asarray(dataset.identity, dtype=np.int64)
+        if (groups >= 0).sum() == 0:
+            raise ValueError(
+                f"{dataset.name}: grouped training needs identity labels or dataset.groups, and this data set "
+                "has neither; use a labelled set, or group_batches=False to train on plain batches"
+            )
+        varying = np.full(len(dataset), "nuisance", dtype=object)
+        default_size = 4
+    size = config.group_size or max(2, default_size)
+    per_batch = config.groups_per_batch or max(1, config.batch_size // size)
+    return _Grouping(groups, varying, size, per_batch)
+
+
+def _split(dataset: Any, grouping: _Grouping | None, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic (train, val) image indices; whole groups go one way when grouped."""
+    n = len(dataset)
+    usable = np.arange(n) if grouping is None else np.flatnonzero(grouping.groups >= 0)
+    rng = np.random.default_rng(_seed_for(config.seed, 7919))
+    if config.val_fraction == 0:
+        return usable, np.empty(0, dtype=np.int64)
+    if grouping is None:
+        n_val = min(max(1, int(round(config.val_fraction * usable.size))), usable.size - 1)
+        perm = rng.permutation(usable)
+        return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    ids = np.unique(grouping.groups[usable])
+    if ids.size < 2:
+        raise ValueError("a grouped validation split needs at least two groups; set val_fraction=0")
+    n_val = min(max(1, int(round(config.val_fraction * ids.size))), ids.size - 1)
+    val_ids = rng.choice(ids, size=n_val, replace=False)
+    is_val = np.isin(grouping.groups[usable], val_ids)
+    return usable[~is_val], usable[is_val]
+
+
+def _plain_batches(idx: np.ndarray, batch_size: int, seed: int, shuffle: bool) -> list[torch.Tensor]:
+    t = torch.as_tensor(idx, dtype=torch.long)
+    if shuffle:
+        t = t[torch.randperm(t.numel(), generator=torch.Generator().manual_seed(seed))]
+    batches = list(t.split(batch_size))
+    if shuffle and len(batches) > 1 and batches[-1].numel() < batch_size:
+        batches.pop()  # a short last batch would weigh its few images too much
+    return batches
+
+
+def _group_batches(idx: np.ndarray, grouping: _Grouping, seed: int, shuffle: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches of `groups_per_batch` chunks of `group_size` images from one group each.
+
+    Each group's members are shuffled and cut into chunks of `group_size` (the last
+    chunk is topped up from the same group), so an epoch sees every image about once.
+    Groups with a single image are skipped. The loop runs per group, not per image.
+    """
+    rng = np.random.default_rng(seed)
+    m = grouping.group_size
+    gid = grouping.groups[idx]
+    order = np.lexsort((rng.random(idx.size) if shuffle else np.arange(idx.size), gid))
+    idx_s, gid_s = idx[order], gid[order]
+    cuts = np.flatnonzero(np.diff(gid_s)) + 1
+    chunks = []
+    for members in np.split(idx_s, cuts):
+        if members.size < 2:
+            continue
+        pad = (-members.size) % m
+        if pad:
+            members = np.concatenate([members, rng.choice(members, size=pad, replace=pad > members.size)])
+        chunks.append(members.reshape(-1, m))
+    if not chunks:
+        raise ValueError("no group has two or more images; grouped training needs groups of at least two")
+    chunks_arr = np.concatenate(chunks)
+    if shuffle:
+        chunks_arr = chunks_arr[rng.permutation(len(chunks_arr))]
+    k = grouping.groups_per_batch
+    out = []
+    for start in range(0, len(chunks_arr), k):
+        part = chunks_arr[start:start + k]
+        if shuffle and len(part) < k and start > 0:
+            break
+        out.append((torch.as_tensor(part.reshape(-1), dtype=torch.long),
+                    torch.arange(len(part)).repeat_interleave(m)))
+    return out
+
+
+def _epoch_plan(idx: np.ndarray, grouping: _Grouping | None, config: TrainConfig, epoch: int) -> list:
+    seed = _seed_for(config.seed, epoch)
+    if grouping is None:
+        return _plain_batches(idx, config.batch_size, seed, shuffle=True)
+    return _group_batches(idx, grouping, seed, shuffle=True)
+
+
+def _val_plan(idx: np.ndarray, grouping: _Grouping | None, config: TrainConfig) -> list:
+    if idx.size == 0:
+        return []
+    if grouping is None:
+        return _plain_batches(idx, config.batch_size, 0, shuffle=False)
+    return _group_batches(idx, grouping, _seed_for(config.seed, 104729), shuffle=False)
+
+
+class _Feeder:
+    """Turns index batches into model batches on the device (uint8 -> float per batch)."""
+
+    def __init__(self, dataset: Any, grouping: _Grouping | None, device: torch.device, channels_last: bool):
+        images = dataset.images.contiguous()
+        self.device, self.channels_last, self.grouping = device, channels_last, grouping
+        self.pin = False
+        if device.type in ("cuda", "mps"):
+            budget = (torch.cuda.get_device_properties(device).total_memory // 4
+                      if device.type == "cuda" else 2 * 2**30)
+            if images.numel() <= budget:
+                images = images.to(device)  # once: uint8 faces are small next to GPU memory
+            else:
+                self.pin = device.type == "cuda"
+        self.images = images
+
+    def __call__(self, item: Any) -> dict[str, Any]:
+        if self.grouping is None:
+            idx, group = item, None
+        else:
+            idx, group = item
+        x = self.images[idx.to(self.images.device)]
+        if x.device != self.device:
+            if self.pin:
+                x = x.pin_memory()
+            x = x.to(self.device, non_blocking=True)
+        x = to_float(x)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        batch: dict[str, Any] = {"x": x}
+        if group is not None:
+            batch["group"] = group.to(self.device, non_blocking=True)
+            batch["varying"] = [str(v) for v in self.grouping.varying[idx.numpy()]]
+        return batch
