@@ -44,7 +44,10 @@ def write(name: str, table: pd.DataFrame, command: Sequence[str] | str | None = 
     if clash:
         raise ValueError(f"results table for {name!r} already has provenance column(s) {clash}; rename them")
     if command is None:
-        command = [Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python", *sys.argv[1:]]
+        script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+        first = "python" if script is None else (
+            f"python -m {script.parent.name}" if script.name == "__main__.py" else shlex.quote(script.name))
+        command = " ".join([first, shlex.join(sys.argv[1:])]).strip()
     if not isinstance(command, str):
         command = shlex.join(str(c) for c in command)
     machine = machine_info(device)

@@ -69,7 +69,7 @@ def _write_view2(rows: pd.DataFrame, frozen: Path, results: Path) -> int:
     print("\nPublished anchors (LFW View 2, mean ± SE):")
     for cat, anchors in L.PUBLISHED.items():
         for name, (m, se) in anchors.items():
-            print(f"  {cat:36s} {name:46s} {100 * m:.1f} ± {100 * se:.1f}")
+            print(f"  {cat:36s} {name:46s} {100 * m:.2f} ± {100 * se:.2f}")
     return 0
 
 
