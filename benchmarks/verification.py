@@ -32,16 +32,12 @@ from facelib.verify.selection import PUBLISHED
 def frozen_pixels_crop() -> int:
     """The crop of the image-restricted pixels system frozen on View 1, else 150."""
     from facelib.results import results_dir
-    from facelib.verify.selection import read_frozen
+    from facelib.verify.selection import frozen_setting
 
     try:
-        doc, _ = read_frozen(results_dir() / "lfw_frozen.json")
+        return frozen_setting(results_dir() / "lfw_frozen.json", "pixels", "image-restricted").crop
     except (FileNotFoundError, ValueError):
         return 150
-    for e in doc["frozen"]:
-        if e["setting"]["family"] == "pixels" and e["setting"]["setting"] == "image-restricted":
-            return int(e["setting"]["crop"])
-    return 150
 
 
 def methods(quick: bool, dim: int) -> dict:

@@ -86,7 +86,7 @@ def test_search_spaces_are_valid_and_cover_every_family_and_setting():
     for profile in ("quick", "full"):
         space = L.candidates(profile)
         assert {(s.family, s.setting) for s in space} == {(f, s) for f in L.FAMILIES for s in L.SETTINGS}
-        keys = [json.dumps(s.to_dict(), sort_keys=True) for s in space]
+        keys = [s.key() for s in space]
         assert len(set(keys)) == len(keys)
     with pytest.raises(ValueError, match="quick' or 'full"):
         L.candidates("huge")
@@ -99,7 +99,7 @@ def test_select_uses_view1_only_and_keeps_the_best_per_family_and_setting(lfw):
     assert acc.setting_json.nunique() == len(PIXELS)
     for b in best:
         mine = acc[acc.setting == b.setting]
-        chosen = mine[mine.setting_json == json.dumps(b.to_dict(), sort_keys=True)]["value"].iloc[0]
+        chosen = mine[mine.setting_json == b.key()]["value"].iloc[0]
         assert chosen == mine["value"].max()
     assert {b.setting for b in best} == set(L.SETTINGS)
     cats = acc.groupby("setting")["category"].unique()
@@ -112,7 +112,7 @@ def test_choose_keeps_one_system_per_setting_beside_the_pixels_baseline():
     """Families compete for a setting's system on View 1; the losers never reach View 2."""
     def row(setting, value):
         return {"metric": "accuracy", "value": value, "family": setting.family, "setting": setting.setting,
-                "setting_json": json.dumps(setting.to_dict(), sort_keys=True)}
+                "setting_json": setting.key()}
 
     patch = L.LFWSetting("patch-vae", "image-restricted", pca=200)
     fisher = L.LFWSetting("patch-vae-fisher", "image-restricted")
@@ -189,6 +189,14 @@ def test_view2_fits_the_representation_on_training_folds_only(lfw, tmp_path, mon
         flat_test = test_images.reshape(len(test_images), -1)
         assert not (flat_seen[:, None, :] == flat_test[None, :, :]).all(-1).any()
         assert len(images) == len(np.unique(ds.pair_table[ds.pair_table.fold != k][["left", "right"]]))
+
+
+def test_frozen_setting_gives_the_one_setting_frozen_for_a_family(lfw, tmp_path):
+    table, best = L.select(PIXELS, progress=lambda *_: None)
+    path = L.freeze(best, table, tmp_path / "frozen.json")
+    assert L.frozen_setting(path, "pixels", "unrestricted") == [b for b in best if b.setting == "unrestricted"][0]
+    with pytest.raises(ValueError, match="freezes 0 patch-vae system"):
+        L.frozen_setting(path, "patch-vae", "image-restricted")
 
 
 def test_read_frozen_refuses_what_is_not_a_frozen_choice(tmp_path):

@@ -134,14 +134,11 @@ def test_patch_recipe_trains_on_the_grid_patches_of_its_images(monkeypatch):
 
 def test_the_zoo_patch_vae_is_the_system_frozen_on_view1():
     from facelib.results import results_dir
-    from facelib.verify.selection import LFWSetting, read_frozen
+    from facelib.verify.selection import frozen_setting
     from facelib.zoo.recipes import patch_vae_recipe
 
-    doc, _ = read_frozen(results_dir() / "lfw_frozen.json")
-    chosen = [LFWSetting.from_dict(e["setting"]) for e in doc["frozen"]
-              if e["setting"]["family"] == "patch-vae" and e["setting"]["setting"] == "image-restricted"]
-    assert len(chosen) == 1
-    assert RECIPES["lfw-patch-vae"] == patch_vae_recipe(chosen[0])
+    chosen = frozen_setting(results_dir() / "lfw_frozen.json", "patch-vae", "image-restricted")
+    assert RECIPES["lfw-patch-vae"] == patch_vae_recipe(chosen)
 
 
 # -- the shipped zoo -------------------------------------------------------------------------------

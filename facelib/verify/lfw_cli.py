@@ -14,7 +14,6 @@ $FACELIB_DATA (see data/README or `facelib.data.load("lfw-pairs")`'s error for h
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -49,7 +48,7 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 def _selection_table(view1: pd.DataFrame, best) -> pd.DataFrame:
     wide = view1.pivot_table(index=["family", "setting", "category", "representation", "method", "setting_json"],
                              columns="metric", values="value", sort=False).reset_index()
-    chosen = {json.dumps(b.to_dict(), sort_keys=True) for b in best}
+    chosen = {b.key() for b in best}
     wide["chosen"] = wide["setting_json"].isin(chosen)
     return wide[["family", "setting", "category", "representation", "method", "accuracy", "auc", "eer",
                  "chosen", "setting_json"]]

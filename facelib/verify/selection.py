@@ -33,6 +33,7 @@ import pandas as pd
 from sklearn.decomposition import PCA
 
 __all__ = ["LFWSetting", "FAMILIES", "SETTINGS", "BASELINES", "candidates", "choose", "select", "freeze", "read_frozen",
+           "frozen_setting",
            "run_view2", "view2_table", "PUBLISHED"]
 
 #: Representation families: how images become the vectors the PLDA scores.
@@ -147,6 +148,10 @@ class LFWSetting:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def key(self) -> str:
+        """The setting as canonical JSON: its identity in the View 1 table (`setting_json`)."""
+        return json.dumps(self.to_dict(), sort_keys=True)
+
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "LFWSetting":
         names = {f.name for f in dataclasses.fields(cls)}
@@ -225,8 +230,9 @@ def representation_features(setting: LFWSetting, images, fit_rows, rows, cache: 
 
     def encode():
         fv = FisherVectorEncoder(**fisher, seed=setting.seed).fit(local[fit_rows])
-        out = np.zeros((len(local), 2 * fv.n_components * (fv.local_dim + 2 * bool(fv.spatial))))
-        out[rows] = fv.transform(local[rows])
+        Z = fv.transform(local[rows])
+        out = np.zeros((len(local), Z.shape[1]))
+        out[rows] = Z
         return out
 
     return memo(key + ("fisher", tuple(sorted(setting.fisher_params.items()))), encode)
@@ -328,7 +334,7 @@ def evaluate_view1(settings: Sequence[LFWSetting], *, root=None, progress=print)
         for s in group:
             E = representation_features(s, images, pair_rows, feature_rows, cache)
             out = _evaluate(s, E, tr, te, identity, pair_rows, np.arange(n_train), "lfw-view1", "test")
-            out["setting_json"] = json.dumps(s.to_dict(), sort_keys=True)
+            out["setting_json"] = s.key()
             rows.append(out)
             acc = out.loc[out.metric == "accuracy", "value"].iloc[0]
             progress(f"  View 1 {s.setting:16s} {acc:.3f}  {out.representation.iloc[0]} / {out.method.iloc[0]}")
@@ -370,8 +376,7 @@ def freeze(best: Iterable[LFWSetting], view1: pd.DataFrame, path: str | Path) ->
         raise FileExistsError(f"{path} exists: a frozen choice is made once; move it away to select again")
     entries = []
     for s in best:
-        key = json.dumps(s.to_dict(), sort_keys=True)
-        mine = view1[view1.setting_json == key]
+        mine = view1[view1.setting_json == s.key()]
         figures = {m: float(mine.loc[mine.metric == m, "value"].iloc[0]) for m in ("accuracy", "auc", "eer")}
         entries.append({"setting": s.to_dict(), "description": s.describe(), "category": s.category,
                         "view1": figures})
@@ -396,6 +401,17 @@ def read_frozen(path: str | Path) -> tuple[dict, str]:
     except (ValueError, KeyError, TypeError) as err:
         raise ValueError(f"{path} is not a frozen LFW choice written by `facelib lfw select` ({err})") from None
     return doc, hashlib.sha256(raw).hexdigest()
+
+
+def frozen_setting(path: str | Path, family: str, setting: str) -> LFWSetting:
+    """The one setting of `family` frozen for LFW `setting` in the file at `path`."""
+    doc, _ = read_frozen(path)
+    found = [LFWSetting.from_dict(e["setting"]) for e in doc["frozen"]
+             if e["setting"]["family"] == family and e["setting"]["setting"] == setting]
+    if len(found) != 1:
+        raise ValueError(f"{path} freezes {len(found)} {family} system(s) for {setting}, not one; "
+                         "select again with `python -m facelib lfw select`")
+    return found[0]
 
 
 # ---------------------------------------------------------------- the one View 2 run

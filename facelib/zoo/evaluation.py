@@ -52,21 +52,26 @@ def _disentanglement(model, r: Recipe, seed: int) -> dict[str, float]:
     return {"beta_vae_score": float(value[("beta_vae", "eval_accuracy")]), "mig": float(value[("mig", "mig")])}
 
 
+def _view1_sets(r: Recipe):
+    """View 1's training and test pair sets with the images the recipe's model takes."""
+    from facelib.data import load
+
+    options = {k: v for k, v in r.data_options.items() if k not in ("subset", "people")}
+    return load("lfw-pairs", subset="train", **options), load("lfw-pairs", subset="test", **options)
+
+
 def lfw_view1_results(model, r: Recipe | str):
     """Tidy View 1 results (test pairs) of a model's posterior means with a PLDA scorer.
 
     The LFW results category follows what the model was trained with: identity groups
     (ModVAE on `people=True`) make it unrestricted; the pairs' images alone, image-restricted.
     """
-    from facelib.data import load
     from facelib.train import representation
     from facelib.verify import protocols
     from facelib.verify.scores import TwoCovarianceScore
 
     r = recipe(r)
-    options = {k: v for k, v in r.data_options.items() if k not in ("subset", "people")}
-    train = load("lfw-pairs", subset="train", **options)
-    test = load("lfw-pairs", subset="test", **options)
+    train, test = _view1_sets(r)
     embed = representation(model)
     uses_identities = r.model == "modvae"
     return protocols.view1(embed(train.images), train.pair_table, embed(test.images), test.pair_table,
@@ -79,15 +84,12 @@ def lfw_view1_patch_results(model, r: Recipe | str):
     and PLDA fitted on the training pairs (image-restricted, no outside data)."""
     from sklearn.decomposition import PCA
 
-    from facelib.data import load
     from facelib.verify import protocols
     from facelib.verify.latents import PatchVAEEmbedding
     from facelib.verify.scores import TwoCovarianceScore
 
     r = recipe(r)
-    options = {k: v for k, v in r.data_options.items() if k not in ("subset", "people")}
-    train = load("lfw-pairs", subset="train", **options)
-    test = load("lfw-pairs", subset="test", **options)
+    train, test = _view1_sets(r)
     o = r.evaluation_options
     emb = PatchVAEEmbedding.from_model(model, patch=int(r.patches["patch"]), stride=int(r.patches["stride"]),
                                        power=float(o.get("power", 0.5)), mirror=bool(r.patches.get("mirror", True)))
