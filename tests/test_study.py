@@ -232,5 +232,50 @@ def test_train_recipe_trains_every_zoo_recipe_one_way_at_the_profiles_scale(tmp_
     assert [m["source"] for m in s.models] == ["trained", "trained"]
     s.train_recipe("synthetic-beta-vae-b16")
     assert s.models[-1]["source"] == "reused"
-    with pytest.raises(ValueError, match="only synthetic-faces recipes"):
+    with pytest.raises(ValueError, match="for the run's lfw_steps steps"):
         s.train_recipe("lfw-beta-vae-b4")
+
+
+def _stand_in_lfw(name, subset="train", size=64, color=True, people=False, **_):
+    """Faces of 6 people (4 images each with people=True, else 2), 8 px, for the LFW study plumbing."""
+    per = 4 if people else 2
+    g = torch.Generator().manual_seed({"train": 0, "test": 1}[subset])
+    images = torch.randint(0, 255, (6 * per, 3 if color else 1, 32, 32), generator=g, dtype=torch.uint8)
+    from facelib.data import FaceDataset
+
+    return FaceDataset(images=images, identity=np.repeat(np.arange(6), per), name="lfw-pairs",
+                       meta={"options": {"subset": subset, "people": people}})
+
+
+def test_the_lfw_study_trains_zoo_recipe_variants_for_lfw_steps_on_view1(tmp_path, monkeypatch, capsys):
+    import facelib.data as data_module
+    from facelib.zoo import recipes
+
+    monkeypatch.setattr(data_module, "load", _stand_in_lfw)
+    off = study.start("02_t", run_dir=tmp_path, lfw_study=None)
+    assert off["lfw_study"] is PROFILES["quick"]["lfw_study"] is False and not off.lfw_study()
+    assert "lfw_study is off" in capsys.readouterr().out
+    assert PROFILES["full"]["lfw_study"] is True
+    s = study.start("02_t", run_dir=tmp_path, lfw_study=True, lfw_steps=3, batch_size=4)
+    assert s.lfw_study() and len(s.lfw_test_faces("lfw-modvae")) == 12
+    key = study.checkpoint_key("beta-vae", beta=10, dataset="lfw")
+    model, history = s.train_recipe(recipes.variant("lfw-beta-vae-b4", key, beta=10.0))
+    assert model.config.beta == 10.0 and model.config.channels == 3 and model.config.latent_dim == 32
+    assert int(history["step"].iloc[-1]) == 3  # lfw_steps, not the recipe's 6,000
+    assert s.models[-1] == {**s.models[-1], "key": "beta-vae_b10_lfw", "source": "trained"}
+    modvae, _ = s.train_recipe("lfw-modvae", key="modvae_lfw")
+    assert type(modvae).__name__ == "ModVAE" and set(modvae.config.blocks) == {"identity"}
+    s.train_recipe(recipes.variant("lfw-beta-vae-b4", key, beta=10.0))
+    assert s.models[-1]["source"] == "reused"
+
+
+def test_the_lfw_study_is_skipped_with_the_reason_when_lfw_is_missing(tmp_path, monkeypatch, capsys):
+    import facelib.data as data_module
+    from facelib.data import DataNotFoundError
+
+    def missing(*a, **k):
+        raise DataNotFoundError("data set 'lfw-pairs' not found: looked for ...\nmore")
+
+    monkeypatch.setattr(data_module, "load", missing)
+    assert not study.start("01_t", run_dir=tmp_path, lfw_study=True).lfw_study()
+    assert "skipping the LFW study: data set 'lfw-pairs' not found" in capsys.readouterr().out

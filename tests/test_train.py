@@ -392,3 +392,28 @@ def test_cli_rejects_bad_input_with_a_message(capsys):
     assert "unknown data set 'no-such-set'" in capsys.readouterr().err
     assert _run_cli(["--model", "vae", "--data", "olivetti", "--epochs", "0"]) == 1
     assert "epochs must be a positive integer" in capsys.readouterr().err
+
+
+# -- held-out loss terms ---------------------------------------------------------------------
+def test_held_out_terms_are_the_models_loss_averaged_over_batches():
+    from facelib.models import units
+    from facelib.train import held_out_terms
+
+    m, data = model(), faces()
+    x = data.float_images()
+    whole = held_out_terms(m, data.images, batch_size=len(data), seed=3)
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        m.eval()
+        torch.manual_seed(3)
+        terms = m.loss({"x": x})
+        kl_dims = m.kl_per_dim(x)
+    assert whole["recon_nll"] == pytest.approx(float(terms["recon_nll"]), rel=1e-5)
+    assert whole["kl"] == pytest.approx(float(kl_dims.sum()), rel=1e-5)
+    assert whole["elbo_nats"] == pytest.approx(-(whole["recon_nll"] + whole["kl"]))
+    assert whole["bits_per_dim"] == pytest.approx(units.bits_per_dim(whole["elbo_nats"], m.n_dims))
+    assert whole["active_latents"] == int((kl_dims > 0.1).sum())
+    batched = held_out_terms(m, data.images, batch_size=5, seed=3)  # 64 images in 13 uneven batches
+    assert batched["kl"] == pytest.approx(whole["kl"], rel=1e-5)  # the KL is deterministic
+    assert held_out_terms(m, data.images, batch_size=5, seed=3) == batched
+    with pytest.raises(ValueError, match="at least one image"):
+        held_out_terms(m, data.images[:0])

@@ -192,3 +192,38 @@ def test_cli_lists_the_zoo_and_refuses_unknown_recipes(capsys):
     assert "unknown recipe" in capsys.readouterr().out
     assert main(["zoo", "check", "no-such-model"]) == 1
     assert "no model 'no-such-model'" in capsys.readouterr().out
+
+
+def test_variant_keeps_the_recipes_data_and_changes_only_what_it_is_told():
+    from facelib.zoo.recipes import variant
+
+    base = RECIPES["lfw-beta-vae-b4"]
+    v = variant("lfw-beta-vae-b4", "vae_lfw", model="vae", beta=None)
+    assert v.name == "vae_lfw" and v.model == "vae" and "beta" not in v.model_options
+    assert v.data == base.data and v.data_options == base.data_options and v.seed == base.seed
+    assert {k: x for k, x in v.model_options.items()} == {k: x for k, x in base.model_options.items() if k != "beta"}
+    b10 = variant(base, "beta-vae_b10_lfw", beta=10.0, steps=50)
+    assert b10.model_options["beta"] == 10.0 and b10.steps == 50 and b10.model == "beta-vae"
+    assert base.model_options["beta"] == 4.0  # the zoo's recipe is not changed
+
+
+def test_held_out_faces_are_view1_test_at_the_recipes_options(monkeypatch):
+    import facelib.data as data_module
+    from facelib.data import FaceDataset
+    from facelib.zoo.recipes import held_out_faces, preview_faces
+
+    calls = []
+
+    def fake_load(name, **options):
+        calls.append((name, options))
+        return FaceDataset(images=torch.zeros(10, 3, 8, 8, dtype=torch.uint8), identity=np.arange(10) // 2)
+
+    monkeypatch.setattr(data_module, "load", fake_load)
+    faces = held_out_faces("lfw-modvae")
+    assert len(faces) == 10 and "View 1 test" in faces.name
+    options = dict(RECIPES["lfw-modvae"].data_options, subset="test")
+    del options["people"]
+    assert calls == [("lfw-pairs", options)]  # the training people's extra images are not asked for
+    assert len(preview_faces("lfw-modvae", n=4)) == 4
+    with pytest.raises(ValueError, match="held_out_faces is for LFW recipes"):
+        held_out_faces("synthetic-vae")

@@ -8,6 +8,7 @@ overridable) and returns a dict of numbers; `evaluate` runs several into a tidy 
 from __future__ import annotations
 
 from .beta_vae_score import beta_vae_score
+from .clamping import block_spread, identity_spread, latent_blocks, pooled_within_variance
 from .dci import dci, dci_from_importance
 from .evaluate import METRICS, as_representation, evaluate
 from .factor_vae_score import factor_vae_score
@@ -30,4 +31,5 @@ __all__ = [
     "FactorSource", "ToySource", "DatasetSource", "YaleBSource", "check_source",
     "ground_truth_representation", "random_representation",
     "discrete_mutual_info", "discrete_entropy", "histogram_discretize",
+    "block_spread", "identity_spread", "latent_blocks", "pooled_within_variance",
 ]

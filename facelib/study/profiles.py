@@ -52,6 +52,9 @@ PROFILES: dict[str, dict[str, Any]] = {
         "zoo_models": SYNTHETIC_ZOO,
         # seconds of training: claims that need trained models are not checked (facelib.claims)
         "check_trained_claims": False,
+        # the original study on LFW faces (01-03): off; steps of each LFW model when turned on
+        "lfw_study": False,
+        "lfw_steps": 60,
     },
     # The full study, sized to finish in under an hour on 2 CPU cores (issue 7; the
     # measured time is in benchmarks/pipeline_walltime.py). 64x64 faces and 32 latents
@@ -92,6 +95,11 @@ PROFILES: dict[str, dict[str, Any]] = {
         "traversal_models": ["synthetic-modvae", "synthetic-beta-vae-b4", "lfw-beta-vae-b4", "lfw-modvae"],
         "zoo_models": SYNTHETIC_ZOO,
         "check_trained_claims": True,
+        # 01-03 also train the original study on LFW faces (View 1's training pairs, 64 px colour,
+        # the zoo's LFW recipes): a VAE, the beta sweep, ModVAE with identity groups, each for
+        # lfw_steps steps (the zoo's LFW models, 6,000 steps, are shown beside them)
+        "lfw_study": True,
+        "lfw_steps": 600,
     },
 }
 

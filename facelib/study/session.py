@@ -116,19 +116,58 @@ class Study:
               f"sha256 {e['sha256'][:12]}...)")
         return model
 
-    def train_recipe(self, name: str):
-        """The zoo recipe `name` trained in this run at the profile's scale (its images, size,
-        people, latents and epochs; `zoo.recipes.at_scale`), or reused from the run's
-        checkpoints. Every recipe goes through this one path, whatever its model. Returns
-        (model, history)."""
+    def train_recipe(self, name: Any, *, key: str | None = None):
+        """A zoo recipe (a name or a `zoo.recipes.Recipe`, e.g. a `recipes.variant`) trained in
+        this run, or reused from the run's checkpoints; every recipe goes through this one path,
+        whatever its model. Synthetic-faces recipes train at the profile's scale (its images,
+        size, people, latents and epochs; `zoo.recipes.at_scale`); LFW recipes train on their own
+        faces (View 1's training pairs) for the profile's `lfw_steps`. Returns (model, history)."""
         from facelib.zoo import recipes
 
-        r = recipes.at_scale(name, n_images=self["n_images"], image_size=self["image_size"],
-                             n_identities=self["n_identities"], latent_dim=self["latent_dim"],
-                             seed=int(self.params.get("seed", 0)))
+        r = recipes.recipe(name)
+        key = key or r.name
+        steps = None
+        if r.data == "synthetic":
+            r = recipes.at_scale(r, n_images=self["n_images"], image_size=self["image_size"],
+                                 n_identities=self["n_identities"], latent_dim=self["latent_dim"],
+                                 seed=int(self.params.get("seed", 0)))
+        else:
+            if self.params.get("lfw_steps") is None:
+                raise ValueError(f"recipe {r.name!r} trains on {r.data!r} for the run's lfw_steps steps; "
+                                 "start the notebook with lfw_steps (e.g. study.start(..., lfw_steps=None) "
+                                 "takes the profile's)")
+            steps = int(self["lfw_steps"])
         data = recipes.build_data(r)
-        return self.train_or_load(name, r.model, data, train_options=dict(r.train_options),
+        return self.train_or_load(key, r.model, data, steps=steps, train_options=dict(r.train_options),
                                   **recipes.model_options(r, data))
+
+    def lfw_study(self) -> bool:
+        """Whether this run also does the original study on LFW faces (`lfw_study`, on in the full
+        profile) and LFW is there; says why not when it is skipped."""
+        if not self.params.get("lfw_study"):
+            print("lfw_study is off (the quick profile): the LFW part of this notebook is skipped; "
+                  "`-p lfw_study True` or the full profile runs it when LFW is under $FACELIB_DATA")
+            return False
+        from facelib.data import DataNotFoundError
+
+        try:
+            recipes_data = self.lfw_test_faces("lfw-beta-vae-b4")
+        except DataNotFoundError as err:
+            print(f"skipping the LFW study: {str(err).splitlines()[0]}")
+            return False
+        print(f"LFW study: trained on View 1's training pairs, shown on {len(recipes_data)} View 1 test faces")
+        return True
+
+    def lfw_test_faces(self, name: str):
+        """View 1's test faces (pairsDevTest) as the LFW recipe `name` sees them (size, crop, colour),
+        cached for the notebook: no model of the LFW study saw their people."""
+        from facelib.zoo import recipes
+
+        cache = self.__dict__.setdefault("_lfw_test", {})
+        options = repr(sorted(recipes.recipe(name).data_options.items()))
+        if options not in cache:
+            cache[options] = recipes.held_out_faces(name)
+        return cache[options]
 
     def record_model(self, key: str, source: str, **details: Any) -> None:
         """Note in `run_dir/models/<notebook>.json` where model `key` came from ("zoo", "trained",
@@ -141,7 +180,8 @@ class Study:
             (folder / f"{self.notebook}.json").write_text(json.dumps(self.models, indent=2, default=str))
 
     def train_or_load(self, key: str, model_name: str, dataset: Any, *, epochs: int | None = None,
-                      train_options: dict[str, Any] | None = None, **model_config: Any):
+                      steps: int | None = None, train_options: dict[str, Any] | None = None,
+                      **model_config: Any):
         """The model `key` from the run's checkpoints if one is there, else train it now.
 
         Another notebook of the same run may already have trained the model (e.g.
@@ -150,7 +190,8 @@ class Study:
         `model_config`, otherwise it is trained again under the same key plus a suffix
         rather than silently reusing a different model. The same holds for the data: a
         checkpoint trained on another data set (name, size, image shape or people) is not
-        reused. Returns (model, history DataFrame).
+        reused. `steps` trains for that many optimiser steps instead of `epochs` epochs.
+        Returns (model, history DataFrame).
         """
         from facelib.models import build_model
         from facelib.train import TrainConfig, fit, load_checkpoint, load_model
@@ -162,9 +203,13 @@ class Study:
                 model_config[name] = self.params[name]
         model = build_model(model_name, **model_config)
         ckpt_dir = self.checkpoint_dir
+        batch_size = int(self.params.get("batch_size", 64))
+        if steps is not None:  # enough epochs for `steps` steps on the 90 % the split trains on
+            epochs = -(-int(steps) * batch_size // max(1, int(0.9 * len(dataset)))) + 1
+            train_options = {**(train_options or {}), "max_steps": int(steps)}
         config = TrainConfig(
             epochs=int(epochs if epochs is not None else self.params.get("epochs", 10)),
-            batch_size=int(self.params.get("batch_size", 64)),
+            batch_size=batch_size,
             lr=float(self.params.get("lr", 1e-3)),
             seed=int(self.params.get("seed", 0)),
             device=str(self.params.get("device", "auto")),

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Recipe", "RECIPES", "recipe", "build_data", "preview_faces", "model_options", "build_model", "train",
-           "modvae_blocks", "at_scale", "patch_vae_recipe",
+           "modvae_blocks", "at_scale", "variant", "held_out_faces", "patch_vae_recipe",
            "SYNTHETIC_DISENTANGLEMENT"]
 
 #: The synthetic-faces disentanglement setting shared by the zoo and the benchmark.
@@ -193,6 +193,19 @@ def at_scale(r: Recipe | str, *, n_images: int, image_size: int, n_identities: i
                      model_options={**r.model_options, "latent_dim": int(latent_dim)})
 
 
+def variant(r: Recipe | str, name: str, *, model: str | None = None, steps: int | None = None,
+            **model_options: Any) -> Recipe:
+    """A recipe's sibling called `name`: another registry `model`, other `steps`, or changed model
+    options (an option set to None is dropped, e.g. `beta=None` when the model has no beta).
+    Data, grouping, decoder and seed stay the recipe's, so the sibling is trained on the same
+    faces (the notebooks' beta sweep on LFW is `variant("lfw-beta-vae-b4", ..., beta=b)`)."""
+    r = recipe(r)
+    options = {**r.model_options, **model_options}
+    options = {k: v for k, v in options.items() if v is not None}
+    return r.replace(name=str(name), model=model or r.model, steps=int(steps) if steps is not None else r.steps,
+                     model_options=options)
+
+
 def recipe(name: str | Recipe) -> Recipe:
     """The recipe called `name` (a Recipe is returned as is); unknown names list the known ones."""
     if isinstance(name, Recipe):
@@ -220,6 +233,20 @@ def build_data(r: Recipe | str):
                        meta={**data.meta, "patches": dict(o)})
 
 
+def held_out_faces(r: Recipe | str):
+    """The held-out faces of an LFW recipe: every image of View 1's test pairs (pairsDevTest),
+    at the recipe's size, crop and colour; no person of them is in View 1's training pairs."""
+    from facelib.data import load
+
+    r = recipe(r)
+    if r.data != "lfw-pairs":
+        raise ValueError(f"recipe {r.name!r} trains on {r.data!r}; held_out_faces is for LFW recipes "
+                         "(synthetic recipes render fresh faces: preview_faces)")
+    options = {k: v for k, v in r.data_options.items() if k not in ("subset", "people")}
+    test = load(r.data, **{**options, "subset": "test"})
+    return test.subset(np.arange(len(test)), name=f"{test.name}[View 1 test]")
+
+
 def preview_faces(r: Recipe | str, n: int = 16):
     """`n` faces of the kind a recipe's model was trained on, for traversals and the widget.
 
@@ -232,9 +259,8 @@ def preview_faces(r: Recipe | str, n: int = 16):
     if r.data == "synthetic":
         options = {k: v for k, v in r.data_options.items() if k not in ("group_size", "group_factor")}
         return load("synthetic", **{**options, "n": int(n)})
-    options = {k: v for k, v in r.data_options.items() if k not in ("subset", "people")}
-    test = load(r.data, **{**options, "subset": "test"})
-    return test.subset(np.arange(min(int(n), len(test))), name=f"{test.name}[View 1 test]")
+    test = held_out_faces(r)
+    return test.subset(np.arange(min(int(n), len(test))), name=test.name)
 
 
 def modvae_blocks(data, latent_dim: int, identity_latents: int | None = None,
