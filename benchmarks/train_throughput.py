@@ -186,6 +186,7 @@ def main() -> None:
     parser.add_argument("--elbo-steps", type=int, default=40, help="steps before comparing fp32 and bf16 ELBOs")
     parser.add_argument("--no-workers", action="store_true", help="skip the num_workers=2 reference")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for every run (default: torch's)")
+    parser.add_argument("--no-ddp", action="store_true", help="skip the data-parallel (one process per core) row")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -211,6 +212,12 @@ def main() -> None:
         f"facelib fit, fp32, batch {4 * b}": lambda: run_facelib(data, max(2, steps // 4), 4 * b,
                                                                  channels_last=False)[0],
     }
+    cores = os.cpu_count() or 1
+    if cores >= 2 and not args.no_ddp:
+        # the same optimisation (global batch b, gradients averaged by gloo) as `cores` processes of
+        # one thread each: small convolutions scale badly over threads, whole batches over processes
+        configs[f"facelib fit, fp32, {cores} processes x 1 thread (gloo)"] = (
+            lambda: run_facelib(data, steps, b, channels_last=False, nproc=cores, num_threads=1)[0])
     if bf16_ok:
         configs["facelib fit, bf16 autocast"] = lambda: run_facelib(data, steps, b, precision="bf16",
                                                                      channels_last=False)[0]
@@ -269,8 +276,13 @@ def main() -> None:
         print(f"facelib bf16 training step achieves:                {ach16 / 1e9:.1f} GFLOP/s "
               f"= {100 * ach16 / peak:.0f} % of the fp32 matmul figure")
 
-    fp32_speedup = max(rows["facelib fit, fp32"], rows["facelib fit, fp32 channels-last"]) / ref
-    print(f"\nfacelib fp32 (best layout) / best reference: {fp32_speedup:.2f}x (goal >= 3x); "
+    fp32_rows = [k for k in rows if k.startswith("facelib fit, fp32") and f"batch {4 * b}" not in k]
+    best_fp32 = max(fp32_rows, key=rows.get)
+    fp32_speedup = rows[best_fp32] / ref
+    achieved_best = flops * rows[best_fp32] / b
+    print(f"best fp32 configuration ({best_fp32}): {achieved_best / 1e9:.1f} GFLOP/s "
+          f"= {100 * achieved_best / peak:.0f} % of the matmul figure (goal >= 50 %)")
+    print(f"\nfacelib fp32 (best configuration) / best reference: {fp32_speedup:.2f}x (goal >= 3x); "
           f"/ best lean reference: {fp32_speedup * ref / lean:.2f}x")
     from facelib import results
 
@@ -282,7 +294,20 @@ def main() -> None:
          "percent_of_matmul": 100 * achieved / peak},
         {"configuration": f"fp32 step, batch {4 * b}: % of matmul", "gflops": achieved_big / 1e9,
          "percent_of_matmul": 100 * achieved_big / peak},
+        {"configuration": f"fp32 step, best ({best_fp32}): % of matmul", "gflops": achieved_best / 1e9,
+         "percent_of_matmul": 100 * achieved_best / peak},
     ])], ignore_index=True)
+    ddp = [k for k in rows if "processes x 1 thread" in k]
+    if ddp:  # the data-parallel row trains the same model: its ELBO after the same steps must agree
+        _, m1 = run_facelib(data, args.elbo_steps, b, channels_last=False)
+        _, mn = run_facelib(data, args.elbo_steps, b, channels_last=False, nproc=cores, num_threads=1)
+        e1, en = elbo(m1, data), elbo(mn, data)
+        rel = abs(en - e1) / abs(e1)
+        print(f"ELBO after {args.elbo_steps} steps: 1 process {e1:.2f}, {cores} processes {en:.2f} nats/image, "
+              f"relative difference {100 * rel:.3f} % ({'within' if rel <= 0.01 else 'NOT within'} the 1 % bound)")
+        table = pd.concat([table, pd.DataFrame([{
+            "configuration": f"ELBO after {args.elbo_steps} steps, 1 vs {cores} processes: relative difference",
+            "elbo_one_process": e1, "elbo_data_parallel": en, "relative_difference": rel}])], ignore_index=True)
     print(f"results: {results.write('train_throughput', table)}")
     if bf16_ok:
         _, m32 = run_facelib(data, args.elbo_steps, b)
