@@ -41,6 +41,7 @@ class Study:
     run_dir: Path | None = None
     versions: dict[str, str] = field(default_factory=dict)
     models: list[dict[str, Any]] = field(default_factory=list)
+    _lfw_test: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __getitem__(self, key: str) -> Any:
         return self.params[key]
@@ -163,11 +164,11 @@ class Study:
         cached for the notebook: no model of the LFW study saw their people."""
         from facelib.zoo import recipes
 
-        cache = self.__dict__.setdefault("_lfw_test", {})
-        options = repr(sorted(recipes.recipe(name).data_options.items()))
-        if options not in cache:
-            cache[options] = recipes.held_out_faces(name)
-        return cache[options]
+        options = {k: v for k, v in recipes.recipe(name).data_options.items() if k not in ("subset", "people")}
+        key = repr(sorted(options.items()))
+        if key not in self._lfw_test:
+            self._lfw_test[key] = recipes.held_out_faces(name)
+        return self._lfw_test[key]
 
     def record_model(self, key: str, source: str, **details: Any) -> None:
         """Note in `run_dir/models/<notebook>.json` where model `key` came from ("zoo", "trained",
