@@ -56,16 +56,17 @@ PROFILES: dict[str, dict[str, Any]] = {
         "lfw_study": False,
         "lfw_steps": 60,
     },
-    # The full study, sized to finish in under an hour on 2 CPU cores (issue 7; the
-    # measured time is in benchmarks/pipeline_walltime.py). 64x64 faces and 32 latents
+    # The full study, sized to finish in under an hour on 2 CPU cores (the measured time:
+    # benchmarks/results/pipeline_walltime.csv, written by benchmarks/pipeline_walltime.py --full). 64x64 faces and 32 latents
     # as in the Burgess et al. layout and the original project; the original beta sweep;
     # every model sees about 100k images (a GPU or more cores: raise epochs with -p).
     # Metric samples are a tenth of disentanglement_lib's 10,000/5,000 (batch 32, not
     # 64): the pair and vote metrics encode batch x points images, which at the
     # published sizes alone would take hours on 2 cores.
     # Both profiles decode with a Gaussian of std 0.05 (on 0-1 pixels), not the models'
-    # Bernoulli default: on grey faces it was worth about 4 points of LFW accuracy and it
-    # is what let ModVAE learn pose (benchmarks/disentanglement.py; ModVAE clamp weight lam 10).
+    # Bernoulli default: the zoo's recipes' decoder, with which ModVAE (clamp weight lam 10)
+    # learns pose (`benchmarks/disentanglement.py --likelihood bernoulli` trains the same
+    # models with the Bernoulli decoder to compare).
     "full": {
         "dataset": "synthetic",
         "image_size": 64,
