@@ -45,13 +45,17 @@ def run(profile: str, out: Path, dataset: str | None, notebooks: list[str] | Non
     return time.perf_counter() - t0, out.resolve() / run_id, status
 
 
-def report(profile: str, wall: float, run_dir: Path, status: int, subset: list[str] | None = None) -> list[dict]:
-    """Print the run's times beside the goal; returns them as rows (profile, notebook, status, seconds)."""
-    goal = GOALS_S[profile]
-    verdict = "meets" if status == 0 and wall < goal else "MISSES"
+def report(profile: str, wall: float, run_dir: Path, status: int, subset: list[str] | None = None,
+           models: str = "zoo") -> list[dict]:
+    """Print the run's times beside the goal; returns them as rows (profile, notebook, status, seconds).
+    The goals are for the profiles as they are (models from the zoo); `models="train"` has none."""
+    goal = GOALS_S[profile] if models == "zoo" else None
+    verdict = "no goal: every model trained in the run" if goal is None else (
+        "meets" if status == 0 and wall < goal else "MISSES")
     if subset:
         verdict += f"; only {', '.join(subset)} ran, the goal is for all notebooks"
-    print(f"\n{profile} profile: {wall / 60:.2f} min wall  (goal < {goal / 60:.0f} min on 2 cores: {verdict})"
+    goal_text = "" if goal is None else f"goal < {goal / 60:.0f} min on 2 cores: "
+    print(f"\n{profile} profile: {wall / 60:.2f} min wall  ({goal_text}{verdict})"
           + ("" if status == 0 else f"  [run failed, exit {status}]"))
     rows = [{"profile": profile, "notebook": "(all, wall)", "status": "completed" if status == 0 else "failed",
              "seconds": round(wall, 1), "goal_seconds": goal}]
@@ -88,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     worst, rows = 0, []
     for profile, dataset in runs:
         wall, run_dir, status = run(profile, Path(args.out), dataset, args.notebooks, args.models)
-        rows += [{**row, "models": args.models} for row in report(profile, wall, run_dir, status, args.notebooks)]
+        rows += [{**row, "models": args.models}
+                 for row in report(profile, wall, run_dir, status, args.notebooks, args.models)]
         worst = worst or status
     if not args.notebooks:  # a subset is not the figure the README quotes
         import pandas as pd

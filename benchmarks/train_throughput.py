@@ -15,7 +15,10 @@ compare the ratios, not the absolute figures):
   is timed separately (facelib caches it);
 * the achieved FLOP/s of the fp32 training step (torch.utils.flop_counter on one step) over
   the fp32 matmul FLOP/s of this machine (a large torch.mm), measured in the same run;
-* the ELBO after the same number of steps in fp32 and bf16 (same seed, same batches).
+* the ELBO after the same number of steps in fp32 and bf16 (same seed, same batches), and with
+  one process against the data-parallel row (one gloo process of one thread per core);
+* a bare training loop on one in-memory batch, eager and with `torch.compile` of the loss (the
+  compile time not counted), to see what a compiled step would add.
 
 Same architecture everywhere: beta-VAE, Burgess layout, 64x64 grey, latent 32, batch 64.
 Without LFW (FACELIB_DATA unset and no download), the reference reads 250x250 JPEGs written
@@ -110,6 +113,29 @@ def run_facelib(data: FaceDataset, steps: int, batch: int, lr: float = 1e-3, **c
     return float(h["step"].iloc[-1] * batch / h["time_s"].sum()), result.model
 
 
+def step_loop(data: FaceDataset, steps: int, batch: int, compiled: bool) -> float:
+    """images/s of a bare training loop on in-memory batches (no `fit`): Adam on the model's loss,
+    eager or with the loss compiled by `torch.compile` (inductor; compile time not counted), to
+    see what a compiled step would add to `fit` on this CPU."""
+    model = make_model()
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = (torch.compile(lambda b: model.loss(b)["loss"]) if compiled else (lambda b: model.loss(b)["loss"]))
+    x = data.images[:batch].float().div(255)
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        loss_fn({"x": x}).backward()
+        opt.step()
+
+    for _ in range(3):  # warm-up; the first compiled call compiles
+        step()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    return steps * batch / (time.perf_counter() - t0)
+
+
 def write_image_folder(data: FaceDataset, root: Path, side: int | None = None, fmt: str = "PNG") -> None:
     """Save the images as files under root/faces/ (resized to side x side when given)."""
     from PIL import Image
@@ -187,6 +213,7 @@ def main() -> None:
     parser.add_argument("--no-workers", action="store_true", help="skip the num_workers=2 reference")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for every run (default: torch's)")
     parser.add_argument("--no-ddp", action="store_true", help="skip the data-parallel (one process per core) row")
+    parser.add_argument("--no-compile", action="store_true", help="skip the bare eager / torch.compile step rows")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -212,6 +239,9 @@ def main() -> None:
         f"facelib fit, fp32, batch {4 * b}": lambda: run_facelib(data, max(2, steps // 4), 4 * b,
                                                                  channels_last=False)[0],
     }
+    if not args.no_compile:
+        configs["bare step loop, eager"] = lambda: step_loop(data, steps, b, compiled=False)
+        configs["bare step loop, torch.compile(loss)"] = lambda: step_loop(data, steps, b, compiled=True)
     cores = os.cpu_count() or 1
     if cores >= 2 and not args.no_ddp:
         # the same optimisation (global batch b, gradients averaged by gloo) as `cores` processes of
@@ -276,6 +306,9 @@ def main() -> None:
         print(f"facelib bf16 training step achieves:                {ach16 / 1e9:.1f} GFLOP/s "
               f"= {100 * ach16 / peak:.0f} % of the fp32 matmul figure")
 
+    if "bare step loop, eager" in rows:
+        print(f"torch.compile(loss) / eager, the same bare loop: "
+              f"{rows['bare step loop, torch.compile(loss)'] / rows['bare step loop, eager']:.2f}x")
     fp32_rows = [k for k in rows if k.startswith("facelib fit, fp32") and f"batch {4 * b}" not in k]
     best_fp32 = max(fp32_rows, key=rows.get)
     fp32_speedup = rows[best_fp32] / ref
