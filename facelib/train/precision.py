@@ -41,9 +41,10 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[str, torch.
 
 
 def auto_channels_last(device: torch.device, amp_dtype: torch.dtype | None) -> bool:
-    """NHWC where it is the faster layout: cuDNN always; oneDNN on the CPU only under bf16
-    autocast (benchmarks/train_throughput.py, 2-core EPYC: bf16 1,660 img/s NHWC vs 1,450
-    NCHW, but fp32 940 NHWC vs 1,140 NCHW); never on MPS."""
+    """NHWC where it was measured the faster layout: cuDNN always; oneDNN on the CPU under bf16
+    autocast; never on MPS. On the CPU in fp32 the two layouts are close and the order has
+    changed between runs (benchmarks/train_throughput.py prints both side by side, see
+    benchmarks/results/train_throughput.csv), so fp32 keeps NCHW unless `channels_last=True`."""
     if device.type == "cuda":
         return True
     return device.type == "cpu" and amp_dtype == torch.bfloat16
