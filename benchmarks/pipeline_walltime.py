@@ -47,7 +47,8 @@ def run(profile: str, out: Path, dataset: str | None, notebooks: list[str] | Non
 
 def report(profile: str, wall: float, run_dir: Path, status: int, subset: list[str] | None = None,
            models: str = "zoo") -> list[dict]:
-    """Print the run's times beside the goal; returns them as rows (profile, notebook, status, seconds).
+    """Print the run's times beside the goal; returns them as rows (profile, notebook, status, seconds,
+    goal, models).
     The goals are for the profiles as they are (models from the zoo); `models="train"` has none."""
     goal = GOALS_S[profile] if models == "zoo" else None
     verdict = "no goal: every model trained in the run" if goal is None else (
@@ -58,7 +59,7 @@ def report(profile: str, wall: float, run_dir: Path, status: int, subset: list[s
     print(f"\n{profile} profile: {wall / 60:.2f} min wall  ({goal_text}{verdict})"
           + ("" if status == 0 else f"  [run failed, exit {status}]"))
     rows = [{"profile": profile, "notebook": "(all, wall)", "status": "completed" if status == 0 else "failed",
-             "seconds": round(wall, 1), "goal_seconds": goal}]
+             "seconds": round(wall, 1), "goal_seconds": goal, "models": models}]
     record_path = run_dir / "run.json"
     if record_path.exists():
         record = json.loads(record_path.read_text())
@@ -67,7 +68,7 @@ def report(profile: str, wall: float, run_dir: Path, status: int, subset: list[s
             secs = entry.get("seconds")
             print(f"  {entry['notebook']:<24}{entry.get('status', '?'):<11}{'' if secs is None else f'{secs:9.1f}'}")
             rows.append({"profile": profile, "notebook": entry["notebook"], "status": entry.get("status", "?"),
-                         "seconds": secs, "goal_seconds": None})
+                         "seconds": secs, "goal_seconds": None, "models": models})
         for sweep in record.get("sweeps", []):
             print(f"  sweep {sweep['notebook']} over {sweep['parameter']}: {sweep.get('seconds', 0):.1f} s")
         print(f"  reports: {run_dir}")
@@ -92,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     worst, rows = 0, []
     for profile, dataset in runs:
         wall, run_dir, status = run(profile, Path(args.out), dataset, args.notebooks, args.models)
-        rows += [{**row, "models": args.models}
-                 for row in report(profile, wall, run_dir, status, args.notebooks, args.models)]
+        rows += report(profile, wall, run_dir, status, args.notebooks, args.models)
         worst = worst or status
     if not args.notebooks:  # a subset is not the figure the README quotes
         import pandas as pd

@@ -200,3 +200,26 @@ def test_traversal_rows_name_modvae_blocks(faces):
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert len(labels) == 4 and sum("yaw" in lab for lab in labels) == 1, labels
     assert sum("identity" in lab for lab in labels) == 2 and all("KL" in lab for lab in labels), labels
+
+
+def test_reconstruction_rows_and_sample_rows_put_models_side_by_side(model, faces):
+    from facelib.train import reconstruct, sample
+
+    other = StandIn(kl=(1.0, 1.0, 1.0, 1.0))
+    with torch.no_grad():
+        other.dec.weight.mul_(-1)
+    x = faces[:3]
+    fig = viz.reconstruction_rows({"a": model, "b": other}, x, title="t")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["original", "a", "b"]
+    want = viz.image_grid(torch.cat([viz._common.as_float_images(x), reconstruct(model, x), reconstruct(other, x)]), nrow=3)
+    assert np.array_equal(np.asarray(ax.get_images()[0].get_array()), want)
+    fig = viz.sample_rows({"a": model, "b": other}, n=5, seed=2)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b"]
+    want = viz.image_grid(torch.cat([sample(model, 5, seed=2), sample(other, 5, seed=2)]), nrow=5)
+    assert np.array_equal(np.asarray(fig.axes[0].get_images()[0].get_array()), want)
+    with pytest.raises(ValueError, match="non-empty"):
+        viz.sample_rows({})
+    with pytest.raises(ValueError, match="images for 'b' have 3 channel"):
+        viz.reconstruction_rows({"b": other}, torch.rand(2, 3, 8, 8))
+    plt.close("all")

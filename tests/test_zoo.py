@@ -227,3 +227,8 @@ def test_held_out_faces_are_view1_test_at_the_recipes_options(monkeypatch):
     assert len(preview_faces("lfw-modvae", n=4)) == 4
     with pytest.raises(ValueError, match="held_out_faces is for LFW recipes"):
         held_out_faces("synthetic-vae")
+    from facelib.zoo.recipes import held_out_options
+
+    # the beta-VAE (pair images) and the ModVAE (+ their people's other images) share View 1 test faces
+    assert held_out_options("lfw-modvae") == held_out_options("lfw-beta-vae-b4") == {"size": 64, "crop": 150,
+                                                                                       "color": True}

@@ -164,8 +164,7 @@ class Study:
         cached for the notebook: no model of the LFW study saw their people."""
         from facelib.zoo import recipes
 
-        options = {k: v for k, v in recipes.recipe(name).data_options.items() if k not in ("subset", "people")}
-        key = repr(sorted(options.items()))
+        key = repr(sorted(recipes.held_out_options(name).items()))
         if key not in self._lfw_test:
             self._lfw_test[key] = recipes.held_out_faces(name)
         return self._lfw_test[key]
@@ -204,13 +203,9 @@ class Study:
                 model_config[name] = self.params[name]
         model = build_model(model_name, **model_config)
         ckpt_dir = self.checkpoint_dir
-        batch_size = int(self.params.get("batch_size", 64))
-        if steps is not None:  # enough epochs for `steps` steps on the 90 % the split trains on
-            epochs = -(-int(steps) * batch_size // max(1, int(0.9 * len(dataset)))) + 1
-            train_options = {**(train_options or {}), "max_steps": int(steps)}
         config = TrainConfig(
             epochs=int(epochs if epochs is not None else self.params.get("epochs", 10)),
-            batch_size=batch_size,
+            batch_size=int(self.params.get("batch_size", 64)),
             lr=float(self.params.get("lr", 1e-3)),
             seed=int(self.params.get("seed", 0)),
             device=str(self.params.get("device", "auto")),
@@ -218,6 +213,9 @@ class Study:
             progress=False,
             **(train_options or {}),
         )
+        if steps is not None:  # `steps` steps, with enough epochs for them on the share the split trains on
+            n_train = max(1, int((1 - config.val_fraction) * len(dataset)))
+            config = config.replace(max_steps=int(steps), epochs=-(-int(steps) * config.batch_size // n_train) + 1)
         resume = False
         if ckpt_dir is not None:
             wanted = _plain_config(model)

@@ -18,11 +18,11 @@ Models follow the facelib contract: `encode(x) -> (mu, logvar)`, `decode(z)` in 
 from __future__ import annotations
 
 from .disentanglement import plot_mutual_information
-from .images import image_grid, png_bytes, reconstruction_figure, show_images
+from .images import image_grid, png_bytes, reconstruction_figure, reconstruction_rows, sample_rows, show_images
 from .traversal import latent_order, plot_traversal, save_traversal_gif, traversal_grid
 
 __all__ = [
-    "image_grid", "show_images", "reconstruction_figure", "png_bytes",
+    "image_grid", "show_images", "reconstruction_figure", "reconstruction_rows", "sample_rows", "png_bytes",
     "latent_order", "traversal_grid", "plot_traversal", "save_traversal_gif", "plot_mutual_information",
     "TraversalWidget",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -13,7 +13,7 @@ from facelib.data.pixels import to_uint8
 
 from ._common import as_float_images, check_fits_model, decode, encode
 
-__all__ = ["image_grid", "show_images", "reconstruction_figure", "png_bytes"]
+__all__ = ["image_grid", "show_images", "reconstruction_figure", "reconstruction_rows", "sample_rows", "png_bytes"]
 
 
 def image_grid(images: Any, nrow: int = 8, padding: int = 2, pad_value: float = 1.0, as_pil: bool = False):
@@ -108,3 +108,32 @@ def reconstruction_figure(model: torch.nn.Module, images: Any, nrow: int | None 
         rows += [x[chunk], blank, recon[chunk], blank]
         labels += ["original", "reconstruction"]
     return show_images(torch.cat(rows), nrow=nrow, title=title, row_labels=labels)
+
+
+def _check_models(models: Mapping[str, Any]) -> None:
+    if not isinstance(models, Mapping) or not models:
+        raise ValueError("models must be a non-empty {row label: model} mapping, e.g. {'beta 4': model}")
+
+
+def reconstruction_rows(models: Mapping[str, torch.nn.Module], images: Any, title: str | None = None):
+    """Several models side by side on the same faces: a row of originals, then one row of
+    reconstructions (decoded posterior means) per model, each row labelled by its key, as in
+    the original project's beta-sweep figure. Returns the Figure."""
+    from facelib.train import reconstruct
+
+    _check_models(models)
+    x = as_float_images(images)
+    for name, model in models.items():
+        check_fits_model(model, x, what=f"images for {name!r}")
+    rows = [x] + [reconstruct(model, x) for model in models.values()]
+    return show_images(torch.cat(rows), nrow=x.shape[0], title=title, row_labels=["original", *map(str, models)])
+
+
+def sample_rows(models: Mapping[str, torch.nn.Module], n: int = 8, seed: int = 0, title: str | None = None):
+    """One row of `n` prior samples per model (`train.sample`, the same draws for every model of
+    the same latent size), each row labelled by its key. Returns the Figure."""
+    from facelib.train import sample
+
+    _check_models(models)
+    rows = [sample(model, n, seed=seed) for model in models.values()]
+    return show_images(torch.cat(rows), nrow=n, title=title, row_labels=list(map(str, models)))

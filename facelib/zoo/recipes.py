@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Recipe", "RECIPES", "recipe", "build_data", "preview_faces", "model_options", "build_model", "train",
-           "modvae_blocks", "at_scale", "variant", "held_out_faces", "patch_vae_recipe",
+           "modvae_blocks", "at_scale", "variant", "held_out_options", "held_out_faces", "patch_vae_recipe",
            "SYNTHETIC_DISENTANGLEMENT"]
 
 #: The synthetic-faces disentanglement setting shared by the zoo and the benchmark.
@@ -233,6 +233,13 @@ def build_data(r: Recipe | str):
                        meta={**data.meta, "patches": dict(o)})
 
 
+def held_out_options(r: Recipe | str) -> dict[str, Any]:
+    """The loader options that decide an LFW recipe's held-out faces (size, crop, colour): its
+    data options without the training choices (`subset`, `people`); recipes that agree on them
+    are shown on the same View 1 test faces."""
+    return {k: v for k, v in recipe(r).data_options.items() if k not in ("subset", "people")}
+
+
 def held_out_faces(r: Recipe | str):
     """The held-out faces of an LFW recipe: every image of View 1's test pairs (pairsDevTest),
     at the recipe's size, crop and colour; no person of them is in View 1's training pairs."""
@@ -242,8 +249,7 @@ def held_out_faces(r: Recipe | str):
     if r.data != "lfw-pairs":
         raise ValueError(f"recipe {r.name!r} trains on {r.data!r}; held_out_faces is for LFW recipes "
                          "(synthetic recipes render fresh faces: preview_faces)")
-    options = {k: v for k, v in r.data_options.items() if k not in ("subset", "people")}
-    test = load(r.data, **{**options, "subset": "test"})
+    test = load(r.data, **{**held_out_options(r), "subset": "test"})
     return test.subset(np.arange(len(test)), name=f"{test.name}[View 1 test]")
 
 
