@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-__all__ = ["PROVENANCE", "results_dir", "write", "read", "markdown", "render_readme", "main"]
+__all__ = ["PROVENANCE", "results_dir", "write", "append", "stamped", "save", "read", "markdown", "render_readme", "main"]
 
 #: The provenance columns `write` adds to every row.
 PROVENANCE = ("commit", "date", "cpu", "cores", "torch", "device", "command")
@@ -34,8 +34,14 @@ def write(name: str, table: pd.DataFrame, command: Sequence[str] | str | None = 
     """Write `table` (one row per measured thing) to `folder/name.csv` with provenance columns.
 
     `command` defaults to this process's command line. The file is replaced: a results file
-    is the output of one run of its benchmark.
+    is the output of one run of its benchmark (`append` adds rows to it instead).
     """
+    return save(stamped(name, table, command, device), name, folder)
+
+
+def stamped(name: str, table: pd.DataFrame, command: Sequence[str] | str | None = None,
+            device: Any = None) -> pd.DataFrame:
+    """`table` with the provenance columns `write` adds (the rows as they would be written)."""
     from facelib.utils import git_commit, machine_info
 
     if not isinstance(table, pd.DataFrame) or table.empty:
@@ -59,10 +65,39 @@ def write(name: str, table: pd.DataFrame, command: Sequence[str] | str | None = 
              "device": machine["device"], "command": command}
     for key, value in stamp.items():
         out[key] = value
+    return out
+
+
+def save(out: pd.DataFrame, name: str, folder: str | os.PathLike | None = None) -> Path:
+    """Write rows that already carry their provenance (`stamped`, or a results file read back
+    with a derived column recomputed) to `folder/name.csv`, atomically."""
+    missing = [c for c in PROVENANCE if c not in out.columns]
+    if missing:
+        raise ValueError(f"rows for {name!r} lack provenance column(s) {missing}; use write or stamped")
     path = Path(folder or results_dir()) / f"{name}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    out.to_csv(path, index=False)
+    tmp = path.with_suffix(".csv.tmp")
+    out.to_csv(tmp, index=False)
+    tmp.replace(path)  # a crash mid-write leaves the old file, not half of a new one
     return path
+
+
+def append(name: str, table: pd.DataFrame, key: str, command: Sequence[str] | str | None = None,
+           folder: str | os.PathLike | None = None, device: Any = None) -> Path:
+    """Add the rows of `table` to `folder/name.csv`, stamped as `write` stamps them, keeping the
+    rows already there with their own provenance (the run that measured each row). A row whose
+    `key` column equals a new row's is replaced by it (re-measured); no file yet: as `write`."""
+    path = Path(folder or results_dir()) / f"{name}.csv"
+    if not path.exists():
+        return write(name, table, command=command, folder=folder, device=device)
+    if key not in table.columns:
+        raise ValueError(f"append needs the key column {key!r} in the new rows of {name!r}")
+    old = pd.read_csv(path)
+    if key not in old.columns or not set(PROVENANCE) <= set(old.columns):
+        raise ValueError(f"{path} has no {key!r} column or no provenance columns; it was not written by "
+                         "facelib.results.write: move it away or write the table anew")
+    new = stamped(name, table, command, device)
+    return save(pd.concat([old[~old[key].isin(new[key])], new], ignore_index=True), name, folder)
 
 
 def read(name: str, folder: str | os.PathLike | None = None) -> pd.DataFrame:

@@ -21,6 +21,24 @@ def test_write_adds_provenance_and_read_returns_the_table(tmp_path):
     assert back.date.iloc[0][:4].isdigit() and back.torch.iloc[0]
 
 
+def test_append_keeps_old_rows_with_their_provenance_and_replaces_a_remeasured_key(tmp_path):
+    results.write("demo", pd.DataFrame({"k": ["a", "b"], "v": [1, 2]}), command="first run", folder=tmp_path)
+    results.append("demo", pd.DataFrame({"k": ["b", "c"], "v": [20, 30]}), key="k", command="second run",
+                   folder=tmp_path)
+    back = results.read("demo", tmp_path).set_index("k")
+    assert back.v.to_dict() == {"a": 1, "b": 20, "c": 30}
+    assert back.command.to_dict() == {"a": "first run", "b": "second run", "c": "second run"}
+    assert not list(tmp_path.glob("*.tmp"))
+    with pytest.raises(ValueError, match="key column 'nope'"):
+        results.append("demo", pd.DataFrame({"k": ["d"]}), key="nope", folder=tmp_path)
+    (tmp_path / "plain.csv").write_text("k,v\na,1\n")
+    with pytest.raises(ValueError, match="not written by"):
+        results.append("plain", pd.DataFrame({"k": ["d"], "v": [4]}), key="k", folder=tmp_path)
+    assert (tmp_path / "plain.csv").read_text() == "k,v\na,1\n"   # left as it was
+    results.append("fresh", pd.DataFrame({"k": ["x"]}), key="k", command="c", folder=tmp_path)
+    assert results.read("fresh", tmp_path).command.tolist() == ["c"]
+
+
 def test_bad_results_are_refused(tmp_path):
     with pytest.raises(ValueError, match="non-empty DataFrame"):
         results.write("x", pd.DataFrame(), folder=tmp_path)

@@ -117,6 +117,21 @@ def test_patch_embedding_concatenates_positions_and_is_flip_invariant(faces):
     assert np.allclose(plain.transform(x)[:, 4 * 3:5 * 3], mu, atol=1e-6)
 
 
+def test_scales_append_the_same_vaes_latents_of_the_downsampled_faces(faces):
+    """A pyramid level's columns are the plain embedding of the images area-averaged to that
+    side (adaptive average pooling: the area average written another way)."""
+    est = patchy().fit(faces.images)
+    x = faces.images[:5]
+    pyramid = PatchVAEEmbedding.from_model(est.model_, patch=16, stride=8, scales=(24, 16))
+    z = pyramid.transform(x)
+    base = PatchVAEEmbedding.from_model(est.model_, patch=16, stride=8)
+    assert z.shape == (5, (9 + 2 * 2 + 1) * 3)   # 32 px: 3 x 3 positions, 24 px: 2 x 2, 16 px: 1
+    assert np.allclose(z[:, :27], base.transform(x), atol=1e-6)
+    for side, cols in ((24, slice(27, 39)), (16, slice(39, 42))):
+        small_x = torch.nn.functional.adaptive_avg_pool2d(x.float(), side).round().to(torch.uint8)
+        assert np.allclose(z[:, cols], base.transform(small_x), atol=1e-5)
+
+
 def test_from_model_wraps_a_trained_patch_vae_as_the_fitted_embedding(faces):
     """A patch VAE trained elsewhere (a zoo model) embeds as the estimator that trained it."""
     est = patchy().fit(faces.images)
@@ -137,6 +152,8 @@ def test_power_is_the_signed_root_of_the_same_means(faces):
     (dict(patch=40), "does not fit"),
     (dict(power=0), "power must be > 0"),
     (dict(max_patches=0), "max_patches must be >= 1"),
+    (dict(scales=(32,)), "scales \\[32\\] must be image sides"),
+    (dict(scales=(8,)), "scales \\[8\\] must be image sides"),
 ])
 def test_bad_patch_parameters_say_what_to_do(faces, bad, match):
     with pytest.raises(ValueError, match=match):

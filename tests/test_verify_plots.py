@@ -58,3 +58,26 @@ def test_anchor_comparison_draws_ours_and_the_anchors_by_category():
     assert 80.0 in xs and 82.0 in xs and 87.47 in xs
     with pytest.raises(ValueError, match="view2_table"):
         plots.anchor_comparison(pd.DataFrame({"x": [1]}), PUBLISHED)
+
+
+def test_anchor_roc_draws_each_curve_and_each_anchor_at_its_equal_error_point():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from facelib.verify.selection import PUBLISHED
+
+    far = np.array([0.0, 0.1, 0.5, 1.0])
+    roc = pd.concat([pd.DataFrame({"system": name, "category": cat, "far": far, "tar": tar, "tar_se": 0.01})
+                     for name, cat, tar in (("a", "image-restricted, no outside data", [0.1, 0.5, 0.9, 1.0]),
+                                            ("b", "unrestricted, no outside data", [0.2, 0.6, 0.95, 1.0]))])
+    ax = plots.anchor_roc(roc, PUBLISHED)
+    lines = {l.get_label(): l for l in ax.get_lines()}
+    np.testing.assert_allclose(lines["facelib: a [image-restricted]"].get_ydata(), [0.1, 0.5, 0.9, 1.0])
+    fv = lines["Fisher vector faces (Simonyan et al. 2013) 87.5 % [image-restricted]"]
+    assert fv.get_xdata()[0] == pytest.approx(1 - 0.8747) and fv.get_ydata()[0] == pytest.approx(0.8747)
+    # balanced pairs: the anchor's point has accuracy (TAR + 1 - FAR) / 2 = its published mean
+    assert (fv.get_ydata()[0] + 1 - fv.get_xdata()[0]) / 2 == pytest.approx(0.8747)
+    n_anchors = sum(len(v) for v in PUBLISHED.values())
+    assert len([k for k in lines if not k.startswith("_")]) == 2 + n_anchors
+    with pytest.raises(ValueError, match="roc_table"):
+        plots.anchor_roc(pd.DataFrame({"x": [1]}), PUBLISHED)

@@ -75,3 +75,36 @@ def test_bad_input_is_explained():
         roc.auc(np.array([1, 0]), np.array([np.nan, 1.0]))
     with pytest.raises(ValueError, match="equal length"):
         roc.auc(np.array([1, 0, 1]), np.array([0.1, 1.0]))
+
+
+def test_tar_curve_hand_checked_between_and_at_roc_points():
+    # the table above: ROC vertices (0, 0) (0, 1/3) (1/3, 1/3) (1/3, 2/3) (1/3, 1) (2/3, 1) (1, 1)
+    s = np.array([0.9, 0.8, 0.7, 0.6, 0.4, 0.3])
+    y = np.array([1, 0, 1, 1, 0, 0], bool)
+    got = roc.tar_curve(y, s, [0.0, 1 / 6, 1 / 3, 0.5, 1.0])
+    # at FAR 0 and 1/3 the highest TAR of the vertices there; at 1/6 halfway along the upper
+    # edge's segment (0, 1/3) -> (1/3, 1): 2/3
+    np.testing.assert_allclose(got, [1 / 3, 2 / 3, 1.0, 1.0, 1.0])
+    m = roc.verification_metrics(y, s, roc_fars=(0.0, 1 / 6))
+    assert m["roc_tar@far=0"] == pytest.approx(1 / 3) and m["roc_tar@far=0.166667"] == pytest.approx(2 / 3)
+    assert "roc_tar@far=0" not in roc.verification_metrics(y, s)
+
+
+def test_tar_curve_matches_the_binormal_closed_form():
+    # same ~ N(d, 1), different ~ N(0, 1): TAR(FAR) = 1 - Phi(Phi^-1(1 - FAR) - d)
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(0)
+    n, d = 200_000, 1.5
+    y = np.r_[np.ones(n, bool), np.zeros(n, bool)]
+    s = np.r_[rng.normal(d, 1, n), rng.normal(0, 1, n)]
+    fars = np.array(roc.ROC_FARS[1:-1])
+    expected = norm.sf(norm.isf(fars) - d)
+    np.testing.assert_allclose(roc.tar_curve(y, s, fars), expected, atol=0.005)
+    assert roc.ROC_FARS[0] == 0.0 and roc.ROC_FARS[-1] == 1.0 and np.all(np.diff(roc.ROC_FARS) > 0)
+
+
+def test_tar_curve_refuses_rates_outside_zero_one():
+    y = np.array([1, 0, 1, 0], bool)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        roc.tar_curve(y, np.arange(4.0), [0.5, 1.5])

@@ -164,6 +164,29 @@ def test_freeze_then_view2_runs_the_frozen_settings_on_ten_folds(lfw, tmp_path):
         assert 0 <= r["view2_accuracy"] <= 1 and r["view2_se"] > 0
 
 
+def test_view2_roc_is_the_vertical_average_of_each_folds_curve(lfw, tmp_path):
+    from scipy.stats import sem
+
+    from facelib.verify.roc import ROC_FARS
+
+    table, best = L.select(PIXELS, progress=lambda *_: None)
+    path = L.freeze(best, table, tmp_path / "frozen.json")
+    rows = L.run_view2(path, progress=lambda *_: None)
+    roc = L.roc_table(rows, path)
+    assert set(roc.system) == {b.describe() for b in best} and set(roc.folds) == {10}
+    for b in best:
+        mine = roc[roc.system == b.describe()].sort_values("far")
+        assert mine.far.tolist() == pytest.approx(list(ROC_FARS))
+        assert np.all(np.diff(mine.tar) >= -1e-12) and mine.tar.iloc[-1] == pytest.approx(1.0)
+        method, rep = L._label(b)
+        at = rows[(rows.method == method) & (rows.representation == rep) & (rows.metric == "roc_tar@far=0.1")]
+        assert len(at) == 10
+        r = mine[mine.far == 0.1].iloc[0]
+        assert r.tar == pytest.approx(at.value.mean()) and r.tar_se == pytest.approx(sem(at.value))
+    with pytest.raises(ValueError, match="no ROC points"):
+        L.roc_table(rows[~rows.metric.str.startswith("roc_")], path)
+
+
 def test_view2_fits_the_representation_on_training_folds_only(lfw, tmp_path, monkeypatch):
     """The patch VAE (and Fisher mixture) of test fold k never sees an image of fold k's pairs."""
     s = L.LFWSetting("patch-vae-fisher", "unrestricted", 16, 100, patch={"patch": 8, "stride": 4, "epochs": 1,
@@ -227,4 +250,37 @@ def test_cli_select_view2_report(lfw, tmp_path, monkeypatch, capsys):
     assert main(["lfw", "--results", str(res), "report", str(a), str(b)]) == 0
     out = pd.read_csv(res / "lfw_view2.csv")
     assert len(out) == 1 and out.folds.iloc[0] == 10
+    folds, roc = pd.read_csv(res / "lfw_view2_folds.csv"), pd.read_csv(res / "lfw_view2_roc.csv")
+    assert sorted(folds.fold.unique()) == list(range(10)) and set(roc.folds) == {10}
     assert out.view1_accuracy.iloc[0] == pytest.approx(sel.loc[sel.chosen, "accuracy"].iloc[0])
+
+
+def test_cli_select_append_scores_only_new_candidates_and_chooses_over_all(lfw, tmp_path, monkeypatch, capsys):
+    from facelib.cli import main
+
+    res = tmp_path / "results"
+    monkeypatch.setattr(L, "candidates", lambda profile: PIXELS[:2])
+    assert main(["lfw", "--results", str(res), "select", "--append"]) == 2   # nothing to append to yet
+    assert main(["lfw", "--results", str(res), "select"]) == 0
+    first = pd.read_csv(res / "lfw_view1_selection.csv")
+    frozen_before = (res / "lfw_frozen.json").read_text()
+    scored = []
+    real = L.evaluate_view1
+    monkeypatch.setattr(L, "evaluate_view1", lambda settings, **kw: scored.extend(settings) or real(settings, **kw))
+    monkeypatch.setattr(L, "candidates", lambda profile: PIXELS[:2] + PIXELS[4:6])  # the space grew
+    assert main(["lfw", "--results", str(res), "select", "--append"]) == 2   # the choice changed: needs --overwrite
+    assert "--overwrite" in capsys.readouterr().out
+    assert scored == PIXELS[4:6] and (res / "lfw_frozen.json").read_text() == frozen_before
+    grown = pd.read_csv(res / "lfw_view1_selection.csv")
+    assert len(grown) == 4
+    kept = grown[grown.setting_json.isin(first.setting_json)].set_index("setting_json")
+    assert kept.date.to_dict() == first.set_index("setting_json").date.to_dict()   # old rows keep their run
+    scored.clear()
+    assert main(["lfw", "--results", str(res), "select", "--append", "--overwrite"]) == 0
+    assert scored == []   # nothing measured twice
+    doc, _ = L.read_frozen(res / "lfw_frozen.json")
+    assert sorted(e["setting"]["setting"] for e in doc["frozen"]) == ["image-restricted", "unrestricted"]
+    final = pd.read_csv(res / "lfw_view1_selection.csv")
+    assert final.chosen.sum() == 2 and doc["candidates"] == 4
+    assert main(["lfw", "--results", str(res), "select", "--append"]) == 0
+    assert "unchanged" in capsys.readouterr().out

@@ -31,7 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from facelib.data.pixels import image_batch
 
-__all__ = ["VAEEmbedding", "PatchVAEEmbedding", "grid_patches", "training_patches"]
+__all__ = ["VAEEmbedding", "PatchVAEEmbedding", "grid_patches", "training_patches", "downsample"]
 
 _LABELS = ("none", "identities")
 
@@ -157,6 +157,12 @@ def grid_patches(x: torch.Tensor, patch: int, stride: int) -> torch.Tensor:
     return win.permute(0, 2, 3, 1, 4, 5).reshape(n, gh * gw, c, patch, patch)
 
 
+def downsample(x: torch.Tensor, side: int) -> torch.Tensor:
+    """uint8 N x C x H x W images area-averaged to side x side, rounded back to uint8."""
+    y = torch.nn.functional.interpolate(x.float(), size=(side, side), mode="area")
+    return y.round().clamp(0, 255).to(torch.uint8)
+
+
 def training_patches(x: torch.Tensor, patch: int, stride: int, max_patches: int, mirror: bool = True,
                      seed: int = 0) -> torch.Tensor:
     """The patches a patch VAE trains on: every grid window of `x` (and of its mirror images),
@@ -188,6 +194,9 @@ class PatchVAEEmbedding(VAEEmbedding):
             the VAE drops them.
         contrast: normalise each patch's brightness and contrast before the VAE sees it (for
             strongly varying light; on LFW it loses the brightness that also describes a face).
+        scales: image sides (smaller than the images) at which the same patch VAE also reads
+            each image, area-downsampled (an image pyramid): their latents are appended, so the
+            embedding describes the face at coarser scales too (the VAE trains at full size).
         The rest as `VAEEmbedding` (model, epochs, mirror, decoder, ...).
     """
 
@@ -196,7 +205,7 @@ class PatchVAEEmbedding(VAEEmbedding):
                  batch_size: int = 256, lr: float = 1e-3, mirror: bool = True,
                  model_options: dict | None = None, seed: int = 0, device: str = "auto",
                  precision: str = "auto", likelihood: str = "gaussian", gaussian_scale: float = 0.02,
-                 contrast: bool = False):
+                 contrast: bool = False, scales: tuple[int, ...] = ()):
         super().__init__(model=model, latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, lr=lr,
                          mirror=mirror, labels="none", latents="all", model_options=model_options,
                          seed=seed, device=device, precision=precision, likelihood=likelihood,
@@ -206,6 +215,7 @@ class PatchVAEEmbedding(VAEEmbedding):
         self.max_patches = max_patches
         self.power = power
         self.contrast = contrast
+        self.scales = scales
 
     def _normalise(self, patches: torch.Tensor) -> torch.Tensor:
         """With `contrast`, each uint8 patch (..., C, p, p) rescaled to mean 128 and standard
@@ -226,6 +236,14 @@ class PatchVAEEmbedding(VAEEmbedding):
         if not self.power > 0:
             raise ValueError(f"power must be > 0 (1 keeps the latent means as they are), got {self.power}")
         grid_patches(x[:1], self.patch, self.stride)  # the size check, with its message
+        self._check_scales(x)
+
+    def _check_scales(self, x: torch.Tensor) -> None:
+        side = min(int(x.shape[-2]), int(x.shape[-1]))
+        bad = [s for s in self.scales if not (self.patch <= int(s) < side)]
+        if bad:
+            raise ValueError(f"scales {bad} must be image sides from patch ({self.patch}) up to below the "
+                             f"images' {side} px: the pyramid reads the same faces smaller")
 
     def fit(self, X: Any, y: Any = None) -> "PatchVAEEmbedding":
         x = _images(X)
@@ -253,6 +271,11 @@ class PatchVAEEmbedding(VAEEmbedding):
         return emb
 
     def _embed(self, x: torch.Tensor) -> np.ndarray:
+        self._check_scales(x)
+        return np.concatenate([self._embed_grid(x)] + [self._embed_grid(downsample(x, int(s))) for s in self.scales],
+                              axis=1)
+
+    def _embed_grid(self, x: torch.Tensor) -> np.ndarray:
         patches = self._normalise(grid_patches(x, self.patch, self.stride))
         n, pos = patches.shape[:2]
         z = super()._embed(patches.reshape(n * pos, *patches.shape[2:]).contiguous())

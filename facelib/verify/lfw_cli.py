@@ -1,13 +1,15 @@
 """`python -m facelib lfw select | view2 | report`: LFW developed on View 1, run once on View 2.
 
     python -m facelib lfw select                  # every candidate on View 1 -> frozen choice
+    python -m facelib lfw select --append         # ... only candidates added to the search space since
     python -m facelib lfw view2                   # the frozen choice on all ten View 2 folds
     python -m facelib lfw view2 --test-folds 0 1 2 3 4 --out runs/lfw/a.csv   # split over processes
     python -m facelib lfw report runs/lfw/a.csv runs/lfw/b.csv                # ... and merge them
 
 `select` writes benchmarks/results/lfw_view1_selection.csv (every candidate's View 1 figures,
 the chosen ones marked) and benchmarks/results/lfw_frozen.json; `view2` / `report` write
-benchmarks/results/lfw_view2.csv (View 1 choice beside the View 2 mean ± SE). Needs LFW under
+benchmarks/results/lfw_view2.csv (View 1 choice beside the View 2 mean ± SE), lfw_view2_folds.csv
+(every fold's rows) and lfw_view2_roc.csv (the ROC averaged over the ten folds). Needs LFW under
 $FACELIB_DATA (see data/README or `facelib.data.load("lfw-pairs")`'s error for how to get it).
 """
 
@@ -36,6 +38,10 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     s.add_argument("--profile", choices=("full", "quick"), default="full",
                    help="the search space (quick: a smoke run of every family)")
     s.add_argument("--overwrite", action="store_true", help="replace an existing frozen choice")
+    s.add_argument("--append", action="store_true",
+                   help="score only the candidates the View 1 file lacks (a search space grown since), "
+                        "add them to it and choose again over every candidate; a changed choice "
+                        "replaces the frozen file only with --overwrite")
     v = sub.add_parser("view2", help="run the frozen settings once on LFW View 2")
     v.add_argument("--frozen", help=f"the frozen choice (default: <results>/{FROZEN})")
     v.add_argument("--test-folds", type=int, nargs="+", metavar="K", help="only these folds (needs --out)")
@@ -54,6 +60,47 @@ def _selection_table(view1: pd.DataFrame, best) -> pd.DataFrame:
                  "chosen", "setting_json"]]
 
 
+_ID = ["family", "setting", "category", "representation", "method", "setting_json"]
+
+
+def _select_append(args, results: Path, frozen: Path) -> int:
+    """`select --append`: the View 1 file grows by the candidates it lacks; the choice is made
+    again over all of them (every candidate's figures measured on View 1 by the same code)."""
+    from facelib import results as R
+
+    try:
+        table = R.read("lfw_view1_selection", results)
+    except FileNotFoundError:
+        print(f"lfw select --append: no View 1 file in {results} yet; run `lfw select` first")
+        return 2
+    todo = [c for c in L.candidates(args.profile) if c.key() not in set(table.setting_json)]
+    print(f"lfw select --append: {len(todo)} new candidate(s) of {len(table) + len(todo)}")
+    if todo:
+        new = _selection_table(L.evaluate_view1(todo), [])
+        R.append("lfw_view1_selection", new, key="setting_json", folder=results)
+        table = R.read("lfw_view1_selection", results)
+    tidy = table.melt(id_vars=_ID, value_vars=["accuracy", "auc", "eer"], var_name="metric", value_name="value")
+    best = L.choose(tidy)
+    before = ({L.LFWSetting.from_dict(e["setting"]).key() for e in L.read_frozen(frozen)[0]["frozen"]}
+              if frozen.exists() else set())
+    if {b.key() for b in best} == before:
+        print(f"the choice is unchanged; {frozen} stays as it is")
+        return 0
+    if frozen.exists() and not args.overwrite:
+        print(f"the View 1 choice changed; pass --overwrite to freeze it in place of {frozen}")
+        for b in best:
+            print(f"  would freeze: {b.category:36s} {b.describe()}")
+        return 2
+    table["chosen"] = table.setting_json.isin({b.key() for b in best})
+    R.save(table, "lfw_view1_selection", results)
+    if frozen.exists():
+        frozen.unlink()
+    L.freeze(best, tidy, frozen)
+    for b in best:
+        print(f"frozen: {b.category:36s} {b.describe()}; run `lfw view2` for it")
+    return 0
+
+
 def _write_view2(rows: pd.DataFrame, frozen: Path, results: Path) -> int:
     from facelib import results as R
 
@@ -64,6 +111,8 @@ def _write_view2(rows: pd.DataFrame, frozen: Path, results: Path) -> int:
         return 2
     table = L.view2_table(rows, frozen)
     R.write("lfw_view2", table, folder=results)
+    R.write("lfw_view2_folds", rows, folder=results)
+    R.write("lfw_view2_roc", L.roc_table(rows, frozen), folder=results)
     print(table.drop(columns=["frozen_sha256"]).to_string(index=False))
     print("\nPublished anchors (LFW View 2, mean ± SE):")
     for cat, anchors in L.PUBLISHED.items():
@@ -78,6 +127,8 @@ def main_from_args(args) -> int:
     results = _results_dir(args)
     frozen = Path(getattr(args, "frozen", None) or results / FROZEN)
     try:
+        if args.lfw_command == "select" and args.append:
+            return _select_append(args, results, frozen)
         if args.lfw_command == "select":
             if frozen.exists() and not args.overwrite:
                 print(f"lfw select: {frozen} exists (a frozen choice is made once); pass --overwrite to replace it")

@@ -8,7 +8,7 @@ import pandas as pd
 
 from .roc import auc, roc_frame
 
-__all__ = ["roc_overlay", "score_distributions", "anchor_comparison"]
+__all__ = ["roc_overlay", "score_distributions", "anchor_comparison", "anchor_roc"]
 
 
 def _scores_frame(scores) -> pd.DataFrame:
@@ -94,4 +94,48 @@ def anchor_comparison(results: pd.DataFrame, published: dict, ax=None, title: st
     ax.set_yticks(y, [f"{name[:70]}  [{cat.split(',')[0]}]" for cat, name, *_ in rows], fontsize=7)
     ax.set_xlabel("LFW View 2 accuracy, % (mean ± SE over 10 folds)")
     ax.set_title(title or "LFW View 2: facelib (blue, settings frozen on View 1) and published anchors (grey)")
+    return ax
+
+
+def anchor_roc(roc: pd.DataFrame, published: dict, ax=None, title: str | None = None):
+    """LFW View 2 ROC curves of our systems (`roc`: system, category, far, tar[, tar_se], as
+    `selection.roc_table` gives: the ten folds' curves averaged at the same FARs) with the
+    published anchors' points, one colour per LFW category.
+
+    The anchors publish a mean accuracy, not their curve. On LFW's balanced pairs an accuracy a
+    is every operating point with (TAR + 1 - FAR) / 2 = a, the line TAR = FAR + 2a - 1; each
+    anchor is drawn on that line (dotted) at its equal-error point (FAR = 1 - a, TAR = a). A
+    curve passing above an anchor's point beats that anchor's accuracy at equal error rates."""
+    import matplotlib.pyplot as plt
+
+    need = {"system", "category", "far", "tar"}
+    if not isinstance(roc, pd.DataFrame) or not need <= set(roc.columns):
+        raise ValueError(f"roc must be a DataFrame with columns {sorted(need)} (selection.roc_table)")
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.5, 6))
+    categories = list(dict.fromkeys(list(roc.category) + list(published)))
+    colour = {c: f"C{i}" for i, c in enumerate(categories)}
+    styles = ["-", "--", "-.", (0, (5, 1))]
+    for i, (system, g) in enumerate(roc.groupby("system", sort=False)):
+        g = g.sort_values("far")
+        cat = g.category.iloc[0]
+        ax.plot(g.far, g.tar, ls=styles[i % len(styles)], color=colour[cat], lw=1.6,
+                label=f"facelib: {system[:60]} [{cat.split(',')[0]}]")
+        if "tar_se" in g and g.tar_se.notna().any():
+            ax.fill_between(g.far, g.tar - g.tar_se, g.tar + g.tar_se, color=colour[cat], alpha=0.15, lw=0)
+    far = np.linspace(0, 1, 101)
+    for cat, anchors in published.items():
+        for name, (a, _) in anchors.items():
+            line = far + 2 * a - 1
+            keep = (line >= 0) & (line <= 1)
+            ax.plot(far[keep], line[keep], ls=":", lw=0.8, color=colour[cat])
+            ax.plot(1 - a, a, "s", ms=6, mfc="white", mec=colour[cat],
+                    label=f"{name} {100 * a:.1f} % [{cat.split(',')[0]}]")
+    ax.plot([0, 1], [1, 0], ls="-", lw=0.5, color="0.7")  # the equal-error diagonal FAR = 1 - TAR
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("false accept rate")
+    ax.set_ylabel("true accept rate")
+    ax.legend(fontsize=6, loc="lower right")
+    ax.set_title(title or "LFW View 2 ROC (mean over 10 folds ± SE) and the published anchors' points")
     return ax

@@ -107,7 +107,8 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
                    representation=None, training: str = "pairs", representation_name: str = "embedding",
                    protocol: str = "split", fold: Any = 0, representation_labels: str | None = None,
                    outside_data: str | None = None, saw_test_images: bool = False, n_boot: int = 0,
-                   representation_images=None, return_details: bool = False) -> "pd.DataFrame | SplitResult":
+                   representation_images=None, return_details: bool = False,
+                   roc_fars: tuple[float, ...] = ()) -> "pd.DataFrame | SplitResult":
     """Fit every method on the training pairs/images, score the test pairs, return tidy rows.
 
     Args:
@@ -124,6 +125,8 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
             or "identities" (unrestricted: from identity labels of training images).
         return_details: return a `SplitResult` (the rows, every test pair's score and the
             fitted stages) instead of the rows alone.
+        roc_fars: also report the ROC curve's TAR at these FARs (`roc.tar_curve`, metrics
+            roc_tar@far=...), so folds' curves can be averaged from the rows alone.
     """
     if training not in ("pairs", "identities"):
         raise ValueError(f"training must be 'pairs' or 'identities', got {training!r}")
@@ -169,7 +172,7 @@ def evaluate_split(data, train_pairs: pd.DataFrame, test_pairs: pd.DataFrame,
         m = _fit_method(method, E, train_pairs, train_images, ids, training)
         s_train = m.score_pairs(*_sides(E, train_pairs))
         s_test = m.score_pairs(*_sides(E, test_pairs))
-        metrics = verification_metrics(y_test, s_test, y_train, s_train, n_boot=n_boot, seed=0)
+        metrics = verification_metrics(y_test, s_test, y_train, s_train, n_boot=n_boot, seed=0, roc_fars=roc_fars)
         if hasattr(m, "predict_pairs"):  # a classifier's own decision, beside the chosen threshold's
             metrics["accuracy_clf"] = float(np.mean(m.predict_pairs(*_sides(E, test_pairs)) == y_test))
         fitted[(fold, name)] = m

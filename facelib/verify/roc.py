@@ -19,6 +19,8 @@ __all__ = [
     "auc_bootstrap_ci",
     "equal_error_rate",
     "tar_at_far",
+    "ROC_FARS",
+    "tar_curve",
     "best_threshold",
     "accuracy_at",
     "verification_metrics",
@@ -124,6 +126,29 @@ def tar_at_far(same, scores, far: float) -> float:
     return float(tpr[fpr <= far + 1e-12].max())
 
 
+#: False-accept rates at which a protocol can report its ROC per fold (`roc_fars=`): dense
+#: where face verification is read (FAR <= 0.1), then every 0.05 up to 1.
+ROC_FARS = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075) + tuple(
+    round(0.1 + 0.05 * i, 2) for i in range(19))
+
+
+def tar_curve(same, scores, fars) -> np.ndarray:
+    """The ROC curve's TAR at each FAR of `fars`, linear between its vertices.
+
+    Unlike `tar_at_far` (a step value an actual threshold attains), this is the curve itself,
+    so curves of several test folds can be averaged at the same FARs (vertical averaging,
+    Fawcett 2006): LFW's folds each have their own scores and thresholds. Where several ROC
+    points share a FAR the highest TAR counts (the curve's upper edge).
+    """
+    y, s = _check(same, scores)
+    fars = np.asarray(fars, dtype=np.float64)
+    if fars.ndim != 1 or np.any((fars < 0) | (fars > 1)):
+        raise ValueError(f"fars must be a 1-D sequence of rates in [0, 1], got {fars!r}")
+    fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
+    last = np.r_[fpr[1:] != fpr[:-1], True]  # tpr rises along the curve: the last point per fpr is the highest
+    return np.interp(fars, fpr[last], tpr[last])
+
+
 def best_threshold(same, scores) -> float:
     """Threshold with the best accuracy on (training) scores: accept when score >= threshold.
 
@@ -154,15 +179,19 @@ def accuracy_at(same, scores, threshold: float) -> float:
 
 def verification_metrics(same, scores, train_same=None, train_scores=None,
                          fars: tuple[float, ...] = (0.01, 0.001), n_boot: int = 0,
-                         seed: int = 0) -> dict[str, float]:
+                         seed: int = 0, roc_fars: tuple[float, ...] = ()) -> dict[str, float]:
     """All metrics of one test set: auc, eer, tar@far=..., and (given training scores)
     the threshold picked on training scores and the test accuracy at it.
 
-    `n_boot > 0` adds auc_ci_low / auc_ci_high (95 % percentile bootstrap).
+    `n_boot > 0` adds auc_ci_low / auc_ci_high (95 % percentile bootstrap); `roc_fars` adds
+    the ROC curve at those FARs (`tar_curve`) as roc_tar@far=... (e.g. `ROC_FARS`).
     """
     out = {"auc": auc(same, scores), "eer": equal_error_rate(same, scores)}
     for f in fars:
         out[f"tar@far={f:g}"] = tar_at_far(same, scores, f)
+    if len(roc_fars):
+        for f, t in zip(roc_fars, tar_curve(same, scores, roc_fars)):
+            out[f"roc_tar@far={f:g}"] = float(t)
     if train_scores is not None:
         if train_same is None:
             raise ValueError("train_scores given without train_same")

@@ -34,7 +34,7 @@ from sklearn.decomposition import PCA
 
 __all__ = ["LFWSetting", "FAMILIES", "SETTINGS", "BASELINES", "candidates", "choose", "select", "freeze", "read_frozen",
            "frozen_setting",
-           "run_view2", "view2_table", "PUBLISHED"]
+           "run_view2", "view2_table", "roc_table", "PUBLISHED"]
 
 #: Representation families: how images become the vectors the PLDA scores.
 FAMILIES = ("pixels", "patch-vae", "patch-vae-fisher")
@@ -56,7 +56,9 @@ PUBLISHED = {
 }
 
 _PATCH_DEFAULTS = {"patch": 12, "stride": 6, "latent_dim": 12, "gaussian_scale": 0.02, "epochs": 4,
-                   "max_patches": 200_000, "power": 0.5}
+                   "max_patches": 200_000, "power": 0.5, "scales": ()}
+#: Patch parameters that change how a trained patch VAE reads faces, not what it learns.
+_READ_PARAMS = ("power", "scales")
 #: Fisher vectors: `stride` is the descriptor grid's step (denser than the patch VAE's training grid).
 _FISHER_DEFAULTS = {"n_components": 32, "spatial": True, "stride": 3}
 
@@ -127,7 +129,7 @@ class LFWSetting:
         """What decides the trained representation (candidates sharing it share one fit)."""
         if self.family == "pixels":
             return ("pixels", self.size, self.crop)
-        vae = {k: v for k, v in self.patch_params.items() if k != "power"}
+        vae = {k: v for k, v in self.patch_params.items() if k not in _READ_PARAMS}
         return ("patch-vae", self.size, self.crop, self.seed, tuple(sorted(vae.items())))
 
     def describe(self) -> str:
@@ -137,6 +139,8 @@ class LFWSetting:
             p = self.patch_params
             rep = (f"patch VAE {self.size} px crop {self.crop}, {p['patch']} px patches step {p['stride']}, "
                    f"d={p['latent_dim']}, Gaussian {p['gaussian_scale']:g}, {p['epochs']} ep")
+            if p["scales"]:
+                rep += f", also read at {'+'.join(str(int(v)) for v in p['scales'])} px"
             if self.family == "patch-vae-fisher":
                 f = self.fisher_params
                 rep += (f", Fisher vectors K={f['n_components']}{' +xy' if f['spatial'] else ''}"
@@ -188,6 +192,12 @@ def candidates(profile: str = "full") -> list[LFWSetting]:
                 for K in (32, 64):
                     out += [LFWSetting("patch-vae-fisher", s, 64, crop, fisher={"n_components": K}, pca=pca,
                                        plda=k, estimator=e, length_norm=ln) for e, ln in variants]
+        # the same patch VAE also reading an image pyramid (added after the first selection run;
+        # `lfw select --append` scores them)
+        for scales in ((32,), (48, 32)):
+            for pca, k in ((200, 100), (300, 100)):
+                out += [LFWSetting("patch-vae", s, 64, 120, patch={"scales": scales}, pca=pca, plda=k,
+                                   estimator=e, length_norm=ln) for e, ln in variants]
     return out
 
 
@@ -217,12 +227,12 @@ def representation_features(setting: LFWSetting, images, fit_rows, rows, cache: 
     if setting.family == "pixels":
         return memo(("pixels", setting.size, setting.crop), lambda: _features(flatten_images, images, rows))
     key = setting.representation_key()
-    params = {k: v for k, v in setting.patch_params.items() if k != "power"}
+    params = {k: v for k, v in setting.patch_params.items() if k not in _READ_PARAMS}
     vae = memo(key, lambda: PatchVAEEmbedding(**params, seed=setting.seed).fit(images[fit_rows]))
     if setting.family == "patch-vae":
-        power = setting.patch_params["power"]
-        return memo(key + ("latents", power, vae.stride),
-                    lambda: _features(_with_params(vae, power=power).transform, images, rows))
+        power, scales = setting.patch_params["power"], tuple(int(v) for v in setting.patch_params["scales"])
+        return memo(key + ("latents", power, vae.stride, scales),
+                    lambda: _features(_with_params(vae, power=power, scales=scales).transform, images, rows))
     fisher = dict(setting.fisher_params)
     stride = fisher.pop("stride")
     local = memo(key + ("latents", 1.0, stride),
@@ -298,9 +308,11 @@ def _by_images(settings: Sequence[LFWSetting]):
         yield size, crop, group, any(s.setting == "unrestricted" for s in group)
 
 
-def _evaluate(s: LFWSetting, E, train, test, identity, pair_rows, people_rows, protocol: str, fold):
+def _evaluate(s: LFWSetting, E, train, test, identity, pair_rows, people_rows, protocol: str, fold,
+              roc_fars=()):
     """One setting's tidy rows on fixed features: the PCA refitted on the training pairs' images,
-    the PLDA on their pairs (image-restricted) or on the training people's images (unrestricted)."""
+    the PLDA on their pairs (image-restricted) or on the training people's images (unrestricted);
+    `roc_fars` adds the test ROC at those FARs (`roc.tar_curve`)."""
     from .protocols import evaluate_split
 
     method, rep_name = _label(s)
@@ -308,7 +320,7 @@ def _evaluate(s: LFWSetting, E, train, test, identity, pair_rows, people_rows, p
     out = evaluate_split(E, train, test, {method: _scorer(s)}, identity=identity, representation=_head(s),
                          train_images=people_rows if unrestricted else pair_rows, representation_images=pair_rows,
                          training="identities" if unrestricted else "pairs", representation_name=rep_name,
-                         protocol=protocol, fold=fold)
+                         protocol=protocol, fold=fold, roc_fars=roc_fars)
     out["family"], out["setting"] = s.family, s.setting
     return out
 
@@ -419,10 +431,13 @@ def frozen_setting(path: str | Path, family: str, setting: str) -> LFWSetting:
 def run_view2(frozen: str | Path, *, test_folds=None, root=None, progress=print) -> pd.DataFrame:
     """Every frozen setting on LFW View 2: for each test fold, the representation is trained on
     the other nine folds' pair images, the PCA on them, the PLDA on their pairs (restricted) or
-    on every image of their people (unrestricted). Tidy rows, one per fold and metric."""
+    on every image of their people (unrestricted). Tidy rows, one per fold and metric, with
+    each fold's ROC at `roc.ROC_FARS` (roc_tar@far=...; `roc_table` averages them)."""
     import time
 
     from facelib.data.pairs import person_folds
+
+    from .roc import ROC_FARS
 
     doc, sha = read_frozen(frozen)
     settings = [LFWSetting.from_dict(e["setting"]) for e in doc["frozen"]]
@@ -442,7 +457,8 @@ def run_view2(frozen: str | Path, *, test_folds=None, root=None, progress=print)
             feature_rows = np.unique(np.r_[people_rows, pair_rows, test_rows])
             for s in group:
                 E = representation_features(s, ds.images, pair_rows, feature_rows, cache)
-                out = _evaluate(s, E, train, test, ds.identity, pair_rows, people_rows, "lfw-view2", int(k))
+                out = _evaluate(s, E, train, test, ds.identity, pair_rows, people_rows, "lfw-view2", int(k),
+                                roc_fars=ROC_FARS)
                 out["frozen_sha256"] = sha
                 rows.append(out)
             progress(f"  View 2 fold {k}: {time.time() - t0:.0f} s")
@@ -469,4 +485,27 @@ def view2_table(view2: pd.DataFrame, frozen: str | Path) -> pd.DataFrame:
                     "view2_accuracy": float(r["mean"]), "view2_se": float(r["se"]),
                     "view2_auc": float(auc[key]), "view2_eer": float(eer[key]), "folds": int(r["n_folds"]),
                     "frozen_sha256": sha})
+    return pd.DataFrame(out)
+
+
+def roc_table(view2: pd.DataFrame, frozen: str | Path) -> pd.DataFrame:
+    """The View 2 ROC of every frozen setting: per FAR, the mean TAR over the test folds (each
+    fold's own curve, `roc.tar_curve`, averaged vertically) and its standard error; columns
+    family, category, system, far, tar, tar_se, folds."""
+    doc, sha = read_frozen(frozen)
+    roc = view2[view2.metric.astype(str).str.startswith("roc_tar@far=")]
+    if roc.empty:
+        raise ValueError("the View 2 rows carry no ROC points (roc_tar@far=...); they come from `run_view2`")
+    roc = roc.assign(far=roc.metric.str.slice(len("roc_tar@far=")).astype(float))
+    out = []
+    for e in doc["frozen"]:
+        s = LFWSetting.from_dict(e["setting"])
+        method, rep = _label(s)
+        mine = roc[(roc.method == method) & (roc.representation == rep)]
+        for far, g in mine.groupby("far"):
+            n = g.fold.nunique()
+            out.append({"family": s.family, "category": s.category, "system": s.describe(), "far": float(far),
+                        "tar": float(g["value"].mean()),
+                        "tar_se": float(g["value"].std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan"),
+                        "folds": int(n), "frozen_sha256": sha})
     return pd.DataFrame(out)

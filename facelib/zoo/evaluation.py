@@ -92,7 +92,8 @@ def lfw_view1_patch_results(model, r: Recipe | str):
     train, test = _view1_sets(r)
     o = r.evaluation_options
     emb = PatchVAEEmbedding.from_model(model, patch=int(r.patches["patch"]), stride=int(r.patches["stride"]),
-                                       power=float(o.get("power", 0.5)), mirror=bool(r.patches.get("mirror", True)))
+                                       power=float(o.get("power", 0.5)), mirror=bool(r.patches.get("mirror", True)),
+                                       scales=tuple(int(v) for v in o.get("scales", ())))
     return protocols.view1(emb.transform(train.images), train.pair_table, emb.transform(test.images),
                            test.pair_table, {"plda": TwoCovarianceScore(n_components=int(o["plda"]),
                                                                          length_norm=bool(o.get("length_norm")))},

@@ -54,7 +54,7 @@ class Recipe:
         patches: train on grid patches of the images instead of the images: `patch`, `stride`,
             `max_patches`, `mirror` (as `verify.latents.training_patches`).
         evaluation_options: settings of the evaluation (for "lfw-view1-patches": the latents'
-            `power`, the `pca` and `plda` dimensions).
+            `power`, the pyramid `scales` (if any), the `pca` and `plda` dimensions).
         description: one line for `zoo list` and the README.
     """
 
@@ -175,8 +175,8 @@ def patch_vae_recipe(setting, name: str = "lfw-patch-vae", batch_size: int = 256
         patches={"patch": p["patch"], "stride": p["stride"], "max_patches": p["max_patches"], "mirror": True},
         steps=int(p["epochs"]) * -(-int(p["max_patches"]) // batch_size), batch_size=batch_size, seed=setting.seed,
         evaluation="lfw-view1-patches",
-        evaluation_options={"power": p["power"], "pca": setting.pca, "plda": setting.plda,
-                            "length_norm": setting.length_norm},
+        evaluation_options={"power": p["power"], **({"scales": [int(v) for v in p["scales"]]} if p["scales"] else {}),
+                            "pca": setting.pca, "plda": setting.plda, "length_norm": setting.length_norm},
         description=f"patch VAE of LFW verification ({setting.describe()}) on View 1 training pairs")
 
 
