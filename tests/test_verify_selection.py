@@ -284,3 +284,22 @@ def test_cli_select_append_scores_only_new_candidates_and_chooses_over_all(lfw, 
     assert final.chosen.sum() == 2 and doc["candidates"] == 4
     assert main(["lfw", "--results", str(res), "select", "--append"]) == 0
     assert "unchanged" in capsys.readouterr().out
+
+
+def test_a_view2_run_of_a_new_choice_keeps_the_earlier_choices_rows(lfw, tmp_path, monkeypatch):
+    from facelib.cli import main
+
+    res = tmp_path / "results"
+    monkeypatch.setattr(L, "candidates", lambda profile: PIXELS[:2])
+    assert main(["lfw", "--results", str(res), "select"]) == 0
+    assert main(["lfw", "--results", str(res), "view2"]) == 0
+    first = pd.read_csv(res / "lfw_view2.csv")
+    assert main(["lfw", "--results", str(res), "view2"]) == 0   # the same choice again: nothing superseded
+    assert not (res / "lfw_view2_superseded.csv").exists()
+    monkeypatch.setattr(L, "candidates", lambda profile: PIXELS[:2] + PIXELS[4:6])
+    assert main(["lfw", "--results", str(res), "select", "--append", "--overwrite"]) == 0
+    assert main(["lfw", "--results", str(res), "view2"]) == 0
+    kept = pd.read_csv(res / "lfw_view2_superseded.csv")
+    pd.testing.assert_frame_equal(kept, first)   # moved whole, with the run that measured them
+    now = pd.read_csv(res / "lfw_view2.csv")
+    assert len(now) == 2 and set(now.frozen_sha256).isdisjoint(kept.frozen_sha256)

@@ -101,6 +101,29 @@ def _select_append(args, results: Path, frozen: Path) -> int:
     return 0
 
 
+def keep_superseded(results: Path, sha: str) -> int:
+    """Before View 2 rows of the frozen file `sha` replace lfw_view2.csv: rows there of another
+    frozen choice (a selection since grown) move to lfw_view2_superseded.csv with their own
+    provenance, so every View 2 figure ever measured stays on record. Returns the rows moved."""
+    from facelib import results as R
+
+    try:
+        old = R.read("lfw_view2", results)
+    except FileNotFoundError:
+        return 0
+    moved = old[old.frozen_sha256 != sha]
+    if moved.empty:
+        return 0
+    try:
+        earlier = R.read("lfw_view2_superseded", results)
+    except FileNotFoundError:
+        earlier = moved.iloc[:0]
+    both = pd.concat([earlier, moved], ignore_index=True)
+    R.save(both.drop_duplicates(subset=["frozen_sha256", "system"], keep="last"), "lfw_view2_superseded", results)
+    print(f"lfw: {len(moved)} View 2 row(s) of an earlier frozen choice kept in {results / 'lfw_view2_superseded.csv'}")
+    return len(moved)
+
+
 def _write_view2(rows: pd.DataFrame, frozen: Path, results: Path) -> int:
     from facelib import results as R
 
@@ -110,6 +133,7 @@ def _write_view2(rows: pd.DataFrame, frozen: Path, results: Path) -> int:
               "(run the missing folds with --test-folds ... --out and merge with `lfw report`)")
         return 2
     table = L.view2_table(rows, frozen)
+    keep_superseded(results, table.frozen_sha256.iloc[0])
     R.write("lfw_view2", table, folder=results)
     R.write("lfw_view2_folds", rows, folder=results)
     R.write("lfw_view2_roc", L.roc_table(rows, frozen), folder=results)

@@ -139,9 +139,9 @@ def _frozen_patch_vae() -> Recipe:
         model_options={"latent_dim": 12, "likelihood": "gaussian", "gaussian_scale": 0.02},
         patches={"patch": 12, "stride": 6, "max_patches": 200_000, "mirror": True},
         steps=4 * 782, batch_size=256, seed=0, evaluation="lfw-view1-patches",
-        evaluation_options={"power": 0.5, "pca": 200, "plda": 100, "length_norm": False},
+        evaluation_options={"power": 0.5, "scales": [32], "pca": 200, "plda": 100, "length_norm": False},
         description="patch VAE of LFW verification (patch VAE 64 px crop 120, 12 px patches step 6, d=12, "
-                    "Gaussian 0.02, 4 ep, PCA 200, PLDA 100) on View 1 training pairs")
+                    "Gaussian 0.02, 4 ep, also read at 32 px, PCA 200, PLDA 100) on View 1 training pairs")
 
 
 #: Every recipe the zoo ships, by name.
