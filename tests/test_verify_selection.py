@@ -293,9 +293,9 @@ def test_a_view2_run_of_a_new_choice_keeps_the_earlier_choices_rows(lfw, tmp_pat
     monkeypatch.setattr(L, "candidates", lambda profile: PIXELS[:2])
     assert main(["lfw", "--results", str(res), "select"]) == 0
     assert main(["lfw", "--results", str(res), "view2"]) == 0
-    first = pd.read_csv(res / "lfw_view2.csv")
     assert main(["lfw", "--results", str(res), "view2"]) == 0   # the same choice again: nothing superseded
     assert not (res / "lfw_view2_superseded.csv").exists()
+    first = pd.read_csv(res / "lfw_view2.csv")
     monkeypatch.setattr(L, "candidates", lambda profile: PIXELS[:2] + PIXELS[4:6])
     assert main(["lfw", "--results", str(res), "select", "--append", "--overwrite"]) == 0
     assert main(["lfw", "--results", str(res), "view2"]) == 0

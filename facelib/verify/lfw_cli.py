@@ -93,9 +93,14 @@ def _select_append(args, results: Path, frozen: Path) -> int:
         return 2
     table["chosen"] = table.setting_json.isin({b.key() for b in best})
     R.save(table, "lfw_view1_selection", results)
+    return _refreeze(best, tidy, frozen)
+
+
+def _refreeze(best, view1: pd.DataFrame, frozen: Path) -> int:
+    """Replace the frozen file by `best` (the caller has checked --overwrite) and say so."""
     if frozen.exists():
         frozen.unlink()
-    L.freeze(best, tidy, frozen)
+    L.freeze(best, view1, frozen)
     for b in best:
         print(f"frozen: {b.category:36s} {b.describe()}; run `lfw view2` for it")
     return 0
@@ -161,12 +166,7 @@ def main_from_args(args) -> int:
             from facelib import results as R
 
             R.write("lfw_view1_selection", _selection_table(view1, best), folder=results)
-            if frozen.exists():
-                frozen.unlink()
-            L.freeze(best, view1, frozen)
-            for b in best:
-                print(f"frozen: {b.category:36s} {b.describe()}")
-            return 0
+            return _refreeze(best, view1, frozen)
         if args.lfw_command == "view2":
             if args.test_folds and not args.out:
                 print("lfw view2: --test-folds runs part of View 2; add --out PART.csv and merge with `lfw report`")
