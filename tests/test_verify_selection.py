@@ -72,6 +72,12 @@ def test_setting_validates_and_round_trips():
     assert s.fisher_params["local_dim"] == s.patch_params["latent_dim"]
     with pytest.raises(ValueError, match="needs identity labels"):
         L.LFWSetting(setting="image-restricted", estimator="em")
+    with pytest.raises(ValueError, match="go with family 'patch-vae'"):
+        L.LFWSetting("patch-vae-fisher", patch={"scales": (32,)})
+    pyramid = L.LFWSetting("patch-vae", patch={"scales": (32,)})
+    assert L.LFWSetting.from_dict(json.loads(json.dumps(pyramid.to_dict()))).key() == pyramid.key()
+    assert pyramid.representation_key() == L.LFWSetting("patch-vae").representation_key()  # one VAE fit
+    assert "also read at 32 px" in pyramid.describe()
     with pytest.raises(ValueError, match="unknown patch parameter"):
         L.LFWSetting(patch={"pach": 12})
     with pytest.raises(ValueError, match="unknown fisher parameter"):

@@ -109,6 +109,9 @@ class LFWSetting:
             unknown = set(given) - set(known)
             if unknown:
                 raise ValueError(f"unknown {what} parameter(s) {sorted(unknown)}; known: {sorted(known)}")
+        if self.family == "patch-vae-fisher" and self.patch.get("scales"):
+            raise ValueError("patch scales (an image pyramid) go with family 'patch-vae'; the Fisher vectors "
+                             "encode the full-size grid's latents")
         object.__setattr__(self, "patch", dict(self.patch))
         object.__setattr__(self, "fisher", dict(self.fisher))
 
