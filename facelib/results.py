@@ -87,11 +87,11 @@ def append(name: str, table: pd.DataFrame, key: str, command: Sequence[str] | st
     """Add the rows of `table` to `folder/name.csv`, stamped as `write` stamps them, keeping the
     rows already there with their own provenance (the run that measured each row). A row whose
     `key` column equals a new row's is replaced by it (re-measured); no file yet: as `write`."""
+    if not isinstance(table, pd.DataFrame) or key not in table.columns:
+        raise ValueError(f"append needs the key column {key!r} in the new rows of {name!r}")
     path = Path(folder or results_dir()) / f"{name}.csv"
     if not path.exists():
         return write(name, table, command=command, folder=folder, device=device)
-    if key not in table.columns:
-        raise ValueError(f"append needs the key column {key!r} in the new rows of {name!r}")
     old = pd.read_csv(path)
     if key not in old.columns or not set(PROVENANCE) <= set(old.columns):
         raise ValueError(f"{path} has no {key!r} column or no provenance columns; it was not written by "

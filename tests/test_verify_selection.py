@@ -75,7 +75,8 @@ def test_setting_validates_and_round_trips():
     with pytest.raises(ValueError, match="go with family 'patch-vae'"):
         L.LFWSetting("patch-vae-fisher", patch={"scales": (32,)})
     pyramid = L.LFWSetting("patch-vae", patch={"scales": (32,)})
-    assert L.LFWSetting.from_dict(json.loads(json.dumps(pyramid.to_dict()))).key() == pyramid.key()
+    back = L.LFWSetting.from_dict(json.loads(json.dumps(pyramid.to_dict())))   # scales come back a list
+    assert back.key() == pyramid.key() and back == pyramid
     assert pyramid.representation_key() == L.LFWSetting("patch-vae").representation_key()  # one VAE fit
     assert "also read at 32 px" in pyramid.describe()
     with pytest.raises(ValueError, match="unknown patch parameter"):

@@ -73,7 +73,8 @@ def _select_append(args, results: Path, frozen: Path) -> int:
     except FileNotFoundError:
         print(f"lfw select --append: no View 1 file in {results} yet; run `lfw select` first")
         return 2
-    todo = [c for c in L.candidates(args.profile) if c.key() not in set(table.setting_json)]
+    scored = set(table.setting_json)
+    todo = [c for c in L.candidates(args.profile) if c.key() not in scored]
     print(f"lfw select --append: {len(todo)} new candidate(s) of {len(table) + len(todo)}")
     if todo:
         new = _selection_table(L.evaluate_view1(todo), [])

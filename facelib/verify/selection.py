@@ -112,7 +112,10 @@ class LFWSetting:
         if self.family == "patch-vae-fisher" and self.patch.get("scales"):
             raise ValueError("patch scales (an image pyramid) go with family 'patch-vae'; the Fisher vectors "
                              "encode the full-size grid's latents")
-        object.__setattr__(self, "patch", dict(self.patch))
+        patch = dict(self.patch)
+        if "scales" in patch:  # one form (a tuple of sides) however it came, e.g. a list read back from JSON
+            patch["scales"] = tuple(int(v) for v in patch["scales"])
+        object.__setattr__(self, "patch", patch)
         object.__setattr__(self, "fisher", dict(self.fisher))
 
     @property
@@ -143,7 +146,7 @@ class LFWSetting:
             rep = (f"patch VAE {self.size} px crop {self.crop}, {p['patch']} px patches step {p['stride']}, "
                    f"d={p['latent_dim']}, Gaussian {p['gaussian_scale']:g}, {p['epochs']} ep")
             if p["scales"]:
-                rep += f", also read at {'+'.join(str(int(v)) for v in p['scales'])} px"
+                rep += f", also read at {'+'.join(map(str, p['scales']))} px"
             if self.family == "patch-vae-fisher":
                 f = self.fisher_params
                 rep += (f", Fisher vectors K={f['n_components']}{' +xy' if f['spatial'] else ''}"
@@ -233,7 +236,7 @@ def representation_features(setting: LFWSetting, images, fit_rows, rows, cache: 
     params = {k: v for k, v in setting.patch_params.items() if k not in _READ_PARAMS}
     vae = memo(key, lambda: PatchVAEEmbedding(**params, seed=setting.seed).fit(images[fit_rows]))
     if setting.family == "patch-vae":
-        power, scales = setting.patch_params["power"], tuple(int(v) for v in setting.patch_params["scales"])
+        power, scales = setting.patch_params["power"], setting.patch_params["scales"]
         return memo(key + ("latents", power, vae.stride, scales),
                     lambda: _features(_with_params(vae, power=power, scales=scales).transform, images, rows))
     fisher = dict(setting.fisher_params)
@@ -493,22 +496,23 @@ def view2_table(view2: pd.DataFrame, frozen: str | Path) -> pd.DataFrame:
 
 def roc_table(view2: pd.DataFrame, frozen: str | Path) -> pd.DataFrame:
     """The View 2 ROC of every frozen setting: per FAR, the mean TAR over the test folds (each
-    fold's own curve, `roc.tar_curve`, averaged vertically) and its standard error; columns
-    family, category, system, far, tar, tar_se, folds."""
+    fold's own curve, `roc.tar_curve`, averaged vertically) and its standard error, by LFW's
+    mean ± SE rule (`protocols.summarize`); columns family, category, system, far, tar, tar_se, folds."""
+    from .protocols import summarize
+
     doc, sha = read_frozen(frozen)
-    roc = view2[view2.metric.astype(str).str.startswith("roc_tar@far=")]
-    if roc.empty:
-        raise ValueError("the View 2 rows carry no ROC points (roc_tar@far=...); they come from `run_view2`")
-    roc = roc.assign(far=roc.metric.str.slice(len("roc_tar@far=")).astype(float))
+    prefix = "roc_tar@far="
+    metrics = [m for m in view2.metric.astype(str).unique() if m.startswith(prefix)]
+    if not metrics:
+        raise ValueError(f"the View 2 rows carry no ROC points ({prefix}...); they come from `run_view2`")
+    per_far = pd.concat([summarize(view2, m) for m in metrics], ignore_index=True)
+    per_far["far"] = per_far.metric.str.slice(len(prefix)).astype(float)
     out = []
     for e in doc["frozen"]:
         s = LFWSetting.from_dict(e["setting"])
         method, rep = _label(s)
-        mine = roc[(roc.method == method) & (roc.representation == rep)]
-        for far, g in mine.groupby("far"):
-            n = g.fold.nunique()
-            out.append({"family": s.family, "category": s.category, "system": s.describe(), "far": float(far),
-                        "tar": float(g["value"].mean()),
-                        "tar_se": float(g["value"].std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan"),
-                        "folds": int(n), "frozen_sha256": sha})
+        mine = per_far[(per_far.method == method) & (per_far.representation == rep)].sort_values("far")
+        out += [{"family": s.family, "category": s.category, "system": s.describe(), "far": float(r.far),
+                 "tar": float(r["mean"]), "tar_se": float(r.se), "folds": int(r.n_folds), "frozen_sha256": sha}
+                for _, r in mine.iterrows()]
     return pd.DataFrame(out)

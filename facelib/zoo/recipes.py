@@ -175,7 +175,7 @@ def patch_vae_recipe(setting, name: str = "lfw-patch-vae", batch_size: int = 256
         patches={"patch": p["patch"], "stride": p["stride"], "max_patches": p["max_patches"], "mirror": True},
         steps=int(p["epochs"]) * -(-int(p["max_patches"]) // batch_size), batch_size=batch_size, seed=setting.seed,
         evaluation="lfw-view1-patches",
-        evaluation_options={"power": p["power"], **({"scales": [int(v) for v in p["scales"]]} if p["scales"] else {}),
+        evaluation_options={"power": p["power"], **({"scales": list(p["scales"])} if p["scales"] else {}),
                             "pca": setting.pca, "plda": setting.plda, "length_norm": setting.length_norm},
         description=f"patch VAE of LFW verification ({setting.describe()}) on View 1 training pairs")
 
