@@ -177,11 +177,16 @@ def load_lfw_people(
     resize: float | None = None,
     slice_: tuple[slice, slice] | None = None,
     min_faces_per_person: int = 0,
+    exclude_pairs: str | None = None,
     download: bool = True,
     cache: str | os.PathLike | None = None,
     root: str | os.PathLike | None = None,
 ) -> FaceDataset:
     """LFW people (13,233 images of 5,749 people with the default min_faces_per_person=0).
+
+    `exclude_pairs` ("train" / "test": View 1's pair lists, "10_folds": View 2's) drops every
+    image of every person named in that official pair list: `exclude_pairs="test"` is the
+    training set of a model that is then shown on View 1's test faces (it never saw their people).
 
     Default crop: the centre `crop` x `crop` (150) of the 250 x 250 deep-funneled
     images resized to `size` x `size` (64), as in the original project. With
@@ -198,21 +203,31 @@ def load_lfw_people(
     download = check_bool(download, "download")
     if isinstance(min_faces_per_person, bool) or not isinstance(min_faces_per_person, (int, np.integer)) or min_faces_per_person < 0:
         raise ValueError(f"min_faces_per_person must be an int >= 0, got {min_faces_per_person!r}")
+    if exclude_pairs is not None:
+        check_choice(exclude_pairs, LFW_PAIR_FILES, "exclude_pairs")
     home = lfw_data_home(root, download, cache)
     bunch = _fetch_lfw("lfw-people", lambda: fetch_lfw_people(
         data_home=str(home), color=color, min_faces_per_person=int(min_faces_per_person),
         download_if_missing=download, **opts,
     ), home, download, root)
+    images, target = to_nchw(to_uint8(bunch.images)), np.asarray(bunch.target, dtype=np.int64)
+    names = [str(n) for n in bunch.target_names]
+    options = {"size": size, "crop": crop, "color": color, "min_faces_per_person": int(min_faces_per_person), **opts}
+    if exclude_pairs is not None:
+        table = read_lfw_pairs_file(home / "lfw_home" / LFW_PAIR_FILES[exclude_pairs])
+        excluded = set(table["name1"]) | set(table["name2"])
+        keep = np.array([names[t].replace(" ", "_") not in excluded for t in target], dtype=bool)
+        images, target = images[torch.from_numpy(keep)], target[keep]
+        options["exclude_pairs"] = exclude_pairs
     return FaceDataset(
-        images=to_nchw(to_uint8(bunch.images)),
-        identity=np.asarray(bunch.target, dtype=np.int64),
+        images=images,
+        identity=target,
         factors=None,
         name="lfw-people",
-        identity_names=[str(n) for n in bunch.target_names],
+        identity_names=names,
         meta={
             "source": str(data_root(root) / "scikit_learn_data" / "lfw_home"),
-            "options": _meta_options({"size": size, "crop": crop, "color": color,
-                                      "min_faces_per_person": int(min_faces_per_person), **opts}),
+            "options": _meta_options(options),
         },
     )
 

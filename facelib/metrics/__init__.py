@@ -3,6 +3,8 @@
 Each metric takes a representation (uint8 images N x C x H x W -> (N, d) array), a factor
 source (see `FactorSource`) and a seed, uses disentanglement_lib's default settings (all
 overridable) and returns a dict of numbers; `evaluate` runs several into a tidy DataFrame.
+`reconstruction_metrics` takes a reconstructor (images -> reconstructions) the same way, with
+`PCAReconstructor` as the linear baseline.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from .dci import dci, dci_from_importance
 from .evaluate import METRICS, as_representation, evaluate
 from .factor_vae_score import factor_vae_score
 from .mig import mig, mig_from_codes, mutual_info_table
+from .reconstruction import PCAReconstructor, reconstruction_metrics
 from .sap import sap
 from .sources import (
     DatasetSource,
@@ -31,5 +34,6 @@ __all__ = [
     "FactorSource", "ToySource", "DatasetSource", "YaleBSource", "check_source",
     "ground_truth_representation", "random_representation",
     "discrete_mutual_info", "discrete_entropy", "histogram_discretize",
+    "reconstruction_metrics", "PCAReconstructor",
     "block_spread", "identity_spread", "latent_blocks", "pooled_within_variance",
 ]

@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from facelib.models import losses, units
-from facelib.models.networks import Decoder, Encoder
+from facelib.models.architectures import build_networks, check_architecture
 from facelib.utils import normalise_name
 
 __all__ = ["ModelConfig", "BaseVAE", "MODELS", "CONFIGS", "register", "build_model", "latent_dim"]
@@ -69,7 +69,11 @@ class ModelConfig:
         small sizes serve patch models).
     channels: 1 (grey) or 3 (RGB).
     latent_dim: number of latents.
-    hidden_channels / hidden_dim: conv width and dense width of the Burgess layout.
+    hidden_channels / hidden_dim: conv width and dense width of the Burgess layout ("small").
+    architecture: the encoder/decoder pair by name (`models.architectures`): "small" (Burgess
+        et al.), "resnet" (residual networks for real faces) or one registered by the user.
+    architecture_options: that architecture's options (JSON-like; e.g. resnet's width, depth,
+        max_width, norm); None takes its defaults.
     likelihood: "bernoulli" or "gaussian" (see the module docstring).
     gaussian_scale / learn_scale: the Gaussian decoder's standard deviation, fixed or learned.
     """
@@ -82,6 +86,8 @@ class ModelConfig:
     likelihood: str = "bernoulli"
     gaussian_scale: float = 0.1
     learn_scale: bool = False
+    architecture: str = "small"
+    architecture_options: dict | None = None
 
     def __post_init__(self) -> None:
         _check_int("image_size", self.image_size)
@@ -104,6 +110,11 @@ class ModelConfig:
         self.gaussian_scale = float(self.gaussian_scale)
         if not isinstance(self.learn_scale, bool):
             raise ValueError(f"learn_scale must be True or False, got {self.learn_scale!r}")
+        if not isinstance(self.architecture, str):
+            raise ValueError(f"architecture must be a registered name, got {self.architecture!r}")
+        check_architecture(self.architecture, self.architecture_options, self.image_size)
+        if self.architecture_options is not None:
+            self.architecture_options = dict(self.architecture_options)
 
 
 def register(cls: type["BaseVAE"]) -> type["BaseVAE"]:
@@ -143,7 +154,7 @@ def build_model(name_or_config: "str | ModelConfig", **fields: Any) -> "BaseVAE"
 
 
 class BaseVAE(nn.Module):
-    """A Gaussian-posterior VAE with the Burgess conv encoder/decoder.
+    """A Gaussian-posterior VAE; its encoder/decoder pair is `config.architecture`.
 
     Subclasses set `name`, `config_class` and override `objective` (what is minimised, on
     top of the shared recon and KL terms); FactorVAE also overrides `training_step`.
@@ -170,8 +181,7 @@ class BaseVAE(nn.Module):
             )
         self.config = config
         c = config
-        self.encoder = Encoder(c.channels, c.image_size, c.latent_dim, c.hidden_channels, c.hidden_dim)
-        self.decoder = Decoder(c.channels, c.image_size, c.latent_dim, c.hidden_channels, c.hidden_dim)
+        self.encoder, self.decoder = build_networks(c)
         if c.likelihood == "gaussian" and c.learn_scale:
             self.log_scale = nn.Parameter(torch.tensor(math.log(c.gaussian_scale)))
         else:
@@ -198,9 +208,10 @@ class BaseVAE(nn.Module):
         """Parameters trained by the VAE objective (all of them, except auxiliary nets)."""
         return self.parameters()
 
-    def configure_optimizers(self, lr: float = 1e-4) -> list[torch.optim.Optimizer]:
-        """The optimizers `training_step` expects, in order (one Adam here)."""
-        return [torch.optim.Adam(self.vae_parameters(), lr=lr)]
+    def configure_optimizers(self, lr: float = 1e-4, weight_decay: float = 0.0) -> list[torch.optim.Optimizer]:
+        """The optimizers `training_step` expects, in order: one Adam here (AdamW, decoupled
+        weight decay as Loshchilov & Hutter 2019, when `weight_decay` > 0)."""
+        return [adam(self.vae_parameters(), lr, weight_decay)]
 
     def through(self, method: str, *args: Any) -> Any:
         """`getattr(self, method)(*args)`; while the model trains data-parallel, run through the
@@ -223,6 +234,7 @@ class BaseVAE(nn.Module):
         step: int = 0,
         grad_scaler: "torch.amp.GradScaler | None" = None,
         autocast: Callable[[], ContextManager] | None = None,
+        max_grad_norm: float | None = None,
     ) -> dict[str, float]:
         """One optimisation step; returns the loss terms as floats.
 
@@ -230,12 +242,15 @@ class BaseVAE(nn.Module):
         ``functools.partial(torch.autocast, "cuda", dtype=torch.float16)``; `grad_scaler`
         a `torch.amp.GradScaler` for fp16. Loss terms are computed in fp32 either way. When
         the loss is not finite, no weight is changed (the caller decides to stop).
+        `max_grad_norm` clips the gradients' global norm before the step (reported as
+        "grad_norm", the norm before clipping).
         """
         (opt,) = _as_list(optimizers, 1, self.name)
         opt.zero_grad(set_to_none=True)
         with (autocast() if autocast is not None else contextlib.nullcontext()):
             terms = self.through("loss", batch, step)
-        stepped = self.all_finite(terms["loss"]) and _backward_step(terms["loss"], opt, grad_scaler)
+        stepped = self.all_finite(terms["loss"]) and _backward_step(terms["loss"], opt, grad_scaler,
+                                                                     max_grad_norm, terms)
         if grad_scaler is not None and stepped:  # update() needs the inf checks of a step taken
             grad_scaler.update()
         return _to_floats(terms)
@@ -348,7 +363,11 @@ class BaseVAE(nn.Module):
         recon = self.recon_nll(out["x_logits"], x)
         kl_dims = losses.kl_normal_std(out["mu"].float(), out["logvar"].float())
         extra = self.objective(batch, out, recon, kl_dims, step)
-        terms = {"loss": extra.pop("loss").mean(), "recon_nll": recon.mean(), "kl": kl_dims.sum(1).mean()}
+        loss = extra.pop("loss")
+        weight = batch.get("kl_weight") if isinstance(batch, dict) else None
+        if weight is not None:  # KL warm-up: everything beyond the reconstruction term scaled by it
+            loss = recon + float(weight) * (loss - recon)
+        terms = {"loss": loss.mean(), "recon_nll": recon.mean(), "kl": kl_dims.sum(1).mean()}
         terms["elbo_nats"] = -(terms["recon_nll"] + terms["kl"])
         terms["bits_per_dim"] = units.bits_per_dim(terms["elbo_nats"], self._n_dims)
         for key, value in extra.items():
@@ -415,13 +434,32 @@ def _as_list(optimizers: Any, n: int, name: str) -> list[torch.optim.Optimizer]:
     return opts
 
 
-def _backward_step(loss: torch.Tensor, opt: torch.optim.Optimizer, grad_scaler: Any) -> bool:
-    """Backward and step (for a finite loss: callers check `BaseVAE.all_finite` first); True."""
+def adam(params: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    """Adam, or AdamW (decoupled weight decay) when `weight_decay` > 0."""
+    if weight_decay:
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    return torch.optim.Adam(params, lr=lr)
+
+
+def _backward_step(loss: torch.Tensor, opt: torch.optim.Optimizer, grad_scaler: Any,
+                   max_grad_norm: float | None = None, terms: dict | None = None) -> bool:
+    """Backward, clip the gradient norm to `max_grad_norm` (when given; the norm before clipping
+    goes to terms["grad_norm"]), and step (for a finite loss: callers check `BaseVAE.all_finite`
+    first); True."""
     if grad_scaler is not None:
         grad_scaler.scale(loss).backward()
-        grad_scaler.step(opt)
     else:
         loss.backward()
+    if max_grad_norm is not None:
+        if grad_scaler is not None:
+            grad_scaler.unscale_(opt)
+        params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+        if terms is not None:
+            terms["grad_norm"] = norm.detach()
+    if grad_scaler is not None:
+        grad_scaler.step(opt)
+    else:
         opt.step()
     return True
 

@@ -30,7 +30,7 @@ from torch import nn
 
 from facelib.models import losses
 from facelib.models.base import (
-    BaseVAE, ModelConfig, _as_list, _backward_step, _check_int, _check_weight, _to_floats, register,
+    BaseVAE, ModelConfig, _as_list, _backward_step, _check_int, _check_weight, _to_floats, adam, register,
 )
 
 __all__ = ["FactorVAEConfig", "FactorVAE", "Discriminator"]
@@ -109,11 +109,12 @@ class FactorVAE(BaseVAE):
     def vae_parameters(self):
         return (p for name, p in self.named_parameters() if not name.startswith("discriminator."))
 
-    def configure_optimizers(self, lr: float = 1e-4) -> list[torch.optim.Optimizer]:
-        """[VAE Adam(lr), discriminator Adam(disc_lr, disc_betas)], the order `training_step` expects."""
+    def configure_optimizers(self, lr: float = 1e-4, weight_decay: float = 0.0) -> list[torch.optim.Optimizer]:
+        """[VAE Adam(lr) (AdamW with `weight_decay`), discriminator Adam(disc_lr, disc_betas)], the
+        order `training_step` expects."""
         c = self.config
         return [
-            torch.optim.Adam(self.vae_parameters(), lr=lr),
+            adam(self.vae_parameters(), lr, weight_decay),
             torch.optim.Adam(self.discriminator.parameters(), lr=c.disc_lr, betas=tuple(c.disc_betas)),
         ]
 
@@ -140,9 +141,10 @@ class FactorVAE(BaseVAE):
         with _frozen(self.discriminator):
             x = self._batch_x(batch)
             out = self.forward(x)
-            return {**self.terms({"x": x}, x, out, step), "z": out["z"]}
+            batch = {**batch, "x": x} if isinstance(batch, dict) else {"x": x}
+            return {**self.terms(batch, x, out, step), "z": out["z"]}
 
-    def training_step(self, batch, optimizers, step=0, grad_scaler=None, autocast=None):
+    def training_step(self, batch, optimizers, step=0, grad_scaler=None, autocast=None, max_grad_norm=None):
         """VAE step then discriminator step (see the module docstring); floats out. When the VAE
         loss is not finite neither network steps (the discriminator's terms are still reported)."""
         vae_opt, disc_opt = _as_list(optimizers, 2, self.name)
@@ -151,13 +153,14 @@ class FactorVAE(BaseVAE):
         with ctx():
             terms = self.through("vae_terms", batch, step)
         z = terms.pop("z")
-        stepped = self.all_finite(terms["loss"]) and _backward_step(terms["loss"], vae_opt, grad_scaler)
+        stepped = self.all_finite(terms["loss"]) and _backward_step(terms["loss"], vae_opt, grad_scaler,
+                                                                     max_grad_norm, terms)
         disc_opt.zero_grad(set_to_none=True)
         if stepped:
             with ctx():
                 terms.update(self.through("disc_loss", z))
             if self.all_finite(terms["disc_loss"]):
-                _backward_step(terms["disc_loss"], disc_opt, grad_scaler)
+                _backward_step(terms["disc_loss"], disc_opt, grad_scaler, max_grad_norm)
         else:
             with ctx(), torch.no_grad():
                 terms.update(self.disc_loss(z))

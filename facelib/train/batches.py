@@ -136,6 +136,17 @@ def _val_plan(idx: np.ndarray, grouping: _Grouping | None, config: TrainConfig) 
     return _group_batches(idx, grouping, _seed_for(config.seed, 104729), shuffle=False)
 
 
+def _random_flips(x: torch.Tensor, group: torch.Tensor | None, seed: int) -> torch.Tensor:
+    """x with a random half of its images (or of its groups: a group flips as a whole) mirrored."""
+    gen = torch.Generator().manual_seed(seed)
+    if group is None:
+        mask = torch.rand(x.shape[0], generator=gen) < 0.5
+    else:
+        ids, inverse = torch.unique(group.cpu(), return_inverse=True)
+        mask = (torch.rand(len(ids), generator=gen) < 0.5)[inverse]
+    return torch.where(mask.to(x.device)[:, None, None, None], x.flip(-1), x)
+
+
 class _Feeder:
     """Turns index batches into model batches on the device (uint8 -> float per batch)."""
 
@@ -152,7 +163,9 @@ class _Feeder:
                 self.pin = device.type == "cuda"
         self.images = images
 
-    def __call__(self, item: Any) -> dict[str, Any]:
+    def __call__(self, item: Any, flip_seed: int | None = None) -> dict[str, Any]:
+        """The model batch of an index batch; with `flip_seed`, a random half of it (of its
+        groups, when grouped) flipped left-right, drawn from that seed alone."""
         if self.grouping is None:
             idx, group = item, None
         else:
@@ -163,6 +176,8 @@ class _Feeder:
                 x = x.pin_memory()
             x = x.to(self.device, non_blocking=True)
         x = to_float(x)
+        if flip_seed is not None and len(x):
+            x = _random_flips(x, group, flip_seed)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         batch: dict[str, Any] = {"x": x}

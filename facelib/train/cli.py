@@ -17,7 +17,7 @@ import sys
 import time
 from typing import Any
 
-from .config import PRECISIONS, TrainConfig
+from .config import LR_SCHEDULES, PRECISIONS, TrainConfig
 
 __all__ = ["configure_parser", "main_from_args", "parse_assignments"]
 
@@ -48,6 +48,19 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--nproc", type=int, default=None,
                         help="train data-parallel in this many local processes (or start under torchrun)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--warmup-steps", type=int, default=defaults.warmup_steps, help="linear lr warm-up steps")
+    parser.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=defaults.lr_schedule,
+                        help="constant, or cosine decay to --min-lr-ratio x lr at the last step")
+    parser.add_argument("--min-lr-ratio", type=float, default=defaults.min_lr_ratio)
+    parser.add_argument("--max-grad-norm", type=float, default=None, help="clip the gradient norm to this")
+    parser.add_argument("--kl-warmup-steps", type=int, default=defaults.kl_warmup_steps,
+                        help="KL warm-up: the weight of the KL (and extra) terms rises from 0 to 1 over these steps")
+    parser.add_argument("--hflip", action="store_true", help="random horizontal flips of the training faces")
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="AdamW weight decay")
+    parser.add_argument("--no-best", action="store_true", help="do not keep best.pt (lowest validation loss)")
+    parser.add_argument("--architecture", default=None,
+                        help="encoder/decoder pair: small (default) or resnet (set its options with "
+                             "--set architecture_options='{\"width\": 32}')")
     parser.add_argument("--latent-dim", type=int, default=None, help="number of latents (model default: 32)")
     parser.add_argument("--beta", type=float, default=None, help="KL weight (beta-vae, modvae, beta-tcvae)")
     parser.add_argument("--image-size", type=int, default=None,
@@ -129,6 +142,9 @@ def _train(args: argparse.Namespace, data_options: dict[str, Any], model_fields:
         progress=not args.no_progress, max_steps=args.max_steps, group_size=args.group_size,
         groups_per_batch=args.groups_per_batch, num_threads=args.num_threads, nproc=args.nproc,
         group_batches={"auto": "auto", "yes": True, "no": False}[args.group_batches],
+        warmup_steps=args.warmup_steps, lr_schedule=args.lr_schedule, min_lr_ratio=args.min_lr_ratio,
+        max_grad_norm=args.max_grad_norm, kl_warmup_steps=args.kl_warmup_steps, hflip=args.hflip,
+        weight_decay=args.weight_decay, keep_best=not args.no_best,
     )
     check_out_folder(config)  # refuse an existing run before the (slow) data loading
     params = _loader_params(args.data)
@@ -159,6 +175,8 @@ def _train(args: argparse.Namespace, data_options: dict[str, Any], model_fields:
         fields["latent_dim"] = args.latent_dim
     if args.beta is not None:
         fields["beta"] = args.beta
+    if args.architecture is not None:
+        fields["architecture"] = args.architecture
     fields.update(model_fields)
 
     seed_everything(args.seed)  # the initial weights depend on the seed only
@@ -183,4 +201,6 @@ def _train(args: argparse.Namespace, data_options: dict[str, Any], model_fields:
               f"{_fmt(last.get('val_bits_per_dim'))} bits/dim (lower is better)")
     print(f"  {units.scale_note(model.config.likelihood)}")
     print(f"  checkpoint: {result.checkpoint if result.checkpoint else 'none (no --out)'}")
+    if result.best_checkpoint:
+        print(f"  best validation loss at epoch {_fmt(result.best.get('epoch'), 'g')}: {result.best_checkpoint}")
     return 0

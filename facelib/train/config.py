@@ -6,14 +6,17 @@ resumed exactly and a result traced back to how it was trained.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TrainConfig", "PRECISIONS", "SPLIT_FIELDS"]
+__all__ = ["TrainConfig", "PRECISIONS", "LR_SCHEDULES", "SPLIT_FIELDS", "lr_factor", "kl_weight"]
 
 #: Accepted values of `TrainConfig.precision`.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: Accepted values of `TrainConfig.lr_schedule`.
+LR_SCHEDULES = ("constant", "cosine")
 
 #: Fields that decide the train/validation split and the batch order; a resumed run
 #: must keep them, or it would not continue the same run.
@@ -55,6 +58,22 @@ class TrainConfig:
         nproc: train data-parallel in this many local processes that `fit` spawns (gloo on the
             CPU, NCCL on CUDA; `facelib.train.distributed`); None or 1: this process (under
             torchrun, the processes torchrun started).
+        warmup_steps: the learning rate rises linearly from 0 to `lr` over this many steps.
+        lr_schedule: "constant", or "cosine": after the warm-up, lr decays as a half cosine to
+            `min_lr_ratio` x lr at the run's last step (Loshchilov & Hutter 2017). The lr is a
+            function of the step alone (`lr_factor`), so a resumed run continues the same curve.
+        min_lr_ratio: the cosine schedule's final lr as a share of `lr`.
+        max_grad_norm: clip the gradients' global norm to this before each step (None: no
+            clipping); the history's grad_norm is the norm before clipping.
+        kl_warmup_steps: KL warm-up (Bowman et al. 2016; Sonderby et al. 2016): the weight of
+            everything in the loss beyond the reconstruction term (the KL, beta-scaled or not,
+            and a model's extra terms) rises linearly from 0 to 1 over this many steps
+            (`kl_weight`); the validation loss, ELBO and best checkpoint use the full weight.
+        hflip: flip a random half of each training batch left-right (ModVAE groups as a whole,
+            so a group still shares every factor but its varying one); validation never flips.
+        weight_decay: decoupled weight decay (AdamW) of the model's optimizer; 0 is plain Adam.
+        keep_best: beside `checkpoint.pt`, keep `best.pt`, the model at the epoch with the lowest
+            validation loss (needs `val_fraction` > 0 and `out`).
     """
 
     epochs: int = 10
@@ -77,6 +96,14 @@ class TrainConfig:
     num_threads: int | None = None
     history_every_step: bool = False
     nproc: int | None = None
+    warmup_steps: int = 0
+    lr_schedule: str = "constant"
+    min_lr_ratio: float = 0.0
+    max_grad_norm: float | None = None
+    kl_warmup_steps: int = 0
+    hflip: bool = False
+    weight_decay: float = 0.0
+    keep_best: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.out, Path):
@@ -106,6 +133,21 @@ class TrainConfig:
             problems.append("group_size must be at least 2 (a group of one image clamps nothing)")
         if self.channels_last not in ("auto", True, False):
             problems.append(f"channels_last must be 'auto', True or False, got {self.channels_last!r}")
+        for name in ("warmup_steps", "kl_warmup_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                problems.append(f"{name} must be an integer >= 0, got {value!r}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            problems.append(f"lr_schedule must be one of {', '.join(LR_SCHEDULES)}, got {self.lr_schedule!r}")
+        if not (_number(self.min_lr_ratio) and 0.0 <= self.min_lr_ratio <= 1.0):
+            problems.append(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio!r}")
+        if self.max_grad_norm is not None and not (_number(self.max_grad_norm) and self.max_grad_norm > 0):
+            problems.append(f"max_grad_norm must be a positive number or None, got {self.max_grad_norm!r}")
+        if not (_number(self.weight_decay) and self.weight_decay >= 0):
+            problems.append(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
+        for name in ("hflip", "keep_best"):
+            if not isinstance(getattr(self, name), bool):
+                problems.append(f"{name} must be True or False, got {getattr(self, name)!r}")
         if problems:
             raise ValueError("invalid TrainConfig: " + "; ".join(problems))
 
@@ -128,3 +170,29 @@ class TrainConfig:
         data = self.to_dict()
         data.update(overrides)
         return type(self)(**data)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def lr_factor(config: TrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate of optimizer step `step` (0-based) as a share of `config.lr`: the linear
+    warm-up, then constant or the half cosine down to `min_lr_ratio` at step `total_steps` - 1."""
+    warm = config.warmup_steps
+    if step < warm:
+        return (step + 1) / warm
+    if config.lr_schedule == "constant":
+        return 1.0
+    span = max(total_steps - warm - 1, 1)
+    progress = min(max(step - warm, 0) / span, 1.0)
+    low = config.min_lr_ratio
+    return low + (1.0 - low) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def kl_weight(config: TrainConfig, step: int) -> float | None:
+    """The KL warm-up weight of optimizer step `step` (0-based): (step + 1) / kl_warmup_steps up
+    to 1; None without a warm-up (the model's loss then applies its own weights unchanged)."""
+    if not config.kl_warmup_steps:
+        return None
+    return min(1.0, (step + 1) / config.kl_warmup_steps)

@@ -39,13 +39,15 @@ from .checkpoint import (
     weights_digest,
 )
 from .batches import _epoch_plan, _Feeder, _grouping, _seed_for, _split, _val_plan
-from .config import SPLIT_FIELDS, TrainConfig
+from .config import SPLIT_FIELDS, TrainConfig, kl_weight, lr_factor
 from .precision import _channels_last, _Precision, resolve_precision
 
-__all__ = ["fit", "FitResult", "TrainingDivergedError", "check_out_folder", "CHECKPOINT_NAME", "describe_checkpoint"]
+__all__ = ["fit", "FitResult", "TrainingDivergedError", "check_out_folder", "CHECKPOINT_NAME", "BEST_NAME", "describe_checkpoint"]
 
 #: File name of the checkpoint inside a run folder.
 CHECKPOINT_NAME = "checkpoint.pt"
+#: File name of the best-validation model beside it (`TrainConfig.keep_best`).
+BEST_NAME = "best.pt"
 #: Validation terms reported in the history (those the model's loss returns). Signs and
 #: units as in `facelib.models.units`: loss, recon_nll and bits_per_dim are costs (lower is
 #: better), elbo_nats a log-likelihood bound in nats per image (higher is better), kl the rate.
@@ -75,6 +77,7 @@ class FitResult:
         history: one row per epoch: train_* term means, val_* terms (`VAL_TERMS`; 8-bit scale,
             signs as in `facelib.models.units`), lr, time_s, images_per_s.
         checkpoint: path of the last checkpoint written, or None when `out` was None.
+        best_checkpoint: path of best.pt (the lowest validation loss; `keep_best`), or None.
         last: the last history row as a dict.
         best: the history row with the lowest val_loss (train_loss without validation).
         step_history: per-step terms when `history_every_step`, else None.
@@ -95,6 +98,7 @@ class FitResult:
     step_history: pd.DataFrame | None = None
     world_size: int = 1
     rank: int = 0
+    best_checkpoint: Path | None = None
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -338,6 +342,29 @@ class _Progress:
     seen: int = 0  # images trained in the current epoch
     history: list[dict[str, Any]] = field(default_factory=list)
     step_history: list[dict[str, Any]] = field(default_factory=list)
+    best_val_loss: float = math.inf  # of the model in best.pt (keep_best)
+    best_epoch: int = 0
+
+    def state(self, batch_in_epoch: int, partial_row: bool) -> dict[str, Any]:
+        """What a checkpoint stores of the run's position (beside weights, optimizers, RNG)."""
+        return {"batch": batch_in_epoch, "partial_row": partial_row, "sums": dict(self.sums), "seen": self.seen,
+                "best_val_loss": self.best_val_loss, "best_epoch": self.best_epoch}
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any]) -> "_Progress":
+        """The position a checkpoint's `state` recorded (the inverse of `state`)."""
+        position = ckpt.get("position") or {}
+        hist = ckpt.get("history") or {}
+        progress = cls(epoch=int(ckpt.get("epoch", 0)), batch=int(position.get("batch", 0)),
+                       step=int(ckpt.get("step", 0)),
+                       history=pd.DataFrame(hist).to_dict(orient="records") if hist else [],
+                       step_history=list(ckpt.get("step_history") or []),
+                       best_val_loss=float(position.get("best_val_loss", math.inf)),
+                       best_epoch=int(position.get("best_epoch", 0)))
+        if progress.batch:
+            progress.sums = dict(position.get("sums") or {})
+            progress.seen = int(position.get("seen", 0))
+        return progress
 
 
 def _check_resumable(ckpt: dict[str, Any], ckpt_path: Path, config: TrainConfig, dataset: Any) -> None:
@@ -363,29 +390,17 @@ def _check_resumable(ckpt: dict[str, Any], ckpt_path: Path, config: TrainConfig,
 
 def _restore(ckpt: dict[str, Any], ckpt_path: Path, model, optimizers, scaler, config: TrainConfig,
              ranks: distributed.Ranks) -> _Progress:
-    """Load a checkpoint's weights, optimizer/scaler/RNG states; the progress to continue from."""
+    """Load a checkpoint's weights, optimizer/scaler/RNG states; the progress to continue from.
+    (Learning rates need no restoring: each step sets them from the config, `lr_factor`.)"""
     load_state_into(model, ckpt)
     states = ckpt.get("optimizer_states") or []
     if len(states) != len(optimizers):
         raise CheckpointError(f"{ckpt_path} holds {len(states)} optimizer state(s), the model uses {len(optimizers)}")
-    stored_lr = (ckpt.get("train_config") or {}).get("lr", config.lr)
     for opt, state in zip(optimizers, states):
         opt.load_state_dict(state)
-        if stored_lr != config.lr:  # a changed lr applies to every optimizer in proportion
-            for g in opt.param_groups:
-                g["lr"] = g["lr"] * config.lr / stored_lr
     if scaler is not None and ckpt.get("grad_scaler"):
         scaler.load_state_dict(ckpt["grad_scaler"])
-    position = ckpt.get("position") or {}
-    hist = ckpt.get("history") or {}
-    progress = _Progress(
-        epoch=int(ckpt.get("epoch", 0)), batch=int(position.get("batch", 0)), step=int(ckpt.get("step", 0)),
-        history=pd.DataFrame(hist).to_dict(orient="records") if hist else [],
-        step_history=list(ckpt.get("step_history") or []),
-    )
-    if progress.batch:
-        progress.sums = dict(position.get("sums") or {})
-        progress.seen = int(position.get("seen", 0))
+    progress = _Progress.from_checkpoint(ckpt)
     per_rank = ckpt.get("rank_rng_states") or []
     if ranks.active and len(per_rank) != ranks.world_size:
         warnings.warn(f"{ckpt_path} was written by {max(len(per_rank), 1)} process(es), this run has "
@@ -417,14 +432,19 @@ class _Loop:
         config, model = self.config, self.model
         resume_from = self._checkpoint_to_resume()
         self._prepare_model()
-        self.optimizers = list(model.configure_optimizers(config.lr))
+        self.optimizers = list(model.configure_optimizers(config.lr, **(
+            {"weight_decay": config.weight_decay} if config.weight_decay else {})))
+        self.base_lrs = [[g["lr"] for g in opt.param_groups] for opt in self.optimizers]
         self.progress = (_restore(resume_from, self.ckpt_path, model, self.optimizers, self.precision.scaler,
                                   config, self.ranks) if resume_from is not None else _Progress())
         self.last_ckpt = self.ckpt_path if resume_from is not None else None
+        if resume_from is None and self.best_path is not None and self.best_path.exists() and self.ranks.is_main:
+            self.best_path.unlink()  # the replaced run's (check_out_folder allowed the overwrite)
         self.feeder = _Feeder(self.dataset, self.grouping, self.device, self.channels_last)
         self.val_plan = _val_plan(self.val_idx, self.grouping, config)
         plan_len = len(_epoch_plan(self.train_idx, self.grouping, config, 0))
         total = min(config.epochs * plan_len, config.max_steps or config.epochs * plan_len)
+        self.total_steps = total
         self.bar = _make_bar(total, min(self.progress.step, total), _show_progress(config) and self.ranks.is_main)
         model.train()
         try:
@@ -490,6 +510,8 @@ class _Loop:
         if val and not _finite(val):
             raise self._diverged(epoch, val, "validation after the epoch", progress.step)
         self._record_epoch(epoch, val, train_time, seen_now, partial)
+        if val and not partial:
+            self._keep_best(epoch, val)
         done_steps = self._max_steps_reached()
         if epoch + 1 == config.epochs or partial or done_steps or (epoch + 1) % config.checkpoint_every == 0:
             bad = _nonfinite_weights(self.model)
@@ -501,10 +523,19 @@ class _Loop:
 
     def _step(self, epoch: int, item: Any, b_index: int, n_batches: int) -> int:
         """One optimizer step on this rank's share of a batch; returns the global batch's images."""
-        progress = self.progress
-        batch = self.feeder(self.ranks.shard(item))
+        progress, config = self.progress, self.config
+        flip_seed = _seed_for(config.seed, progress.step, self.ranks.rank, 8111) if config.hflip else None
+        batch = self.feeder(self.ranks.shard(item), flip_seed)
+        weight = kl_weight(config, progress.step)
+        if weight is not None:
+            batch["kl_weight"] = weight
+        factor = lr_factor(config, progress.step, self.total_steps)
+        for opt, bases in zip(self.optimizers, self.base_lrs):
+            for group, base in zip(opt.param_groups, bases):
+                group["lr"] = base * factor
+        clip = {"max_grad_norm": config.max_grad_norm} if config.max_grad_norm is not None else {}
         terms = self.model.training_step(batch, self.optimizers, progress.step, grad_scaler=self.precision.scaler,
-                                         autocast=self.precision.autocast)
+                                         autocast=self.precision.autocast, **clip)
         terms, n = self.ranks.mean_terms({k: float(v) for k, v in terms.items()}, batch["x"].shape[0])
         if not _finite(terms):
             raise self._diverged(epoch, terms, f"batch {b_index + 1} of {n_batches}", progress.step + 1)
@@ -552,8 +583,7 @@ class _Loop:
             extra={
                 "completed": completed,
                 "planned": {"epochs": config.epochs, "max_steps": config.max_steps},
-                "position": {"batch": batch_in_epoch, "partial_row": partial_row,
-                             "sums": dict(progress.sums), "seen": progress.seen},
+                "position": progress.state(batch_in_epoch, partial_row),
                 "grad_scaler": scaler.state_dict() if scaler is not None else None,
                 "step_history": progress.step_history,
                 "precision": self.precision.name,
@@ -564,6 +594,25 @@ class _Loop:
         )
         hist_df.to_csv(self.ckpt_path.with_name("history.csv"), index=False)
         self.last_ckpt = self.ckpt_path
+
+    def _keep_best(self, epoch: int, val: dict[str, float]) -> None:
+        """Write best.pt when this epoch's validation loss is the lowest so far (`keep_best`)."""
+        progress = self.progress
+        if not (self.config.keep_best and self.ckpt_path is not None) or val["val_loss"] >= progress.best_val_loss:
+            return
+        progress.best_val_loss, progress.best_epoch = float(val["val_loss"]), epoch + 1
+        if _nonfinite_weights(self.model) or not self.ranks.is_main:
+            return
+        save_checkpoint(
+            self.best_path, self.model, train_config=self.config, history=pd.DataFrame(progress.history),
+            epoch=epoch + 1, step=progress.step, dataset=self.dataset,
+            extra={"completed": True, "best": {"epoch": epoch + 1, "val_loss": progress.best_val_loss},
+                   "precision": self.precision.name, "device": str(self.device)},
+        )
+
+    @property
+    def best_path(self) -> Path | None:
+        return None if self.ckpt_path is None else self.ckpt_path.with_name(BEST_NAME)
 
     def _diverged(self, epoch: int, terms: dict[str, float], where: str, at_step: int) -> TrainingDivergedError:
         if self.bar is not None:
@@ -599,4 +648,5 @@ class _Loop:
             device=str(self.device), precision=self.precision.name, stopped=self.stopped,
             step_history=pd.DataFrame(self.progress.step_history) if self.config.history_every_step else None,
             world_size=self.ranks.world_size, rank=self.ranks.rank,
+            best_checkpoint=self.best_path if self.best_path is not None and self.best_path.exists() else None,
         )

@@ -4,7 +4,8 @@ Each recipe names its evaluation: "disentanglement" scores the beta-VAE score (H
 2017) and MIG (Chen et al. 2018) on the synthetic factor source the model was trained for;
 "lfw-view1" scores LFW View 1 (fit on pairsDevTrain, test on pairsDevTest) with a two-covariance
 (PLDA) scorer on the posterior means; "lfw-view1-patches" the same on a patch VAE's latents over
-the face's patch grid, through the PCA and PLDA sizes of the recipe. Sample sizes are the quick ones of
+the face's patch grid, through the PCA and PLDA sizes of the recipe; an "lfw-view1" model also
+reports `recon_mse`, its per-pixel reconstruction MSE on every View 1 test face. Sample sizes are the quick ones of
 `benchmarks/disentanglement.py` (300 / 150 points for the beta-VAE score, 2,000 draws for MIG),
 fixed with the seed, so the same weights give the same numbers; the zoo's manifest stores
 them and `tests/test_zoo.py` recomputes them.
@@ -16,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from .recipes import Recipe, recipe
+from .recipes import Recipe, held_out_faces, held_out_options, recipe
 
 __all__ = ["headline_metrics", "DISENTANGLEMENT_SAMPLES", "TOLERANCE", "factor_source", "lfw_view1_results",
-           "lfw_view1_patch_results", "view1_results"]
+           "lfw_view1_patch_results", "view1_results", "held_out_reconstruction"]
 
 #: Metric sample sizes of the "disentanglement" evaluation (the benchmark's quick sizes).
 DISENTANGLEMENT_SAMPLES: dict[str, dict[str, int]] = {
@@ -30,7 +31,8 @@ DISENTANGLEMENT_SAMPLES: dict[str, dict[str, int]] = {
 #: How far a recomputed headline metric may move from the manifest before the zoo test fails
 #: (absolute; the same weights and seeds give the same samples, so only floating-point
 #: differences between machines remain).
-TOLERANCE: dict[str, float] = {"beta_vae_score": 0.02, "mig": 0.02, "accuracy": 0.01, "auc": 0.01}
+TOLERANCE: dict[str, float] = {"beta_vae_score": 0.02, "mig": 0.02, "accuracy": 0.01, "auc": 0.01,
+                               "recon_mse": 2e-4}
 
 
 def factor_source(r: Recipe | str):
@@ -56,7 +58,7 @@ def _view1_sets(r: Recipe):
     """View 1's training and test pair sets with the images the recipe's model takes."""
     from facelib.data import load
 
-    options = {k: v for k, v in r.data_options.items() if k not in ("subset", "people")}
+    options = held_out_options(r)
     return load("lfw-pairs", subset="train", **options), load("lfw-pairs", subset="test", **options)
 
 
@@ -74,9 +76,13 @@ def lfw_view1_results(model, r: Recipe | str):
     train, test = _view1_sets(r)
     embed = representation(model)
     uses_identities = r.model == "modvae"
+    # a model trained on LFW faces beyond View 1's training pairs (lfw-people) saw images outside the
+    # pairs without their labels (or, in identity groups, with the labels of training people only)
+    beyond_pairs = r.data == "lfw-people" and not uses_identities
     return protocols.view1(embed(train.images), train.pair_table, embed(test.images), test.pair_table,
                            {"plda": TwoCovarianceScore()}, representation_name=r.name,
-                           representation_labels="identities" if uses_identities else "none")
+                           representation_labels="identities" if uses_identities else "none",
+                           outside_data="label-free" if beyond_pairs else None)
 
 
 def lfw_view1_patch_results(model, r: Recipe | str):
@@ -110,11 +116,24 @@ def view1_results(model, r: Recipe | str):
     raise ValueError(f"recipe {r.name!r} is not scored on LFW (evaluation {r.evaluation!r})")
 
 
+def held_out_reconstruction(model, r: Recipe | str) -> dict[str, float]:
+    """MSE / PSNR / SSIM of an LFW model's reconstructions (decoded posterior means) of every View 1
+    test face, people no LFW recipe trains on (`metrics.reconstruction_metrics`)."""
+    from facelib.metrics import reconstruction_metrics
+    from facelib.train import reconstruct
+
+    faces = held_out_faces(r)
+    return reconstruction_metrics(lambda images: reconstruct(model, images, device="cpu"), faces.images)
+
+
 def _lfw_view1(model, r: Recipe, seed: int) -> dict[str, Any]:
     results = view1_results(model, r)
     value = dict(zip(results.metric, results.value))
-    return {"accuracy": float(value["accuracy"]), "auc": float(value["auc"]),
-            "category": str(results["category"].iloc[0])}
+    out = {"accuracy": float(value["accuracy"]), "auc": float(value["auc"]),
+           "category": str(results["category"].iloc[0])}
+    if r.evaluation == "lfw-view1":
+        out["recon_mse"] = held_out_reconstruction(model, r)["mse"]
+    return out
 
 
 def headline_metrics(model, r: Recipe | str, seed: int = 0) -> dict[str, Any]:

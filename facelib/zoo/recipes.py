@@ -41,7 +41,7 @@ class Recipe:
     Attributes:
         name: the zoo name (also the checkpoint file's stem).
         model: registry name (`facelib.models.MODELS`).
-        data: "synthetic" (rendered on demand) or "lfw-pairs" (needs `$FACELIB_DATA`).
+        data: "synthetic" (rendered on demand), "lfw-pairs" or "lfw-people" (need `$FACELIB_DATA`).
         data_options: keyword options of `facelib.data.load` (for synthetic, `group_size`
             makes grouped batches for ModVAE).
         model_options: config fields of the model (image size and channels come from the data).
@@ -104,6 +104,9 @@ class Recipe:
 
 
 EVALUATIONS = ("disentanglement", "lfw-view1", "lfw-view1-patches")
+#: The LFW loaders a recipe can train on: View 1's training pairs, or the people of LFW outside a
+#: pair list (`exclude_pairs`).
+LFW_DATA = ("lfw-pairs", "lfw-people")
 
 
 def _synthetic(name: str, model: str, steps: int, description: str, grouped: bool = False,
@@ -120,14 +123,29 @@ def _synthetic(name: str, model: str, steps: int, description: str, grouped: boo
                   identity_latents=identity_latents, description=description)
 
 
-def _lfw(name: str, model: str, steps: int, description: str, people: bool = False,
+#: The residual networks of the LFW models (`models.resnet`), sized for a 2-core CPU.
+LFW_NETWORK: dict[str, Any] = {"architecture": "resnet",
+                               "architecture_options": {"width": 16, "depth": 1, "max_width": 128, "norm": "batch"}}
+#: How the LFW models train (`TrainConfig` fields): lr warm-up then cosine decay, KL warm-up, flips.
+LFW_TRAINING: dict[str, Any] = {"warmup_steps": 200, "lr_schedule": "cosine", "min_lr_ratio": 0.02,
+                                "kl_warmup_steps": 500, "hflip": True, "val_fraction": 0.05}
+#: LFW faces of every person outside View 1's test pairs (64 px colour, 150 px centre crop).
+LFW_FACES: dict[str, Any] = {"size": 64, "crop": 150, "color": True, "exclude_pairs": "test"}
+
+
+def _lfw(name: str, model: str, steps: int, description: str,
          train_options: dict[str, Any] | None = None, **model_options: Any) -> Recipe:
-    return Recipe(name=name, model=model, data="lfw-pairs",
-                  data_options={"subset": "train", "size": 64, "crop": 150, "color": True, "people": people},
+    """An LFW face model: trained on every image of the people outside View 1's test pairs (10,492
+    faces), shown and scored on View 1's test faces, whose people it never saw."""
+    return Recipe(name=name, model=model, data="lfw-people", data_options=dict(LFW_FACES),
                   model_options={"latent_dim": 32, "likelihood": "gaussian", "gaussian_scale": 0.05,
-                                 **model_options},
-                  steps=steps, seed=0, evaluation="lfw-view1", train_options=dict(train_options or {}),
-                  description=description)
+                                 **LFW_NETWORK, **model_options},
+                  steps=steps, batch_size=64, lr=2e-3, seed=0, evaluation="lfw-view1",
+                  train_options={**LFW_TRAINING, **(train_options or {})}, description=description)
+
+
+#: The original project's beta sweep on LFW faces.
+LFW_BETAS = (2.0, 4.0, 5.0, 10.0)
 
 
 def _frozen_patch_vae() -> Recipe:
@@ -144,6 +162,10 @@ def _frozen_patch_vae() -> Recipe:
                     "Gaussian 0.02, 4 ep, also read at 32 px, PCA 200, PLDA 100) on View 1 training pairs")
 
 
+#: Optimiser steps of the LFW VAE and of the other LFW models (beta sweep, ModVAE).
+LFW_STEPS_VAE = 8000
+LFW_STEPS = 3000
+
 #: Every recipe the zoo ships, by name.
 RECIPES: dict[str, Recipe] = {r.name: r for r in [
     _synthetic("synthetic-vae", "vae", 10000, description="plain VAE (Kingma & Welling)"),
@@ -153,10 +175,15 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     _synthetic("synthetic-factor-vae", "factor-vae", 10000, description="FactorVAE (Kim & Mnih)"),
     _synthetic("synthetic-modvae", "modvae", 30000, grouped=True, identity_latents=1, lam=10.0,
                description="ModVAE (DC-IGN): groups of 8 faces in which one factor varies, one latent per factor"),
-    _lfw("lfw-beta-vae-b4", "beta-vae", 6000, beta=4.0,
-         description="beta-VAE, beta 4, on LFW View 1 training pairs (64 px colour, 150 px centre crop)"),
-    _lfw("lfw-modvae", "modvae", 6000, people=True, train_options={"group_size": 4}, lam=10.0,
-         description="ModVAE with identity groups (4 images of one person) on View 1's training people"),
+    _lfw("lfw-vae", "vae", LFW_STEPS_VAE,
+         description="VAE (Kingma & Welling), residual networks, on LFW faces of people outside View 1's test "
+                     "pairs (64 px colour, 150 px centre crop)"),
+    *[_lfw(f"lfw-beta-vae-b{b:g}", "beta-vae", LFW_STEPS, beta=b,
+           description=f"beta-VAE, beta {b:g}, residual networks, on LFW faces of people outside View 1's test pairs")
+      for b in LFW_BETAS],
+    _lfw("lfw-modvae", "modvae", LFW_STEPS, train_options={"group_size": 4}, lam=10.0,
+         description="ModVAE with identity groups (4 images of one person), residual networks, on LFW people "
+                     "outside View 1's test pairs"),
     _frozen_patch_vae(),
 ]}
 
@@ -237,7 +264,7 @@ def held_out_options(r: Recipe | str) -> dict[str, Any]:
     """The loader options that decide an LFW recipe's held-out faces (size, crop, colour): its
     data options without the training choices (`subset`, `people`); recipes that agree on them
     are shown on the same View 1 test faces."""
-    return {k: v for k, v in recipe(r).data_options.items() if k not in ("subset", "people")}
+    return {k: v for k, v in recipe(r).data_options.items() if k not in ("subset", "people", "exclude_pairs")}
 
 
 def held_out_faces(r: Recipe | str):
@@ -246,10 +273,10 @@ def held_out_faces(r: Recipe | str):
     from facelib.data import load
 
     r = recipe(r)
-    if r.data != "lfw-pairs":
+    if r.data not in LFW_DATA:
         raise ValueError(f"recipe {r.name!r} trains on {r.data!r}; held_out_faces is for LFW recipes "
                          "(synthetic recipes render fresh faces: preview_faces)")
-    test = load(r.data, **{**held_out_options(r), "subset": "test"})
+    test = load("lfw-pairs", **{**held_out_options(r), "subset": "test"})
     return test.subset(np.arange(len(test)), name=f"{test.name}[View 1 test]")
 
 

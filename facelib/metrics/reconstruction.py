@@ -1,0 +1,76 @@
+"""How well a model reconstructs faces it never trained on, beside the linear baseline.
+
+Like the disentanglement metrics these take a function, here a *reconstructor*: uint8 images
+N x C x H x W -> float reconstructions in [0, 1] of the same shape (`facelib.train.reconstruct`
+of a model with `functools.partial`, or `PCAReconstructor(k).fit(train_images)`). The per-pixel
+MSE is on the [0, 1] scale; PSNR and SSIM come from scikit-image
+(`skimage.metrics.peak_signal_noise_ratio` / `structural_similarity`, data range 1, the
+standard 7x7 window; colour images per channel), averaged over images.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from sklearn.decomposition import PCA
+
+from facelib.data.pixels import image_batch, to_float
+
+__all__ = ["reconstruction_metrics", "PCAReconstructor"]
+
+Reconstructor = Callable[[torch.Tensor], torch.Tensor]
+
+
+def reconstruction_metrics(reconstruct: Reconstructor, images, batch_size: int = 512) -> dict[str, float]:
+    """MSE (per pixel, [0, 1] scale; lower is better), PSNR (dB, mean over images; higher is
+    better) and SSIM (mean over images; higher is better) of `reconstruct` on `images`."""
+    images = image_batch(images)
+    if images.shape[0] == 0:
+        raise ValueError("reconstruction_metrics needs at least one image")
+    sq, psnr, ssim = 0.0, [], []
+    for start in range(0, images.shape[0], batch_size):
+        chunk = images[start:start + batch_size]
+        x = to_float(chunk).numpy().astype(np.float64)
+        r = reconstruct(chunk)
+        r = (r.detach().cpu().numpy() if isinstance(r, torch.Tensor) else np.asarray(r)).astype(np.float64)
+        if r.shape != x.shape:
+            raise ValueError(f"the reconstructor returned shape {r.shape} for images of shape {x.shape}; it must "
+                             "return float images in [0, 1] of the input's shape")
+        r = np.clip(r, 0.0, 1.0)
+        sq += float(((r - x) ** 2).sum())
+        for xi, ri in zip(x, r):
+            psnr.append(peak_signal_noise_ratio(xi, ri, data_range=1.0))
+            ssim.append(structural_similarity(xi, ri, data_range=1.0, channel_axis=0))
+    n_values = images.numel()
+    return {"mse": sq / n_values, "psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim))}
+
+
+class PCAReconstructor:
+    """PCA with `k` components (scikit-learn's) fitted on training images, as a reconstructor:
+    the best linear `k`-dimensional code in squared error, the baseline a VAE of `k` latents
+    has to beat on held-out faces."""
+
+    def __init__(self, k: int, random_state: int = 0):
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        self.k, self.random_state = k, random_state
+
+    def fit(self, images) -> "PCAReconstructor":
+        images = image_batch(images)
+        if images.shape[0] <= self.k:
+            raise ValueError(f"PCA with k={self.k} needs more than {self.k} training images, got {images.shape[0]}")
+        self.shape_ = tuple(images.shape[1:])
+        x = to_float(images).reshape(images.shape[0], -1).numpy()
+        self.pca_ = PCA(self.k, random_state=self.random_state).fit(x)  # scikit-learn picks the solver
+        return self
+
+    def __call__(self, images) -> torch.Tensor:
+        images = image_batch(images)
+        if tuple(images.shape[1:]) != self.shape_:
+            raise ValueError(f"PCA was fitted on images {self.shape_}, got {tuple(images.shape[1:])}")
+        x = to_float(images).reshape(images.shape[0], -1).numpy()
+        r = self.pca_.inverse_transform(self.pca_.transform(x))
+        return torch.from_numpy(r.astype(np.float32)).view(images.shape[0], *self.shape_)

@@ -1,0 +1,109 @@
+"""Encoder/decoder pairs by name: the residual networks' shapes and options, and a user's own
+pair registered, saved and rebuilt from the file with no code in it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from facelib.models import ARCHITECTURES, build_model, register_architecture
+from facelib.models.resnet import ResidualBlock, resnet_sides
+from facelib.train import TrainConfig, fit, load_model
+from facelib.train.checkpoint import CheckpointError, save_checkpoint
+
+from test_train import QUIET, faces
+
+
+@pytest.mark.parametrize("size, channels", [(32, 1), (48, 3), (64, 3), (128, 1)])
+def test_resnet_round_trips_every_supported_size(size, channels):
+    m = build_model("vae", image_size=size, channels=channels, latent_dim=6, architecture="resnet",
+                    architecture_options={"width": 8, "max_width": 16})
+    x = torch.rand(2, channels, size, size)
+    out = m(x)
+    assert out["mu"].shape == (2, 6) and out["x_mean"].shape == x.shape
+    assert any(isinstance(mod, ResidualBlock) for mod in m.modules())
+
+
+def test_resnet_width_and_depth_set_the_network():
+    def count(**o):
+        m = build_model("vae", image_size=32, latent_dim=4, architecture="resnet", architecture_options=o)
+        return sum(isinstance(mod, ResidualBlock) for mod in m.modules()), sum(p.numel() for p in m.parameters())
+
+    blocks1, params1 = count(width=8, depth=1)
+    blocks2, params2 = count(width=8, depth=2)
+    assert blocks2 == 2 * blocks1 and params2 > params1
+    assert resnet_sides(32) == [32, 16, 8, 4] and blocks1 == 2 * 3  # encoder + decoder, one per stage
+    _, wide = count(width=16, depth=1)
+    assert wide > 3 * params1  # conv weights grow with the square of the width
+    group = build_model("vae", image_size=32, latent_dim=4, architecture="resnet",
+                        architecture_options={"width": 8, "norm": "group"})
+    assert any(isinstance(mod, nn.GroupNorm) for mod in group.modules())
+
+
+@pytest.mark.parametrize("options, match", [
+    ({"widht": 8}, "unknown option"), ({"depth": -1}, "depth"), ({"norm": "layer"}, "norm"),
+    ({"width": 12, "norm": "group"}, "divisible by 8"),
+])
+def test_bad_resnet_options_are_refused(options, match):
+    with pytest.raises(ValueError, match=match):
+        build_model("vae", image_size=32, architecture="resnet", architecture_options=options)
+
+
+def test_resnet_refuses_a_size_that_does_not_halve_to_a_grid():
+    with pytest.raises(ValueError, match="halves down"):
+        build_model("vae", image_size=150, architecture="resnet")
+    with pytest.raises(ValueError, match="unknown architecture 'nope'.*register_architecture"):
+        build_model("vae", image_size=32, architecture="nope")
+    with pytest.raises(ValueError, match="hidden_channels"):
+        build_model("vae", image_size=32, architecture_options={"width": 8})
+
+
+class _MLPEncoder(nn.Module):
+    def __init__(self, channels, image_size, latent_dim, hidden=16):
+        super().__init__()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(channels * image_size ** 2, hidden), nn.ReLU(),
+                                 nn.Linear(hidden, 2 * latent_dim))
+
+    def forward(self, x):
+        return self.net(x).chunk(2, dim=1)
+
+
+class _MLPDecoder(nn.Module):
+    def __init__(self, channels, image_size, latent_dim, hidden=16):
+        super().__init__()
+        self.shape = (channels, image_size, image_size)
+        self.net = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, channels * image_size ** 2))
+
+    def forward(self, z):
+        return self.net(z).view(z.shape[0], *self.shape)
+
+
+@pytest.fixture
+def mlp_architecture():
+    register_architecture("test-mlp", _MLPEncoder, _MLPDecoder, defaults={"hidden": 16}, replace=True)
+    yield "test-mlp"
+    ARCHITECTURES.pop("test-mlp", None)
+
+
+def test_a_registered_architecture_trains_saves_and_rebuilds_from_the_file(tmp_path, mlp_architecture):
+    m = build_model("beta-vae", image_size=32, latent_dim=3, architecture=mlp_architecture,
+                    architecture_options={"hidden": 24})
+    assert isinstance(m.encoder, _MLPEncoder) and m.encoder.net[1].out_features == 24
+    result = fit(m, faces(), TrainConfig(epochs=1, device="cpu", **QUIET), out=str(tmp_path))
+    again = load_model(result.checkpoint)  # torch.load(weights_only=True): only names and tensors in the file
+    assert isinstance(again.encoder, _MLPEncoder) and again.config.architecture_options == {"hidden": 24}
+    x = torch.rand(2, 1, 32, 32)
+    assert torch.equal(again.encode(x)[0], result.model.encode(x)[0])
+    with pytest.raises(ValueError, match="unknown option"):
+        build_model("vae", image_size=32, architecture=mlp_architecture, architecture_options={"hiden": 2})
+    with pytest.raises(ValueError, match="already registered"):
+        register_architecture(mlp_architecture, _MLPEncoder, _MLPDecoder)
+
+
+def test_loading_a_model_of_an_unregistered_architecture_says_what_to_do(tmp_path, mlp_architecture):
+    m = build_model("vae", image_size=32, latent_dim=3, architecture=mlp_architecture)
+    path = save_checkpoint(tmp_path / "m.pt", m)
+    ARCHITECTURES.pop(mlp_architecture)
+    with pytest.raises(CheckpointError, match="register_architecture"):
+        load_model(path)
