@@ -107,3 +107,15 @@ def test_loading_a_model_of_an_unregistered_architecture_says_what_to_do(tmp_pat
     ARCHITECTURES.pop(mlp_architecture)
     with pytest.raises(CheckpointError, match="register_architecture"):
         load_model(path)
+
+
+def test_a_file_from_before_architectures_loads_as_the_small_network_without_a_warning(tmp_path, recwarn):
+    m = build_model("vae", image_size=32, latent_dim=3, hidden_channels=8, hidden_dim=16)
+    path = save_checkpoint(tmp_path / "old.pt", m)
+    ckpt = torch.load(path, weights_only=True)
+    for key in ("architecture", "architecture_options"):
+        del ckpt["model_config"][key]
+    torch.save(ckpt, path)
+    again = load_model(path)
+    assert again.config.architecture == "small" and not [w for w in recwarn if "predates" in str(w.message)]
+    assert torch.equal(again.decode(torch.zeros(1, 3)), m.eval().decode(torch.zeros(1, 3)))

@@ -54,7 +54,7 @@ def test_two_gloo_processes_match_one_process_and_resume_exactly(tmp_path):
         # the checkpoint is rank 0's alone, carries every rank's RNG, and a resume is exact
         full, part = (load_checkpoint(tmp_path / name / d / "checkpoint.pt") for d in ("full", "part"))
         assert full["world_size"] == 2 and len(full["rank_rng_states"]) == 2 and full["completed"]
-        assert sorted(p.name for p in (tmp_path / name / "full").iterdir()) == [".lock", "checkpoint.pt", "history.csv"]
+        assert sorted(p.name for p in (tmp_path / name / "full").iterdir()) == [".lock", "best.pt", "checkpoint.pt", "history.csv"]
         assert runs["resumed"] == runs["full"]
         assert all(torch.equal(full["state_dict"][k], part["state_dict"][k]) for k in full["state_dict"])
 

@@ -481,6 +481,11 @@ def _fields_added_later(model: torch.nn.Module, stored: dict[str, Any]) -> list[
     return out
 
 
+#: Config fields whose default is what every file written before them meant, so filling them in
+#: needs no warning (before `architecture` existed every model had the "small" networks).
+_SAME_BEFORE = frozenset({"architecture", "architecture_options"})
+
+
 def load_model(path: str | os.PathLike, map_location: Any = "cpu") -> torch.nn.Module:
     """Rebuild a model from a checkpoint file alone, in eval mode.
 
@@ -508,10 +513,11 @@ def load_model(path: str | os.PathLike, map_location: Any = "cpu") -> torch.nn.M
             f"in this facelib version ({exc}); use the facelib version that wrote it ({written_by})"
         ) from exc
     added = _fields_added_later(model, stored)
-    if added:
+    loud = [k for k in added if k not in _SAME_BEFORE]
+    if loud:
         warnings.warn(
-            f"{ckpt['path']} predates config field(s) {', '.join(added)}; using their defaults "
-            f"({', '.join(f'{k}={getattr(model.config, k)!r}' for k in added)})", stacklevel=2)
+            f"{ckpt['path']} predates config field(s) {', '.join(loud)}; using their defaults "
+            f"({', '.join(f'{k}={getattr(model.config, k)!r}' for k in loud)})", stacklevel=2)
     try:
         load_state_into(model, ckpt)
     except CheckpointError as exc:

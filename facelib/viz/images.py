@@ -115,17 +115,25 @@ def _check_models(models: Mapping[str, Any]) -> None:
         raise ValueError("models must be a non-empty {row label: model} mapping, e.g. {'beta 4': model}")
 
 
-def reconstruction_rows(models: Mapping[str, torch.nn.Module], images: Any, title: str | None = None):
+def reconstruction_rows(models: Mapping[str, Any], images: Any, title: str | None = None):
     """Several models side by side on the same faces: a row of originals, then one row of
-    reconstructions (decoded posterior means) per model, each row labelled by its key, as in
-    the original project's beta-sweep figure. Returns the Figure."""
+    reconstructions per model, each row labelled by its key, as in the original project's
+    beta-sweep figure. A value is a facelib model (its decoded posterior means) or any
+    reconstructor, images -> reconstructions (e.g. `metrics.PCAReconstructor`, the linear
+    baseline). Returns the Figure."""
     from facelib.train import reconstruct
 
     _check_models(models)
     x = as_float_images(images)
+    rows = [x]
     for name, model in models.items():
-        check_fits_model(model, x, what=f"images for {name!r}")
-    rows = [x] + [reconstruct(model, x) for model in models.values()]
+        if isinstance(model, torch.nn.Module):
+            check_fits_model(model, x, what=f"images for {name!r}")
+            rows.append(reconstruct(model, x))
+        elif callable(model):
+            rows.append(torch.as_tensor(model(x)).float().clamp(0, 1).reshape(x.shape))
+        else:
+            raise TypeError(f"{name!r}: expected a model or a reconstructor (images -> images), got {type(model).__name__}")
     return show_images(torch.cat(rows), nrow=x.shape[0], title=title, row_labels=["original", *map(str, models)])
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Recipe", "RECIPES", "recipe", "build_data", "preview_faces", "model_options", "build_model", "train",
-           "modvae_blocks", "at_scale", "variant", "held_out_options", "held_out_faces", "patch_vae_recipe",
+           "modvae_blocks", "at_scale", "variant", "held_out_options", "held_out_faces", "held_out_inputs", "patch_vae_recipe",
            "SYNTHETIC_DISENTANGLEMENT"]
 
 #: The synthetic-faces disentanglement setting shared by the zoo and the benchmark.
@@ -164,7 +164,7 @@ def _frozen_patch_vae() -> Recipe:
 
 #: Optimiser steps of the LFW VAE and of the other LFW models (beta sweep, ModVAE).
 LFW_STEPS_VAE = 8000
-LFW_STEPS = 3000
+LFW_STEPS = 1200
 
 #: Every recipe the zoo ships, by name.
 RECIPES: dict[str, Recipe] = {r.name: r for r in [
@@ -278,6 +278,37 @@ def held_out_faces(r: Recipe | str):
                          "(synthetic recipes render fresh faces: preview_faces)")
     test = load("lfw-pairs", **{**held_out_options(r), "subset": "test"})
     return test.subset(np.arange(len(test)), name=f"{test.name}[View 1 test]")
+
+
+#: Offset of the sample seed of a synthetic recipe's held-out faces (the same people, new draws).
+HELD_OUT_SEED_OFFSET = 10_000
+
+
+def held_out_inputs(r: Recipe | str, n: int = 2000):
+    """What a recipe's model takes, drawn from faces it never trained on, for reconstruction
+    figures: LFW recipes every View 1 test face (`held_out_faces`, at most `n`); synthetic recipes
+    `n` fresh draws of the recipe's people (another sample seed than the training set's); a patch
+    recipe `n` patches of View 1 test faces on its grid."""
+    from facelib.data import FaceDataset, load
+    from facelib.data.synthetic import FactorRanges, SyntheticFaces
+
+    r = recipe(r)
+    if r.data == "synthetic":
+        o = r.data_options
+        ranges = {k: v for k, v in o.items() if k not in ("n", "size", "seed", "n_identities", "channels",
+                                                           "group_size", "group_factor")}
+        faces = SyntheticFaces(size=int(o["size"]), channels=int(o.get("channels", 1)),
+                               n_identities=int(o["n_identities"]), seed=int(o["seed"]),
+                               ranges=FactorRanges.from_options(**ranges))
+        return faces.sample(int(n), seed=int(o["seed"]) + HELD_OUT_SEED_OFFSET)
+    faces = held_out_faces(r)
+    if not r.patches:
+        return faces.subset(np.arange(min(int(n), len(faces))), name=faces.name)
+    from facelib.verify.latents import training_patches
+
+    p = r.patches
+    x = training_patches(faces.images, int(p["patch"]), int(p["stride"]), int(n), False, seed=r.seed)
+    return FaceDataset(images=x, identity=np.full(len(x), -1, dtype=np.int64), name=f"{faces.name} patches")
 
 
 def preview_faces(r: Recipe | str, n: int = 16):

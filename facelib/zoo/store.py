@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ZooError", "zoo_dir", "manifest", "entry", "path", "sha256", "load", "verify", "write_entry",
+__all__ = ["ZooError", "zoo_dir", "manifest", "entry", "label", "path", "sha256", "load", "verify", "write_entry",
            "available", "table"]
 
 MANIFEST = "manifest.json"
@@ -73,6 +73,17 @@ def entry(name: str, folder: str | os.PathLike | None = None) -> dict[str, Any]:
         raise ZooError(f"the zoo in {Path(folder or zoo_dir())} has no model {name!r} "
                        f"(it has: {', '.join(sorted(entries)) or 'none'}); {hint}")
     return entries[name]
+
+
+def label(name: str, folder: str | os.PathLike | None = None) -> str:
+    """How a figure names zoo model `name`: "zoo lfw-vae (8,000 steps, 24 min on 2 CPU cores)"."""
+    e = entry(name, folder)
+    t = e.get("training") or {}
+    hw = t.get("hardware") or {}
+    where = (f"{hw.get('cores')} CPU cores" if hw.get("device", "cpu") == "cpu" and hw.get("cores")
+             else str(hw.get("device", "?")))
+    minutes = float(t.get("train_seconds", 0.0)) / 60
+    return f"zoo {name} ({int(t.get('steps', 0)):,} steps, {minutes:.0f} min on {where})"
 
 
 def path(name: str, folder: str | os.PathLike | None = None) -> Path:

@@ -1,0 +1,127 @@
+"""Reconstructions of the zoo's models on faces they never trained on, beside PCA of the same size.
+
+    python benchmarks/reconstruction.py            # every zoo model -> benchmarks/results/reconstruction.csv
+    python benchmarks/reconstruction.py --models lfw-vae lfw-beta-vae-b4 --no-write
+    python benchmarks/reconstruction.py --figure docs/rate_distortion.png
+
+For each model: MSE (per pixel, [0, 1] scale), PSNR and SSIM (scikit-image) of its decoded
+posterior means, and the rate (KL) and bits/dim of its ELBO on the 8-bit scale
+(`train.held_out_terms`), on the held-out faces of its recipe (`zoo.recipes.held_out_inputs`: LFW
+View 1's test faces, whose people no LFW recipe trains on; fresh draws for the synthetic recipes).
+Beside every model, PCA fitted on the same training images (`zoo.build_data`) with k = its latents
+and k = 4 x its latents reconstructs the same faces (`metrics.PCAReconstructor`). The ratio
+`mse_vs_pca_k` is the model's MSE over PCA-k's: below 1 the VAE beats the linear code of its size.
+The figure draws each LFW model's (rate, MSE) point against PCA's MSE for k = 8 ... 256.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from functools import partial
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import torch  # noqa: E402
+
+from facelib import results, zoo  # noqa: E402
+from facelib.metrics import PCAReconstructor, reconstruction_metrics  # noqa: E402
+from facelib.models import latent_dim  # noqa: E402
+from facelib.train import held_out_terms, reconstruct  # noqa: E402
+from facelib.zoo.recipes import held_out_inputs  # noqa: E402
+
+#: Held-out inputs per model (LFW: all 2,000 View 1 test faces).
+N_HELD_OUT = 2000
+#: PCA sizes of the rate-distortion figure's line.
+PCA_LINE = (8, 16, 32, 64, 128, 256)
+
+
+def _pca_key(r) -> tuple:
+    return (r.data, tuple(sorted((k, str(v)) for k, v in r.data_options.items())), tuple(sorted(r.patches.items())))
+
+
+def measure(names: list[str], pca_line: bool) -> tuple[pd.DataFrame, dict]:
+    rows, line, fitted = [], {}, {}
+    for name in names:
+        t0 = time.perf_counter()
+        r = zoo.Recipe.from_dict(zoo.entry(name)["recipe"])  # what the stored model was trained with
+        model = zoo.load(name)
+        faces = held_out_inputs(r, N_HELD_OUT)
+        k = latent_dim(model)
+        key = _pca_key(r)
+        if key not in fitted:
+            fitted[key] = zoo.build_data(r).images
+        train_images = fitted[key]
+        vae = reconstruction_metrics(partial(reconstruct, model, device="cpu"), faces.images)
+        terms = held_out_terms(model, faces.images[:1000], seed=0, device="cpu")
+        row = {"model": name, "recipe_model": r.model, "beta": r.model_options.get("beta", 1.0 if r.model == "vae" else None),
+               "latents": k, "held_out": faces.name, "n_held_out": len(faces), "n_train": len(train_images),
+               "steps": zoo.entry(name)["training"]["steps"], "mse": vae["mse"], "psnr": vae["psnr"],
+               "ssim": vae["ssim"], "kl_nats": terms["kl"], "bits_per_dim": terms["bits_per_dim"],
+               "active_latents": terms["active_latents"]}
+        for mult in (1, 4):
+            pca = reconstruction_metrics(PCAReconstructor(k * mult).fit(train_images), faces.images)
+            row.update({f"pca{mult}k_mse": pca["mse"], f"pca{mult}k_psnr": pca["psnr"], f"pca{mult}k_ssim": pca["ssim"]})
+        row["mse_vs_pca_k"] = row["mse"] / row["pca1k_mse"]
+        row["mse_vs_pca_4k"] = row["mse"] / row["pca4k_mse"]
+        rows.append(row)
+        if pca_line and r.data != "synthetic" and not r.patches and key not in line:
+            line[key] = {kk: reconstruction_metrics(PCAReconstructor(kk).fit(train_images), faces.images)["mse"]
+                         for kk in PCA_LINE}
+        print(f"{name}: MSE {row['mse']:.5f} (PCA-{k} {row['pca1k_mse']:.5f}, ratio {row['mse_vs_pca_k']:.3f}; "
+              f"PCA-{4 * k} {row['pca4k_mse']:.5f}), PSNR {row['psnr']:.2f}, SSIM {row['ssim']:.3f}, "
+              f"KL {row['kl_nats']:.1f} nats, {time.perf_counter() - t0:.0f} s", flush=True)
+    return pd.DataFrame(rows), line
+
+
+def rate_distortion_figure(table: pd.DataFrame, line: dict, file: str) -> None:
+    """Each LFW model's (KL, MSE) on View 1 test faces, with PCA's MSE per k as horizontal marks."""
+    lfw = table[table.held_out.str.contains("lfw") & ~table.held_out.str.contains("patches")]
+    if lfw.empty or not line:
+        print("no LFW face models in the table: no rate-distortion figure")
+        return
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    pca = next(iter(line.values()))
+    for kk, mse in pca.items():
+        ax.axhline(mse, color="0.6", lw=0.8, ls="--")
+        ax.text(0.99, mse, f"PCA-{kk}", ha="right", va="bottom", fontsize=8, color="0.35",
+                transform=ax.get_yaxis_transform())
+    for row in lfw.itertuples():
+        ax.scatter(row.kl_nats, row.mse, s=40, zorder=3)
+        ax.annotate(row.model.replace("lfw-", ""), (row.kl_nats, row.mse), textcoords="offset points", xytext=(5, 4),
+                    fontsize=8)
+    ax.set_xlabel("rate: KL(q(z|x) || p(z)), nats per face (View 1 test faces)")
+    ax.set_ylabel("distortion: per-pixel MSE ([0, 1] scale)")
+    ax.set_yscale("log")
+    ax.set_title("LFW models (32 latents) against PCA with k components (dashed)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(file, dpi=120)
+    print(f"wrote {file}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="*", default=None, help="zoo models (default: every one)")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave the results file as it is")
+    parser.add_argument("--figure", default=None, help="also draw the LFW rate-distortion figure to this PNG")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    names = args.models or zoo.available()
+    unknown = sorted(set(names) - set(zoo.available()))
+    if unknown:
+        print(f"reconstruction.py: error: the zoo has no model(s) {unknown}; it has {zoo.available()}", file=sys.stderr)
+        return 2
+    table, line = measure(names, pca_line=args.figure is not None)
+    if args.figure:
+        rate_distortion_figure(table, line, args.figure)
+    if not args.no_write:
+        print(f"wrote {results.write('reconstruction', table)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
