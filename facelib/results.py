@@ -113,15 +113,22 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
+def _number(value: float, floatfmt: str) -> str:
+    """`floatfmt`, except that a number below 0.1 keeps three significant digits (an MSE of 0.00883
+    is not "0.009")."""
+    return format(value, ".3g") if 0 < abs(value) < 0.1 else format(value, floatfmt)
+
+
 def markdown(table: pd.DataFrame, columns: Sequence[str], floatfmt: str = ".3f") -> str:
-    """`columns` of a results table as a GitHub markdown table (numbers with `floatfmt`; a value a
+    """`columns` of a results table as a GitHub markdown table (numbers with `floatfmt`, three
+    significant digits below 0.1; a value a
     row does not have, such as an LFW accuracy of a synthetic-faces model, is left blank)."""
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ValueError(f"columns {missing} not in the results table (it has {list(table.columns)})")
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for _, row in table[list(columns)].iterrows():
-        cells = ["" if _missing(v) else format(v, floatfmt) if isinstance(v, float) else str(v) for v in row]
+        cells = ["" if _missing(v) else _number(v, floatfmt) if isinstance(v, float) else str(v) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

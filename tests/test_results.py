@@ -52,6 +52,9 @@ def test_markdown_and_readme_blocks(tmp_path):
     results.write("demo", pd.DataFrame({"model": ["a"], "mig": [0.53512]}), command="b", folder=tmp_path)
     assert results.markdown(results.read("demo", tmp_path), ["model", "mig"]) == (
         "| model | mig |\n|---|---|\n| a | 0.535 |")
+    small = pd.DataFrame({"model": ["a", "b"], "mse": [0.008834, -0.0521], "n": [1.0, 0.0]})
+    assert results.markdown(small, ["model", "mse", "n"]).splitlines()[2:] == ["| a | 0.00883 | 1.000 |",
+                                                                              "| b | -0.0521 | 0.000 |"]
     stale = "intro\n<!-- results:demo columns=model,mig -->\n| old |\n<!-- /results -->\nend\n"
     fresh = results.render_readme(stale, tmp_path)
     assert fresh == "intro\n<!-- results:demo columns=model,mig -->\n| model | mig |\n|---|---|\n| a | 0.535 |\n<!-- /results -->\nend\n"

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from facelib import zoo
+from facelib.train import TrainConfig
 from facelib.zoo import Recipe, ZooError
 from facelib.zoo.recipes import RECIPES, build_data, build_model, modvae_blocks
 
@@ -222,13 +224,69 @@ def test_held_out_faces_are_view1_test_at_the_recipes_options(monkeypatch):
     faces = held_out_faces("lfw-modvae")
     assert len(faces) == 10 and "View 1 test" in faces.name
     options = dict(RECIPES["lfw-modvae"].data_options, subset="test")
-    del options["people"]
-    assert calls == [("lfw-pairs", options)]  # the training people's extra images are not asked for
+    del options["exclude_pairs"]
+    assert calls == [("lfw-pairs", options)]  # View 1's test pairs, not the training faces
     assert len(preview_faces("lfw-modvae", n=4)) == 4
     with pytest.raises(ValueError, match="held_out_faces is for LFW recipes"):
         held_out_faces("synthetic-vae")
     from facelib.zoo.recipes import held_out_options
 
-    # the beta-VAE (pair images) and the ModVAE (+ their people's other images) share View 1 test faces
+    # every LFW face model (and the patch VAE at its own crop) is shown on View 1 test faces
     assert held_out_options("lfw-modvae") == held_out_options("lfw-beta-vae-b4") == {"size": 64, "crop": 150,
                                                                                        "color": True}
+    assert held_out_options("lfw-patch-vae") == {"size": 64, "crop": 120, "color": False}
+
+
+def test_lfw_face_recipes_train_on_people_outside_view1_test_with_the_residual_networks():
+    lfw = {n: r for n, r in RECIPES.items() if r.data == "lfw-people"}
+    assert {"lfw-vae", "lfw-beta-vae-b2", "lfw-beta-vae-b4", "lfw-beta-vae-b5", "lfw-beta-vae-b10", "lfw-modvae"} <= set(lfw)
+    assert sorted(r.model_options["beta"] for r in lfw.values() if r.model == "beta-vae") == [2.0, 4.0, 5.0, 10.0]
+    for r in lfw.values():
+        assert r.data_options["exclude_pairs"] == "test" and r.model_options["architecture"] == "resnet"
+        assert r.model_options["latent_dim"] == 32 and r.data_options["size"] == 64
+        TrainConfig(**r.train_options)  # every training option is a valid TrainConfig field
+
+
+def test_held_out_inputs_are_faces_the_recipe_never_trained_on():
+    from facelib.zoo.recipes import held_out_inputs
+
+    r = tiny("synthetic-vae")
+    train_faces, fresh = build_data(r), held_out_inputs(r, n=64)
+    seen = {bytes(img.numpy()) for img in train_faces.images}
+    assert len(fresh) == 64 and not any(bytes(img.numpy()) in seen for img in fresh.images)
+    assert set(np.unique(fresh.identity)) <= set(range(r.data_options["n_identities"]))
+
+
+# -- the README's figures of the zoo ---------------------------------------------------------------
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+
+def test_the_readme_figures_are_not_older_than_the_zoo():
+    from facelib.zoo.figures import stale
+
+    reasons = stale(DOCS)
+    assert reasons == [], f"docs/ figures are stale ({reasons}); redraw them with `python -m facelib zoo figures docs/`"
+    for name in ("zoo_reconstructions.png", "zoo_samples.png"):
+        assert (DOCS / name).stat().st_size > 10_000
+
+
+def _fake_zoo(folder, models):
+    entries = {n: {"file": f"{n}.pt", "sha256": sha,
+                   "recipe": {"data": "lfw-people", "evaluation": "lfw-view1", "model": m, "model_options": {"beta": b}}}
+               for n, (m, b, sha) in models.items()}
+    (folder / "manifest.json").write_text(json.dumps({"models": entries}))
+
+
+def test_stale_figures_name_what_changed(tmp_path):
+    from facelib.zoo.figures import STAMP, face_models, stale
+
+    _fake_zoo(tmp_path, {"lfw-b4": ("beta-vae", 4.0, "aa"), "lfw-vae": ("vae", 1.0, "bb"), "lfw-b2": ("beta-vae", 2.0, "cc")})
+    assert face_models(tmp_path) == ["lfw-vae", "lfw-b2", "lfw-b4"]
+    out = tmp_path / "docs"
+    out.mkdir()
+    assert "missing" in stale(out, tmp_path)[0]
+    (out / STAMP).write_text(json.dumps({"models": {"lfw-b4": "aa", "lfw-vae": "bb", "lfw-b2": "cc"}}))
+    assert stale(out, tmp_path) == []
+    _fake_zoo(tmp_path, {"lfw-b4": ("beta-vae", 4.0, "XX"), "lfw-vae": ("vae", 1.0, "bb"), "lfw-new": ("vae", 1.0, "dd")})
+    assert sorted(stale(out, tmp_path)) == ["lfw-b2 is no longer in the zoo", "lfw-b4 changed since the figures were drawn",
+                                            "lfw-new is not in the figures"]

@@ -117,6 +117,31 @@ class Study:
               f"sha256 {e['sha256'][:12]}...)")
         return model
 
+    @staticmethod
+    def run_label(name: str, history: pd.DataFrame) -> str:
+        """How a figure names a model this run trained: "this run's vae (120 steps, 9 s)"."""
+        steps = int(history["step"].iloc[-1]) if len(history) and "step" in history else 0
+        seconds = float(history["time_s"].sum()) if "time_s" in history else float("nan")
+        return f"this run's {name} ({steps:,} steps, {seconds:.0f} s)"
+
+    def zoo_models(self, names: list[str]) -> dict[str, Any]:
+        """Zoo models by the label figures give them (`zoo.label`: name, steps, training time)."""
+        from facelib import zoo
+
+        return {zoo.label(name): self.zoo_model(name) for name in names}
+
+    def lfw_available(self) -> bool:
+        """Whether LFW (its View 1 pair lists and images) is under the data root, so the zoo's
+        LFW models can be shown on View 1's test faces; says so when it is not."""
+        from facelib.data import data_root
+
+        home = data_root() / "scikit_learn_data" / "lfw_home"
+        there = (home / "pairsDevTest.txt").exists() and (home / "lfw_funneled").is_dir()
+        if not there:
+            print(f"LFW is not under {data_root()} (scikit_learn_data/lfw_home): the zoo's synthetic-faces models "
+                  "are shown instead of its LFW ones")
+        return there
+
     def train_recipe(self, name: Any, *, key: str | None = None):
         """A zoo recipe (a name or a `zoo.recipes.Recipe`, e.g. a `recipes.variant`) trained in
         this run, or reused from the run's checkpoints; every recipe goes through this one path,

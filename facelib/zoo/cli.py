@@ -1,4 +1,4 @@
-"""`python -m facelib zoo {list,build,check}`: the shipped models, rebuilt or re-measured."""
+"""`python -m facelib zoo {list,build,check,figures}`: the shipped models, rebuilt, re-measured or drawn."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--folder", default=None, help="zoo folder (default: zoo/ of the checkout, or $FACELIB_ZOO)")
     c = sub.add_parser("check", help="recompute each model's headline metrics from its stored weights")
     c.add_argument("names", nargs="*", metavar="NAME", help="models to check (default: all)")
+    f = sub.add_parser("figures", help="the original project's figures (reconstructions per beta, prior samples) "
+                                       "of the zoo's LFW models")
+    f.add_argument("out", help="folder for zoo_reconstructions.png, zoo_samples.png and zoo_figures.json (e.g. docs/)")
 
 
 def main_from_args(args: argparse.Namespace) -> int:
@@ -47,6 +50,18 @@ def main_from_args(args: argparse.Namespace) -> int:
                 print(f"error: {exc}")
                 return 2
             print(f"{name}: {json.dumps(record['metrics'])} ({record['training']['train_seconds']:.0f} s training)")
+        return 0
+    if args.zoo_command == "figures":
+        from facelib.data import DataNotFoundError
+
+        from .figures import write_figures
+
+        try:
+            for file in write_figures(args.out):
+                print(f"wrote {file}")
+        except (ValueError, ZooError, DataNotFoundError, OSError) as exc:
+            print(f"facelib zoo figures: error: {exc}")
+            return 1
         return 0
     names = args.names or sorted(manifest())
     failed = 0
