@@ -279,3 +279,29 @@ def test_the_lfw_study_is_skipped_with_the_reason_when_lfw_is_missing(tmp_path, 
     monkeypatch.setattr(data_module, "load", missing)
     assert not study.start("01_t", run_dir=tmp_path, lfw_study=True).lfw_study()
     assert "skipping the LFW study: data set 'lfw-pairs' not found" in capsys.readouterr().out
+
+
+def test_figures_name_a_run_model_and_a_zoo_model_with_how_long_they_trained(tmp_path, monkeypatch, capsys):
+    import pandas as pd
+
+    from facelib import zoo
+
+    history = pd.DataFrame({"epoch": [1, 2], "step": [30, 60], "time_s": [4.0, 5.5]})
+    assert study.Study.run_label("vae", history) == "this run's vae (60 steps, 10 s)"
+    s = study.start("n", "quick", tmp_path)
+    name = zoo.available()[0]
+    models = s.zoo_models([name])
+    e = zoo.entry(name)
+    (label,) = models
+    assert label.startswith(f"zoo {name} ({e['training']['steps']:,} steps, ")
+    assert f"{e['training']['train_seconds'] / 60:.0f} min" in label
+
+
+def test_lfw_available_says_when_the_zoo_shows_its_synthetic_models(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("FACELIB_DATA", str(tmp_path))
+    s = study.start("n", "quick", None)
+    assert s.lfw_available() is False and "synthetic-faces models" in capsys.readouterr().out
+    home = tmp_path / "scikit_learn_data" / "lfw_home"
+    (home / "lfw_funneled").mkdir(parents=True)
+    (home / "pairsDevTest.txt").write_text("1\n")
+    assert s.lfw_available() is True
