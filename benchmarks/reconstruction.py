@@ -1,7 +1,7 @@
 """Reconstructions of the zoo's models on faces they never trained on, beside PCA of the same size.
 
     python benchmarks/reconstruction.py            # every zoo model -> benchmarks/results/reconstruction.csv
-    python benchmarks/reconstruction.py --models lfw-vae lfw-beta-vae-b4 --no-write
+    python benchmarks/reconstruction.py --models lfw-vae lfw-beta-vae-b4 --append   # re-measure these rows only
     python benchmarks/reconstruction.py --figure docs/rate_distortion.png
 
 For each model: MSE (per pixel, [0, 1] scale), PSNR and SSIM (scikit-image) of its decoded
@@ -90,13 +90,14 @@ def rate_distortion_figure(table: pd.DataFrame, line: dict, file: str) -> None:
     pca = next(iter(line.values()))
     for kk, mse in pca.items():
         ax.axhline(mse, color="0.6", lw=0.8, ls="--")
-        ax.text(0.99, mse, f"PCA-{kk}", ha="right", va="bottom", fontsize=8, color="0.35",
+        ax.text(0.01, mse, f"PCA-{kk}", ha="left", va="bottom", fontsize=8, color="0.35",
                 transform=ax.get_yaxis_transform())
-    for row in lfw.itertuples():
+    for i, row in enumerate(lfw.sort_values("kl_nats").itertuples()):
         ax.scatter(row.kl_nats, row.mse, s=40, zorder=3)
-        ax.annotate(row.model.replace("lfw-", ""), (row.kl_nats, row.mse), textcoords="offset points", xytext=(5, 4),
-                    fontsize=8)
+        ax.annotate(row.model.replace("lfw-", ""), (row.kl_nats, row.mse), textcoords="offset points",
+                    xytext=(-10, 9 if i % 2 == 0 else -14), fontsize=8)  # alternate above / below: no overlaps
     ax.set_xlabel("rate: KL(q(z|x) || p(z)), nats per face (View 1 test faces)")
+    ax.margins(x=0.12)
     ax.set_ylabel("distortion: per-pixel MSE ([0, 1] scale)")
     ax.set_yscale("log")
     ax.set_title("LFW models (32 latents) against PCA with k components (dashed)", fontsize=10)
@@ -109,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="*", default=None, help="zoo models (default: every one)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave the results file as it is")
+    parser.add_argument("--append", action="store_true",
+                        help="replace only these models' rows in the results file, keeping the others' (with their "
+                             "own provenance)")
     parser.add_argument("--figure", default=None, help="also draw the LFW rate-distortion figure to this PNG")
     args = parser.parse_args(argv)
     torch.set_num_threads(max(1, torch.get_num_threads()))
@@ -118,10 +122,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"reconstruction.py: error: the zoo has no model(s) {unknown}; it has {zoo.available()}", file=sys.stderr)
         return 2
     table, line = measure(names, pca_line=args.figure is not None)
-    if args.figure:
-        rate_distortion_figure(table, line, args.figure)
-    if not args.no_write:
+    if not args.no_write and args.append:
+        results.append("reconstruction", table, key="model")
+        merged = results.read("reconstruction")
+        order = {name: i for i, name in enumerate(zoo.available())}
+        table = merged.sort_values("model", key=lambda col: col.map(order)).reset_index(drop=True)
+        print(f"wrote {results.save(table, 'reconstruction')}")
+    elif not args.no_write:
         print(f"wrote {results.write('reconstruction', table)}")
+    if args.figure:  # every LFW model of the table (with --append: of the whole file)
+        rate_distortion_figure(table, line, args.figure)
     return 0
 
 
