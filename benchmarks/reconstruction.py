@@ -46,6 +46,12 @@ def _pca_key(r) -> tuple:
 
 def measure(names: list[str], pca_line: bool) -> tuple[pd.DataFrame, dict]:
     rows, line, fitted, pcas = [], {}, {}, {}
+
+    def pca(key: tuple, k: int) -> PCAReconstructor:  # one fit per training set and size (LFW models share)
+        if (key, k) not in pcas:
+            pcas[(key, k)] = PCAReconstructor(k).fit(fitted[key])
+        return pcas[(key, k)]
+
     for name in names:
         t0 = time.perf_counter()
         r = zoo.Recipe.from_dict(zoo.entry(name)["recipe"])  # what the stored model was trained with
@@ -64,16 +70,13 @@ def measure(names: list[str], pca_line: bool) -> tuple[pd.DataFrame, dict]:
                "ssim": vae["ssim"], "kl_nats": terms["kl"], "bits_per_dim": terms["bits_per_dim"],
                "active_latents": terms["active_latents"]}
         for mult in (1, 4):
-            if (key, k * mult) not in pcas:  # one fit per training set and size (the LFW models share theirs)
-                pcas[(key, k * mult)] = PCAReconstructor(k * mult).fit(train_images)
-            pca = reconstruction_metrics(pcas[(key, k * mult)], faces.images)
-            row.update({f"pca{mult}k_mse": pca["mse"], f"pca{mult}k_psnr": pca["psnr"], f"pca{mult}k_ssim": pca["ssim"]})
+            m = reconstruction_metrics(pca(key, k * mult), faces.images)
+            row.update({f"pca{mult}k_mse": m["mse"], f"pca{mult}k_psnr": m["psnr"], f"pca{mult}k_ssim": m["ssim"]})
         row["mse_vs_pca_k"] = row["mse"] / row["pca1k_mse"]
         row["mse_vs_pca_4k"] = row["mse"] / row["pca4k_mse"]
         rows.append(row)
         if pca_line and r.data != "synthetic" and not r.patches and key not in line:
-            line[key] = {kk: reconstruction_metrics(pcas.get((key, kk)) or PCAReconstructor(kk).fit(train_images),
-                                                    faces.images)["mse"] for kk in PCA_LINE}
+            line[key] = {kk: reconstruction_metrics(pca(key, kk), faces.images)["mse"] for kk in PCA_LINE}
         print(f"{name}: MSE {row['mse']:.5f} (PCA-{k} {row['pca1k_mse']:.5f}, ratio {row['mse_vs_pca_k']:.3f}; "
               f"PCA-{4 * k} {row['pca4k_mse']:.5f}), PSNR {row['psnr']:.2f}, SSIM {row['ssim']:.3f}, "
               f"KL {row['kl_nats']:.1f} nats, {time.perf_counter() - t0:.0f} s", flush=True)

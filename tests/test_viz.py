@@ -222,4 +222,14 @@ def test_reconstruction_rows_and_sample_rows_put_models_side_by_side(model, face
         viz.sample_rows({})
     with pytest.raises(ValueError, match="images for 'b' have 3 channel"):
         viz.reconstruction_rows({"b": other}, torch.rand(2, 3, 8, 8))
+    # a reconstructor (images -> images), such as the PCA baseline, is a row like a model
+    from facelib.metrics import PCAReconstructor
+
+    pca = PCAReconstructor(2).fit(faces[:10])
+    fig = viz.reconstruction_rows({"a": model, "PCA-2": pca}, x)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["original", "a", "PCA-2"]
+    want = viz.image_grid(torch.cat([viz._common.as_float_images(x), reconstruct(model, x), pca(x).clamp(0, 1)]), nrow=3)
+    assert np.array_equal(np.asarray(fig.axes[0].get_images()[0].get_array()), want)
+    with pytest.raises(TypeError, match="a model or a reconstructor"):
+        viz.reconstruction_rows({"c": 3}, x)
     plt.close("all")

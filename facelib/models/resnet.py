@@ -88,8 +88,9 @@ def _widths(n_stages: int, width: int, max_width: int) -> list[int]:
 class ResidualEncoder(nn.Module):
     """Image (B x C x S x S, float) -> (mu, logvar), each B x latent_dim."""
 
-    def __init__(self, channels: int, image_size: int, latent_dim: int, width: int = 32, depth: int = 1,
-                 max_width: int = 256, norm: str = "batch"):
+    def __init__(self, channels: int, image_size: int, latent_dim: int, width: int = RESNET_DEFAULTS["width"],
+                 depth: int = RESNET_DEFAULTS["depth"], max_width: int = RESNET_DEFAULTS["max_width"],
+                 norm: str = RESNET_DEFAULTS["norm"]):
         super().__init__()
         sides = resnet_sides(image_size)
         n = len(sides) - 1  # halvings: the stem, then one per stage
@@ -112,8 +113,9 @@ class ResidualEncoder(nn.Module):
 class ResidualDecoder(nn.Module):
     """Latent (B x latent_dim) -> pixel logits (B x C x S x S); the mirror of `ResidualEncoder`."""
 
-    def __init__(self, channels: int, image_size: int, latent_dim: int, width: int = 32, depth: int = 1,
-                 max_width: int = 256, norm: str = "batch"):
+    def __init__(self, channels: int, image_size: int, latent_dim: int, width: int = RESNET_DEFAULTS["width"],
+                 depth: int = RESNET_DEFAULTS["depth"], max_width: int = RESNET_DEFAULTS["max_width"],
+                 norm: str = RESNET_DEFAULTS["norm"]):
         super().__init__()
         sides = resnet_sides(image_size)
         n = len(sides) - 1

@@ -62,7 +62,7 @@ def _view1_sets(r: Recipe):
     return load("lfw-pairs", subset="train", **options), load("lfw-pairs", subset="test", **options)
 
 
-def lfw_view1_results(model, r: Recipe | str):
+def lfw_view1_results(model, r: Recipe | str, sets=None):
     """Tidy View 1 results (test pairs) of a model's posterior means with a PLDA scorer.
 
     The LFW results category follows what the model was trained with: identity groups
@@ -73,7 +73,7 @@ def lfw_view1_results(model, r: Recipe | str):
     from facelib.verify.scores import TwoCovarianceScore
 
     r = recipe(r)
-    train, test = _view1_sets(r)
+    train, test = _view1_sets(r) if sets is None else sets
     embed = representation(model)
     uses_identities = r.model == "modvae"
     # a model trained on LFW faces beyond View 1's training pairs (lfw-people) saw images outside the
@@ -116,23 +116,28 @@ def view1_results(model, r: Recipe | str):
     raise ValueError(f"recipe {r.name!r} is not scored on LFW (evaluation {r.evaluation!r})")
 
 
-def held_out_reconstruction(model, r: Recipe | str) -> dict[str, float]:
+def held_out_reconstruction(model, r: Recipe | str, faces=None) -> dict[str, float]:
     """MSE / PSNR / SSIM of an LFW model's reconstructions (decoded posterior means) of every View 1
-    test face, people no LFW recipe trains on (`metrics.reconstruction_metrics`)."""
+    test face (`faces`, default `recipes.held_out_faces`), people no LFW recipe trains on
+    (`metrics.reconstruction_metrics`)."""
     from facelib.metrics import reconstruction_metrics
     from facelib.train import reconstruct
 
-    faces = held_out_faces(r)
+    faces = held_out_faces(r) if faces is None else faces
     return reconstruction_metrics(lambda images: reconstruct(model, images, device="cpu"), faces.images)
 
 
 def _lfw_view1(model, r: Recipe, seed: int) -> dict[str, Any]:
-    results = view1_results(model, r)
+    if r.evaluation != "lfw-view1":
+        results = view1_results(model, r)
+    else:  # View 1's test faces are both the verification test set and the held-out reconstructions
+        sets = _view1_sets(r)
+        results = lfw_view1_results(model, r, sets)
     value = dict(zip(results.metric, results.value))
     out = {"accuracy": float(value["accuracy"]), "auc": float(value["auc"]),
            "category": str(results["category"].iloc[0])}
     if r.evaluation == "lfw-view1":
-        out["recon_mse"] = held_out_reconstruction(model, r)["mse"]
+        out["recon_mse"] = held_out_reconstruction(model, r, sets[1])["mse"]
     return out
 
 

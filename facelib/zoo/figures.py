@@ -15,6 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.pyplot as plt
+
+from facelib.metrics import PCAReconstructor
+from facelib.models import latent_dim
+from facelib.viz import reconstruction_rows, sample_rows
 
 from .recipes import Recipe, build_data, held_out_faces
 from .store import entry, label, load, manifest
@@ -42,12 +47,6 @@ def face_models(folder: str | os.PathLike | None = None) -> list[str]:
 
 def write_figures(out: str | os.PathLike, folder: str | os.PathLike | None = None, seed: int = 0) -> list[Path]:
     """Draw zoo_reconstructions.png and zoo_samples.png of the zoo's LFW face models into `out`; returns the paths."""
-    import matplotlib.pyplot as plt
-
-    from facelib.metrics import PCAReconstructor
-    from facelib.models import latent_dim
-    from facelib.viz import reconstruction_rows, sample_rows
-
     names = face_models(folder)
     if not names:
         raise ValueError("the zoo has no LFW face models; build them first (`python -m facelib zoo build lfw-vae`)")
