@@ -14,14 +14,14 @@ import torch
 from facelib.models import build_model
 from facelib.train import TrainConfig, fit, load_model
 from facelib.train import batches
-from facelib.train.batches import _random_flips, _split
+from facelib.train.batches import _random_flips, _random_shifts, _split
 from facelib.train.checkpoint import load_checkpoint
 from facelib.train.config import kl_weight, lr_factor
 
 from test_train import QUIET, SMALL, faces, model, same_weights
 
 ALL_OPTIONS = dict(warmup_steps=3, lr_schedule="cosine", min_lr_ratio=0.1, max_grad_norm=5.0, kl_warmup_steps=5,
-                   hflip=True, weight_decay=0.01)
+                   hflip=True, max_shift=2, weight_decay=0.01)
 
 
 def test_lr_factor_is_linear_warmup_then_half_cosine():
@@ -114,6 +114,40 @@ def test_hflip_changes_training_and_never_validation(monkeypatch):
     assert set(calls) == {16} and len(val_idx) not in calls  # never the validation batch
 
 
+def test_random_shifts_translate_with_repeated_borders():
+    x = torch.rand(32, 3, 10, 12)
+    out = _random_shifts(x, None, seed=5, max_shift=3)
+    found = set()
+    for o, xi in zip(out, x):  # each output is one translate of its input (numpy pad "edge" as reference)
+        padded = np.pad(xi.numpy(), ((0, 0), (3, 3), (3, 3)), mode="edge")
+        hits = [(dy, dx) for dy in range(7) for dx in range(7)
+                if np.array_equal(o.numpy(), padded[:, dy:dy + 10, dx:dx + 12])]
+        assert len(hits) == 1
+        found.add(hits[0])
+    assert len(found) > 10  # the offsets vary over the batch
+    assert torch.equal(_random_shifts(x, None, seed=5, max_shift=3), out)  # drawn from the seed alone
+    group = torch.arange(32) // 8
+    grouped = _random_shifts(x, group, seed=1, max_shift=3)
+    for g in range(4):  # a group moves as a whole: one offset for its 8 images
+        sl = slice(8 * g, 8 * g + 8)
+        offsets = {(dy, dx) for dy in range(7) for dx in range(7)
+                   if torch.equal(grouped[sl], torch.nn.functional.pad(x[sl], (3,) * 4, mode="replicate")
+                                  [..., dy:dy + 10, dx:dx + 12])}
+        assert len(offsets) == 1
+
+
+def test_max_shift_changes_training_and_never_validation(monkeypatch):
+    data = faces()
+    plain = fit(model(), data, TrainConfig(epochs=1, device="cpu", **QUIET))
+    calls = []
+    real = batches._random_shifts
+    monkeypatch.setattr(batches, "_random_shifts",
+                        lambda x, group, seed, m: calls.append((len(x), m)) or real(x, group, seed, m))
+    shifted = fit(model(), data, TrainConfig(epochs=1, device="cpu", max_shift=2, **QUIET))
+    assert not same_weights(plain.model, shifted.model)
+    assert set(calls) == {(16, 2)} and len(calls) == int(shifted.history["step"].iloc[-1])
+
+
 def test_weight_decay_uses_adamw_with_decoupled_decay():
     m = model("vae")
     (opt,) = m.configure_optimizers(1e-3, weight_decay=0.1)
@@ -185,7 +219,8 @@ def test_no_best_checkpoint_without_validation(tmp_path):
 
 def test_bad_training_options_are_refused_with_the_field():
     for bad in [dict(warmup_steps=-1), dict(lr_schedule="step"), dict(min_lr_ratio=2.0), dict(max_grad_norm=0),
-                dict(kl_warmup_steps=1.5), dict(hflip="yes"), dict(weight_decay=-0.1), dict(keep_best=None)]:
+                dict(kl_warmup_steps=1.5), dict(hflip="yes"), dict(max_shift=-1), dict(max_shift=1.5),
+                dict(weight_decay=-0.1), dict(keep_best=None)]:
         with pytest.raises(ValueError, match=next(iter(bad))):
             TrainConfig(**bad)
 

@@ -147,6 +147,26 @@ def _random_flips(x: torch.Tensor, group: torch.Tensor | None, seed: int) -> tor
     return torch.where(mask.to(x.device)[:, None, None, None], x.flip(-1), x)
 
 
+def _random_shifts(x: torch.Tensor, group: torch.Tensor | None, seed: int, max_shift: int) -> torch.Tensor:
+    """x with every image (or group: a group moves as a whole) translated by a random whole number
+    of pixels in [-max_shift, max_shift] along each axis, the border pixels repeated into the gap."""
+    gen = torch.Generator().manual_seed(seed)
+    n = x.shape[0] if group is None else None
+    if group is not None:
+        ids, inverse = torch.unique(group.cpu(), return_inverse=True)
+        n = len(ids)
+    offsets = torch.randint(0, 2 * max_shift + 1, (n, 2), generator=gen)
+    if group is not None:
+        offsets = offsets[inverse]
+    offsets = offsets.to(x.device)
+    h, w = x.shape[-2:]
+    padded = torch.nn.functional.pad(x, (max_shift,) * 4, mode="replicate")
+    rows = offsets[:, :1] + torch.arange(h, device=x.device)  # (B, H): padded row of each output row
+    cols = offsets[:, 1:] + torch.arange(w, device=x.device)
+    b = torch.arange(x.shape[0], device=x.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[b, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2).contiguous()
+
+
 class _Feeder:
     """Turns index batches into model batches on the device (uint8 -> float per batch)."""
 
@@ -163,9 +183,11 @@ class _Feeder:
                 self.pin = device.type == "cuda"
         self.images = images
 
-    def __call__(self, item: Any, flip_seed: int | None = None) -> dict[str, Any]:
+    def __call__(self, item: Any, flip_seed: int | None = None, shift_seed: int | None = None,
+                 max_shift: int = 0) -> dict[str, Any]:
         """The model batch of an index batch; with `flip_seed`, a random half of it (of its
-        groups, when grouped) flipped left-right, drawn from that seed alone."""
+        groups, when grouped) flipped left-right, with `shift_seed` every image (group) moved by
+        up to `max_shift` pixels, each drawn from its seed alone."""
         if self.grouping is None:
             idx, group = item, None
         else:
@@ -178,6 +200,8 @@ class _Feeder:
         x = to_float(x)
         if flip_seed is not None and len(x):
             x = _random_flips(x, group, flip_seed)
+        if shift_seed is not None and max_shift > 0 and len(x):
+            x = _random_shifts(x, group, shift_seed, max_shift)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         batch: dict[str, Any] = {"x": x}

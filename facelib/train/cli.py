@@ -56,6 +56,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kl-warmup-steps", type=int, default=defaults.kl_warmup_steps,
                         help="KL warm-up: the weight of the KL (and extra) terms rises from 0 to 1 over these steps")
     parser.add_argument("--hflip", action="store_true", help="random horizontal flips of the training faces")
+    parser.add_argument("--max-shift", type=int, default=defaults.max_shift,
+                        help="random translations of the training faces by up to this many pixels")
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="AdamW weight decay")
     parser.add_argument("--no-best", action="store_true", help="do not keep best.pt (lowest validation loss)")
     parser.add_argument("--architecture", default=None,
@@ -144,7 +146,7 @@ def _train(args: argparse.Namespace, data_options: dict[str, Any], model_fields:
         group_batches={"auto": "auto", "yes": True, "no": False}[args.group_batches],
         warmup_steps=args.warmup_steps, lr_schedule=args.lr_schedule, min_lr_ratio=args.min_lr_ratio,
         max_grad_norm=args.max_grad_norm, kl_warmup_steps=args.kl_warmup_steps, hflip=args.hflip,
-        weight_decay=args.weight_decay, keep_best=not args.no_best,
+        max_shift=args.max_shift, weight_decay=args.weight_decay, keep_best=not args.no_best,
     )
     check_out_folder(config)  # refuse an existing run before the (slow) data loading
     params = _loader_params(args.data)

@@ -71,6 +71,9 @@ class TrainConfig:
             (`kl_weight`); the validation loss, ELBO and best checkpoint use the full weight.
         hflip: flip a random half of each training batch left-right (ModVAE groups as a whole,
             so a group still shares every factor but its varying one); validation never flips.
+        max_shift: translate each training image (ModVAE group) by a random whole number of
+            pixels in [-max_shift, max_shift] along each axis, border pixels repeated (0: none;
+            never the validation batches).
         weight_decay: decoupled weight decay (AdamW) of the model's optimizer; 0 is plain Adam.
         keep_best: beside `checkpoint.pt`, keep `best.pt`, the model at the epoch with the lowest
             validation loss (needs `val_fraction` > 0 and `out`).
@@ -102,6 +105,7 @@ class TrainConfig:
     max_grad_norm: float | None = None
     kl_warmup_steps: int = 0
     hflip: bool = False
+    max_shift: int = 0
     weight_decay: float = 0.0
     keep_best: bool = True
 
@@ -145,6 +149,8 @@ class TrainConfig:
             problems.append(f"max_grad_norm must be a positive number or None, got {self.max_grad_norm!r}")
         if not (_number(self.weight_decay) and self.weight_decay >= 0):
             problems.append(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
+        if not (isinstance(self.max_shift, int) and not isinstance(self.max_shift, bool) and self.max_shift >= 0):
+            problems.append(f"max_shift must be a whole number of pixels >= 0, got {self.max_shift!r}")
         for name in ("hflip", "keep_best"):
             if not isinstance(getattr(self, name), bool):
                 problems.append(f"{name} must be True or False, got {getattr(self, name)!r}")

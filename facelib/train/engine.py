@@ -525,7 +525,8 @@ class _Loop:
         """One optimizer step on this rank's share of a batch; returns the global batch's images."""
         progress, config = self.progress, self.config
         flip_seed = _seed_for(config.seed, progress.step, self.ranks.rank, 8111) if config.hflip else None
-        batch = self.feeder(self.ranks.shard(item), flip_seed)
+        shift_seed = _seed_for(config.seed, progress.step, self.ranks.rank, 8117) if config.max_shift else None
+        batch = self.feeder(self.ranks.shard(item), flip_seed, shift_seed, config.max_shift)
         weight = kl_weight(config, progress.step)
         if weight is not None:
             batch["kl_weight"] = weight
