@@ -27,14 +27,14 @@ import shutil
 import tempfile
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import numpy as np
 import torch
 
+from facelib.files import FolderInUseError, check_writable, folder_lock
 from facelib.models import CONFIGS, build_model
 from facelib.utils import library_versions
 
@@ -66,8 +66,14 @@ class CheckpointError(ValueError):
     """A file that is not a usable facelib checkpoint, or one that does not fit the model."""
 
 
-class RunLockedError(RuntimeError):
-    """Another process is training into the same run folder."""
+#: Another process is training into the same run folder (the shared folder lock's error).
+RunLockedError = FolderInUseError
+
+
+def run_lock(folder: str | os.PathLike):
+    """Hold the exclusive lock of run folder `folder` while training into it (`files.folder_lock`)."""
+    return folder_lock(folder, "run folder", "another training is writing its checkpoint there",
+                       "wait for it to finish, or give this run another out folder")
 
 
 #: Temp files older than this whose writer cannot be identified are taken as stale.
@@ -230,69 +236,6 @@ def _remove_stale_temps(path: Path) -> None:
                 tmp.unlink()
         except OSError:  # vanished meanwhile, or not ours to remove
             pass
-
-
-def check_writable(folder: str | os.PathLike, what: str = "out") -> Path:
-    """Create `folder` if needed and prove it can be written (a probe file), before any work.
-
-    A folder whose mode has no write bit counts as read-only even for root (who may write
-    anywhere), so a protected folder fails here and not after hours of training.
-    """
-    import stat
-
-    folder = Path(folder)
-    hint = f"choose a writable {what} folder (or fix its permissions)"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OSError(exc.errno, f"cannot create {what} folder {folder}: {exc.strerror or exc}; {hint}") from exc
-    mode = folder.stat().st_mode
-    if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
-        raise PermissionError(errno.EACCES, f"{what} folder {folder} is read-only (mode {stat.filemode(mode)}); {hint}")
-    try:
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.", suffix=".tmp")
-        try:
-            os.write(fd, b"facelib")
-        finally:
-            os.close(fd)
-            os.unlink(probe)
-    except OSError as exc:
-        raise OSError(exc.errno, f"cannot write to {what} folder {folder}: {exc.strerror or exc}; {hint}") from exc
-    return folder
-
-
-@contextmanager
-def run_lock(folder: str | os.PathLike) -> Iterator[Path]:
-    """Hold an exclusive lock on run folder `folder` (file `.lock`, with the holder's pid).
-
-    The lock is an flock, which the system drops when the process dies (even by SIGKILL),
-    so a killed run never leaves the folder locked. Raises RunLockedError when another
-    process holds it.
-    """
-    folder = check_writable(folder)
-    lock_path = folder / ".lock"
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no flock, no lock
-            fcntl = None
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-                raise RunLockedError(
-                    f"{folder} is in use: another training (pid {holder}) is writing its checkpoint there; "
-                    "wait for it to finish, or give this run another out folder"
-                ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield folder
-    finally:
-        os.close(fd)  # releases the flock; the file stays (removing it would race a new holder)
 
 
 def _write_error(path: Path, exc: BaseException) -> OSError:
