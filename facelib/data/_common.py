@@ -1,8 +1,8 @@
 """Helpers shared by the loaders: option checks, N x C x H x W layout, square resizing,
-missing-data errors and the writable cache folder.
+missing-data, damaged-data and permission errors and the writable cache folder.
 
-Kept in one place so every loader rejects bad options and missing files with the
-same kind of message.
+Kept in one place so every loader rejects bad options, missing, damaged and unreadable
+files with the same kind of message.
 """
 
 from __future__ import annotations
@@ -28,6 +28,10 @@ __all__ = [
     "is_writable_dir",
     "cache_dir",
     "CorruptDataError",
+    "UnsafeDataError",
+    "DataPermissionError",
+    "permission_error",
+    "data_exists",
     "read_data_file",
     "no_leftover_folders",
 ]
@@ -35,6 +39,38 @@ __all__ = [
 
 class CorruptDataError(ValueError):
     """A data file is there but cannot be read; the message names it and how to replace it."""
+
+
+class UnsafeDataError(CorruptDataError):
+    """A data file asks to build objects a data set never holds (a crafted pickle); refused
+    before anything from it runs."""
+
+
+class DataPermissionError(PermissionError):
+    """A data file or folder exists but this user may not read it: not damage, so the message
+    asks for read access rather than a new copy."""
+
+
+def permission_error(name: str, path: str | os.PathLike, err: OSError | None = None) -> DataPermissionError:
+    """The error for a file or folder the user may not read, naming it (or the folder above it)."""
+    where = (getattr(err, "filename", None) if err is not None else None) or path
+    return DataPermissionError(
+        f"data set {name!r}: permission denied reading {where} (or a folder above it). The data is not damaged; "
+        f"this user may not read it: fix the permissions (e.g. chmod -R u+rX {where}, or ask its owner), "
+        "or point FACELIB_DATA / root= / path= at a readable copy."
+    )
+
+
+def data_exists(name: str, path: str | os.PathLike) -> bool:
+    """Whether `path` exists; a folder on the way that may not be read is a DataPermissionError,
+    not a missing file (Path.exists says False or raises a bare PermissionError there)."""
+    try:
+        os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except PermissionError as err:
+        raise permission_error(name, path, err) from err
+    return True
 
 
 def _failing_file(err: BaseException) -> str | None:
@@ -50,18 +86,35 @@ def _failing_file(err: BaseException) -> str | None:
     return found
 
 
+def _permission_cause(err: BaseException) -> PermissionError | None:
+    """The PermissionError behind `err`, where a decoder raised its own error from one."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, PermissionError):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def read_data_file(name: str, path: str | os.PathLike, read, remedy: str = ""):
     """`read()`, with any decoding error turned into a CorruptDataError naming the file.
 
     Decoders fail in many ways on damaged bytes (EOFError, zlib.error, ValueError, KeyError,
     BadZipFile, OSError from PIL, scipy's MatReadError...), none of which name the file or
-    say what to do; every loader reads its files through here.
+    say what to do; every loader reads its files through here. A file this user may not read
+    is a DataPermissionError instead: it is not damaged, and deleting it would be wrong.
     """
     try:
         return read()
-    except (DataNotFoundError, CorruptDataError, MemoryError):
+    except (DataNotFoundError, CorruptDataError, DataPermissionError, MemoryError):
         raise
+    except PermissionError as err:
+        raise permission_error(name, path, err) from err
     except Exception as err:  # noqa: BLE001 - re-raised with the file name and a remedy
+        denied = _permission_cause(err)
+        if denied is not None:  # a decoder that wrapped the PermissionError in its own error
+            raise permission_error(name, path, denied) from err
         bad = _failing_file(err) or str(path)
         text = str(err).splitlines()[0] if str(err) else ""
         raise CorruptDataError(

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .pairs import balanced_pairs, labelled_people
+from .pairs import balanced_pairs, labelled_people, refuse_self_pairs
 from .pixels import to_float
 
 __all__ = ["FaceDataset", "PAIR_COLUMNS"]
@@ -82,6 +82,7 @@ class FaceDataset:
             missing = set(PAIR_COLUMNS) - set(self.pair_table.columns)
             if missing:
                 raise ValueError(f"{self.name}: pair_table lacks columns {sorted(missing)}")
+            refuse_self_pairs(self.pair_table, f"{self.name}: pair_table")
 
     # -- basic container protocol -------------------------------------------------
     def __len__(self) -> int:

@@ -1,7 +1,9 @@
 """Frey faces: 1,965 frames of one face (the set of Kingma & Welling's VAE paper).
 
 No identities (all -1): useful for reconstruction and traversals, not verification.
-Read from `<root>/frey_faces/frey_rawface.mat` (key `ff`, 560 x 1965 uint8).
+Read from `<root>/frey_faces/frey_rawface.mat` (key `ff`, 560 x 1965 uint8); pixels of
+another dtype go through `pixels.to_levels`, so a float copy in [0, 1] is scaled (with a
+warning) instead of truncating to black.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ import os
 import numpy as np
 import torch
 
-from ._common import check_size, missing_data, read_data_file, square_resize
+from ._common import check_size, data_exists, missing_data, read_data_file, square_resize
 from .dataset import FaceDataset
 from .paths import data_root
+from .pixels import to_levels
 
 __all__ = ["load_frey", "FREY_FILE", "FREY_SHAPE"]
 
@@ -36,13 +39,14 @@ def load_frey(*, size: int | None = None, root: str | os.PathLike | None = None)
     size = check_size(size, allow_none=True)
     root = data_root(root)
     path = root / FREY_FILE
-    if not path.exists():
+    if not data_exists("frey", path):
         raise missing_data(
             "frey", path, root, FREY_FILE,
             "Get frey_rawface.mat (Sam Roweis's page, https://cs.nyu.edu/~roweis/data.html) and put it there.",
         )
     def read():
-        mat = loadmat(path)
+        with open(path, "rb") as fh:  # opened here: loadmat turns a PermissionError into a bare OSError
+            mat = loadmat(fh)
         if "ff" not in mat:
             raise KeyError(f"no variable 'ff' (found {sorted(k for k in mat if not k.startswith('__'))})")
         return mat["ff"]
@@ -51,7 +55,7 @@ def load_frey(*, size: int | None = None, root: str | os.PathLike | None = None)
     if ff.ndim != 2 or ff.shape[0] != FREY_SHAPE[0] * FREY_SHAPE[1]:
         raise ValueError(f"frey: {path} key 'ff' has shape {ff.shape}, expected ({FREY_SHAPE[0] * FREY_SHAPE[1]}, n)")
     # Each column is one frame, stored row-major (see shared/data/README.md).
-    frames = np.ascontiguousarray(ff.T.reshape(-1, 1, *FREY_SHAPE)).astype(np.uint8)
+    frames = np.ascontiguousarray(to_levels(ff.T.reshape(-1, 1, *FREY_SHAPE), f"frey: {path} key 'ff'"))
     images = torch.from_numpy(frames)
     if size is not None:
         images = square_resize(images, size)

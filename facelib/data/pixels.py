@@ -3,17 +3,19 @@
 
 Every module that takes images from a caller checks them with `image_batch`, turns them into
 model input with `to_float` and turns [0, 1] floats back into levels with `to_uint8`, so the
-errors and the rounding are the same everywhere.
+errors and the rounding are the same everywhere. Every loader turns the pixels it reads from a
+file into stored levels with `to_levels`, which checks their dtype and range first.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["image_batch", "to_float", "to_uint8"]
+__all__ = ["image_batch", "to_float", "to_uint8", "to_levels"]
 
 
 def image_batch(images: Any, what: str = "images", *, uint8: bool = False) -> torch.Tensor:
@@ -51,3 +53,46 @@ def to_uint8(x: Any) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu().numpy()
     return np.clip(np.rint(np.asarray(x, dtype=np.float64) * 255.0), 0, 255).astype(np.uint8)
+
+
+def to_levels(x: Any, what: str, *, full_scale: float | None = None) -> np.ndarray:
+    """Pixels read from a file as uint8 levels 0..255, after checking their dtype and range.
+
+    A bare `astype(np.uint8)` turns floats in [0, 1] into an all-black image and wraps integers
+    above 255, so every loader converts through here. `full_scale` is the value that means white
+    (1.0 for floats in [0, 1], 255, 65535 for 16 bits); values outside [0, full_scale] are refused.
+    With `full_scale=None` integers must already be levels 0..255, and floats are read as [0, 1]
+    when none exceeds 1, else as levels 0..255, with a warning saying which.
+    """
+    a = np.asarray(x)
+    is_int = np.issubdtype(a.dtype, np.integer)
+    if a.dtype == np.bool_ or not (is_int or np.issubdtype(a.dtype, np.floating)):
+        raise TypeError(f"{what}: pixels must be numbers (uint8 levels 0..255 or floats), got dtype {a.dtype}; "
+                        "store the images as uint8")
+    if a.dtype == np.uint8 and full_scale in (None, 255):
+        return a
+    if a.size == 0:
+        return a.astype(np.uint8)
+    if not is_int and not np.isfinite(a).all():
+        raise ValueError(f"{what}: {int((~np.isfinite(a)).sum())} pixel(s) are NaN or infinite; the images are "
+                         "damaged: replace the file with a good copy")
+    lo, hi = a.min(), a.max()
+    if full_scale is None:
+        if lo < 0 or hi > 255:
+            kind = "integer" if is_int else "float"
+            raise ValueError(f"{what}: {kind} pixels span {lo:g}..{hi:g}, neither levels 0..255 nor floats in [0, 1]; "
+                             "convert the images to uint8 levels 0..255 (16-bit: x // 257)")
+        if is_int:
+            full_scale = 255
+        else:
+            full_scale = 1.0 if hi <= 1.0 else 255.0
+            warnings.warn(
+                f"{what}: pixels are {a.dtype} in [{lo:.3g}, {hi:.3g}], read as "
+                + ("floats in [0, 1] (level = x * 255)" if full_scale == 1.0 else "levels 0..255 (rounded)")
+                + "; store them as uint8 levels 0..255 to silence this", stacklevel=2)
+    elif lo < 0 or hi > full_scale:
+        raise ValueError(f"{what}: pixels span {lo:g}..{hi:g}, outside 0..{full_scale:g} (black..white); "
+                         "the images are damaged or of another format")
+    if is_int and full_scale == 255:
+        return a.astype(np.uint8)
+    return np.rint(a.astype(np.float64) * (255.0 / full_scale)).astype(np.uint8)

@@ -13,9 +13,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._common import check_size, missing_data, read_data_file, square_resize
+from ._common import check_size, data_exists, missing_data, read_data_file, square_resize
 from .dataset import FaceDataset
 from .paths import data_root
+from .pixels import to_levels
 
 __all__ = ["load_yaleb", "YALEB_FILE"]
 
@@ -45,7 +46,7 @@ def load_yaleb(*, size: int | str | None = 64, root: str | os.PathLike | None = 
     side = _parse_size(size)
     root = data_root(root)
     path = root / YALEB_FILE
-    if not path.exists():
+    if not data_exists("yaleb", path):
         raise missing_data(
             "yaleb", path, root, YALEB_FILE,
             "Get the 'CroppedYale' release of the Extended Yale Face Database B and convert it as "
@@ -64,7 +65,7 @@ def load_yaleb(*, size: int | str | None = 64, root: str | os.PathLike | None = 
     raw, label, subject, azimuth, elevation = read_data_file(
         "yaleb", path, read,
         "Rebuild it from the 'CroppedYale' release as described in shared/data/README.md, or copy a good one.")
-    images = torch.from_numpy(np.ascontiguousarray(raw[:, None]))
+    images = torch.from_numpy(np.ascontiguousarray(to_levels(raw[:, None], f"yaleb: {path}")))
     if side is not None and images.shape[-1] != side:
         images = square_resize(images, side)
     factors = pd.DataFrame(

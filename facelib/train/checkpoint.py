@@ -52,6 +52,7 @@ __all__ = [
     "set_rng_states",
     "plain",
     "weights_digest",
+    "content_digest",
     "checkpoint_complete",
     "run_lock",
     "RunLockedError",
@@ -194,6 +195,36 @@ def weights_digest(state_dict: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+def _update_digest(h: Any, value: Any) -> None:
+    """Feed `value` (plain types, tensors, nested dicts / lists) into hash `h`, the same before a
+    save and after a `weights_only` load (tuples and lists hash alike)."""
+    if isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)};".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        h.update(b"{")
+        for key in sorted(value, key=repr):
+            h.update(f"{key!r}:".encode())
+            _update_digest(h, value[key])
+        h.update(b"}")
+    elif isinstance(value, (list, tuple)):
+        h.update(b"[")
+        for item in value:
+            _update_digest(h, item)
+        h.update(b"]")
+    else:
+        h.update(f"{type(value).__name__}={value!r};".encode())
+
+
+def content_digest(ckpt: dict[str, Any]) -> str:
+    """sha256 of everything a checkpoint holds (weights, optimizer states, RNG states, position,
+    history, configs) but the digest itself and the load-time `path`: what a resume reads."""
+    h = hashlib.sha256()
+    _update_digest(h, {k: v for k, v in ckpt.items() if k not in ("content_sha256", "path")})
+    return h.hexdigest()
+
+
 def checkpoint_complete(ckpt: dict[str, Any]) -> bool:
     """Whether the training run that wrote `ckpt` finished (all epochs, or its max_steps).
 
@@ -303,6 +334,7 @@ def save_checkpoint(
     }
     if extra:
         payload.update(plain(extra))
+    payload["content_sha256"] = content_digest(payload)
     check_writable(path.parent, "checkpoint")
     _remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
@@ -321,8 +353,13 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
-    """Read and check a checkpoint (`weights_only=True`: no code runs); returns its dict."""
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", *,
+                    check_training_state: bool = True) -> dict[str, Any]:
+    """Read and check a checkpoint (`weights_only=True`: no code runs); returns its dict.
+
+    The weights are always checked against their sha256; the rest (optimizer and RNG states,
+    position, history) against the file's content sha256 unless `check_training_state` is False
+    (`load_model`, which reads the weights only, warns instead)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}; check the path (a run folder holds checkpoint.pt)")
@@ -355,6 +392,16 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     if missing:
         raise CheckpointError(f"{path}: checkpoint lacks {missing}; the file is damaged")
     _check_weights(path, ckpt)
+    stored = ckpt.get("content_sha256")  # files from before it carry the weights' hash only
+    if stored is not None and content_digest(ckpt) != stored:
+        text = (f"{path}: the training state is damaged (the sha256 of its optimizer states, RNG states, "
+                "position, history or configs does not match the one stored at save time)")
+        if check_training_state:
+            raise CheckpointError(f"{text}; the weights are intact (facelib.load_model still gives the model), "
+                                  "but a resume would continue from damaged state: resume from another copy or "
+                                  "train anew")
+        warnings.warn(f"{text}; the weights are intact and are loaded, but do not resume from this file",
+                      stacklevel=3)
     ckpt["path"] = str(path)
     return ckpt
 
@@ -435,7 +482,7 @@ def load_model(path: str | os.PathLike, map_location: Any = "cpu") -> torch.nn.M
     Config fields added to facelib after the file was written take their defaults (with a
     warning naming them); fields this version does not know are an error.
     """
-    ckpt = load_checkpoint(path, map_location=map_location)
+    ckpt = load_checkpoint(path, map_location=map_location, check_training_state=False)
     name, stored = ckpt["model_name"], ckpt["model_config"]
     written_by = (ckpt.get("versions") or {}).get("facelib", "an unknown version")
     config_class = CONFIGS.get(str(name).strip().lower().replace("_", "-"))
@@ -455,6 +502,14 @@ def load_model(path: str | os.PathLike, map_location: Any = "cpu") -> torch.nn.M
             f"{ckpt['path']}: cannot build model {name!r} with config {stored} "
             f"in this facelib version ({exc}); use the facelib version that wrote it ({written_by})"
         ) from exc
+    if not checkpoint_complete(ckpt):
+        cfg = ckpt.get("train_config") or {}
+        planned = (f"max_steps {cfg['max_steps']}" if cfg.get("max_steps") is not None
+                   else f"{cfg.get('epochs', '?')} epochs")
+        warnings.warn(
+            f"{ckpt['path']} is from an unfinished training run (stopped at epoch {ckpt.get('epoch', 0)}, step "
+            f"{ckpt.get('step', 0)}; planned {planned}): the model is half-trained. Finish it with "
+            "`python -m facelib train ... --resume` (or fit(..., resume=True)) before using it", stacklevel=2)
     added = _fields_added_later(model, stored)
     loud = [k for k in added if k not in _SAME_BEFORE]
     if loud:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import copy
+import datetime
 import os
 import socket
 import traceback
@@ -114,6 +115,27 @@ class Ranks:
         raise RuntimeError("another data-parallel process failed while setting up (see its error); stopping")
 
 
+#: The environment variables that make a process one rank of a data-parallel run.
+DIST_VARIABLES = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+#: Seconds the ranks wait for each other (rendezvous and every collective; torch's default is 30 min).
+TIMEOUT_VARIABLE = "FACELIB_DIST_TIMEOUT"
+DEFAULT_TIMEOUT_SECONDS = 600.0
+
+
+def rendezvous_timeout() -> float:
+    """Seconds to wait for the other ranks: `$FACELIB_DIST_TIMEOUT`, else 10 minutes."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "")
+    if not text:
+        return DEFAULT_TIMEOUT_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{TIMEOUT_VARIABLE}={text!r} is not a positive number of seconds; unset it or give e.g. 300")
+    return value
+
+
 def from_environment() -> Ranks:
     """The ranks torchrun (or `spawn_fit`) gave this process; one process without them."""
     world = int(os.environ.get("WORLD_SIZE", "1") or 1)
@@ -151,8 +173,18 @@ def process_group(ranks: Ranks, device: torch.device) -> Ranks:
     if not dist.is_available():  # pragma: no cover - builds without distributed
         raise RuntimeError("this torch build has no torch.distributed; train in a single process")
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
-                                rank=ranks.rank, world_size=ranks.world_size)
+        timeout = rendezvous_timeout()
+        try:
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=ranks.rank,
+                                    world_size=ranks.world_size, timeout=datetime.timedelta(seconds=timeout))
+        except (RuntimeError, ValueError) as exc:  # DistStoreError is a RuntimeError
+            stale = " ".join(f"{k}={os.environ[k]}" for k in DIST_VARIABLES if k in os.environ)
+            raise RuntimeError(
+                f"the data-parallel processes did not all join within {timeout:g} s ({type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}); this process has {stale} in its environment. "
+                "If no other ranks were started these variables are stale (left from another launch): unset "
+                "them to train in one process; otherwise start every rank (torchrun --nproc-per-node N, or "
+                f"fit(nproc=N)), or give slower machines more time with {TIMEOUT_VARIABLE}=SECONDS") from None
         atexit.register(_end_process_group)
     if dist.get_world_size() != ranks.world_size:
         raise RuntimeError(f"the process group has {dist.get_world_size()} processes, WORLD_SIZE says "

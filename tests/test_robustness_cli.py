@@ -1,0 +1,104 @@
+"""The one error boundary of `python -m facelib ...`: whatever a command raises reaches the user
+as one line (rc 1) that says what failed, with `--debug` for the traceback; Ctrl-C is one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from facelib import cli
+from facelib.train import distributed
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def facelib_cmd(*args: str, cwd: Path, env: dict | None = None, timeout: int = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "facelib", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.mark.parametrize("exc, expected", [
+    (ValueError("bad value x; give y"), "facelib zoo: error: bad value x; give y"),
+    (KeyError("no zoo recipe 'q'; known recipes: a, b"), "facelib zoo: error: no zoo recipe 'q'; known recipes: a, b"),
+    (FileNotFoundError(2, "No such file", "m.json"), "facelib zoo: error: [Errno 2] No such file: 'm.json'"),
+])
+def test_user_errors_are_one_line_with_their_message(monkeypatch, capsys, exc, expected):
+    monkeypatch.setattr("facelib.zoo.cli.main_from_args", lambda args: (_ for _ in ()).throw(exc))
+    assert cli.main(["zoo", "list"]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == expected and "Traceback" not in err
+
+
+@pytest.mark.parametrize("exc", [KeyError("sha256"), ZeroDivisionError("division by zero"), AttributeError("x")])
+def test_defects_are_one_line_naming_the_type_and_debug(monkeypatch, capsys, exc):
+    monkeypatch.setattr("facelib.zoo.cli.main_from_args", lambda args: (_ for _ in ()).throw(exc))
+    assert cli.main(["zoo", "list"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and type(exc).__name__ in err and "--debug" in err
+    assert "Traceback" not in err
+
+
+def test_debug_shows_the_traceback_in_either_position(monkeypatch, capsys):
+    monkeypatch.setattr("facelib.zoo.cli.main_from_args", lambda args: 1 / 0)
+    for argv in (["--debug", "zoo", "list"], ["zoo", "--debug", "list"]):
+        assert cli.main(argv) == 1
+        err = capsys.readouterr().err
+        assert "Traceback" in err and "ZeroDivisionError" in err
+
+
+def test_keyboard_interrupt_is_one_line(monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("facelib.zoo.cli.main_from_args", interrupted)
+    assert cli.main(["zoo", "list"]) == 130
+    assert capsys.readouterr().err.strip() == "facelib zoo: interrupted"
+
+
+def test_zoo_list_with_a_broken_manifest_is_one_line(tmp_path):
+    """A real process: the manifest of the zoo folder is not JSON (was a traceback)."""
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    (zoo / "manifest.json").write_text('{"models": {"a": ')
+    proc = facelib_cmd("zoo", "list", cwd=tmp_path, env={"FACELIB_ZOO": str(zoo)})
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "manifest" in proc.stderr
+
+
+@pytest.mark.parametrize("models", ['[]', '{"synthetic-vae": {"file": "synthetic-vae.pt"}}'])
+def test_zoo_list_and_check_with_malformed_entries_are_one_line(tmp_path, models):
+    zoo = tmp_path / "zoo"
+    zoo.mkdir()
+    (zoo / "manifest.json").write_text(json.dumps({"models": json.loads(models)}))
+    for command in (["zoo", "list"], ["zoo", "check", "synthetic-vae"]):
+        proc = facelib_cmd(*command, cwd=tmp_path, env={"FACELIB_ZOO": str(zoo)})
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+        assert "manifest" in proc.stderr + proc.stdout
+
+
+def test_stale_rank_variables_time_out_with_a_message_naming_them(monkeypatch):
+    """One process with WORLD_SIZE=2 RANK=0 left in its environment waited 30 minutes for a peer."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"WORLD_SIZE": "2", "RANK": "0", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+           "FACELIB_DIST_TIMEOUT": "2"}
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    ranks = distributed.from_environment()
+    with pytest.raises(RuntimeError) as err:
+        distributed.process_group(ranks, torch.device("cpu"))
+    text = str(err.value)
+    assert "within 2 s" in text and "WORLD_SIZE=2" in text and "RANK=0" in text and "unset them" in text
+    assert not torch.distributed.is_initialized()
+    monkeypatch.setenv("FACELIB_DIST_TIMEOUT", "soon")
+    with pytest.raises(ValueError, match="FACELIB_DIST_TIMEOUT"):
+        distributed.rendezvous_timeout()

@@ -1,0 +1,66 @@
+"""What a resume or a load reads is what was saved: the checkpoint's content hash covers the
+training state (a flipped bit in Adam's moments is refused on resume), and a half-trained
+checkpoint is never loaded without a word."""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+from facelib.train import TrainConfig, fit, load_model
+from facelib.train.checkpoint import CheckpointError, content_digest, load_checkpoint, save_checkpoint
+
+from test_train import QUIET, faces, model
+
+
+@pytest.fixture
+def run(tmp_path):
+    fit(model(), faces(), TrainConfig(epochs=1, device="cpu", **QUIET), out=str(tmp_path))
+    return tmp_path
+
+
+def _flip_one_bit(t: torch.Tensor) -> None:
+    t.view(-1).view(torch.uint8)[5] ^= 0x40
+
+
+def test_a_flipped_bit_in_an_adam_moment_is_refused_on_resume(run):
+    path = run / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=True)
+    state = ckpt["optimizer_states"][0]["state"]
+    _flip_one_bit(next(iter(state.values()))["exp_avg"])
+    torch.save(ckpt, path)  # the weights and their hash untouched
+    with pytest.raises(CheckpointError, match="training state is damaged"):
+        load_checkpoint(path)
+    with pytest.raises(CheckpointError, match="resume from another copy"):
+        fit(model(), faces(), TrainConfig(epochs=2, device="cpu", resume=True, **QUIET), out=str(run))
+    with pytest.warns(UserWarning, match="training state is damaged"):
+        assert load_model(path).config.latent_dim == model().config.latent_dim  # the weights are fine
+
+
+@pytest.mark.parametrize("field", ["rng_states", "history", "train_config", "step"])
+def test_the_content_hash_covers_everything_a_resume_reads(run, field):
+    ckpt = torch.load(run / "checkpoint.pt", weights_only=True)
+    before = content_digest(ckpt)
+    assert before == ckpt["content_sha256"]  # the same after a weights_only load as at save
+    if field == "rng_states":
+        _flip_one_bit(ckpt["rng_states"]["torch"])
+    elif field == "history":
+        ckpt["history"]["train_loss"][0] += 1e-3
+    elif field == "train_config":
+        ckpt["train_config"]["lr"] *= 2
+    else:
+        ckpt["step"] += 1
+    assert content_digest(ckpt) != before
+
+
+def test_an_unfinished_checkpoint_loads_with_a_warning(tmp_path):
+    m = model()
+    path = save_checkpoint(tmp_path / "half.pt", m, train_config=TrainConfig(epochs=5), epoch=2, step=10)
+    with pytest.warns(UserWarning, match="unfinished training run.*epoch 2.*5 epochs"):
+        load_model(path)
+    done = save_checkpoint(tmp_path / "done.pt", m, train_config=TrainConfig(epochs=5), epoch=5, step=25)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_model(done)
