@@ -1,6 +1,8 @@
 """The notebooks' shared plumbing: parameters recorded, checkpoints reused only when they match."""
 
+import importlib
 import json
+from pathlib import Path
 
 import numpy as np
 
@@ -9,6 +11,8 @@ import torch
 
 from facelib import study
 from facelib.study.profiles import PROFILES
+
+study_session = importlib.import_module("facelib.study.session")
 
 
 @pytest.fixture(autouse=True)
@@ -53,6 +57,53 @@ def test_train_or_load_reuses_a_matching_checkpoint(tmp_path, faces, capsys):
     other, _ = s.train_or_load("m", "vae", faces, image_size=32, latent_dim=6, train_options=opts)
     assert other.config.latent_dim == 6
     assert len(list((tmp_path / "checkpoints").iterdir())) == 2
+
+
+def test_train_or_load_never_reuses_a_shorter_training(tmp_path, faces, capsys):
+    """The regression of #33: epochs=1 then epochs=3 under one key returned the 1-epoch model."""
+    s = study.start("t", run_dir=tmp_path)
+    opts = {"val_fraction": 0.0}
+    _, one = s.train_or_load("vae", "vae", faces, epochs=1, image_size=32, latent_dim=4, train_options=opts)
+    capsys.readouterr()
+    model, three = s.train_or_load("vae", "vae", faces, epochs=3, image_size=32, latent_dim=4, train_options=opts)
+    out = capsys.readouterr().out
+    assert "reusing" not in out and "another training" in out
+    assert len(one) == 1 and len(three) == 3 and int(three["step"].iloc[-1]) == 3 * int(one["step"].iloc[-1])
+    assert len(list((tmp_path / "checkpoints").iterdir())) == 2  # the 1-epoch model is kept beside it
+    # each budget finds its own model again; a steps budget too
+    _, again = s.train_or_load("vae", "vae", faces, epochs=3, image_size=32, latent_dim=4, train_options=opts)
+    assert "reusing" in capsys.readouterr().out and len(again) == 3
+    _, steps = s.train_or_load("vae", "vae", faces, steps=5, image_size=32, latent_dim=4, train_options=opts)
+    assert int(steps["step"].iloc[-1]) == 5 and "reusing" not in capsys.readouterr().out
+
+
+def test_train_or_load_resumes_an_unfinished_training_of_the_same_identity(tmp_path, faces, capsys, monkeypatch):
+    s = study.start("t", run_dir=tmp_path)
+    opts = {"val_fraction": 0.0}
+    real_fit = study_session.fit
+    calls = []
+
+    def stopped_fit(model, data, config):  # the first call stops after one of its three epochs
+        calls.append(config)
+        if len(calls) == 1:
+            return real_fit(model, data, config.replace(epochs=1)) and _mark_unfinished(config)
+        return real_fit(model, data, config)
+
+    def _mark_unfinished(config):
+        path = Path(config.out) / "checkpoint.pt"
+        ckpt = torch.load(path, weights_only=True)
+        ckpt["train_config"]["epochs"], ckpt["completed"] = 3, False
+        del ckpt["content_sha256"]
+        torch.save(ckpt, path)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(study_session, "fit", stopped_fit)
+    with pytest.raises(KeyboardInterrupt):
+        s.train_or_load("vae", "vae", faces, epochs=3, image_size=32, latent_dim=4, train_options=opts)
+    capsys.readouterr()
+    _, history = s.train_or_load("vae", "vae", faces, epochs=3, image_size=32, latent_dim=4, train_options=opts)
+    assert "resuming the unfinished" in capsys.readouterr().out
+    assert calls[-1].resume and len(list((tmp_path / "checkpoints").iterdir())) == 1 and len(history) == 3
 
 
 def test_train_or_load_does_not_reuse_a_model_trained_on_other_data(tmp_path, faces, capsys):

@@ -9,7 +9,6 @@ same size/channels options; `Study.train_or_load` reuses a checkpoint an earlier
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -19,7 +18,11 @@ from typing import Any
 
 import pandas as pd
 
+from facelib.models import build_model
 from facelib.study.profiles import resolve
+from facelib.train import TrainConfig, fit, load_checkpoint, load_model
+from facelib.train.checkpoint import (checkpoint_complete, checkpoint_identity, dataset_digest, model_config_dict,
+                                      run_identity)
 from facelib.utils import library_versions, seed_everything
 
 __all__ = ["Study", "start", "load_data", "checkpoint_key", "people_outside_pairs", "read_tables", "models_used"]
@@ -207,67 +210,59 @@ class Study:
     def train_or_load(self, key: str, model_name: str, dataset: Any, *, epochs: int | None = None,
                       steps: int | None = None, train_options: dict[str, Any] | None = None,
                       **model_config: Any):
-        """The model `key` from the run's checkpoints if one is there, else train it now.
+        """The model `key` from the run's checkpoints if this very training is there, else train it.
 
         Another notebook of the same run may already have trained the model (e.g.
-        04_latent_traversals reuses 02_beta_vae's). Only a finished checkpoint is reused; an
-        unfinished one (a run stopped mid-training) is resumed to the end. The checkpoint's config must match
-        `model_config`, otherwise it is trained again under the same key plus a suffix
-        rather than silently reusing a different model. The same holds for the data: a
-        checkpoint trained on another data set (name, size, image shape or people) is not
-        reused. `steps` trains for that many optimiser steps instead of `epochs` epochs.
-        Returns (model, history DataFrame).
+        04_latent_traversals reuses 02_beta_vae's). A checkpoint stands for this training when
+        its `run_identity` (model and config, the whole training config with its budget and
+        split, the data's content digest) is the one asked for: finished, it is reused;
+        unfinished (a run stopped mid-training), it is resumed to the end. A checkpoint of
+        another training under `key` (another budget, config or data) is kept, and this one
+        trains under `key` plus a suffix of its identity. `steps` trains for that many
+        optimiser steps instead of `epochs` epochs. Returns (model, history DataFrame).
         """
-        from facelib.models import build_model
-        from facelib.train import TrainConfig, fit, load_checkpoint, load_model
-        from facelib.train.checkpoint import checkpoint_complete, dataset_summary
-        from facelib.train.config import SPLIT_FIELDS
-
         for name in _DECODER_PARAMS:  # the run's decoder choice, unless the call sets its own
             if name not in model_config and self.params.get(name) is not None:
                 model_config[name] = self.params[name]
         model = build_model(model_name, **model_config)
-        ckpt_dir = self.checkpoint_dir
+        budget = ({"epochs": 10**6, "max_steps": int(steps)} if steps is not None
+                  else {"epochs": int(epochs if epochs is not None else self.params.get("epochs", 10))})
         config = TrainConfig(
-            epochs=int(epochs if epochs is not None else self.params.get("epochs", 10)),
             batch_size=int(self.params.get("batch_size", 64)),
             lr=float(self.params.get("lr", 1e-3)),
             seed=int(self.params.get("seed", 0)),
             device=str(self.params.get("device", "auto")),
             out=None,
             progress=False,
+            **budget,
             **(train_options or {}),
         )
-        if steps is not None:  # `steps` steps, with enough epochs for them on the share the split trains on
-            n_train = max(1, int((1 - config.val_fraction) * len(dataset)))
-            config = config.replace(max_steps=int(steps), epochs=-(-int(steps) * config.batch_size // n_train) + 1)
-        resume = False
-        if ckpt_dir is not None:
-            wanted = _plain_config(model)
-            data = _data_fingerprint(dataset_summary(dataset))
-            digest = hashlib.sha1(json.dumps([wanted, data], sort_keys=True, default=str).encode()).hexdigest()[:8]
-            for candidate in (key, f"{key}-{digest}"):
-                path = ckpt_dir / candidate / "checkpoint.pt"
-                if not path.exists():
-                    key = candidate
-                    break
-                stored = load_checkpoint(path)
-                stored_config = {k: v for k, v in stored["model_config"].items() if k not in _SET_BY_TRAINING}
-                same_data = _data_fingerprint(stored.get("dataset")) == data
-                if stored["model_name"] == model.name and stored_config == wanted and same_data:
-                    if checkpoint_complete(stored):
-                        print(f"reusing {path}")
-                        self.record_model(key, source="reused", checkpoint=str(path), model=model.name)
-                        return load_model(path), pd.DataFrame(stored.get("history") or {})
-                    done, planned = stored.get("epoch", 0), (stored.get("train_config") or {}).get("epochs", "?")
-                    split = stored.get("train_config") or {}
-                    if all(split.get(k) == getattr(config, k) for k in SPLIT_FIELDS if k in split):
-                        print(f"resuming the unfinished {path} (epoch {done} of {planned}) to {config.epochs} epochs")
-                        key, resume = candidate, True
-                        break
-                    print(f"not reusing the unfinished {path} (epoch {done} of {planned}): it was trained "
-                          "with another split or batch size; training the model again under another key")
-        config = config.replace(out=None if ckpt_dir is None else str(ckpt_dir / key), resume=resume)
+        ckpt_dir = self.checkpoint_dir
+        if ckpt_dir is None:
+            result = fit(model, dataset, config)
+            self.record_model(key, source="trained", checkpoint=None, model=model.name)
+            return result.model, result.history
+        identity = run_identity(model.name, model_config_dict(model), config, dataset_digest(dataset))
+        resume = overwrite = False
+        for candidate in (key, f"{key}-{identity[:12]}"):
+            path = ckpt_dir / candidate / "checkpoint.pt"
+            if not path.exists():
+                key = candidate
+                break
+            stored = load_checkpoint(path, check_training_state=False)
+            if checkpoint_identity(stored) == identity:
+                if checkpoint_complete(stored):
+                    print(f"reusing {path}")
+                    self.record_model(candidate, source="reused", checkpoint=str(path), model=model.name)
+                    return load_model(path), pd.DataFrame(stored.get("history") or {})
+                print(f"resuming the unfinished {path} (step {stored.get('step', 0)}) to the end of its training")
+                key, resume = candidate, True
+                break
+            print(f"{path} holds another training (other budget, config or data) than the one asked for; "
+                  "keeping it and training this one beside it")
+        else:  # the identity-suffixed folder holds something else (damaged or foreign): retrain there
+            key, overwrite = candidate, True
+        config = config.replace(out=str(ckpt_dir / key), resume=resume, overwrite=overwrite)
         result = fit(model, dataset, config)
         self.record_model(key, source="trained", checkpoint=None if result.checkpoint is None else str(result.checkpoint),
                           model=model.name)
@@ -277,29 +272,6 @@ class Study:
 #: Run parameters that, when a notebook resolved them, become model config fields of every
 #: model it trains (so 01-06 share one decoder choice and can reuse each other's checkpoints).
 _DECODER_PARAMS = ("likelihood", "gaussian_scale")
-
-#: Config fields that `fit` fills in from the data (beta-TCVAE's dataset size): not a choice
-#: of the user, so they do not decide whether a stored checkpoint is the model asked for.
-_SET_BY_TRAINING = ("dataset_size",)
-
-
-def _data_fingerprint(summary: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The parts of a checkpoint's data summary that say which images a model saw (for the
-    synthetic faces also the factor ranges, e.g. with or without jitter)."""
-    if not summary:
-        return None
-    out = {k: summary.get(k) for k in ("name", "n", "shape", "n_identities")}
-    ranges = (summary.get("meta") or {}).get("ranges")
-    if ranges is not None:  # synthetic faces: the same people and count but other factor ranges
-        out["ranges"] = ranges
-    return out
-
-
-def _plain_config(model: Any) -> dict[str, Any]:
-    from facelib.train.checkpoint import model_config_dict
-
-    return {k: v for k, v in model_config_dict(model).items() if k not in _SET_BY_TRAINING}
-
 
 def start(notebook: str, profile: str = "quick", run_dir: str | Path | None = None, seed: int = 0,
           **params: Any) -> Study:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as _dt
 import errno
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -38,6 +39,8 @@ from facelib.files import FolderInUseError, check_writable, folder_lock
 from facelib.models import CONFIGS, build_model
 from facelib.utils import library_versions
 
+from .config import TrainConfig
+
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
@@ -53,6 +56,9 @@ __all__ = [
     "plain",
     "weights_digest",
     "content_digest",
+    "run_identity",
+    "checkpoint_identity",
+    "dataset_digest",
     "checkpoint_complete",
     "run_lock",
     "RunLockedError",
@@ -168,11 +174,42 @@ def dataset_summary(dataset: Any) -> dict[str, Any] | None:
         "shape": [int(s) for s in dataset.images.shape[1:]],
         "n_identities": int(getattr(dataset, "n_identities", -1)),
         "meta": {str(k): plain(v) for k, v in meta.items()},
-        "digest": _content_digest(dataset),
+        "digest": dataset_digest(dataset),
     }
 
 
-def _content_digest(dataset: Any) -> str:
+#: TrainConfig fields that change where or how visibly a run goes, not what it computes: they
+#: are no part of a run's identity.
+NOT_IDENTITY = ("out", "resume", "overwrite", "progress", "checkpoint_every", "num_threads",
+                "history_every_step", "device", "nproc")
+#: Model config fields `fit` fills in from the data (beta-TCVAE's dataset size), not the caller.
+SET_BY_TRAINING = ("dataset_size",)
+
+
+def run_identity(model_name: str, model_config: dict[str, Any], train_config: dict[str, Any] | TrainConfig,
+                 data_digest: str | None) -> str | None:
+    """One sha256 of what decides a trained model: the model and its config, the training config
+    (budget, split, schedule, seed and options, all of it but `NOT_IDENTITY`) and the data's
+    content digest. Two runs with one identity compute the same model; None without a digest."""
+    if not data_digest:
+        return None
+    if not isinstance(train_config, TrainConfig):  # a stored dict: fields added later take their defaults
+        train_config = TrainConfig.from_dict(dict(train_config))
+    training = {k: v for k, v in train_config.to_dict().items() if k not in NOT_IDENTITY}
+    model = {k: v for k, v in plain(model_config).items() if k not in SET_BY_TRAINING}
+    text = json.dumps([str(model_name), model, plain(training), str(data_digest)], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def checkpoint_identity(ckpt: dict[str, Any]) -> str | None:
+    """The `run_identity` of the run that wrote `ckpt` (None when the file lacks a part of it)."""
+    if not ckpt.get("train_config"):
+        return None
+    return run_identity(ckpt["model_name"], ckpt["model_config"], ckpt["train_config"],
+                        (ckpt.get("dataset") or {}).get("digest"))
+
+
+def dataset_digest(dataset: Any) -> str:
     """sha1 of the images and identity labels (milliseconds for the face sets here)."""
     images = dataset.images
     identity = np.asarray(getattr(dataset, "identity", np.empty(0)))
