@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
 from facelib.train import TrainConfig, fit, load_model
+from facelib.train.batches import _check_group_size
 from facelib.train.checkpoint import CheckpointError, content_digest, load_checkpoint, save_checkpoint
 
 from test_train import QUIET, faces, model
@@ -64,3 +66,16 @@ def test_an_unfinished_checkpoint_loads_with_a_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         load_model(done)
+
+
+def test_a_group_size_no_group_reaches_is_refused(tmp_path):
+    data = faces()  # 64 synthetic faces of 8 people: 8 images each
+    with pytest.raises(ValueError, match="group_size 500 is larger than the largest group.*8 images"):
+        fit(model("modvae"), data, TrainConfig(epochs=1, device="cpu", group_size=500, **QUIET))
+    fit(model("modvae"), data, TrainConfig(epochs=1, device="cpu", group_size=8, **QUIET))  # the largest is fine
+    groups = np.repeat(np.arange(5), [10, 3, 3, 3, 3])  # 12 of 22 images in groups shorter than 5
+    with pytest.warns(UserWarning, match="4 of 5 groups.*topped up with repeats"):
+        _check_group_size(data, groups, 5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _check_group_size(data, groups, 3)

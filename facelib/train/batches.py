@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,8 +51,30 @@ def _grouping(model: torch.nn.Module, dataset: Any, config: TrainConfig) -> _Gro
         varying = np.full(len(dataset), "nuisance", dtype=object)
         default_size = 4
     size = config.group_size or max(2, default_size)
+    if config.group_size:
+        _check_group_size(dataset, groups, size)
     per_batch = config.groups_per_batch or max(1, config.batch_size // size)
     return _Grouping(groups, varying, size, per_batch)
+
+
+def _check_group_size(dataset: Any, groups: np.ndarray, size: int) -> None:
+    """Refuse a group size no group reaches (every group would be padded with repeats of its own
+    images), and say so when most images are in groups smaller than it."""
+    _, counts = np.unique(groups[groups >= 0], return_counts=True)
+    if counts.size == 0:
+        return
+    largest = int(counts.max())
+    if size > largest:
+        raise ValueError(
+            f"group_size {size} is larger than the largest group of {getattr(dataset, 'name', 'the data set')} "
+            f"({largest} images); every group would repeat its images to fill {size} places: use "
+            f"group_size <= {largest} (most groups have {int(np.median(counts))})")
+    short = counts < size
+    if counts[short].sum() > counts.sum() / 2:
+        warnings.warn(
+            f"group_size {size}: {int(short.sum())} of {counts.size} groups of {getattr(dataset, 'name', 'the data')} "
+            f"have fewer images and are topped up with repeats of their own images; a smaller group_size "
+            f"(most groups have {int(np.median(counts))}) repeats less", stacklevel=3)
 
 
 def _split(dataset: Any, grouping: _Grouping | None, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
