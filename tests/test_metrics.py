@@ -32,7 +32,11 @@ from facelib.metrics import (
     random_representation,
     sap,
 )
+import facelib.metrics
+from facelib.data.synthetic import SyntheticFaces
 from facelib.metrics.sap import sap_score_matrix
+from facelib.models import build_model
+from facelib.train import representation
 from facelib.metrics.utils import sample_codes_and_factors
 
 SIZES = (3, 4, 5, 6)
@@ -440,3 +444,23 @@ def test_a_small_fixed_data_set_is_split_in_the_asked_ratio():
     assert sorted(np.r_[train, test]) == list(range(30))
     with pytest.raises(ValueError, match="at least 2 images"):
         _unique_image_source(1).disjoint_rows(5, 5, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("metric", ["mig", "sap", "dci", "beta_vae_score", "factor_vae_score", "mutual_info_table"])
+def test_every_metric_takes_a_model_as_its_posterior_mean(metric):
+    """A model passed where a representation goes is read through its posterior mean, by every
+    metric alike (`mig(model, source)` used to fail with the model's uint8 message)."""
+    torch.manual_seed(0)
+    model = build_model("vae", image_size=32, latent_dim=3).eval()
+    source = SyntheticFaces(size=32, n_identities=4, seed=0)
+    fn = getattr(facelib.metrics, metric)
+    options = dict(seed=1, n_train=60) if metric in ("mig", "mutual_info_table") else \
+        dict(seed=1, n_train=60, n_eval=40) if metric in ("sap", "dci") else dict(seed=1, n_train=40, n_eval=20, batch_size=8)
+    by_model = fn(model, source, **options)
+    by_function = fn(representation(model), source, **options)
+    if isinstance(by_model, dict):
+        assert by_model == pytest.approx(by_function)
+    else:
+        assert by_model.equals(by_function)
+    with pytest.raises(TypeError, match="torch model or a representation callable"):
+        fn("model.pt", source, **options)

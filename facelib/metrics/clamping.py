@@ -16,6 +16,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from facelib.models.base import latent_dim
+from facelib.train.inference import representation as posterior_mean
+
 __all__ = ["latent_blocks", "block_spread", "identity_spread", "pooled_within_variance"]
 
 
@@ -25,15 +28,11 @@ def latent_blocks(model: Any) -> dict[str, slice]:
     slices = getattr(model, "block_slices", None)
     if slices:
         return {str(k): v for k, v in slices.items() if v.stop > v.start}
-    from facelib.models.base import latent_dim
-
     return {"all": slice(0, int(latent_dim(model)))}
 
 
 def _means(model: Any, images: Any, batch_size: int) -> np.ndarray:
-    from facelib.train import representation
-
-    return np.asarray(representation(model, batch_size=batch_size)(images), dtype=np.float64)
+    return np.asarray(posterior_mean(model, batch_size=batch_size)(images), dtype=np.float64)
 
 
 def block_spread(model: Any, batches: Mapping[str, Any], batch_size: int = 256) -> pd.DataFrame:

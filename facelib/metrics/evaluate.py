@@ -8,7 +8,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 
 from .beta_vae_score import beta_vae_score
 from .dci import dci
@@ -16,6 +15,7 @@ from .factor_vae_score import factor_vae_score
 from .mig import mig
 from .sap import sap
 from .sources import check_source
+from .utils import as_representation
 
 __all__ = ["evaluate", "METRICS", "as_representation"]
 
@@ -27,21 +27,6 @@ METRICS: dict[str, Callable[..., dict]] = {
     "dci": dci,
     "sap": sap,
 }
-
-
-def as_representation(model_or_representation: Any, device: str | torch.device | None = None) -> Callable:
-    """A representation callable: a callable is returned as is; a torch model gives its posterior mean
-    (``facelib.train.inference.representation``, on `device`, by default where the model is)."""
-    if isinstance(model_or_representation, torch.nn.Module):
-        from facelib.train.inference import representation
-
-        return representation(model_or_representation, device=device)
-    if callable(model_or_representation):
-        return model_or_representation
-    raise TypeError(
-        f"expected a torch model or a representation callable (uint8 images -> (N, d) array), "
-        f"got {type(model_or_representation).__name__}"
-    )
 
 
 def evaluate(model_or_representation: Any, source: Any, metrics: Sequence[str] = ("beta_vae", "factor_vae", "mig", "dci", "sap"),

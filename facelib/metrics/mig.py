@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .utils import discrete_entropy, mutual_info_matrix, sample_codes_and_factors
+from .utils import as_representation, discrete_entropy, mutual_info_matrix, sample_codes_and_factors
 
 __all__ = ["mig", "mig_from_codes", "mutual_info_table"]
 
@@ -62,8 +62,6 @@ def mutual_info_table(representation: Callable, source: Any, *, seed: int = 0, n
     column k's top two entries is ``mig_<k>``. Rows ``z0, z1, ...``; columns the factor names.
     A torch model is read through its posterior mean, as `evaluate` reads it.
     """
-    from .evaluate import as_representation  # evaluate imports this module
-
     representation = as_representation(representation)
     rng = np.random.default_rng(seed)
     mus, factors = sample_codes_and_factors(representation, source, n_train, rng)

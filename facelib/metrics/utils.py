@@ -11,9 +11,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from facelib.train.inference import representation as posterior_mean
+
 from .sources import check_source, render
 
 __all__ = [
+    "as_representation",
     "represent",
     "sample_codes_and_factors",
     "sample_train_test",
@@ -40,8 +43,25 @@ def check_positive(**values: int) -> None:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
 
 
-def represent(representation: Callable[[torch.Tensor], Any], images: torch.Tensor) -> np.ndarray:
-    """``representation(images)`` as a finite float64 (N, d) array, in chunks of `CHUNK`."""
+def as_representation(model_or_representation: Any, device: str | torch.device | None = None) -> Callable:
+    """What every metric takes: a torch model is read through its posterior mean
+    (`facelib.train.representation`, on `device`, by default where the model is); a callable
+    (uint8 images -> (N, d) array) is returned as is."""
+    if isinstance(model_or_representation, torch.nn.Module):
+        return posterior_mean(model_or_representation, device=device)
+    if callable(model_or_representation):
+        return model_or_representation
+    raise TypeError(
+        f"expected a torch model or a representation callable (uint8 images -> (N, d) array), "
+        f"got {type(model_or_representation).__name__}; pass the model itself or "
+        "facelib.train.representation(model)"
+    )
+
+
+def represent(representation: Any, images: torch.Tensor) -> np.ndarray:
+    """``representation(images)`` as a finite float64 (N, d) array, in chunks of `CHUNK`; a torch
+    model stands for its posterior mean (`as_representation`)."""
+    representation = as_representation(representation)
     outs = []
     for start in range(0, images.shape[0], CHUNK):
         batch = images[start:start + CHUNK]
