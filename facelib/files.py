@@ -9,7 +9,10 @@ folder at once, and a multi-file update (a zoo model and its manifest entry) is 
 from __future__ import annotations
 
 import errno
+import json
 import os
+import re
+import shutil
 import stat
 import tempfile
 from contextlib import contextmanager
@@ -22,7 +25,10 @@ except ImportError:  # pragma: no cover - Windows: no flock, so no lock
     fcntl = None
 
 __all__ = ["check_writable", "folder_lock", "FolderInUseError", "atomic_path", "atomic_write_text",
-           "atomic_write_bytes"]
+           "atomic_write_bytes", "StagedUpdate", "staged_update", "recover_staged", "pending_update", "JOURNAL"]
+
+#: The journal of a staged update being committed (`staged_update`), in the updated folder.
+JOURNAL = ".staged-update.json"
 
 
 class FolderInUseError(RuntimeError):
@@ -88,11 +94,14 @@ def folder_lock(folder: str | os.PathLike, what: str = "run folder",
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
     """A temp path beside `path` to write; on success it replaces `path` in one step (fsynced),
-    on any error it is removed and `path` stays as it was."""
+    on any error it is removed and `path` stays as it was.
+
+    `suffix` ends the temp's name, for writers that go by the ending (".tmp.ipynb" for papermill).
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=suffix)
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -115,3 +124,189 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Replace `path` by `text` (UTF-8) atomically (`atomic_path`)."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+# -- staged updates of several files -----------------------------------------------------------
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make renames in `folder` durable (best effort: not every system can open a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+#: A staged file or backup: `.<target>.<pid>.<random>.staged<suffix>` / `.<target>.<pid>.<random>.old`.
+_LEFTOVER = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.(?:staged.*|old)$")
+
+
+class StagedUpdate:
+    """New versions of several files of one folder, written beside them and committed together.
+
+    `path(name)` gives the temp file to write for `folder/name`; `commit()` replaces the targets
+    in the order they were staged (so stage the index, e.g. a manifest, last). Before the first
+    replacement a journal (`JOURNAL`) lists every target with its staged file and a hard-link
+    backup of the old one; the backups and the journal go once all are in place. An error during
+    the commit rolls back at once; a kill during it is rolled back (or, when every file was
+    already in place, finished) by `recover_staged`, which the next `staged_update` of the folder
+    runs first. So readers see all old files or all new ones, and the old ones are never lost.
+    Use through `staged_update`, inside `folder_lock(folder)` when other processes may write there.
+    """
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = Path(folder)
+        self._staged: dict[str, Path] = {}
+
+    def path(self, name: str | os.PathLike, mode: int = 0o644) -> Path:
+        """The temp file standing for `folder/name` (a file directly in the folder), with `mode`."""
+        name = Path(name)
+        if name.is_absolute() or len(name.parts) != 1:
+            if name.parent.resolve() != self.folder.resolve():
+                raise ValueError(f"a staged update of {self.folder} can only replace files directly in it, "
+                                 f"not {name}")
+        key = name.name
+        if key in (JOURNAL, ".lock"):
+            raise ValueError(f"{key} is the staged update's own file; stage another name")
+        if key not in self._staged:
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{key}.{os.getpid()}.",
+                                       suffix=".staged" + Path(key).suffix)
+            os.close(fd)
+            os.chmod(tmp, mode)  # mkstemp makes a private file; the target's readers need the mode
+            self._staged[key] = Path(tmp)
+        return self._staged[key]
+
+    @property
+    def targets(self) -> list[Path]:
+        """The files this update replaces, in commit order."""
+        return [self.folder / key for key in self._staged]
+
+    def discard(self) -> None:
+        """Remove the staged files; the targets stay as they were."""
+        for tmp in self._staged.values():
+            tmp.unlink(missing_ok=True)
+        self._staged.clear()
+
+    def commit(self) -> None:
+        """Replace every target by its staged file, all or nothing (see the class)."""
+        if not self._staged:
+            return
+        entries = []
+        for key, tmp in self._staged.items():
+            if not tmp.exists():
+                raise FileNotFoundError(errno.ENOENT, f"the staged file {tmp} for {self.folder / key} is gone; "
+                                                      "nothing was replaced, write it again")
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            backup = (tmp.name[: -len(".staged" + Path(key).suffix)] + ".old") if (self.folder / key).exists() else None
+            entries.append({"target": key, "staged": tmp.name, "backup": backup})
+        atomic_write_text(self.folder / JOURNAL, json.dumps({"pid": os.getpid(), "files": entries}, indent=1))
+        try:
+            for e in entries:
+                target = self.folder / e["target"]
+                if e["backup"]:
+                    _keep_copy(target, self.folder / e["backup"])
+                os.replace(self.folder / e["staged"], target)
+            _fsync_dir(self.folder)
+        except BaseException:
+            recover_staged(self.folder)  # some staged files are left: roll back to the old ones
+            self._staged.clear()
+            raise
+        _finish(self.folder, entries)
+        self._staged.clear()
+
+
+def _keep_copy(target: Path, backup: Path) -> None:
+    """`backup` holding `target`'s bytes while `target` stays in place (a hard link, else a copy)."""
+    try:
+        os.link(target, backup)
+    except OSError:  # a file system without hard links
+        shutil.copy2(target, backup)
+
+
+def _finish(folder: Path, entries: list[dict]) -> None:
+    for e in entries:
+        if e.get("backup"):
+            (folder / e["backup"]).unlink(missing_ok=True)
+    (folder / JOURNAL).unlink(missing_ok=True)
+    _fsync_dir(folder)
+
+
+def pending_update(folder: str | os.PathLike) -> bool:
+    """Whether a staged update of `folder` was cut short during its commit (a journal is left)."""
+    return (Path(folder) / JOURNAL).exists()
+
+
+def recover_staged(folder: str | os.PathLike) -> str | None:
+    """Settle a staged update of `folder` cut short by a kill; remove temps of writers that are gone.
+
+    With a journal: if every staged file was already moved into place the update is finished
+    (backups removed), else it is rolled back (moved files replaced by their backups, files that
+    were new removed). Returns "finished", "rolled back" or None (nothing to settle). The caller
+    must hold the folder's lock, so that no live commit is settled under its feet.
+    """
+    folder = Path(folder)
+    journal = folder / JOURNAL
+    outcome = None
+    if journal.exists():
+        try:
+            entries = json.loads(journal.read_text())["files"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"the staged-update journal {journal} is damaged ({exc}); compare the files it "
+                             f"names by hand, then delete it") from exc
+        if all(not (folder / e["staged"]).exists() for e in entries):
+            outcome = "finished"
+        else:
+            for e in reversed(entries):
+                target, staged = folder / e["target"], folder / e["staged"]
+                backup = folder / e["backup"] if e.get("backup") else None
+                if staged.exists():  # never moved: the target is the old file
+                    staged.unlink()
+                elif backup is not None and backup.exists():
+                    os.replace(backup, target)
+                elif backup is None:  # a file the update added
+                    target.unlink(missing_ok=True)
+            _fsync_dir(folder)
+            outcome = "rolled back"
+        _finish(folder, entries)
+    for leftover in folder.iterdir():
+        match = _LEFTOVER.match(leftover.name)
+        if match and not _pid_alive(int(match["pid"])):
+            leftover.unlink(missing_ok=True)
+    return outcome
+
+
+@contextmanager
+def staged_update(folder: str | os.PathLike) -> Iterator[StagedUpdate]:
+    """Stage new versions of files in `folder` and commit them together when the block ends.
+
+        with folder_lock(zoo), staged_update(zoo) as stage:
+            write_weights(stage.path("model.pt"))
+            stage.path("manifest.json").write_text(...)  # last: the index lands last
+
+    An error in the block removes the staged files and changes nothing; an interrupted commit
+    of an earlier update is settled first (`recover_staged`).
+    """
+    folder = Path(folder)
+    recover_staged(folder)
+    stage = StagedUpdate(folder)
+    try:
+        yield stage
+    except BaseException:
+        stage.discard()
+        raise
+    stage.commit()

@@ -11,7 +11,13 @@ platform). The kernel's working directory is the notebook's folder, as in Jupyte
 
 A failed notebook stops the run: what was made stays, `run.json` says `failed` and names
 the notebook and the error, and `PipelineError` is raised (exit status 1 from the CLI). An
-existing run folder is never reused or overwritten.
+existing run folder is never reused or overwritten, and an `--out` that cannot be written
+fails before any notebook runs.
+
+Every file the run writes (run.json, executed notebooks, HTML) goes through a temp file that
+replaces it only when complete (`files.atomic_path`): a full disk or a kill never leaves a
+truncated notebook or record, only the last complete one, and a write error ends the run as
+`failed` in run.json where the disk still takes that.
 
 A sweep (`run_sweep`, or `parallel_sweep=True` for notebooks with a `betas` parameter) runs
 one notebook for several parameter values at once, each in its own kernel process and into
@@ -23,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as _dt
+import errno
 import json
 import os
 import platform
@@ -34,6 +41,8 @@ import uuid
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, Sequence
+
+from facelib.files import atomic_path, atomic_write_text, check_writable
 
 __all__ = [
     "run_pipeline", "run_sweep", "find_notebooks", "declared_parameters", "parse_value", "PipelineError",
@@ -47,6 +56,10 @@ _NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
 class PipelineError(RuntimeError):
     """A notebook of the run failed; the message names it, the error and where the outputs are."""
+
+
+class RunRecordError(PipelineError):
+    """run.json could not be written (a full disk, most often); the message says what it still shows."""
 
 
 # -- helpers -----------------------------------------------------------------------------
@@ -149,9 +162,15 @@ def _make_run_dir(out_root: str | os.PathLike, run_id: str | None) -> Path:
 
 
 def _write_json(path: Path, record: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(record, indent=2, default=str))
-    tmp.replace(path)
+    """Replace `path` by `record` atomically: a failed write leaves the previous file and no temp."""
+    atomic_write_text(path, json.dumps(record, indent=2, default=str))
+
+
+def _why(err: OSError) -> str:
+    """A write error in words, with the remedy for a full disk."""
+    if err.errno == errno.ENOSPC:
+        return "the disk is full; free some space"
+    return f"{err.strerror or err}; check that the folder is writable"
 
 
 def _platform() -> dict[str, Any]:
@@ -170,8 +189,49 @@ def _write_html(executed: Path) -> Path | None:
     except Exception as err:  # a rendering problem must not lose the run
         warnings.warn(f"could not render {executed.name} to HTML: {err}", stacklevel=2)
         return None
-    html.write_text(body, encoding="utf-8")
+    try:
+        atomic_write_text(html, body)
+    except OSError as err:  # the executed notebook is the record; its rendering is a convenience
+        warnings.warn(f"could not write {html}: {_why(err)} (the executed notebook is kept)", stacklevel=2)
+        return None
     return html
+
+
+def _whole_notebook(tmp: Path, output: Path) -> bool:
+    """Whether the temp `tmp` holds a whole notebook (not one cut short by a full disk or a kill);
+    if so, its papermill record names `output`, where it is going, not the temp."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(tmp), as_version=4)
+    except Exception:  # noqa: BLE001 - empty, truncated or not JSON: not a notebook to keep
+        return False
+    record = nb.metadata.get("papermill")
+    if isinstance(record, dict) and record.get("output_path") == str(tmp):
+        record["output_path"] = str(output)
+        nbformat.write(nb, str(tmp))
+    return True
+
+
+def _execute_into(notebook: Path, output: Path, parameters: dict[str, Any], kernel_name: str,
+                  log_output: bool) -> None:
+    """`_execute` into a temp beside `output`, which replaces `output` only as a whole notebook.
+
+    A notebook whose own cell failed (or that was interrupted) is complete, and kept with its
+    traceback; one cut short (disk full mid-write) is removed, so `output` is never truncated.
+    """
+    kept: BaseException | None = None
+    with atomic_path(output, suffix=".tmp.ipynb") as tmp:
+        try:
+            _execute(notebook, tmp, parameters, kernel_name, log_output)
+        except BaseException as err:  # noqa: BLE001 - re-raised below, after keeping a whole notebook
+            if not _whole_notebook(tmp, output):
+                raise
+            kept = err
+        else:
+            _whole_notebook(tmp, output)
+    if kept is not None:
+        raise kept
 
 
 def _error_text(err: BaseException) -> str:
@@ -239,11 +299,13 @@ def _run_one(notebook: Path, output: Path, parameters: dict[str, Any], kernel_na
                              "parameters": parameters, "started": _now()}
     t0 = time.perf_counter()
     try:
-        _execute(notebook, output, parameters, kernel_name, log_output)
+        _execute_into(notebook, output, parameters, kernel_name, log_output)
         entry["status"] = "completed"
     except BaseException as err:  # noqa: BLE001 - recorded, then re-raised by the caller
         entry["status"] = "failed"
         entry["error"] = _error_text(err)
+        if isinstance(err, OSError):
+            entry["error"] += f" (writing {rel(output)}: {_why(err)}; nothing partial was kept)"
         entry["_exception"] = err
     entry["seconds"] = round(time.perf_counter() - t0, 3)
     entry["finished"] = _now()
@@ -272,10 +334,18 @@ class _Run:
         self.dir = run_dir
         self.record = record
         self.t0 = time.perf_counter()
+        self.ended = False  # whether run.json holds the run's end
         self.save()
 
     def save(self) -> None:
-        _write_json(self.dir / "run.json", self.record)
+        """Write run.json; RunRecordError (the old run.json kept, no temp left) when it cannot be."""
+        path = self.dir / "run.json"
+        try:
+            _write_json(path, self.record)
+        except OSError as err:
+            shown = "no record yet" if not path.exists() else "its previous state"
+            raise RunRecordError(f"could not write the run record {path}: {_why(err)}. It still shows {shown}; "
+                                 f"the outputs made so far are kept in {self.dir}") from err
 
     def finish(self, status: str, error: str | None = None) -> None:
         self.record["status"] = status
@@ -284,11 +354,38 @@ class _Run:
         if error:
             self.record["error"] = error
         self.save()
+        self.ended = True
+
+    def end(self, status: str, error: str | None = None) -> str:
+        """`finish`, where the disk still takes it: "" when recorded, else a sentence saying why not."""
+        try:
+            self.finish(status, error)
+        except RunRecordError as err:
+            return f" ({err})"
+        return ""
+
+
+def _end_after(run: _Run, err: BaseException) -> None:
+    """After `err` stopped a run: mark what did not run, and record the end if not done yet."""
+    for rest in run.record.get("notebooks", []):
+        if rest.get("status") == "pending":
+            rest["status"] = "not run"
+    if not run.ended:
+        run.end("interrupted" if isinstance(err, KeyboardInterrupt) else "failed", _error_text(err))
+
+
+def _stopped(run: _Run, err: BaseException) -> PipelineError | None:
+    """A write error of the run itself (not a notebook's) as a PipelineError naming what is kept."""
+    if isinstance(err, OSError):
+        return PipelineError(f"the run stopped: {_error_text(err)} ({_why(err)}); what was made so far is kept in "
+                             f"{run.dir} (run.json status '{run.record.get('status')}')")
+    return None
 
 
 def _new_run(out_root, run_id, kind: str, profile: str, parameters: dict[str, Any], kernel_name: str) -> _Run:
     from facelib.utils import git_commit, library_versions  # here: sweep workers need not import torch
 
+    check_writable(out_root, "run --out")  # root may write into a read-only folder: refuse it before any work
     run_dir = _make_run_dir(out_root, run_id)
     return _Run(run_dir, {
         "run_id": run_dir.name, "kind": kind, "status": "running", "profile": profile,
@@ -387,8 +484,11 @@ def _sweep(run: _Run, notebook: Path, param_name: str, values: Sequence[Any], ba
 
 
 def _fail_message(what: str, entry: dict[str, Any], run_dir: Path) -> str:
-    return (f"{what} {entry['notebook']} failed: {entry['error']}. The executed notebook (with the traceback) "
-            f"is {run_dir / entry['output']}; everything made so far is kept in {run_dir} (run.json status 'failed')")
+    executed = run_dir / entry["output"]
+    where = (f"The executed notebook (with the traceback) is {executed}" if executed.exists()
+             else "No executed notebook was kept (it could not be written whole)")
+    return (f"{what} {entry['notebook']} failed: {entry['error']}. {where}; everything made so far is kept in "
+            f"{run_dir} (run.json status 'failed')")
 
 
 # -- public API ----------------------------------------------------------------------------
@@ -442,16 +542,15 @@ def run_pipeline(profile: str = "quick", dataset: str | None = None, parameters:
         for i, nb in enumerate(paths):
             _pipeline_step(run, i, paths, declared[nb], base, overrides, sweep_param, kernel_name, max_workers,
                            log_output, verbose)
+        run.finish("completed")
     except BaseException as err:
-        for rest in run.record["notebooks"]:
-            if rest.get("status") == "pending":
-                rest["status"] = "not run"
-        if run.record["status"] == "running":  # not already recorded as a notebook failure
-            run.finish("interrupted" if isinstance(err, KeyboardInterrupt) else "failed", _error_text(err))
+        _end_after(run, err)
         if isinstance(err, KeyboardInterrupt):
             err.run_dir = run.dir  # for the command line's one-line message
+        stopped = _stopped(run, err)
+        if stopped is not None:
+            raise stopped from err
         raise
-    run.finish("completed")
     if verbose:
         print(f"done in {run.record['wall_s']:.1f} s: {run.dir}", flush=True)
     return run.dir
@@ -476,8 +575,7 @@ def _pipeline_step(run: _Run, i: int, paths: list[Path], declared: dict[str, Any
                 run.record["notebooks"][i].update(status="failed", error=bad["error"])
                 msg = _fail_message("sweep run of", bad, run.dir)
                 _mark_rest(run, i)
-                run.finish("failed", msg)
-                raise PipelineError(msg)
+                raise PipelineError(msg + run.end("failed", msg))
             _gather_checkpoints(run.dir, rec)
     params = {k: v for k, v in base.items() if k in declared}
     entry = _run_one(nb, run.dir / nb.name, params, kernel_name, log_output, run.dir)
@@ -492,11 +590,10 @@ def _pipeline_step(run: _Run, i: int, paths: list[Path], declared: dict[str, Any
     if err is not None:
         _mark_rest(run, i)
         if isinstance(err, KeyboardInterrupt):
-            run.finish("interrupted", f"interrupted in {nb.stem}")
+            run.end("interrupted", f"interrupted in {nb.stem}")
             raise err
         msg = _fail_message("notebook", entry, run.dir)
-        run.finish("failed", msg)
-        raise PipelineError(msg) from err
+        raise PipelineError(msg + run.end("failed", msg)) from err
 
 
 def _mark_rest(run: _Run, i: int) -> None:
@@ -543,15 +640,17 @@ def run_sweep(notebook: str | os.PathLike, param_name: str, values: Iterable[Any
     run = _new_run(out_root, run_id, "sweep", profile, given, kernel_name)
     try:
         rec = _sweep(run, nb, param_name, values, given, kernel_name, max_workers, declared, executor)
+        bad = [e for e in rec["runs"] if e["status"] != "completed"]
+        if bad:
+            msg = _fail_message("sweep run of", bad[0], run.dir) + f" ({len(bad)} of {len(values)} values failed)"
+            raise PipelineError(msg + run.end("failed", msg))
+        run.finish("completed")
     except BaseException as err:
-        run.finish("failed", _error_text(err))
+        _end_after(run, err)
+        stopped = _stopped(run, err)
+        if stopped is not None:
+            raise stopped from err
         raise
-    bad = [e for e in rec["runs"] if e["status"] != "completed"]
-    if bad:
-        msg = _fail_message("sweep run of", bad[0], run.dir) + f" ({len(bad)} of {len(values)} values failed)"
-        run.finish("failed", msg)
-        raise PipelineError(msg)
-    run.finish("completed")
     return run.dir
 
 
@@ -601,7 +700,7 @@ def main_from_args(args: argparse.Namespace) -> int:
     except PipelineError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    except (FileExistsError, FileNotFoundError, ValueError) as err:
+    except (FileExistsError, FileNotFoundError, ValueError, OSError) as err:  # before any notebook ran
         print(f"error: {err}", file=sys.stderr)
         return 2
     finally:

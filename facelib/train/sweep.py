@@ -12,6 +12,11 @@ any `metrics.evaluate` option through ``--metric-option``) and writes:
   refused, a re-run with the same ones skips the trials already in results.csv (a trial
   stopped midway resumes from its checkpoint), so nothing finished is redone or overwritten.
 
+A sweep holds its folder's lock while it runs (a second sweep into the same ``--out`` is refused
+with the holder's pid, never two writers of one results.csv); results.csv is replaced
+atomically after every trial, and a damaged one (a row cut short by a crash or a copy) is
+read with that trial's rows dropped, with a warning, so the trial runs again.
+
 Executors (`executor(...)`): `RayExecutor` runs one Ray task per trial with its CPU/GPU
 request, on a local Ray (started here) or on a cluster (``--address``; facelib must be
 installed on its nodes); `LocalExecutor` runs trials in local processes (threads for the
@@ -24,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as futures
+import csv
+import io
 import itertools
 import json
 import multiprocessing
@@ -31,16 +38,23 @@ import os
 import re
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import pandas as pd
 
+from facelib.files import atomic_path, folder_lock
+
 __all__ = ["LocalExecutor", "RayExecutor", "executor", "grid", "run_trial", "run_grid", "trial_id",
-           "configure_parser", "main_from_args", "RESULT_COLUMNS"]
+           "configure_parser", "main_from_args", "read_results", "RESULT_COLUMNS"]
 
 #: Columns of results.csv.
 RESULT_COLUMNS = ["trial", "model", "beta", "seed", "metric", "value", "checkpoint"]
+#: Columns a finished row always fills (beta is empty for a model's default).
+REQUIRED_COLUMNS = ["trial", "model", "seed", "metric", "value", "checkpoint"]
+#: The metric every finished trial writes last: a trial without it is incomplete.
+LAST_METRIC = "seconds"
 #: History columns reported per trial (those the run has).
 HISTORY_TERMS = ("train_loss", "train_elbo_nats", "val_loss", "val_elbo_nats", "val_bits_per_dim", "images_per_s")
 RAY_HINT = "pip install -e '.[cluster]'"
@@ -196,9 +210,61 @@ def run_trial(job: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _write_csv(path: Path, table: pd.DataFrame) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False, na_rep="nan")  # an empty field only ever means a damaged row
+
+
+def read_results(csv_path: str | os.PathLike) -> pd.DataFrame:
+    """The finished rows of a sweep's results.csv; a trial with a damaged row is dropped (warned).
+
+    A row is damaged when it cannot be parsed or leaves a required column empty (a file cut mid-row
+    by a crash or a full disk); a trial is finished only when its rows end with its `seconds` row.
+    The dropped trials are left out, so a rerun trains (resumes) and measures them again.
+    """
+    csv_path = Path(csv_path)
+    if not csv_path.exists():
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    text = csv_path.read_text(encoding="utf-8", errors="replace")
+    records = list(csv.reader(io.StringIO(text)))
+    if not records:
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    if records[0] != RESULT_COLUMNS:
+        raise ValueError(f"{csv_path} has columns {records[0]}, not a sweep's {RESULT_COLUMNS}; move it away (a "
+                         "rerun then measures every trial again) or give a new --out")
+    cut = not text.endswith("\n")  # the file ends inside its last row
+    rows, damaged = [], set()
+    for number, fields in enumerate(records[1:], start=1):
+        if not fields:
+            continue
+        row = dict(zip(RESULT_COLUMNS, fields))
+        if (len(fields) != len(RESULT_COLUMNS) or (cut and number == len(records) - 1)
+                or any(not row[c].strip() for c in REQUIRED_COLUMNS) or not _numbers(row)):
+            damaged.add(fields[0])
+            continue
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=RESULT_COLUMNS)
+    table = table.astype({"seed": int, "value": float})
+    table["beta"] = pd.to_numeric(table["beta"].replace("", None), errors="coerce")
+    complete = set(table.loc[table["metric"] == LAST_METRIC, "trial"])
+    unfinished = (set(table["trial"]) - complete) | damaged
+    if unfinished:
+        shown = ", ".join(sorted(t or "(unnamed)" for t in unfinished))
+        warnings.warn(f"{csv_path} has damaged or incomplete rows (trial(s) {shown}); those trials' rows are dropped "
+                      "and they run again", UserWarning, stacklevel=2)
+        table = table[~table["trial"].isin(unfinished)].reset_index(drop=True)
+    return table
+
+
+def _numbers(row: dict[str, str]) -> bool:
+    """Whether a row's numeric fields read as numbers (a measured NaN is written "nan", never empty)."""
+    try:
+        float(row["value"])
+        seed = float(row["seed"])
+        if row["beta"].strip():
+            float(row["beta"])
+    except ValueError:
+        return False
+    return seed.is_integer()
 
 
 def run_grid(trials: Sequence[dict[str, Any]], shared: dict[str, Any], out: str | os.PathLike,
@@ -206,10 +272,16 @@ def run_grid(trials: Sequence[dict[str, Any]], shared: dict[str, Any], out: str 
     """Run the trials not yet in `out/results.csv` on `runner` (an executor); the whole table.
 
     `shared` holds what every trial shares (data, data_options, model_fields, fit, metrics,
-    metric_options); a sweep folder made with other shared options is refused.
+    metric_options); a sweep folder made with other shared options is refused. The folder's
+    lock is held throughout: a second sweep into `out` raises FolderInUseError before it starts.
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with folder_lock(out, "sweep folder", "another sweep is running there",
+                     "wait for it to finish (a rerun then runs only what is missing), or give this sweep "
+                     "another --out"):
+        return _run_grid(trials, shared, Path(out), runner, log)
+
+
+def _run_grid(trials, shared, out: Path, runner, log) -> pd.DataFrame:
     spec_path, csv_path = out / "sweep.json", out / "results.csv"
     shared = json.loads(json.dumps(shared, default=str))
     if spec_path.exists():
@@ -219,8 +291,9 @@ def run_grid(trials: Sequence[dict[str, Any]], shared: dict[str, Any], out: str 
             raise ValueError(f"{out} holds a sweep with other options ({', '.join(changed)} differ); "
                              "rerun with the same options to complete it, or give a new --out")
     else:
-        spec_path.write_text(json.dumps(shared, indent=1, sort_keys=True))
-    table = pd.read_csv(csv_path) if csv_path.exists() else pd.DataFrame(columns=RESULT_COLUMNS)
+        with atomic_path(spec_path) as tmp:
+            tmp.write_text(json.dumps(shared, indent=1, sort_keys=True))
+    table = read_results(csv_path)
     finished = set(table["trial"].astype(str))
     todo = [t for t in trials if t["trial"] not in finished]
     log(f"{len(trials) - len(todo)} of {len(trials)} trials finished already; running {len(todo)}")
@@ -294,6 +367,12 @@ def main_from_args(args: argparse.Namespace) -> int:
     def log(text: str) -> None:
         print(f"facelib sweep: {text}", file=sys.stderr)
 
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, *_a, **_k: log(f"warning: {message}")
+        return _main(args, log)
+
+
+def _main(args: argparse.Namespace, log: Callable[[str], None]) -> int:
     try:
         from facelib.models import MODELS
 

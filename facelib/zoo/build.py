@@ -5,10 +5,16 @@ resumable run folder: an interrupted build continues where it stopped); the fini
 are written to `zoo/NAME.pt` as float16 (a plain facelib checkpoint: `facelib.load_model` reads
 it), the headline metrics are measured on that stored file, and the manifest gets the file's
 sha256, the recipe, the git commit, the training time and hardware, and the metrics.
+
+A build holds the zoo folder's lock throughout (a second build into it is refused at once),
+proves the folder writable before it trains, and stages the new weights and manifest beside
+the old ones (`files.staged_update`): they replace the old pair together once measured, so a
+build killed or failing at any point leaves the zoo's old model and manifest as they were.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import os
 import time
@@ -17,9 +23,14 @@ from typing import Any
 
 import torch
 
+from facelib.files import check_writable, recover_staged, staged_update
+from facelib.train import load_model
+from facelib.train.checkpoint import save_checkpoint
+from facelib.utils import git_commit, machine_info
+
 from .evaluation import TOLERANCE, headline_metrics
 from .recipes import Recipe, build_data, recipe, train
-from .store import ZooError, manifest, sha256, write_entry, zoo_dir
+from .store import MANIFEST, ZooError, manifest, manifest_text, sha256, zoo_dir, zoo_lock
 
 __all__ = ["build", "export"]
 
@@ -27,10 +38,6 @@ __all__ = ["build", "export"]
 def export(model: torch.nn.Module, file: str | os.PathLike, *, result: Any = None, data: Any = None,
            r: Recipe | None = None, dtype: torch.dtype = torch.float16) -> Path:
     """Write `model` as a zoo checkpoint: weights in `dtype`, no optimiser state, the recipe inside."""
-    import copy
-
-    from facelib.train.checkpoint import save_checkpoint
-
     stored = copy.deepcopy(model).cpu().to(dtype)
     extra = {"zoo": {"recipe": r.to_dict() if r is not None else None, "stored_dtype": str(dtype).replace("torch.", "")}}
     path = save_checkpoint(file, stored, train_config=None if result is None else result.config,
@@ -45,27 +52,38 @@ def build(name: str | Recipe, *, folder: str | os.PathLike | None = None, work_d
           progress: bool = False) -> dict[str, Any]:
     """Train, export, measure and record one zoo model; returns its manifest entry.
 
-    Refuses to replace a model the zoo already has unless `overwrite=True`.
+    Refuses to replace a model the zoo already has unless `overwrite=True`. Raises
+    `FolderInUseError` when another build holds the zoo folder, and PermissionError (before any
+    training) when the folder cannot be written.
     """
-    from facelib.train import load_model
-    from facelib.utils import git_commit, machine_info
-
     r = recipe(name)
     folder = Path(folder or zoo_dir())
-    if r.name in manifest(folder) and not overwrite:
-        raise ZooError(f"the zoo in {folder} already has {r.name!r}; pass overwrite=True (--overwrite) to "
-                       "rebuild and replace it")
-    data = build_data(r)
-    t0 = time.perf_counter()
-    run = Path(work_dir) / r.name
-    result = train(r, data, out=str(run), resume=(run / "checkpoint.pt").exists(), checkpoint_every=5, device=device,
-                   progress=progress, num_threads=num_threads)
-    wall = time.perf_counter() - t0
-    file = export(result.model, folder / f"{r.name}.pt", result=result, data=data, r=r)
-    measured = headline_metrics(load_model(file), r)
+    check_writable(folder, "zoo")  # a real recipe trains for 10-38 minutes: fail before, not after
+    with zoo_lock(folder):
+        recover_staged(folder)  # an earlier build killed mid-commit: back to a consistent zoo first
+        if r.name in manifest(folder) and not overwrite:
+            raise ZooError(f"the zoo in {folder} already has {r.name!r}; pass overwrite=True (--overwrite) to "
+                           "rebuild and replace it")
+        data = build_data(r)
+        t0 = time.perf_counter()
+        run = Path(work_dir) / r.name
+        result = train(r, data, out=str(run), resume=(run / "checkpoint.pt").exists(), checkpoint_every=5,
+                       device=device, progress=progress, num_threads=num_threads)
+        wall = time.perf_counter() - t0
+        with staged_update(folder) as stage:  # the old weights and manifest stay until both new ones are ready
+            staged = export(result.model, stage.path(f"{r.name}.pt"), result=result, data=data, r=r)
+            measured = headline_metrics(load_model(staged), r)
+            record = _record(r, f"{r.name}.pt", staged, result, measured, wall, device)
+            stage.path(MANIFEST).write_text(manifest_text({**manifest(folder), r.name: record}))
+    return record
+
+
+def _record(r: Recipe, name: str, file: Path, result: Any, measured: dict[str, Any], wall: float,
+            device: str) -> dict[str, Any]:
+    """The manifest entry of a built model stored in `file` (under the final `name`)."""
     hist = result.history
-    record = {
-        "file": file.name,
+    return {
+        "file": name,
         "sha256": sha256(file),
         "bytes": file.stat().st_size,
         "description": r.description,
@@ -81,5 +99,3 @@ def build(name: str | Recipe, *, folder: str | os.PathLike | None = None, work_d
         "metrics": measured,
         "tolerance": {k: TOLERANCE[k] for k in measured if k in TOLERANCE},
     }
-    write_entry(r.name, record, folder)
-    return record

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+
+from facelib.files import FolderInUseError
 
 __all__ = ["configure_parser", "main_from_args"]
 
@@ -25,15 +28,25 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     f.add_argument("out", help="folder for zoo_reconstructions.png, zoo_samples.png and zoo_figures.json (e.g. docs/)")
 
 
+def _error(command: str, exc: BaseException) -> int:
+    print(f"facelib zoo {command}: error: {exc}", file=sys.stderr)
+    return 2
+
+
 def main_from_args(args: argparse.Namespace) -> int:
     from . import RECIPES, Recipe, ZooError, build, entry, headline_metrics, load, manifest, within_tolerance
 
     if args.zoo_command == "list":
-        entries = manifest()
+        try:
+            entries = manifest()
+        except ZooError as exc:  # a damaged manifest: say which file and what to do
+            return _error("list", exc)
         for name in RECIPES:
             e = entries.get(name)
+            metrics = (e or {}).get("metrics") or {}
             shown = ("not built" if e is None else
-                     ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in e["metrics"].items()))
+                     ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+                     or "no metrics recorded")
             print(f"{name:26s} {shown}")
         return 0
     if args.zoo_command == "build":
@@ -46,9 +59,8 @@ def main_from_args(args: argparse.Namespace) -> int:
             try:
                 record = build(name, folder=args.folder, work_dir=args.work_dir, overwrite=args.overwrite,
                                device=args.device, num_threads=args.num_threads, progress=True)
-            except ZooError as exc:
-                print(f"error: {exc}")
-                return 2
+            except (ZooError, FolderInUseError, PermissionError, NotADirectoryError) as exc:
+                return _error("build", exc)
             print(f"{name}: {json.dumps(record['metrics'])} ({record['training']['train_seconds']:.0f} s training)")
         return 0
     if args.zoo_command == "figures":
@@ -63,13 +75,19 @@ def main_from_args(args: argparse.Namespace) -> int:
             print(f"facelib zoo figures: error: {exc}")
             return 1
         return 0
-    names = args.names or sorted(manifest())
+    try:
+        names = args.names or sorted(manifest())
+    except ZooError as exc:
+        return _error("check", exc)
     failed = 0
     for name in names:
         try:
             stored = entry(name)
+            if not isinstance(stored.get("recipe"), dict) or not isinstance(stored.get("metrics"), dict):
+                raise ZooError(f"the manifest entry of {name!r} has no recipe or no metrics to check against; "
+                               f"rebuild it with `python -m facelib zoo build {name} --overwrite`")
             now = headline_metrics(load(name), Recipe.from_dict(stored["recipe"]))
-        except (ZooError, FileNotFoundError) as exc:
+        except (ZooError, FileNotFoundError, ValueError) as exc:
             print(f"{name}: {exc}")
             failed += 1
             continue

@@ -2,7 +2,11 @@
 
 The manifest lists, per model: file, sha256, recipe, git commit, training time and hardware,
 and the headline metrics measured on the stored weights. `load(name)` refuses a file whose
-sha256 differs from the manifest's, so a damaged or replaced file is never used silently.
+sha256 differs from the manifest's, so a damaged or replaced file is never used silently; a
+manifest that is not valid JSON or whose entries lack what the zoo needs raises `ManifestError`
+naming the file and the entry. Writers hold the folder's lock (`zoo_lock`) and replace model
+files and manifest together (`files.staged_update`); an update cut short by a kill is settled
+(rolled back, or finished) by the next reader or writer, so model and manifest always agree.
 The folder is `zoo/` beside the package in a checkout, or `$FACELIB_ZOO`.
 """
 
@@ -11,12 +15,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ZooError", "zoo_dir", "manifest", "entry", "label", "path", "sha256", "load", "verify", "write_entry",
-           "available", "table"]
+import pandas as pd
+
+from facelib.files import FolderInUseError, folder_lock, pending_update, recover_staged, staged_update
+
+__all__ = ["ZooError", "ManifestError", "zoo_dir", "manifest", "manifest_text", "entry", "label", "path", "sha256",
+           "load", "verify", "write_entry", "available", "table", "zoo_lock"]
 
 MANIFEST = "manifest.json"
 
@@ -25,35 +33,91 @@ class ZooError(RuntimeError):
     """A zoo model that is missing, unknown or whose file does not match the manifest."""
 
 
+class ManifestError(ZooError, ValueError):
+    """The zoo's manifest is not valid JSON, or not the shape the zoo reads (the message says where)."""
+
+
 def zoo_dir() -> Path:
     """`$FACELIB_ZOO`, else the `zoo/` folder of the checkout holding the package."""
     env = os.environ.get("FACELIB_ZOO")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "zoo"
 
 
+def zoo_lock(folder: str | os.PathLike | None = None):
+    """The exclusive lock of a zoo folder, held by whatever writes it (`files.folder_lock`)."""
+    return folder_lock(Path(folder or zoo_dir()), "zoo folder", "another `zoo build` is writing there",
+                       "wait for it to finish, or build into another folder (--folder)")
+
+
+def _settle(folder: Path) -> None:
+    """Roll back (or finish) an update a killed build left half-committed, before reading the zoo."""
+    if not pending_update(folder):
+        return
+    try:
+        with zoo_lock(folder):
+            recover_staged(folder)
+    except FolderInUseError:
+        pass  # a build is committing now; it settles its own update
+    except (OSError, ValueError) as exc:  # e.g. a read-only checkout: the sha256 checks still refuse a mismatch
+        warnings.warn(f"the zoo in {folder} holds an update a killed build left unfinished, and it could not be "
+                      f"settled ({exc}); run `python -m facelib zoo list` where the folder is writable", stacklevel=3)
+
+
+def _checked(data: Any, file: Path) -> dict[str, dict[str, Any]]:
+    """The manifest's entries after checking the shape every reader relies on."""
+    fix = f"restore it with `git checkout {file}`, or correct it by hand"
+    if not isinstance(data, dict):
+        raise ManifestError(f"{file} holds a JSON {type(data).__name__}, not the zoo manifest's object "
+                            f'({{"format": "facelib-zoo", "models": {{NAME: entry}}}}); {fix}')
+    models = data.get("models", {})
+    if not isinstance(models, dict):
+        raise ManifestError(f'{file}: "models" is a JSON {type(models).__name__}, not an object of entries by model '
+                            f"name; {fix}")
+    for name, e in models.items():
+        where = f"{file}: model {name!r}"
+        if not isinstance(e, dict):
+            raise ManifestError(f"{where} is a JSON {type(e).__name__}, not an entry object; {fix}")
+        for key in ("file", "sha256"):
+            if key not in e:
+                raise ManifestError(f"{where} has no {key!r}, so its file cannot be checked; {fix}")
+        if not isinstance(e["file"], str) or not e["file"] or Path(e["file"]).name != e["file"]:
+            raise ManifestError(f"{where}: 'file' is {e['file']!r}, not the name of a file in the zoo folder; {fix}")
+        if not isinstance(e["sha256"], str) or not e["sha256"]:
+            raise ManifestError(f"{where}: 'sha256' is {e['sha256']!r}, not the file's hex digest; {fix}")
+        for key in ("recipe", "metrics", "training", "tolerance"):
+            if key in e and not isinstance(e[key], dict):
+                raise ManifestError(f"{where}: {key!r} is a JSON {type(e[key]).__name__}, not an object; {fix}")
+    return models
+
+
 def manifest(folder: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
-    """Every manifest entry by name ({} when the zoo has none)."""
-    file = Path(folder or zoo_dir()) / MANIFEST
+    """Every manifest entry by name ({} when the zoo has none); ManifestError for a damaged manifest."""
+    folder = Path(folder or zoo_dir())
+    file = folder / MANIFEST
+    _settle(folder)
     if not file.exists():
         return {}
     try:
         data = json.loads(file.read_text())
-    except json.JSONDecodeError as exc:
-        raise ZooError(f"{file} is not valid JSON ({exc}); restore it with `git checkout {file}`") from exc
-    return data.get("models", {})
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{file} is not valid JSON ({exc}); restore it with `git checkout {file}`") from exc
+    return _checked(data, file)
 
 
-def table(folder: str | os.PathLike | None = None):
+def manifest_text(entries: dict[str, dict[str, Any]]) -> str:
+    """The manifest file holding `entries` (sorted by name)."""
+    return json.dumps({"format": "facelib-zoo", "models": dict(sorted(entries.items()))}, indent=2) + "\n"
+
+
+def table(folder: str | os.PathLike | None = None) -> pd.DataFrame:
     """The manifest as a DataFrame: one row per model with its recipe, training and headline metrics."""
-    import pandas as pd
-
     rows = []
     for name, e in sorted(manifest(folder).items()):
-        r = e["recipe"]
-        rows.append({"name": name, "model": r["model"], "data": r["data"], "steps": e["training"]["steps"],
-                     **{k: v for k, v in r["model_options"].items() if k in ("beta", "lam")},
-                     **e["metrics"], "train_minutes": round(e["training"]["train_seconds"] / 60, 1),
-                     "cpu": e["training"]["hardware"].get("cpu"), "sha256": e["sha256"][:12]})
+        r, t = e.get("recipe") or {}, e.get("training") or {}
+        rows.append({"name": name, "model": r.get("model"), "data": r.get("data"), "steps": t.get("steps"),
+                     **{k: v for k, v in (r.get("model_options") or {}).items() if k in ("beta", "lam")},
+                     **(e.get("metrics") or {}), "train_minutes": round(float(t.get("train_seconds", 0.0)) / 60, 1),
+                     "cpu": (t.get("hardware") or {}).get("cpu"), "sha256": e["sha256"][:12]})
     return pd.DataFrame(rows)
 
 
@@ -124,16 +188,8 @@ def load(name: str, folder: str | os.PathLike | None = None, map_location: Any =
 
 
 def write_entry(name: str, record: dict[str, Any], folder: str | os.PathLike | None = None) -> Path:
-    """Add or replace `name` in the manifest (written atomically, other entries kept)."""
+    """Add or replace `name` in the manifest (under the zoo lock, atomically, other entries kept)."""
     folder = Path(folder or zoo_dir())
-    folder.mkdir(parents=True, exist_ok=True)
-    entries = manifest(folder)
-    entries[name] = record
-    file = folder / MANIFEST
-    text = json.dumps({"format": "facelib-zoo", "models": dict(sorted(entries.items()))}, indent=2, sort_keys=False)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".manifest.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
-    os.chmod(tmp, 0o644)  # a shipped file, readable by everyone (mkstemp makes it private)
-    os.replace(tmp, file)
-    return file
+    with zoo_lock(folder), staged_update(folder) as stage:
+        stage.path(MANIFEST).write_text(manifest_text({**manifest(folder), name: record}))
+    return folder / MANIFEST

@@ -1,0 +1,420 @@
+"""Multi-file updates that must never lose or half-write what is there (issue #32): a zoo build
+killed between its weights and its manifest, two builds or two sweeps into one folder, a zoo
+folder that cannot be written, a damaged zoo manifest or sweep results.csv, and a full disk
+under `python -m facelib run`.
+
+Kills are real (a subprocess that SIGKILLs itself at the named point); the zoo's headline
+metrics (a minute of scoring) are replaced by a number the weights decide, and a full disk by
+a writer that raises ENOSPC, so every case runs in seconds.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from facelib import cli, files, zoo
+from facelib.cli import build_parser
+from facelib.study import pipeline
+from facelib.train import sweep
+from facelib.zoo import RECIPES, ZooError
+from facelib.zoo import cli as zoo_cli
+
+ZOO_BUILD = importlib.import_module("facelib.zoo.build")  # the module (facelib.zoo.build is the function)
+
+
+def tiny_recipe(seed: int = 0):
+    """A zoo recipe trained in a second or two: 4 steps on 64 synthetic faces."""
+    r = RECIPES["synthetic-beta-vae-b4"]
+    return r.replace(name="tiny-b4", steps=4, seed=seed, data_options={**r.data_options, "n": 64})
+
+
+def weights_number(model, r) -> dict[str, float]:
+    """Stands in for the headline metrics: a number the stored weights decide."""
+    return {"mig": round(float(sum(p.detach().double().sum() for p in model.parameters())), 6)}
+
+
+def _no_training(*a, **k):
+    raise AssertionError("the build trained before finding it could not finish")
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    """Every visible file under `folder` with its bytes (temps and the lock are hidden)."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")}
+
+
+def _hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith(".") and p.name != ".lock")
+
+
+@pytest.fixture(scope="module")
+def built_zoo(tmp_path_factory):
+    """A zoo folder holding tiny-b4 (seed 0), built once; tests work on copies."""
+    folder = tmp_path_factory.mktemp("zoo")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ZOO_BUILD, "headline_metrics", weights_number)
+        zoo.build(tiny_recipe(), folder=folder / "zoo", work_dir=folder / "runs")
+    return folder / "zoo"
+
+
+@pytest.fixture
+def old_zoo(built_zoo, tmp_path):
+    copy = tmp_path / "zoo"
+    shutil.copytree(built_zoo, copy)
+    return copy
+
+
+# -- a zoo build killed mid-way ------------------------------------------------------------------
+KILLED_BUILD = r"""
+import importlib, json, os, signal, sys
+from pathlib import Path
+from facelib.zoo import Recipe
+build = importlib.import_module("facelib.zoo.build")
+where, folder, work, recipe = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+
+def metrics(model, r):  # the weights are written by now; the manifest is not
+    if where == "measuring":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return {"mig": round(float(sum(p.detach().double().sum() for p in model.parameters())), 6)}
+
+build.headline_metrics = metrics
+if where == "committing":  # killed between moving the new weights in and moving the manifest in
+    real = os.replace
+    def replace(src, dst, *a, **k):
+        if Path(dst).name == "manifest.json":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(src, dst, *a, **k)
+    os.replace = replace
+build.build(Recipe.from_dict(recipe), folder=folder, work_dir=work, overwrite=True)
+print("finished without being killed")
+"""
+
+
+def _killed_build(where: str, folder: Path, work: Path) -> subprocess.CompletedProcess:
+    recipe = json.dumps(tiny_recipe(seed=1).to_dict())  # other weights than the zoo's, same name
+    return subprocess.run([sys.executable, "-c", KILLED_BUILD, where, str(folder), str(work), recipe],
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize("where", ["measuring", "committing"])
+def test_zoo_build_killed_before_its_manifest_keeps_the_old_model(old_zoo, tmp_path, where):
+    before = _snapshot(old_zoo)
+    old_sha = zoo.entry("tiny-b4", old_zoo)["sha256"]
+    done = _killed_build(where, old_zoo, tmp_path / "runs")
+    assert done.returncode == -signal.SIGKILL, done.stdout + done.stderr
+    new_weights_written = any(name.startswith(".tiny-b4.pt.") for name in _hidden(old_zoo))
+    model = zoo.load("tiny-b4", folder=old_zoo)  # the old pair, whole: file and manifest agree
+    assert new_weights_written  # (staged, or moved in with the old file kept beside) when the kill came
+    assert zoo.entry("tiny-b4", old_zoo)["sha256"] == old_sha == zoo.sha256(old_zoo / "tiny-b4.pt")
+    assert _snapshot(old_zoo) == before
+    assert weights_number(model, None) == zoo.entry("tiny-b4", old_zoo)["metrics"]
+    assert not files.pending_update(old_zoo)
+    # the next build replaces the pair and clears what the killed one left
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ZOO_BUILD, "headline_metrics", weights_number)
+        record = zoo.build(tiny_recipe(seed=1), folder=old_zoo, work_dir=tmp_path / "runs", overwrite=True)
+    assert record["sha256"] != old_sha and zoo.verify("tiny-b4", old_zoo)
+    assert _hidden(old_zoo) == []
+
+
+# -- staged updates (files.staged_update) ----------------------------------------------------------
+KILLED_COMMIT = r"""
+import os, signal, sys
+from pathlib import Path
+from facelib import files
+folder, kill_at = Path(sys.argv[1]), sys.argv[2]
+real_replace, real_unlink = os.replace, os.unlink
+def replace(src, dst, *a, **k):
+    if kill_at == "index" and Path(dst).name == "index.json":
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_replace(src, dst, *a, **k)
+def unlink(path, *a, **k):
+    if kill_at == "cleanup" and Path(path).name == files.JOURNAL:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real_unlink(path, *a, **k)
+os.replace, os.unlink = replace, unlink
+with files.staged_update(folder) as stage:
+    stage.path("a.bin").write_bytes(b"new a")
+    stage.path("new.bin").write_bytes(b"new file")
+    stage.path("index.json").write_text("new index")
+"""
+
+
+@pytest.mark.parametrize("kill_at, outcome", [("index", "rolled back"), ("cleanup", "finished")])
+def test_a_staged_update_killed_in_its_commit_is_settled_whole(tmp_path, kill_at, outcome):
+    (tmp_path / "a.bin").write_bytes(b"old a")
+    (tmp_path / "index.json").write_text("old index")
+    done = subprocess.run([sys.executable, "-c", KILLED_COMMIT, str(tmp_path), kill_at], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert files.pending_update(tmp_path)
+    assert files.recover_staged(tmp_path) == outcome
+    want = ({"a.bin": b"old a", "index.json": b"old index"} if outcome == "rolled back"
+            else {"a.bin": b"new a", "index.json": b"new index", "new.bin": b"new file"})
+    assert _snapshot(tmp_path) == want and _hidden(tmp_path) == []
+
+
+def test_a_staged_update_failing_in_its_commit_rolls_back(tmp_path, monkeypatch):
+    (tmp_path / "a.bin").write_bytes(b"old a")
+    (tmp_path / "index.json").write_text("old index")
+    real, calls = os.replace, []
+
+    def replace(src, dst, *a, **k):
+        if Path(dst).name == "index.json":
+            raise OSError(errno.EIO, "I/O error")
+        calls.append(Path(dst).name)
+        return real(src, dst, *a, **k)
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(OSError, match="I/O error"):
+        with files.staged_update(tmp_path) as stage:
+            stage.path("a.bin").write_bytes(b"new a")
+            stage.path("index.json").write_text("new index")
+    assert "a.bin" in calls  # a.bin had been replaced, and was put back
+    assert _snapshot(tmp_path) == {"a.bin": b"old a", "index.json": b"old index"} and _hidden(tmp_path) == []
+    with pytest.raises(KeyError):  # an error in the block changes nothing
+        with files.staged_update(tmp_path) as stage:
+            stage.path("a.bin").write_bytes(b"new a")
+            raise KeyError("stop")
+    assert _snapshot(tmp_path) == {"a.bin": b"old a", "index.json": b"old index"} and _hidden(tmp_path) == []
+
+
+# -- two builds, a read-only zoo -------------------------------------------------------------------
+HOLD_LOCK = "import sys\nfrom facelib import files\nwith files.folder_lock(sys.argv[1]):\n    print('locked', flush=True)\n    sys.stdin.read()\n"
+
+
+@pytest.fixture
+def lock_held_elsewhere():
+    """Holds a folder's lock in another process until the test ends; gives (folder -> pid)."""
+    holders = []
+
+    def hold(folder: Path) -> int:
+        proc = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(folder)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+        holders.append(proc)
+        assert proc.stdout.readline().strip() == "locked"
+        return proc.pid
+
+    yield hold
+    for proc in holders:
+        proc.communicate("", timeout=30)
+
+
+def test_a_second_zoo_build_is_refused_in_one_line(old_zoo, tmp_path, monkeypatch, capsys, lock_held_elsewhere):
+    monkeypatch.setattr(ZOO_BUILD, "train", _no_training)
+    monkeypatch.setattr(ZOO_BUILD, "build_data", _no_training)
+    before = _snapshot(old_zoo)
+    pid = lock_held_elsewhere(old_zoo)
+    with pytest.raises(files.FolderInUseError) as err:
+        zoo.build(tiny_recipe(), folder=old_zoo, work_dir=tmp_path / "runs", overwrite=True)
+    assert str(old_zoo) in str(err.value) and str(pid) in str(err.value) and "zoo build" in str(err.value)
+    args = build_parser().parse_args(["zoo", "build", "synthetic-vae", "--folder", str(old_zoo),
+                                      "--work-dir", str(tmp_path / "runs")])
+    assert zoo_cli.main_from_args(args) == 2
+    said = capsys.readouterr().err.strip()
+    assert len(said.splitlines()) == 1 and "in use" in said and str(pid) in said and "Traceback" not in said
+    assert _snapshot(old_zoo) == before and not (tmp_path / "runs").exists()
+
+
+def test_zoo_build_checks_it_can_write_before_it_trains(old_zoo, tmp_path, monkeypatch):
+    monkeypatch.setattr(ZOO_BUILD, "train", _no_training)
+    before = _snapshot(old_zoo)
+    old_zoo.chmod(0o555)
+    try:
+        with pytest.raises(PermissionError) as err:
+            zoo.build(tiny_recipe(seed=1), folder=old_zoo, work_dir=tmp_path / "runs", overwrite=True)
+    finally:
+        old_zoo.chmod(0o755)
+    assert str(old_zoo) in str(err.value) and "writable" in str(err.value)
+    assert _snapshot(old_zoo) == before
+
+
+# -- damaged manifests -----------------------------------------------------------------------------
+def _entry(sha: str = "ab" * 32) -> dict:
+    return {"file": "m.pt", "sha256": sha, "recipe": RECIPES["synthetic-vae"].to_dict(), "metrics": {"mig": 0.5}}
+
+
+@pytest.mark.parametrize("text, said", [
+    ('{"models": {"m": {"file": "m.pt", ', "not valid JSON"),
+    (json.dumps({"models": {"m": {k: v for k, v in _entry().items() if k != "sha256"}}}), "no 'sha256'"),
+    (json.dumps({"models": [_entry()]}), '"models" is a JSON list'),
+    (json.dumps([_entry()]), "JSON list"),
+    (json.dumps({"models": {"m": {**_entry(), "metrics": [0.5]}}}), "'metrics' is a JSON list"),
+], ids=["invalid-json", "no-sha256", "models-a-list", "top-level-list", "metrics-a-list"])
+def test_a_damaged_manifest_is_a_clear_error(tmp_path, monkeypatch, capsys, text, said):
+    (tmp_path / "manifest.json").write_text(text)
+    (tmp_path / "m.pt").write_bytes(b"weights")
+    calls = [zoo.manifest, zoo.available, zoo.table, lambda f: zoo.entry("m", f), lambda f: zoo.verify("m", f)]
+    for call in calls:
+        with pytest.raises(ValueError, match=said) as err:
+            call(tmp_path)
+        assert isinstance(err.value, ZooError)
+        assert str(tmp_path / "manifest.json") in str(err.value) and "git checkout" in str(err.value)
+    monkeypatch.setenv("FACELIB_ZOO", str(tmp_path))
+    for command in (["zoo", "list"], ["zoo", "check"]):
+        assert zoo_cli.main_from_args(build_parser().parse_args(command)) == 2
+        out = capsys.readouterr()
+        assert len(out.err.strip().splitlines()) == 1 and "manifest.json" in out.err and said in out.err
+
+
+# -- sweeps ----------------------------------------------------------------------------------------
+SHARED = {"data": "synthetic", "data_options": {"n": 64, "size": 32},
+          "model_fields": {"latent_dim": 4, "hidden_channels": 8, "hidden_dim": 32},
+          "fit": {"max_steps": 3, "batch_size": 16, "num_threads": 1}, "metrics": [], "metric_options": {}}
+TRIALS = sweep.grid(["beta-vae"], [1.0, 4.0], [0])
+SWEEP_ARGS = ["--models", "beta-vae", "--betas", "1", "4", "--seeds", "0", "--data", "synthetic",
+              "--data-option", "n=64", "--data-option", "size=32", "--set", "latent_dim=4", "--set",
+              "hidden_channels=8", "--set", "hidden_dim=32", "--max-steps", "3", "--batch-size", "16",
+              "--executor", "local"]
+
+
+class CountingExecutor(sweep.LocalExecutor):
+    """Trials in threads of this process, remembering which ran."""
+
+    def __init__(self):
+        super().__init__(1, processes=False)
+        self.ran: list[str] = []
+
+    def run(self, fn, jobs):
+        self.ran += [job["trial"] for job in jobs]
+        return super().run(fn, jobs)
+
+
+def test_a_second_sweep_into_one_folder_is_refused(tmp_path, capsys, lock_held_elsewhere):
+    out = tmp_path / "sweep"
+    out.mkdir()
+    finished = pd.DataFrame([{"trial": t["trial"], "model": "beta-vae", "beta": t["beta"], "seed": 0,
+                              "metric": "seconds", "value": 1.0, "checkpoint": "x.pt"} for t in TRIALS])
+    finished.to_csv(out / "results.csv", index=False)  # the other sweep's finished rows
+    before = _snapshot(out)
+    pid = lock_held_elsewhere(out)
+    assert cli.main(["sweep", *SWEEP_ARGS, "--out", str(out)]) == 1
+    said = capsys.readouterr().err
+    assert "in use" in said and str(pid) in said and "another --out" in said
+    assert _snapshot(out) == before and not (out / "trials").exists()
+
+
+@pytest.mark.parametrize("cut", ["mid-row", "at a row end"])
+def test_a_cut_results_csv_reruns_the_damaged_trial(tmp_path, cut):
+    out = tmp_path / "sweep"
+    whole = sweep.run_grid(TRIALS, SHARED, out, CountingExecutor())
+    text = (out / "results.csv").read_text()
+    last = whole["trial"].iloc[-1]
+    lines = text.splitlines(keepends=True)
+    kept = text[: len(text) - len(lines[-1]) // 2] if cut == "mid-row" else "".join(lines[:-1])
+    (out / "results.csv").write_text(kept)
+    again = CountingExecutor()
+    with pytest.warns(UserWarning, match=f"damaged or incomplete rows.*{last}.*run again"):
+        table = sweep.run_grid(TRIALS, SHARED, out, again)
+    assert again.ran == [last]
+    assert len(table) == len(whole) and table["value"].notna().all()
+    assert sorted(table["trial"].unique()) == sorted(t["trial"] for t in TRIALS)
+    assert (table.groupby("trial")["metric"].apply(list) == whole.groupby("trial")["metric"].apply(list)).all()
+    reread = sweep.read_results(out / "results.csv")
+    assert len(reread) == len(whole) and set(reread["trial"]) == set(whole["trial"])
+
+
+# -- a full disk under `run` -----------------------------------------------------------------------
+@pytest.fixture
+def one_notebook(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cell = nbformat.v4.new_code_cell("run_dir = None\n")
+    cell.metadata["tags"] = ["parameters"]
+    nb.cells = [cell, nbformat.v4.new_code_cell("1 + 1")]
+    (tmp_path / "nbs").mkdir()
+    nbformat.write(nb, str(tmp_path / "nbs" / "00_one.ipynb"))
+    return tmp_path / "nbs"
+
+
+def _executed(notebook, output, *a, **k):
+    """Stands in for papermill: the notebook, as executed, at `output`."""
+    nbformat.write(nbformat.read(str(notebook), as_version=4), str(output))
+
+
+def _left_behind(run_dir: Path) -> list[str]:
+    """Temp files, empty files and notebooks that do not read back."""
+    bad = []
+    for p in run_dir.rglob("*"):
+        if p.is_file() and (".tmp" in p.name or p.stat().st_size == 0):
+            bad.append(p.name)
+        elif p.suffix == ".ipynb":
+            try:
+                nbformat.read(str(p), as_version=4)
+            except Exception:  # noqa: BLE001
+                bad.append(p.name)
+    return bad
+
+
+def test_a_full_disk_while_writing_the_notebook_keeps_no_truncated_notebook(one_notebook, tmp_path, monkeypatch):
+    def full_disk(notebook, output, *a, **k):
+        Path(output).write_text('{"cells": [{"cell_type": "code", "sou')  # what fit before the disk filled
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "_execute", full_disk)
+    with pytest.raises(pipeline.PipelineError, match="00_one failed.*disk is full") as err:
+        pipeline.run_pipeline(notebooks_dir=one_notebook, out_root=tmp_path / "reports", run_id="r", verbose=False)
+    run_dir = tmp_path / "reports" / "r"
+    assert _left_behind(run_dir) == [] and not (run_dir / "00_one.ipynb").exists()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "failed" and "free some space" in record["notebooks"][0]["error"]
+    assert str(run_dir) in str(err.value)
+
+
+@pytest.mark.parametrize("lasting", [False, True])
+def test_a_full_disk_while_writing_run_json_is_said_and_leaves_no_temp(one_notebook, tmp_path, monkeypatch, lasting):
+    full = {"on": False}
+
+    def execute(*a, **k):
+        _executed(*a, **k)
+        full["on"] = True  # the disk fills from here (until the first refused write frees it, unless lasting)
+
+    def refusing(real):
+        def write(self, data, *a, **k):
+            if full["on"] and "run.json" in self.name:
+                open(self, "w").close()  # the file is made, its bytes do not fit
+                full["on"] = lasting
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return real(self, data, *a, **k)
+        return write
+
+    monkeypatch.setattr(pipeline, "_execute", execute)
+    monkeypatch.setattr(Path, "write_text", refusing(Path.write_text))
+    monkeypatch.setattr(Path, "write_bytes", refusing(Path.write_bytes))
+    with pytest.raises(pipeline.PipelineError) as err:
+        pipeline.run_pipeline(notebooks_dir=one_notebook, out_root=tmp_path / "reports", run_id="r", verbose=False)
+    run_dir = tmp_path / "reports" / "r"
+    msg = str(err.value)
+    assert str(run_dir / "run.json") in msg and "disk is full" in msg and "free some space" in msg
+    assert _left_behind(run_dir) == []
+    record = json.loads((run_dir / "run.json").read_text())  # the last whole record
+    if lasting:
+        assert record["status"] == "running" and "previous state" in msg
+    else:  # the disk took the next write: the run is recorded as failed, saying why
+        assert record["status"] == "failed" and "run.json" in record["error"]
+
+
+def test_run_into_a_read_only_out_fails_before_any_notebook(one_notebook, tmp_path, monkeypatch, capsys):
+    ran = []
+    monkeypatch.setattr(pipeline, "_execute", lambda *a, **k: ran.append(a))
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        args = build_parser().parse_args(["run", "--notebooks-dir", str(one_notebook), "--out", str(out)])
+        assert pipeline.main_from_args(args) == 2
+    finally:
+        out.chmod(0o755)
+    said = capsys.readouterr().err
+    assert str(out) in said and "writable" in said and ran == [] and list(out.iterdir()) == []
