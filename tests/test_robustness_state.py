@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from facelib import zoo
+from facelib.models import build_model
 from facelib.train import TrainConfig, fit, load_model
 from facelib.train.batches import _check_group_size
 from facelib.train.checkpoint import CheckpointError, content_digest, load_checkpoint, save_checkpoint
+from facelib.zoo.store import write_entry
 
 from test_train import QUIET, faces, model
 
@@ -79,3 +82,22 @@ def test_a_group_size_no_group_reaches_is_refused(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _check_group_size(data, groups, 3)
+
+
+def test_zoo_load_refuses_another_models_file_under_an_entry(tmp_path, monkeypatch):
+    """Another model's file given the entry's sha256 loaded silently as the wrong model."""
+
+    recipe = {"name": "tiny", "model": "beta-vae", "model_options": {"latent_dim": 4, "beta": 4.0}}
+    for beta, model_name in [(4.0, "beta-vae"), (2.0, "beta-vae")]:
+        file = zoo.export(build_model(model_name, image_size=32, latent_dim=4, beta=beta), tmp_path / "tiny.pt")
+        write_entry("tiny", {"file": "tiny.pt", "sha256": zoo.sha256(file), "recipe": recipe,
+                             "training": {"steps": 0}, "metrics": {}}, tmp_path)
+        if beta == 4.0:
+            assert zoo.load("tiny", tmp_path).config.beta == 4.0
+    with pytest.raises(zoo.ZooError, match="another model than the manifest's recipe.*beta: recipe 4.0, file 2.0"):
+        zoo.load("tiny", tmp_path)
+    file = zoo.export(build_model("vae", image_size=32, latent_dim=4), tmp_path / "tiny.pt")
+    write_entry("tiny", {"file": "tiny.pt", "sha256": zoo.sha256(file), "recipe": recipe,
+                         "training": {"steps": 0}, "metrics": {}}, tmp_path)
+    with pytest.raises(zoo.ZooError, match="model: recipe 'beta-vae', file 'vae'"):
+        zoo.load("tiny", tmp_path)

@@ -22,6 +22,9 @@ from typing import Any
 import pandas as pd
 
 from facelib.files import FolderInUseError, folder_lock, pending_update, recover_staged, staged_update
+from facelib.train import load_model
+from facelib.train.checkpoint import model_config_dict, plain
+from facelib.utils import normalise_name
 
 __all__ = ["ZooError", "ManifestError", "zoo_dir", "manifest", "manifest_text", "entry", "label", "path", "sha256",
            "load", "verify", "write_entry", "available", "table", "zoo_lock"]
@@ -179,12 +182,31 @@ def verify(name: str, folder: str | os.PathLike | None = None) -> Path:
 
 
 def load(name: str, folder: str | os.PathLike | None = None, map_location: Any = "cpu"):
-    """The trained zoo model `name` (eval mode), after checking its sha256 against the manifest."""
-    from facelib.train import load_model
-
+    """The trained zoo model `name` (eval mode), after checking its sha256 against the manifest
+    and the model it holds against the manifest's recipe (model and every recipe option)."""
     model = load_model(verify(name, folder), map_location=map_location)
+    check_against_recipe(name, model, entry(name, folder).get("recipe"))
     model.zoo_name = name  # where it came from, for the run records
     return model
+
+
+def check_against_recipe(name: str, model: Any, recipe: dict[str, Any] | None) -> None:
+    """Refuse a zoo file holding another model than its recipe's (another file given the entry's
+    sha256): the model name and each of the recipe's model options must be the model's."""
+    if not recipe:
+        return
+    wanted = normalise_name(str(recipe.get("model", "")))
+    have = normalise_name(str(getattr(model, "name", type(model).__name__)))
+    config = model_config_dict(model)
+    differ = {k: (v, config.get(k)) for k, v in (recipe.get("model_options") or {}).items()
+              if k in config and plain(v) != plain(config[k])}
+    if wanted and have != wanted:
+        differ = {"model": (wanted, have), **differ}
+    if differ:
+        text = ", ".join(f"{k}: recipe {a!r}, file {b!r}" for k, (a, b) in differ.items())
+        raise ZooError(f"zoo model {name!r}: its file holds another model than the manifest's recipe ({text}); "
+                       f"rebuild it (python -m facelib zoo build {name} --overwrite) or restore the zoo "
+                       "folder (git checkout zoo/)")
 
 
 def write_entry(name: str, record: dict[str, Any], folder: str | os.PathLike | None = None) -> Path:
