@@ -367,13 +367,15 @@ def test_kernel_tcp_warning_is_dropped_and_nothing_else():
 
     assert kernel_arguments("python3") == [f"--IPKernelApp.extra_config_file={KERNEL_CONFIG}"]
     assert kernel_arguments("no-such-kernel") == []
-    flt = runpy.run_path(str(KERNEL_CONFIG))["NoTcpEncryptionWarning"]()
+    flt = runpy.run_path(str(KERNEL_CONFIG))["KernelNoise"]()
 
     def record(msg):
         return logging.LogRecord("IPKernelApp", logging.WARNING, __file__, 1, msg, None, None)
 
     assert not flt.filter(record("Kernel is running over TCP without encryption. All communication ..."))
+    assert not flt.filter(record("KeyboardInterrupt caught in kernel."))  # the shutdown interrupt of a clean run
     assert flt.filter(record("some other kernel warning"))
+    assert flt.filter(record("Exception in message handler: KeyboardInterrupt caught in kernel"))
 
 
 def test_pipeline_kernel_prints_no_tcp_warning(tmp_path, capfd):
