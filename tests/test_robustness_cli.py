@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from facelib import cli
+from facelib.study import pipeline
 from facelib.train import distributed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,3 +103,13 @@ def test_stale_rank_variables_time_out_with_a_message_naming_them(monkeypatch):
     monkeypatch.setenv("FACELIB_DIST_TIMEOUT", "soon")
     with pytest.raises(ValueError, match="FACELIB_DIST_TIMEOUT"):
         distributed.rendezvous_timeout()
+
+
+def test_a_notebook_stopped_by_ctrl_c_is_interrupted_not_failed(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "_execute_into", interrupted)
+    entry = pipeline._run_one(tmp_path / "01_x.ipynb", tmp_path / "out.ipynb", {}, "python3", run_dir=tmp_path)
+    assert entry["status"] == "interrupted" and "Ctrl-C" in entry["error"]
+    assert isinstance(entry["_exception"], KeyboardInterrupt)

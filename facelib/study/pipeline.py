@@ -302,8 +302,8 @@ def _run_one(notebook: Path, output: Path, parameters: dict[str, Any], kernel_na
         _execute_into(notebook, output, parameters, kernel_name, log_output)
         entry["status"] = "completed"
     except BaseException as err:  # noqa: BLE001 - recorded, then re-raised by the caller
-        entry["status"] = "failed"
-        entry["error"] = _error_text(err)
+        entry["status"] = "interrupted" if isinstance(err, KeyboardInterrupt) else "failed"
+        entry["error"] = "interrupted (Ctrl-C)" if isinstance(err, KeyboardInterrupt) else _error_text(err)
         if isinstance(err, OSError):
             entry["error"] += f" (writing {rel(output)}: {_why(err)}; nothing partial was kept)"
         entry["_exception"] = err
