@@ -4,6 +4,8 @@ stopped-then-resumed, into OUT/<model>/{full,part}; rank 0 writes OUT/<model>/hi
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 
@@ -39,3 +41,17 @@ def main(out: Path) -> None:
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))
+
+
+def killed_on_rank_1(model):
+    """`model` whose training step kills its own process (SIGKILL) on rank 1: a rank that dies
+    without an error of its own, as the out-of-memory killer ends one (tests/test_distributed.py)."""
+    model.__class__ = _KilledOnRank1
+    return model
+
+
+class _KilledOnRank1(type(model())):
+    def training_step(self, batch, optimizers, step, **kwargs):
+        if int(os.environ.get("RANK", "0")) == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().training_step(batch, optimizers, step, **kwargs)

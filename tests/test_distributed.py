@@ -18,6 +18,7 @@ from facelib.train.batches import _Grouping
 
 from test_train import faces, model
 import ddp_worker
+from ddp_worker import killed_on_rank_1
 
 #: Relative tolerance of a loss in the 2-process history against 1 process: the two draw
 #: other reparameterisation noise (each rank its own) and sum in another order; measured
@@ -71,6 +72,14 @@ def test_fit_nproc_spawns_processes_and_returns_rank_0s_model():
     # memory, each stepping them, would move them twice as far)
     w1, w2, w0 = (next(m.parameters()).detach() for m in (one.model, two.model, model()))
     assert (w2 - w1).norm() < 0.3 * (w1 - w0).norm()
+
+
+@needs_gloo
+def test_a_rank_killed_from_outside_is_one_clear_error(tmp_path):
+    """`train --nproc 2` with one rank killed (kill -9, the OOM killer) printed a traceback."""
+    with pytest.raises(RuntimeError, match="process 1 of 2 stopped without an error of its own.*--resume"):
+        fit(killed_on_rank_1(model()), faces(), epochs=2, device="cpu", progress=False, batch_size=16,
+            num_threads=1, nproc=2, out=str(tmp_path))
 
 
 def test_a_global_batch_that_does_not_split_over_the_ranks_is_refused():

@@ -312,6 +312,12 @@ def spawn_fit(model: nn.Module, dataset: Any, config: Any) -> dict[str, Any]:
         if errors:
             raise errors[0][1] from exc
         raise
+    except mp.ProcessExitedException as exc:  # killed (out of memory, kill -9): no error of its own to show
+        where = f"; {config.out} keeps the last checkpoint: rerun with --resume" if config.out else ""
+        raise RuntimeError(
+            f"data-parallel process {exc.error_index} of {nproc} stopped without an error of its own ({exc}); "
+            f"the others were stopped. Something outside training ended it: often the system running out of "
+            f"memory (fewer --nproc or a smaller batch use less){where}") from None
     while not queue.empty():
         messages.append(queue.get())
     for kind, _, payload, _ in messages:
