@@ -82,11 +82,11 @@ def test_tar_curve_hand_checked_between_and_at_roc_points():
     s = np.array([0.9, 0.8, 0.7, 0.6, 0.4, 0.3])
     y = np.array([1, 0, 1, 1, 0, 0], bool)
     got = roc.tar_curve(y, s, [0.0, 1 / 6, 1 / 3, 0.5, 1.0])
-    # at FAR 0 and 1/3 the highest TAR of the vertices there; at 1/6 halfway along the upper
-    # edge's segment (0, 1/3) -> (1/3, 1): 2/3
-    np.testing.assert_allclose(got, [1 / 3, 2 / 3, 1.0, 1.0, 1.0])
+    # at FAR 0 and 1/3 the top of the vertical step there; at 1/6 on the ROC's flat segment
+    # (0, 1/3) -> (1/3, 1/3): 1/3 (joining the steps' tops, 2/3, would be above the curve)
+    np.testing.assert_allclose(got, [1 / 3, 1 / 3, 1.0, 1.0, 1.0])
     m = roc.verification_metrics(y, s, roc_fars=(0.0, 1 / 6))
-    assert m["roc_tar@far=0"] == pytest.approx(1 / 3) and m["roc_tar@far=0.166667"] == pytest.approx(2 / 3)
+    assert m["roc_tar@far=0"] == pytest.approx(1 / 3) and m["roc_tar@far=0.166667"] == pytest.approx(1 / 3)
     assert "roc_tar@far=0" not in roc.verification_metrics(y, s)
 
 

@@ -5,30 +5,56 @@
     python -m facelib lfw view2                   # the frozen choice on all ten View 2 folds
     python -m facelib lfw view2 --test-folds 0 1 2 3 4 --out runs/lfw/a.csv   # split over processes
     python -m facelib lfw report runs/lfw/a.csv runs/lfw/b.csv                # ... and merge them
+    python -m facelib lfw roc                     # lfw_view2_roc.csv again from the stored pair scores
 
 `select` writes benchmarks/results/lfw_view1_selection.csv (every candidate's View 1 figures,
 the chosen ones marked) and benchmarks/results/lfw_frozen.json; `view2` / `report` write
 benchmarks/results/lfw_view2.csv (View 1 choice beside the View 2 mean ± SE), lfw_view2_folds.csv
-(every fold's rows) and lfw_view2_roc.csv (the ROC averaged over the ten folds). Needs LFW under
-$FACELIB_DATA (see data/README or `facelib.data.load("lfw-pairs")`'s error for how to get it).
+(every fold's rows), lfw_view2_scores.csv (every test pair's score, one column per system; a part
+`--out a.csv` keeps its scores in a.scores.csv beside it) and lfw_view2_roc.csv (the ROC averaged
+over the ten folds, computed from those scores; `lfw roc` recomputes it from them). Every output
+folder is probed before any work, so a read-only one fails at once, not after a fold is computed.
+Needs LFW under $FACELIB_DATA (see data/README or `facelib.data.load("lfw-pairs")`'s error).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import pandas as pd
 
+from facelib import results as R
+from facelib.data import DataNotFoundError
+from facelib.files import atomic_path, check_writable
+
 from . import selection as L
 
 FROZEN = "lfw_frozen.json"
+#: Columns a part written by `lfw view2 --out` must have for `lfw report` to merge it.
+PART_COLUMNS = ("method", "representation", "protocol", "fold", "metric", "value", "frozen_sha256")
+SCORES = "lfw_view2_scores"
 
 
 def _results_dir(args) -> Path:
-    from facelib.results import results_dir
+    return Path(args.results) if args.results else R.results_dir()
 
-    return Path(args.results) if args.results else results_dir()
+
+def scores_path(part: str | Path) -> Path:
+    """Where a View 2 part's pair scores live: a.csv -> a.scores.csv beside it."""
+    part = Path(part)
+    return part.with_name(f"{part.stem}.scores.csv")
+
+
+class _TestFolds(argparse.Action):
+    """--test-folds checked when parsed (View 2 folds, each once), not when its fold is reached."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        try:
+            setattr(namespace, self.dest, L.check_test_folds(values))
+        except ValueError as err:
+            parser.error(f"argument {option_string}: {err}")
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
@@ -44,11 +70,16 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
                         "replaces the frozen file only with --overwrite")
     v = sub.add_parser("view2", help="run the frozen settings once on LFW View 2")
     v.add_argument("--frozen", help=f"the frozen choice (default: <results>/{FROZEN})")
-    v.add_argument("--test-folds", type=int, nargs="+", metavar="K", help="only these folds (needs --out)")
-    v.add_argument("--out", help="write the per-fold rows here (merge parts with `lfw report`)")
+    v.add_argument("--test-folds", type=int, nargs="+", metavar="K", action=_TestFolds,
+                   help=f"only these folds, each once ({L.VIEW2_FOLDS[0]}-{L.VIEW2_FOLDS[-1]}; needs --out)")
+    v.add_argument("--out", help="write the per-fold rows here and the pair scores beside it (PART.scores.csv); "
+                                 "merge parts with `lfw report`")
     r = sub.add_parser("report", help="merge per-fold View 2 parts into the results file")
-    r.add_argument("parts", nargs="+", help="CSV files written by `lfw view2 --out`")
+    r.add_argument("parts", nargs="+", help="CSV files written by `lfw view2 --out` (together: each fold once)")
     r.add_argument("--frozen", help=f"the frozen choice (default: <results>/{FROZEN})")
+    c = sub.add_parser("roc", help="recompute lfw_view2_roc.csv from the stored View 2 pair scores")
+    c.add_argument("--scores", help=f"the pair scores (default: <results>/{SCORES}.csv)")
+    c.add_argument("--frozen", help=f"the frozen choice (default: <results>/{FROZEN})")
 
 
 def _selection_table(view1: pd.DataFrame, best) -> pd.DataFrame:
@@ -66,8 +97,6 @@ _ID = ["family", "setting", "category", "representation", "method", "setting_jso
 def _select_append(args, results: Path, frozen: Path) -> int:
     """`select --append`: the View 1 file grows by the candidates it lacks; the choice is made
     again over all of them (every candidate's figures measured on View 1 by the same code)."""
-    from facelib import results as R
-
     try:
         table = R.read("lfw_view1_selection", results)
     except FileNotFoundError:
@@ -111,8 +140,6 @@ def keep_superseded(results: Path, sha: str) -> int:
     """Before View 2 rows of the frozen file `sha` replace lfw_view2.csv: rows there of another
     frozen choice (a selection since grown) move to lfw_view2_superseded.csv with their own
     provenance, so every View 2 figure ever measured stays on record. Returns the rows moved."""
-    from facelib import results as R
-
     try:
         old = R.read("lfw_view2", results)
     except FileNotFoundError:
@@ -130,19 +157,65 @@ def keep_superseded(results: Path, sha: str) -> int:
     return len(moved)
 
 
-def _write_view2(rows: pd.DataFrame, frozen: Path, results: Path) -> int:
-    from facelib import results as R
+def check_folds(parts: list[tuple[str, list[int]]]) -> list[int]:
+    """The View 2 folds of merged parts ((name, its folds) each, a part given twice twice), refusing
+    a fold in two parts (the mean ± SE would count it twice), folds View 2 lacks, and missing folds."""
+    where: dict[int, list[str]] = {}
+    for name, folds in parts:
+        for k in sorted(set(folds)):
+            where.setdefault(int(k), []).append(name)
+    twice = {k: names for k, names in where.items() if len(names) > 1}
+    if twice:
+        said = "; ".join(f"fold {k} in {', '.join(names)}" for k, names in sorted(twice.items()))
+        raise ValueError(f"fold(s) {sorted(twice)} come from more than one part ({said}); give each part "
+                         "once and each fold in one part only")
+    unknown = sorted(set(where) - set(L.VIEW2_FOLDS))
+    if unknown:
+        raise ValueError(f"fold(s) {unknown} are not View 2 folds (View 2 has folds "
+                         f"{L.VIEW2_FOLDS[0]}-{L.VIEW2_FOLDS[-1]}); these parts are not View 2 results")
+    missing = sorted(set(L.VIEW2_FOLDS) - set(where))
+    if missing:
+        raise ValueError(f"View 2 fold(s) {missing} are missing (the parts cover {sorted(where)}); all ten are "
+                         f"needed: run them with `lfw view2 --test-folds {' '.join(map(str, missing))} --out "
+                         "PART.csv` and merge every part with `lfw report`")
+    return sorted(where)
 
-    folds = sorted(rows.fold.unique())
-    if len(folds) != 10:
-        print(f"lfw: the View 2 rows cover folds {folds}; all ten are needed for the results file "
-              "(run the missing folds with --test-folds ... --out and merge with `lfw report`)")
-        return 2
+
+def _read_part(part: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(rows, pair scores) of one `lfw view2 --out` part, each checked to be what that writes."""
+    path = Path(part)
+    if not path.is_file():
+        raise FileNotFoundError(f"no part {path}; pass the CSV files written by `lfw view2 --out`")
+    rows = pd.read_csv(path)
+    missing = [c for c in PART_COLUMNS if c not in rows.columns]
+    if missing:
+        raise ValueError(f"{path} lacks column(s) {missing}; it is not a part written by `lfw view2 --out` "
+                         f"(which has {list(PART_COLUMNS)}, ...)")
+    sp = scores_path(path)
+    if not sp.is_file():
+        folds = " ".join(str(k) for k in sorted(rows.fold.unique()))
+        raise FileNotFoundError(f"{path} has no pair scores beside it ({sp}); the ROC is computed from them: "
+                                f"rerun the part with `lfw view2 --test-folds {folds} --out {path}`")
+    scores = pd.read_csv(sp)
+    L.check_scores(scores, str(sp))
+    if set(scores.fold) != set(rows.fold):
+        raise ValueError(f"{sp} holds folds {sorted(set(scores.fold))} but {path} folds {sorted(set(rows.fold))}; "
+                         "they were not written together: rerun the part")
+    return rows, scores
+
+
+def _write_view2(rows: pd.DataFrame, scores: pd.DataFrame, frozen: Path, results: Path) -> int:
+    """The View 2 results files of one complete run: the summary, every fold's rows, every pair's
+    score, and the ROC computed from those scores."""
+    check_folds([("the View 2 rows", rows.fold.unique().tolist())])
+    check_folds([("the View 2 scores", scores.fold.unique().tolist())])
     table = L.view2_table(rows, frozen)
+    roc = L.roc_table_from_scores(scores, frozen)
     keep_superseded(results, table.frozen_sha256.iloc[0])
     R.write("lfw_view2", table, folder=results)
     R.write("lfw_view2_folds", rows, folder=results)
-    R.write("lfw_view2_roc", L.roc_table(rows, frozen), folder=results)
+    R.write(SCORES, scores, folder=results)
+    R.write("lfw_view2_roc", roc, folder=results)
     print(table.drop(columns=["frozen_sha256"]).to_string(index=False))
     print("\nPublished anchors (LFW View 2, mean ± SE):")
     for cat, anchors in L.PUBLISHED.items():
@@ -151,12 +224,77 @@ def _write_view2(rows: pd.DataFrame, frozen: Path, results: Path) -> int:
     return 0
 
 
-def main_from_args(args) -> int:
-    from facelib.data import DataNotFoundError
+def _write_part(rows: pd.DataFrame, scores: pd.DataFrame, out: Path) -> None:
+    """A part's rows at `out` and its pair scores beside it, each replaced whole."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for frame, path in ((rows, out), (scores, scores_path(out))):
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
+            tmp.chmod(0o666 & ~umask)  # the temp file is private; the part is as any file written here
+        print(f"wrote {path}")
 
+
+def _check_out(out: str) -> Path:
+    """`--out` as a path whose folder can be written (probed now, before any fold is computed)."""
+    path = Path(out)
+    if path.is_dir():
+        raise IsADirectoryError(f"--out {path} is a folder; give a CSV file name such as {path / 'part.csv'}")
+    check_writable(path.parent, "--out")
+    return path
+
+
+def _view2(args, results: Path, frozen: Path) -> int:
+    if args.test_folds and not args.out:
+        print("lfw view2: --test-folds runs part of View 2; add --out PART.csv and merge with `lfw report`")
+        return 2
+    out = _check_out(args.out) if args.out else None
+    if not args.test_folds:  # the whole of View 2 also writes the results files
+        check_writable(results, "results")
+    rows, scores = L.run_view2(frozen, test_folds=args.test_folds, with_scores=True)
+    if out is not None:
+        _write_part(rows, scores, out)
+        if args.test_folds:
+            return 0
+    return _write_view2(rows, scores, frozen, results)
+
+
+def _report(args, results: Path, frozen: Path) -> int:
+    check_writable(results, "results")
+    _, sha = L.read_frozen(frozen)
+    parts = [_read_part(p) for p in args.parts]
+    check_folds([(p, rows.fold.unique().tolist()) for p, (rows, _) in zip(args.parts, parts)])
+    rows = pd.concat([r for r, _ in parts], ignore_index=True)
+    scores = pd.concat([sc.drop(columns=[c for c in R.PROVENANCE if c in sc.columns]) for _, sc in parts],
+                       ignore_index=True)
+    stale = (set(rows.frozen_sha256) | set(scores.frozen_sha256)) - {sha}
+    if stale:
+        print(f"lfw report: parts were run from another frozen choice ({sorted(stale)}); rerun them")
+        return 2
+    return _write_view2(rows, scores, frozen, results)
+
+
+def _roc(args, results: Path, frozen: Path) -> int:
+    """`lfw roc`: lfw_view2_roc.csv recomputed from the stored pair scores (no View 2 run)."""
+    path = Path(args.scores) if args.scores else results / f"{SCORES}.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"no View 2 pair scores at {path}; `lfw view2` (or `lfw report`) stores them")
+    check_writable(results, "results")
+    scores = pd.read_csv(path)
+    L.check_scores(scores, str(path))
+    check_folds([(str(path), scores.fold.unique().tolist())])
+    roc = L.roc_table_from_scores(scores, frozen)
+    written = R.write("lfw_view2_roc", roc, folder=results)
+    print(f"wrote {written} from {path}")
+    return 0
+
+
+def main_from_args(args) -> int:
     results = _results_dir(args)
     frozen = Path(getattr(args, "frozen", None) or results / FROZEN)
     try:
+        if args.lfw_command == "select":  # the View 1 table and the frozen choice both go to results
+            check_writable(results, "results")
         if args.lfw_command == "select" and args.append:
             return _select_append(args, results, frozen)
         if args.lfw_command == "select":
@@ -164,28 +302,13 @@ def main_from_args(args) -> int:
                 print(f"lfw select: {frozen} exists (a frozen choice is made once); pass --overwrite to replace it")
                 return 2
             view1, best = L.select(L.candidates(args.profile))
-            from facelib import results as R
-
             R.write("lfw_view1_selection", _selection_table(view1, best), folder=results)
             return _refreeze(best, view1, frozen)
         if args.lfw_command == "view2":
-            if args.test_folds and not args.out:
-                print("lfw view2: --test-folds runs part of View 2; add --out PART.csv and merge with `lfw report`")
-                return 2
-            rows = L.run_view2(frozen, test_folds=args.test_folds)
-            if args.out:
-                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-                rows.to_csv(args.out, index=False)
-                print(f"wrote {args.out}")
-                return 0 if args.test_folds else _write_view2(rows, frozen, results)
-            return _write_view2(rows, frozen, results)
-        rows = pd.concat([pd.read_csv(p) for p in args.parts], ignore_index=True)
-        doc, sha = L.read_frozen(frozen)
-        stale = set(rows.frozen_sha256) - {sha}
-        if stale:
-            print(f"lfw report: parts were run from another frozen choice ({sorted(stale)}); rerun them")
-            return 2
-        return _write_view2(rows, frozen, results)
-    except (DataNotFoundError, FileNotFoundError, ValueError) as err:
+            return _view2(args, results, frozen)
+        if args.lfw_command == "roc":
+            return _roc(args, results, frozen)
+        return _report(args, results, frozen)
+    except (DataNotFoundError, OSError, ValueError) as err:
         print(f"lfw {args.lfw_command}: {err}")
         return 2

@@ -21,6 +21,7 @@ __all__ = [
     "tar_at_far",
     "ROC_FARS",
     "tar_curve",
+    "roc_polyline",
     "best_threshold",
     "accuracy_at",
     "verification_metrics",
@@ -133,20 +134,43 @@ ROC_FARS = (0.0, 0.001, 0.002, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075) + tuple(
 
 
 def tar_curve(same, scores, fars) -> np.ndarray:
-    """The ROC curve's TAR at each FAR of `fars`, linear between its vertices.
+    """The ROC curve's TAR at each FAR of `fars`: the ROC polyline read at that FAR.
 
     Unlike `tar_at_far` (a step value an actual threshold attains), this is the curve itself,
     so curves of several test folds can be averaged at the same FARs (vertical averaging,
-    Fawcett 2006): LFW's folds each have their own scores and thresholds. Where several ROC
-    points share a FAR the highest TAR counts (the curve's upper edge).
+    Fawcett 2006): LFW's folds each have their own scores and thresholds. The curve is the
+    polyline through scikit-learn's ROC points (`roc_curve(drop_intermediate=False)`):
+
+    * at a FAR that some threshold attains (a vertical step of the curve), the top of the step,
+      the highest TAR a threshold reaches with that FAR (= `tar_at_far` there);
+    * between two such FARs, the straight line from the top of the lower step to the bottom of
+      the next one: flat without ties, diagonal across a tied group of scores (what accepting
+      that group at random attains). It never rises above the curve, unlike joining the tops.
+
+    This equals ``np.interp(fars, fpr, tpr)`` on that ROC, computed without relying on how
+    np.interp treats repeated FARs.
     """
     y, s = _check(same, scores)
     fars = np.asarray(fars, dtype=np.float64)
-    if fars.ndim != 1 or np.any((fars < 0) | (fars > 1)):
+    if fars.ndim != 1 or not np.all((fars >= 0) & (fars <= 1)):
         raise ValueError(f"fars must be a 1-D sequence of rates in [0, 1], got {fars!r}")
     fpr, tpr, _ = roc_curve(y, s, drop_intermediate=False)
-    last = np.r_[fpr[1:] != fpr[:-1], True]  # tpr rises along the curve: the last point per fpr is the highest
-    return np.interp(fars, fpr[last], tpr[last])
+    return roc_polyline(fpr, tpr, fars)
+
+
+def roc_polyline(fpr, tpr, fars, tol: float = 1e-12) -> np.ndarray:
+    """TAR of the ROC polyline (`fpr`, `tpr`: non-decreasing, from (0, ...) to (1, 1)) at `fars`,
+    as `tar_curve` defines it; a FAR within `tol` of a vertex FAR counts as that FAR."""
+    fpr, tpr, fars = (np.asarray(a, dtype=np.float64) for a in (fpr, tpr, fars))
+    vertex, first = np.unique(fpr, return_index=True)
+    last = np.r_[first[1:] - 1, fpr.size - 1]
+    bottom, top = tpr[first], tpr[last]  # tpr rises along each vertical step
+    k = np.clip(np.searchsorted(vertex, fars + tol, side="right") - 1, 0, vertex.size - 1)
+    nxt = np.minimum(k + 1, vertex.size - 1)
+    on_step = (fars <= vertex[k] + tol) | (nxt == k)
+    width = np.where(on_step, 1.0, vertex[nxt] - vertex[k])
+    t = np.where(on_step, 0.0, (fars - vertex[k]) / width)
+    return np.where(on_step, top[k], top[k] + t * (bottom[nxt] - top[k]))
 
 
 def best_threshold(same, scores) -> float:

@@ -22,24 +22,45 @@ categories are "image-restricted, no outside data" and "unrestricted, no outside
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.decomposition import PCA
+
+from facelib.data import load
+from facelib.data.pairs import person_folds
+from facelib.results import PROVENANCE
+from facelib.utils import git_commit
+
+from .baselines import flatten_images
+from .fisher import FisherVectorEncoder
+from .inputs import check_same
+from .latents import PatchVAEEmbedding
+from .protocols import evaluate_split, summarize
+from .roc import ROC_FARS, tar_curve
+from .scores import TwoCovarianceScore
 
 __all__ = ["LFWSetting", "FAMILIES", "SETTINGS", "BASELINES", "candidates", "choose", "select", "freeze", "read_frozen",
            "frozen_setting",
-           "run_view2", "view2_table", "roc_table", "PUBLISHED"]
+           "run_view2", "view2_table", "roc_table", "roc_table_from_scores", "fold_roc_rows", "score_column",
+           "check_scores", "VIEW2_FOLDS", "SCORE_KEYS", "PUBLISHED"]
 
 #: Representation families: how images become the vectors the PLDA scores.
 FAMILIES = ("pixels", "patch-vae", "patch-vae-fisher")
 #: LFW training settings (both with no outside data).
 SETTINGS = ("image-restricted", "unrestricted")
+#: The test folds of LFW View 2 as the loader numbers them (pairs.txt's ten folds, from 0).
+VIEW2_FOLDS = tuple(range(10))
+#: Columns of the stored View 2 pair scores beside one score column per system (`score_column`).
+SCORE_KEYS = ("fold", "pair", "same", "frozen_sha256")
 
 #: Published LFW View 2 anchors (mean accuracy ± SE; LFW results page): category -> name -> (mean, se).
 PUBLISHED = {
@@ -216,10 +237,6 @@ def representation_features(setting: LFWSetting, images, fit_rows, rows, cache: 
     `cache` (one per training set) shares what settings have in common: one patch VAE for every
     setting with its training parameters, its latents per (power, stride), one Fisher mixture per
     size. Nothing outside `fit_rows` is ever fitted on."""
-    from .baselines import flatten_images
-    from .fisher import FisherVectorEncoder
-    from .latents import PatchVAEEmbedding
-
     cache = {} if cache is None else cache
     fit_rows, rows = np.asarray(fit_rows), np.asarray(rows)
     if not np.isin(fit_rows, rows).all():
@@ -257,8 +274,6 @@ def representation_features(setting: LFWSetting, images, fit_rows, rows, cache: 
 def _with_params(vae, **params):
     """The fitted patch VAE `vae` transforming with other `power` / `stride` (a shallow copy that
     shares the trained model: neither parameter changes what the VAE learned)."""
-    import copy
-
     out = copy.copy(vae)
     for k, v in params.items():
         setattr(out, k, v)
@@ -266,8 +281,6 @@ def _with_params(vae, **params):
 
 
 def _scorer(setting: LFWSetting):
-    from .scores import TwoCovarianceScore
-
     return TwoCovarianceScore(n_components=setting.plda, estimator=setting.estimator,
                               length_norm=setting.length_norm)
 
@@ -279,8 +292,6 @@ def _head(setting: LFWSetting):
 
 def _features(fn, images, rows, batch: int = 2048) -> np.ndarray:
     """fn(images[rows]) in batches, as an (N, d) array with zeros for rows not asked for."""
-    import torch
-
     rows = np.asarray(rows)
     parts = [np.asarray(fn(images[torch.as_tensor(rows[i:i + batch])])) for i in range(0, len(rows), batch)]
     Z = np.concatenate(parts).astype(np.float64)
@@ -299,8 +310,6 @@ def _label(setting: LFWSetting) -> tuple[str, str]:
 # ---------------------------------------------------------------- View 1 selection
 
 def _load(subset: str, size: int, crop: int, people: bool, root=None):
-    from facelib.data import load
-
     return load("lfw-pairs", subset=subset, size=size, crop=crop, people=people, download=False,
                 **({"root": root} if root else {}))
 
@@ -315,27 +324,25 @@ def _by_images(settings: Sequence[LFWSetting]):
 
 
 def _evaluate(s: LFWSetting, E, train, test, identity, pair_rows, people_rows, protocol: str, fold,
-              roc_fars=()):
+              roc_fars=(), details: bool = False):
     """One setting's tidy rows on fixed features: the PCA refitted on the training pairs' images,
     the PLDA on their pairs (image-restricted) or on the training people's images (unrestricted);
-    `roc_fars` adds the test ROC at those FARs (`roc.tar_curve`)."""
-    from .protocols import evaluate_split
-
+    `roc_fars` adds the test ROC at those FARs (`roc.tar_curve`). `details`: (rows, the test
+    pairs' scores as `protocols.SplitResult.scores` gives them)."""
     method, rep_name = _label(s)
     unrestricted = s.setting == "unrestricted"
-    out = evaluate_split(E, train, test, {method: _scorer(s)}, identity=identity, representation=_head(s),
+    res = evaluate_split(E, train, test, {method: _scorer(s)}, identity=identity, representation=_head(s),
                          train_images=people_rows if unrestricted else pair_rows, representation_images=pair_rows,
                          training="identities" if unrestricted else "pairs", representation_name=rep_name,
-                         protocol=protocol, fold=fold, roc_fars=roc_fars)
+                         protocol=protocol, fold=fold, roc_fars=roc_fars, return_details=True)
+    out = res.results
     out["family"], out["setting"] = s.family, s.setting
-    return out
+    return (out, pd.concat(res.scores, ignore_index=True)) if details else out
 
 
 def evaluate_view1(settings: Sequence[LFWSetting], *, root=None, progress=print) -> pd.DataFrame:
     """Every setting on View 1 (fit on pairsDevTrain, test on pairsDevTest); tidy rows plus the
     setting's JSON in column `setting_json`. Settings sharing a trained representation share one fit."""
-    import torch
-
     rows = []
     for size, crop, group, people in _by_images(settings):
         train, test = _load("train", size, crop, people, root), _load("test", size, crop, False, root)
@@ -387,8 +394,6 @@ def select(settings: Sequence[LFWSetting], *, metric: str = "accuracy", root=Non
 
 def freeze(best: Iterable[LFWSetting], view1: pd.DataFrame, path: str | Path) -> Path:
     """Write the chosen settings with their View 1 figures to `path` (JSON); refuses to overwrite."""
-    from facelib.utils import git_commit
-
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"{path} exists: a frozen choice is made once; move it away to select again")
@@ -434,25 +439,47 @@ def frozen_setting(path: str | Path, family: str, setting: str) -> LFWSetting:
 
 # ---------------------------------------------------------------- the one View 2 run
 
-def run_view2(frozen: str | Path, *, test_folds=None, root=None, progress=print) -> pd.DataFrame:
+def score_column(setting: LFWSetting) -> str:
+    """The column of a system's pair scores in the stored View 2 scores (its result rows' labels)."""
+    method, rep = _label(setting)
+    return f"{method} | {rep}"
+
+
+def check_test_folds(folds) -> list[int]:
+    """`folds` as a list of View 2 folds, refusing folds View 2 lacks and repeated ones (by name)."""
+    folds = [int(k) for k in folds]
+    unknown = sorted({k for k in folds if k not in VIEW2_FOLDS})
+    twice = sorted({k for k in folds if folds.count(k) > 1})
+    if unknown:
+        raise ValueError(f"test fold(s) {unknown} are not View 2 folds; View 2 has folds "
+                         f"{VIEW2_FOLDS[0]}-{VIEW2_FOLDS[-1]}")
+    if twice:
+        raise ValueError(f"test fold(s) {twice} given more than once; give each fold once")
+    return folds
+
+
+def run_view2(frozen: str | Path, *, test_folds=None, root=None, progress=print, with_scores: bool = False):
     """Every frozen setting on LFW View 2: for each test fold, the representation is trained on
     the other nine folds' pair images, the PCA on them, the PLDA on their pairs (restricted) or
     on every image of their people (unrestricted). Tidy rows, one per fold and metric, with
-    each fold's ROC at `roc.ROC_FARS` (roc_tar@far=...; `roc_table` averages them)."""
-    import time
+    each fold's ROC at `roc.ROC_FARS` (roc_tar@far=...; `roc_table` averages them).
 
-    from facelib.data.pairs import person_folds
-
-    from .roc import ROC_FARS
-
+    `with_scores=True` returns (rows, scores): every test pair's score too, one row per pair
+    (`SCORE_KEYS`) and one column per system (`score_column`), so that any figure of the run can
+    be recomputed from the scores alone (`roc_table_from_scores`) without running it again.
+    """
     doc, sha = read_frozen(frozen)
     settings = [LFWSetting.from_dict(e["setting"]) for e in doc["frozen"]]
-    rows = []
+    asked = None if test_folds is None else check_test_folds(test_folds)
+    rows, scores = [], []
     for size, crop, group, people in _by_images(settings):
         ds = _load("10_folds", size, crop, people, root)
         table = ds.pair_table
         image_folds = person_folds(ds.identity, table) if people else None
-        folds = sorted(table.fold.unique()) if test_folds is None else list(test_folds)
+        folds = sorted(table.fold.unique()) if asked is None else asked
+        absent = sorted(set(folds) - set(table.fold))
+        if absent:
+            raise ValueError(f"the View 2 pair table has no fold(s) {absent}; its folds are {sorted(table.fold.unique())}")
         for k in folds:
             t0 = time.time()
             train, test = table[table.fold != k], table[table.fold == k]
@@ -463,18 +490,86 @@ def run_view2(frozen: str | Path, *, test_folds=None, root=None, progress=print)
             feature_rows = np.unique(np.r_[people_rows, pair_rows, test_rows])
             for s in group:
                 E = representation_features(s, ds.images, pair_rows, feature_rows, cache)
-                out = _evaluate(s, E, train, test, ds.identity, pair_rows, people_rows, "lfw-view2", int(k),
-                                roc_fars=ROC_FARS)
+                out, pair_scores = _evaluate(s, E, train, test, ds.identity, pair_rows, people_rows, "lfw-view2",
+                                             int(k), roc_fars=ROC_FARS, details=True)
                 out["frozen_sha256"] = sha
                 rows.append(out)
+                scores.append(pair_scores.assign(column=score_column(s)))
             progress(f"  View 2 fold {k}: {time.time() - t0:.0f} s")
-    return pd.concat(rows, ignore_index=True)
+    rows = pd.concat(rows, ignore_index=True)
+    if not with_scores:
+        return rows
+    return rows, _wide_scores(pd.concat(scores, ignore_index=True), [score_column(s) for s in settings], sha)
+
+
+def _wide_scores(long: pd.DataFrame, columns: list[str], sha: str) -> pd.DataFrame:
+    """Pair scores (fold, pair, same, score, column) -> one row per pair, one column per system:
+    every system scores the same official pairs, so the pair keys are stored once."""
+    wide = long.pivot_table(index=["fold", "pair", "same"], columns="column", values="score", aggfunc="first")
+    wide = wide.reindex(columns=[c for c in columns if c in wide.columns])
+    if wide.isna().any().any():
+        raise ValueError("the systems did not score the same View 2 pairs; the scores cannot be stored together")
+    wide = wide.reset_index()
+    wide.columns.name = None
+    wide["frozen_sha256"] = sha
+    return wide[[*SCORE_KEYS, *wide.columns.drop(list(SCORE_KEYS))]]
+
+
+def check_scores(scores: pd.DataFrame, where: str = "the scores") -> list[str]:
+    """The system columns of stored View 2 scores, after checking the table is one: the key
+    columns present, finite scores, each pair once. Errors name what is wrong and where."""
+    missing = [c for c in SCORE_KEYS if c not in scores.columns]
+    systems = [c for c in scores.columns if c not in SCORE_KEYS and c not in PROVENANCE]
+    if missing:
+        raise ValueError(f"{where} lack column(s) {missing}; pass pair scores written by `lfw view2` "
+                         f"(columns {list(SCORE_KEYS)} and one score column per system)")
+    if not systems:
+        raise ValueError(f"{where} have no score column; `lfw view2` writes one per frozen system")
+    values = scores[systems].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(values).all():
+        bad = [c for c, ok in zip(systems, np.isfinite(values).all(axis=0)) if not ok]
+        raise ValueError(f"{where} have missing or non-numeric scores in {bad}; rerun the folds concerned")
+    twice = scores.duplicated(["fold", "pair"])
+    if twice.any():
+        dup = sorted(scores.loc[twice, "fold"].unique().tolist())
+        raise ValueError(f"{where} hold some pairs more than once (fold(s) {dup}); each pair must appear once")
+    return systems
+
+
+def fold_roc_rows(scores: pd.DataFrame, frozen: str | Path, fars: Sequence[float] = ROC_FARS) -> pd.DataFrame:
+    """Each frozen system's ROC on each test fold at `fars`, from stored pair scores: the tidy
+    roc_tar@far=... rows `run_view2` makes (`roc.tar_curve` of the fold's scores)."""
+    doc, sha = read_frozen(frozen)
+    check_scores(scores)
+    runs = set(scores.frozen_sha256.astype(str))
+    if runs != {sha}:
+        raise ValueError(f"the scores come from frozen choice(s) {sorted(runs)}, not {frozen} ({sha}); "
+                         "recompute them with `lfw view2` for that file")
+    out = []
+    for e in doc["frozen"]:
+        s = LFWSetting.from_dict(e["setting"])
+        col = score_column(s)
+        if col not in scores.columns:
+            raise ValueError(f"the scores have no column {col!r} of the frozen system {s.describe()!r}; "
+                             "rerun `lfw view2` to store every system's scores")
+        method, rep = _label(s)
+        for k, fold in scores.groupby("fold", sort=True):
+            tar = tar_curve(check_same(fold["same"].to_numpy()), fold[col].to_numpy(dtype=np.float64), list(fars))
+            out.append(pd.DataFrame({"method": method, "representation": rep, "protocol": "lfw-view2",
+                                     "fold": int(k), "metric": [f"roc_tar@far={f:g}" for f in fars],
+                                     "value": tar, "category": s.category, "family": s.family,
+                                     "setting": s.setting, "frozen_sha256": sha}))
+    return pd.concat(out, ignore_index=True)
+
+
+def roc_table_from_scores(scores: pd.DataFrame, frozen: str | Path) -> pd.DataFrame:
+    """`roc_table` recomputed from the stored pair scores (`run_view2(..., with_scores=True)`),
+    so the ROC file follows the scores, not per-fold figures made by an older `tar_curve`."""
+    return roc_table(fold_roc_rows(scores, frozen), frozen)
 
 
 def view2_table(view2: pd.DataFrame, frozen: str | Path) -> pd.DataFrame:
     """One row per frozen setting: its View 1 figures (the choice) beside View 2 mean ± SE."""
-    from .protocols import summarize
-
     doc, sha = read_frozen(frozen)
     acc = summarize(view2, "accuracy").set_index(["method", "representation"])
     auc = summarize(view2, "auc").set_index(["method", "representation"])["mean"]
@@ -498,8 +593,6 @@ def roc_table(view2: pd.DataFrame, frozen: str | Path) -> pd.DataFrame:
     """The View 2 ROC of every frozen setting: per FAR, the mean TAR over the test folds (each
     fold's own curve, `roc.tar_curve`, averaged vertically) and its standard error, by LFW's
     mean ± SE rule (`protocols.summarize`); columns family, category, system, far, tar, tar_se, folds."""
-    from .protocols import summarize
-
     doc, sha = read_frozen(frozen)
     prefix = "roc_tar@far="
     metrics = [m for m in view2.metric.astype(str).unique() if m.startswith(prefix)]
