@@ -84,7 +84,7 @@ def run_trial(name: str, steps: int, data, held_out, pca_mse: float, pca_train_m
 def draw(table: pd.DataFrame, path: Path) -> None:
     """Train and held-out MSE of each trial beside PCA-k's, with the goal line (0.75 x PCA-k)."""
     t = table.drop_duplicates("trial", keep="last")
-    fig, ax = plt.subplots(figsize=(8.5, 4.2))
+    fig, ax = plt.subplots(figsize=(8.5, 1.6 + 0.75 * len(t)))
     y = np.arange(len(t))
     ax.barh(y + 0.2, t["held_out_mse"], height=0.4, color="tab:blue", label="View 1 test faces (unseen people)")
     ax.barh(y - 0.2, t["train_mse"], height=0.4, color="tab:gray", label="own training faces")
@@ -96,11 +96,13 @@ def draw(table: pd.DataFrame, path: Path) -> None:
         ax.text(row["held_out_mse"], yi + 0.2, f" {row['mse_vs_pca_k']:.2f}x", va="center", fontsize=8)
     ax.set_yticks(y, [f"{row['trial']}\n{row['change']}" for _, row in t.iterrows()], fontsize=7)
     ax.invert_yaxis()
+    low = min(float(t["train_mse"].min()), 0.75 * pca)
+    ax.set_xlim(0.85 * low, 1.04 * max(pca, float(t["held_out_mse"].max())))  # the differences, not the zero
     ax.set_xlabel("per-pixel MSE ([0, 1] scale; lower is better)")
     ax.set_title(f"LFW VAE recipes, {int(t['steps'].iloc[0]):,} steps each, {k} latents "
                  "(test faces: LFW View 1 pairsDevTest)", fontsize=9)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
+    fig.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="lower center", ncol=4, frameon=False)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
