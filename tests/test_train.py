@@ -23,6 +23,7 @@ from facelib.train import (
     reconstruct,
     representation,
     sample,
+    traversal_effect,
     traverse,
 )
 from facelib.train import cli as train_cli
@@ -417,3 +418,22 @@ def test_held_out_terms_are_the_models_loss_averaged_over_batches():
     assert held_out_terms(m, data.images, batch_size=5, seed=3) == batched
     with pytest.raises(ValueError, match="at least one image"):
         held_out_terms(m, data.images[:0])
+
+
+def test_traversal_effect_is_the_decoded_change_and_zero_for_an_ignored_latent():
+    torch.manual_seed(0)
+    m = build_model("vae", image_size=32, latent_dim=4).eval()
+    with torch.no_grad():
+        m.decoder.dense[0].weight[:, 2] = 0.0  # the decoder ignores latent 2
+    images = faces().images[:10]
+    effect = traversal_effect(m, images, span=1.5, device="cpu")
+    assert effect.shape == (4,) and effect[2] == 0.0 and (np.delete(effect, 2) > 0).all()
+    with torch.no_grad():  # independently: decode the posterior means with latent k at -1.5 and +1.5
+        mu, _ = m.encode(images.float() / 255)
+        for k in (0, 3):
+            lo, hi = mu.clone(), mu.clone()
+            lo[:, k], hi[:, k] = -1.5, 1.5
+            assert effect[k] == pytest.approx(float((m.decode(hi) - m.decode(lo)).abs().mean()), rel=1e-5)
+    assert traversal_effect(m, images, dims=[3, 0], span=1.5, device="cpu") == pytest.approx(effect[[3, 0]])
+    with pytest.raises(ValueError, match="span"):
+        traversal_effect(m, images, span=0)
