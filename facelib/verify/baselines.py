@@ -12,7 +12,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from facelib.data.pixels import to_float
 
@@ -29,13 +29,17 @@ def flatten_images(images) -> np.ndarray:
     return to_float(x.reshape(x.shape[0], -1)).numpy()
 
 
-def _matrix(X) -> np.ndarray:
-    X = np.asarray(X)
-    if X.ndim > 2:
+def _matrix(estimator: BaseEstimator, X, fitting: bool) -> np.ndarray:
+    """X as float64 (n, pixels), images N x C x H x W flattened first, checked as scikit-learn
+    checks input (finite, non-empty, 2-D; at transform time the fitted number of features)."""
+    if isinstance(X, torch.Tensor) or (hasattr(X, "ndim") and X.ndim > 2):
         X = flatten_images(X)
-    if X.ndim != 2:
-        raise ValueError(f"expected flattened images (n, pixels) or N x C x H x W images, got {X.shape}")
-    return np.asarray(X, dtype=np.float64)
+    return validate_data(estimator, X, reset=fitting, dtype=np.float64)
+
+
+def _random_state(estimator: BaseEstimator) -> int | None:
+    """`random_state`, or the older name `seed` when a caller still gives it."""
+    return estimator.random_state if estimator.seed is None else estimator.seed
 
 
 class RawPixels(TransformerMixin, BaseEstimator):
@@ -47,13 +51,13 @@ class RawPixels(TransformerMixin, BaseEstimator):
         self.center = center
 
     def fit(self, X, y=None):
-        X = _matrix(X)
+        X = _matrix(self, X, fitting=True)
         self.mean_ = X.mean(axis=0) if self.center else np.zeros(X.shape[1])
         return self
 
     def transform(self, X):
         check_is_fitted(self, "mean_")
-        return _matrix(X) - self.mean_
+        return _matrix(self, X, fitting=False) - self.mean_
 
 
 class Eigenfaces(TransformerMixin, BaseEstimator):
@@ -61,23 +65,26 @@ class Eigenfaces(TransformerMixin, BaseEstimator):
 
     labels = "none"
 
-    def __init__(self, n_components: int | float = 100, whiten: bool = True, seed: int = 0):
+    def __init__(self, n_components: int | float = 100, whiten: bool = True, random_state: int | None = 0,
+                 seed: int | None = None):
         self.n_components = n_components
         self.whiten = whiten
-        self.seed = seed
+        self.random_state = random_state
+        self.seed = seed  # the older name of random_state
 
     def fit(self, X, y=None):
-        X = unique_rows(_matrix(X))
+        X = unique_rows(_matrix(self, X, fitting=True))
         n = self.n_components
         if isinstance(n, int) and n > min(X.shape):
             raise ValueError(f"n_components={n} exceeds min(n_images={X.shape[0]}, pixels={X.shape[1]})")
         # "auto": exact for small data, seeded randomized SVD for image-sized data
-        self.pca_ = PCA(n_components=n, whiten=self.whiten, svd_solver="auto", random_state=self.seed).fit(X)
+        self.pca_ = PCA(n_components=n, whiten=self.whiten, svd_solver="auto",
+                        random_state=_random_state(self)).fit(X)
         return self
 
     def transform(self, X):
         check_is_fitted(self, "pca_")
-        return self.pca_.transform(_matrix(X))
+        return self.pca_.transform(_matrix(self, X, fitting=False))
 
 
 class Fisherfaces(TransformerMixin, BaseEstimator):
@@ -90,15 +97,23 @@ class Fisherfaces(TransformerMixin, BaseEstimator):
 
     labels = "identities"
 
-    def __init__(self, n_pca: int = 150, n_components: int | None = None, seed: int = 0):
+    def __init__(self, n_pca: int = 150, n_components: int | None = None, random_state: int | None = 0,
+                 seed: int | None = None):
         self.n_pca = n_pca
         self.n_components = n_components
-        self.seed = seed
+        self.random_state = random_state
+        self.seed = seed  # the older name of random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = True  # identity labels
+        return tags
 
     def fit(self, X, y=None):
         if y is None:
-            raise ValueError("Fisherfaces needs the identity labels of the training images: fit(X, identity)")
-        X = _matrix(X)
+            raise ValueError("Fisherfaces requires y to be passed, but the target y is None: give the identity "
+                             "labels of the training images, fit(X, identity)")
+        X = _matrix(self, X, fitting=True)
         y = np.asarray(y)
         if y.shape != (X.shape[0],):
             raise ValueError(f"identity must have shape ({X.shape[0]},), got {y.shape}")
@@ -106,19 +121,20 @@ class Fisherfaces(TransformerMixin, BaseEstimator):
         multi = people[counts >= 2]
         keep = np.isin(y, multi)
         if multi.size < 2:
-            raise ValueError("Fisherfaces needs at least two identities with two or more images each")
+            raise ValueError("Fisherfaces needs at least two identities with two or more images each "
+                             f"(got n_samples = {X.shape[0]} of {people.size} identities)")
         Xk, yk = X[keep], y[keep]
         n_pca = int(min(self.n_pca, Xk.shape[0] - multi.size, X.shape[1]))
         if n_pca < 1:
             raise ValueError("too few images per identity for Fisherfaces (need N - c >= 1)")
-        self.pca_ = PCA(n_components=n_pca, svd_solver="auto", random_state=self.seed).fit(unique_rows(X))
+        self.pca_ = PCA(n_components=n_pca, svd_solver="auto", random_state=_random_state(self)).fit(unique_rows(X))
         n_lda = min(multi.size - 1, n_pca) if self.n_components is None else self.n_components
         self.lda_ = LinearDiscriminantAnalysis(n_components=n_lda, solver="svd").fit(self.pca_.transform(Xk), yk)
         return self
 
     def transform(self, X):
         check_is_fitted(self, "lda_")
-        return self.lda_.transform(self.pca_.transform(_matrix(X)))
+        return self.lda_.transform(self.pca_.transform(_matrix(self, X, fitting=False)))
 
 
 #: Baseline representations by name (factories with default settings).
