@@ -12,8 +12,9 @@ from the run's run.json beside the goals:
 The run folders are kept (`<out>/bench-<profile>-<timestamp>/`) so the reports can be read.
 Numbers on a shared machine are noisy; the CPU count and load average are printed with them.
 Usage: python benchmarks/pipeline_walltime.py [--full] [--models train] [--out reports] [--notebooks 00_data ...]
-A run of every notebook writes benchmarks/results/pipeline_walltime.csv (`--models train`, every
-model trained in the run instead of loaded from the zoo: pipeline_walltime_train.csv).
+A run of every notebook writes its profiles' rows of benchmarks/results/pipeline_walltime.csv
+(rows of a profile not timed this time are kept; `--models train`, every model trained in the run
+instead of loaded from the zoo: pipeline_walltime_train.csv).
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         from facelib import results
 
         name = "pipeline_walltime" + ("" if args.models == "zoo" else "_train")
-        print(f"wrote {results.write(name, pd.DataFrame(rows))}")
+        # the profiles timed now replace their rows; a profile not timed this time keeps its own
+        print(f"wrote {results.append(name, pd.DataFrame(rows), key='profile')}")
     return worst
 
 
