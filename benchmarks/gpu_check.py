@@ -179,7 +179,7 @@ def zoo_times(dry: bool, device: torch.device, workers: int) -> tuple[pd.DataFra
     """Every recipe trained from scratch, `workers` at a time (one GPU serves them all): the
     rows (training seconds of each, data building excluded) and the wall time of the whole."""
     from facelib import zoo
-    from facelib.train.sweep import LocalExecutor
+    from facelib.study.executors import LocalExecutor
 
     threads = max(1, (os.cpu_count() or 1) // workers)
     rows = []

@@ -16,6 +16,7 @@ __all__ = ["__version__", "load_model"]
 
 def load_model(path, map_location="cpu"):
     """Rebuild a model from a facelib checkpoint file alone (no code is executed)."""
+    # here: `import facelib` stays light (no torch) for the pipeline and its workers
     from facelib.train.checkpoint import load_model as _load_model
 
     return _load_model(path, map_location=map_location)

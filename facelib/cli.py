@@ -17,7 +17,7 @@ import traceback
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("facelib.train.cli", "train a model on a data set and write a checkpoint"),
     "run": ("facelib.study.pipeline", "execute the numbered notebooks with papermill into reports/<run-id>/"),
-    "sweep": ("facelib.train.sweep", "train a grid of models x betas x seeds as tasks (Ray or local) into one CSV"),
+    "sweep": ("facelib.study.sweep", "train a grid of models x betas x seeds as tasks (Ray or local) into one CSV"),
     "zoo": ("facelib.zoo.cli", "the shipped trained models: list, build one from its recipe, check its metrics"),
     "lfw": ("facelib.verify.lfw_cli", "LFW verification: choose settings on View 1, run them once on View 2"),
 }

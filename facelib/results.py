@@ -3,7 +3,8 @@
 Every row carries where and how it was measured (git commit, UTC date, CPU, cores, torch
 version, device, the command line), so a figure quoted in the README can be traced to the run
 that made it, and `tests/test_results.py` checks that the README quotes these files. `markdown`
-renders a results table the way the README shows it.
+renders a results table the way the README shows it; `render_readme` regenerates a README's
+results blocks (`python -m facelib.zoo.readme README.md`, which adds the zoo manifest as a source).
 """
 
 from __future__ import annotations
@@ -14,11 +15,13 @@ import re
 import shlex
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
-__all__ = ["PROVENANCE", "results_dir", "write", "append", "stamped", "save", "read", "markdown", "render_readme", "main"]
+from facelib.utils import git_commit, machine_info
+
+__all__ = ["PROVENANCE", "results_dir", "write", "append", "stamped", "save", "read", "markdown", "render_readme"]
 
 #: The provenance columns `write` adds to every row.
 PROVENANCE = ("commit", "date", "cpu", "cores", "torch", "device", "command")
@@ -42,8 +45,6 @@ def write(name: str, table: pd.DataFrame, command: Sequence[str] | str | None = 
 def stamped(name: str, table: pd.DataFrame, command: Sequence[str] | str | None = None,
             device: Any = None) -> pd.DataFrame:
     """`table` with the provenance columns `write` adds (the rows as they would be written)."""
-    from facelib.utils import git_commit, machine_info
-
     if not isinstance(table, pd.DataFrame) or table.empty:
         raise ValueError(f"results for {name!r} must be a non-empty DataFrame, got {type(table).__name__}")
     clash = [c for c in PROVENANCE if c in table.columns]
@@ -134,23 +135,19 @@ def markdown(table: pd.DataFrame, columns: Sequence[str], floatfmt: str = ".3f")
 
 
 #: A README block quoting a results file: ``<!-- results:NAME columns=a,b,c -->`` ... ``<!-- /results -->``;
-#: NAME "zoo" quotes the zoo manifest (`facelib.zoo.table`).
+#: NAME is a results file, or one of the `sources` `render_readme` is given (e.g. "zoo", the zoo manifest).
 _BLOCK = re.compile(r"(<!-- results:(?P<name>[\w.-]+) columns=(?P<columns>[^ ]+)(?: where=(?P<where>\w+))? -->\n)"
                     r"(?P<body>.*?)(<!-- /results -->)", re.S)
 
 
-def _source(name: str, folder: str | os.PathLike | None) -> pd.DataFrame:
-    if name == "zoo":
-        from facelib import zoo
+def render_readme(text: str, folder: str | os.PathLike | None = None,
+                  sources: Mapping[str, Callable[[], pd.DataFrame]] | None = None) -> str:
+    """`text` with every results block regenerated from its file (what the README must say);
+    `sources` names tables that are not results files (name -> function returning the table)."""
+    sources = dict(sources or {})
 
-        return zoo.table()
-    return read(name, folder)
-
-
-def render_readme(text: str, folder: str | os.PathLike | None = None) -> str:
-    """`text` with every results block regenerated from its file (what the README must say)."""
     def fill(m: re.Match) -> str:
-        source = _source(m["name"], folder)
+        source = sources[m["name"]]() if m["name"] in sources else read(m["name"], folder)
         if m["where"]:  # only the rows whose boolean column `where` is true (e.g. the chosen settings)
             if m["where"] not in source.columns:
                 raise ValueError(f"results block {m['name']!r}: no column {m['where']!r} to select rows with")
@@ -159,20 +156,3 @@ def render_readme(text: str, folder: str | os.PathLike | None = None) -> str:
         return f"{m.group(1)}{table}\n{m.group(6)}"
 
     return _BLOCK.sub(fill, text)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m facelib.results [README.md]`: rewrite the README's results blocks from the files."""
-    path = Path((argv or sys.argv[1:] or ["README.md"])[0])
-    text = path.read_text()
-    new = render_readme(text)
-    if new != text:
-        path.write_text(new)
-        print(f"updated the results blocks of {path}")
-    else:
-        print(f"{path} already quotes the results files")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from facelib import results
+from facelib.zoo import readme as readme_blocks
 
 
 def test_write_adds_provenance_and_read_returns_the_table(tmp_path):
@@ -76,6 +77,6 @@ def test_a_block_can_quote_only_the_rows_a_boolean_column_marks(tmp_path):
 def test_the_readme_quotes_the_results_files():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "<!-- results:" in readme, "the README quotes no results file"
-    assert results.render_readme(readme) == readme, (
+    assert readme_blocks.render(readme) == readme, (
         "the README's measured figures differ from benchmarks/results/ and zoo/manifest.json; "
-        "run `python -m facelib.results README.md`")
+        "run `python -m facelib.zoo.readme README.md`")

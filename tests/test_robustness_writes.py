@@ -26,8 +26,7 @@ import pytest
 
 from facelib import cli, files, zoo
 from facelib.cli import build_parser
-from facelib.study import pipeline
-from facelib.train import sweep
+from facelib.study import pipeline, sweep
 from facelib.zoo import RECIPES, ZooError
 from facelib.zoo import cli as zoo_cli
 

@@ -1,4 +1,4 @@
-"""`python -m facelib sweep` (facelib.train.sweep): a 2-trial grid on a local Ray, re-runs, bad input."""
+"""`python -m facelib sweep` (facelib.study.sweep): a 2-trial grid on a local Ray, re-runs, bad input."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import pytest
 from facelib import cli
 from facelib.data import load
 from facelib.models import build_model
-from facelib.train import fit, load_model, sweep
+from facelib.study import sweep
+from facelib.train import fit, load_model
 from facelib.utils import seed_everything
 
 DATA = ["--data", "synthetic", "--data-option", "n=64", "--data-option", "size=32"]

@@ -15,6 +15,7 @@ from typing import Any, Iterable
 
 import numpy as np
 import torch
+from torchvision.transforms.v2 import functional as F
 
 from .paths import DataNotFoundError
 
@@ -164,8 +165,6 @@ def square_resize(images: torch.Tensor, size: int) -> torch.Tensor:
 
     Antialiased bilinear resizing (torchvision) so that shrinking does not alias.
     """
-    from torchvision.transforms.v2 import functional as F
-
     h, w = images.shape[-2:]
     side = min(h, w)
     if (h, w) != (side, side):

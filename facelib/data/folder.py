@@ -24,6 +24,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
+from PIL import Image, ImageOps
+from torchvision.transforms.v2 import functional as F
 
 from ._common import check_bool, check_choice, check_size, data_exists, permission_error
 from .dataset import FaceDataset
@@ -201,9 +203,6 @@ def _check_depth(folder: Path, scan: _Scan) -> None:
 
 def _read(path: Path, mode: str, size: int) -> np.ndarray:
     """Decode one photo, upright per its EXIF tag, resized and centre-cropped."""
-    from PIL import Image, ImageOps
-    from torchvision.transforms.v2 import functional as F
-
     with Image.open(path) as im:
         im = ImageOps.exif_transpose(im)
         if im.mode in _WIDE_MODES or im.mode == "F":
@@ -217,8 +216,6 @@ def _read(path: Path, mode: str, size: int) -> np.ndarray:
 def _to_8bit(im, path: Path):
     """A 16-bit (or 32-bit int / float) grey image as 8-bit "L", scaled from its full range
     (floats by their range, with a warning) by the one pixel converter."""
-    from PIL import Image
-
     arr = np.asarray(im)
     full = None if im.mode == "F" else _WIDE_MODES[im.mode]
     return Image.fromarray(to_levels(arr, f"folder: {path}", full_scale=full), mode="L")
@@ -247,8 +244,6 @@ def load_folder(
     people. `root` is not used (photos live wherever `path` says); it is accepted so all
     loaders share a signature. meta["files"] gives each image's path relative to `path`.
     """
-    from PIL import Image
-
     if path is None:
         raise ValueError(
             "folder needs path=, a folder of photos with one sub-folder per person: <path>/<person>/<image>.jpg"

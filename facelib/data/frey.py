@@ -12,6 +12,7 @@ import os
 
 import numpy as np
 import torch
+from scipy.io import loadmat
 
 from ._common import check_size, data_exists, missing_data, read_data_file, square_resize
 from .dataset import FaceDataset
@@ -34,8 +35,6 @@ def load_frey(*, size: int | None = None, root: str | os.PathLike | None = None)
     centre 20 x 20 square (rows 4:24), resized antialiased, for models that need
     square input. identity is -1 (one unnamed person); factors is None.
     """
-    from scipy.io import loadmat
-
     size = check_size(size, allow_none=True)
     root = data_root(root)
     path = root / FREY_FILE

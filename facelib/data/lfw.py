@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import torch
 from PIL import Image
+from sklearn.datasets._lfw import _check_fetch_lfw
 
 from ._common import (
     CorruptDataError,
@@ -76,7 +77,6 @@ def _lfw_files(what: str, home: Path, download: bool, root) -> Path:
     src = home / "lfw_home"
     if all(data_exists(what, src / f) for f in [*LFW_PAIR_FILES.values(), _LFW_FOLDER]):
         return src
-    from sklearn.datasets._lfw import _check_fetch_lfw
 
     try:
         with no_leftover_folders(home):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 import numpy as np
+from sklearn.datasets import fetch_olivetti_faces
 
 from ._common import (
     CorruptDataError,
@@ -68,7 +69,6 @@ def load_olivetti(*, size: int = 64, download: bool = True, root: str | os.PathL
                 "olivetti", pkz, root, "scikit_learn_data/olivetti_py3.pkz",
                 "Pass download=True on a machine with internet (scikit-learn fetches it into the data root).",
             )
-        from sklearn.datasets import fetch_olivetti_faces
 
         try:  # downloads the .mat and writes the .pkz, which is then read like any other
             with no_leftover_folders(data_home):

@@ -18,6 +18,8 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from .checks import check_identity, check_pair_table
+
 __all__ = ["balanced_pairs", "across_factor_pairs", "max_balanced_pairs", "person_folds", "labelled_people",
            "person_disjoint_pairs", "refuse_self_pairs"]
 
@@ -158,8 +160,6 @@ def person_folds(identity: Any, pair_table: pd.DataFrame) -> np.ndarray:
     person found in pairs of two folds is an error (such folds cannot give unrestricted
     training images without training on a test person).
     """
-    from facelib.verify.inputs import check_identity, check_pair_table  # here: facelib.verify imports this module
-
     ids = np.asarray(identity)
     table = check_pair_table(pair_table, len(ids))
     ids = check_identity(ids, len(ids))
@@ -186,8 +186,6 @@ def person_disjoint_pairs(pair_table: pd.DataFrame, identity, seed: int = 0) -> 
     one person, different-person pairs two. Rows of such a set share no image and no person,
     the independence a permutation test (or the F approximation) needs.
     """
-    from facelib.verify.inputs import check_identity, check_pair_table
-
     ids = np.asarray(identity)
     table = check_pair_table(pair_table, len(ids), ("left", "right", "same"))
     ids = check_identity(ids, len(ids))

@@ -22,6 +22,8 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 import numpy as np
 import torch
 
+from facelib.data.yaleb import load_yaleb
+
 __all__ = [
     "FactorSource",
     "ToySource",
@@ -305,8 +307,6 @@ class YaleBSource(DatasetSource):
 
     def __init__(self, dataset: Any = None, root: str | Path | None = None, size: int | str = 64):
         if dataset is None:
-            from facelib.data.yaleb import load_yaleb
-
             dataset = load_yaleb(size=size, root=root)
         if dataset.factors is None:
             raise ValueError("the Yale B FaceDataset has no factors table; load it with facelib.data.load('yaleb')")

@@ -3,7 +3,8 @@
 `session` is the notebooks' plumbing (`start`, `load_data`, `Study.train_or_load`, tables),
 served here so a notebook writes `from facelib import study; study.start(...)`; `profiles`
 holds the quick / full parameter defaults; `pipeline` executes the notebooks with papermill
-(`python -m facelib run`). The session's names load on first use, so the pipeline (and its
+(`python -m facelib run`); `sweep` trains and measures grids of models (`python -m facelib sweep`)
+on the `executors`. The session's names load on first use, so the pipeline (and its
 sweep workers) import neither torch nor pandas.
 """
 

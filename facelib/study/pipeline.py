@@ -44,6 +44,8 @@ from typing import Any, Iterable, Sequence
 
 from facelib.files import atomic_path, atomic_write_text, check_writable
 
+from .executors import LocalExecutor
+
 __all__ = [
     "run_pipeline", "run_sweep", "find_notebooks", "declared_parameters", "parse_value", "PipelineError",
     "configure_parser", "main_from_args", "read_run", "kernel_arguments",
@@ -107,7 +109,7 @@ def find_notebooks(names: Sequence[str | os.PathLike] | None = None, notebooks_d
 
 def declared_parameters(notebook: str | os.PathLike) -> dict[str, Any]:
     """Names (and defaults) the notebook's `parameters`-tagged cell declares ({} if none)."""
-    import papermill
+    import papermill  # here: papermill is imported when a notebook is read or run, not by `import pipeline`
 
     return {name: info.get("default") for name, info in papermill.inspect_notebook(str(notebook)).items()}
 
@@ -126,7 +128,7 @@ def parse_value(text: str) -> Any:
         except ValueError:
             pass
     if text[:1] in "[{":
-        import yaml
+        import yaml  # here: PyYAML comes with papermill; only -p values need it
 
         try:
             return yaml.safe_load(text)
@@ -180,7 +182,7 @@ def _platform() -> dict[str, Any]:
 
 def _write_html(executed: Path) -> Path | None:
     """The HTML rendering beside the executed notebook (None, with a warning, if nbconvert fails)."""
-    import nbformat
+    import nbformat  # here: the notebook stack loads only for the HTML export
     from nbconvert import HTMLExporter
 
     html = executed.with_suffix(".html")
@@ -200,7 +202,7 @@ def _write_html(executed: Path) -> Path | None:
 def _whole_notebook(tmp: Path, output: Path) -> bool:
     """Whether the temp `tmp` holds a whole notebook (not one cut short by a full disk or a kill);
     if so, its papermill record names `output`, where it is going, not the temp."""
-    import nbformat
+    import nbformat  # here: as in _write_html
 
     try:
         nb = nbformat.read(str(tmp), as_version=4)
@@ -263,7 +265,7 @@ def _thread_caps(threads: int):
 def _execute(notebook: Path, output: Path, parameters: dict[str, Any], kernel_name: str,
              log_output: bool = False) -> None:
     """papermill with the kernel in the notebook's folder (relative paths as in JupyterLab)."""
-    import papermill
+    import papermill  # here: as in declared_parameters
 
     papermill.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel_name,
                                cwd=str(notebook.parent), progress_bar=False, log_output=log_output,
@@ -278,7 +280,7 @@ def kernel_arguments(kernel_name: str) -> list[str]:
     """Extra command-line arguments for kernel `kernel_name`: the quiet config for IPython
     kernels, nothing for other kernels (which would not understand it)."""
     try:
-        from jupyter_client.kernelspec import get_kernel_spec
+        from jupyter_client.kernelspec import get_kernel_spec  # here: only when a kernel is named
 
         argv = get_kernel_spec(kernel_name).argv
     except Exception:  # noqa: BLE001 - an unknown kernel fails later, in papermill, with its own message
@@ -430,7 +432,7 @@ def _process_alive(pid: int) -> bool:
 
 
 def _check_profile(profile: str) -> None:
-    from facelib.study.profiles import PROFILES
+    from facelib.study.profiles import PROFILES  # here: profiles imports torch (zoo recipes); run starts light
 
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
@@ -466,8 +468,6 @@ def _sweep(run: _Run, notebook: Path, param_name: str, values: Sequence[Any], ba
     t0 = time.perf_counter()
     # Each papermill call drives its own kernel, a separate process; threads here only wait on
     # them. The kernels inherit the thread caps below so `workers` of them share the cores.
-    from facelib.train.sweep import LocalExecutor
-
     done: dict[int, dict[str, Any]] = {}
     with _thread_caps(threads):
         for i, entry, error in (runner or LocalExecutor(workers, processes=False)).run(_sweep_worker, jobs):
@@ -513,7 +513,7 @@ def run_pipeline(profile: str = "quick", dataset: str | None = None, parameters:
         raise ValueError(f"pass {', '.join(clash)} as the profile/dataset arguments (or let the pipeline set run_dir), "
                          "not among the -p parameters")
     if dataset is not None:
-        from facelib.data import dataset_name
+        from facelib.data import dataset_name  # here: facelib.data imports torch; the run command starts light
 
         dataset_name(dataset)  # unknown names fail before any notebook runs
     paths = find_notebooks(notebooks, notebooks_dir)
@@ -530,7 +530,7 @@ def run_pipeline(profile: str = "quick", dataset: str | None = None, parameters:
     given = {"profile": profile, **({"dataset": dataset} if dataset is not None else {}), **overrides}
     run = _new_run(out_root, run_id, "pipeline", profile, given, kernel_name)
     run.record["unused_parameters"] = unused
-    from facelib.study.profiles import PROFILES
+    from facelib.study.profiles import PROFILES  # here: as in _check_profile
 
     run.record["profile_defaults"] = PROFILES[profile]  # what a parameter left as None became
     run.record["notebooks"] = [{"notebook": p.stem, "input": str(p), "status": "pending"} for p in paths]
@@ -562,7 +562,7 @@ def _pipeline_step(run: _Run, i: int, paths: list[Path], declared: dict[str, Any
     """Notebook `i` of the run (after its parallel sweep, if any); raises PipelineError on failure."""
     nb = paths[i]
     if sweep_param and sweep_param in declared:
-        from facelib.study.profiles import PROFILES
+        from facelib.study.profiles import PROFILES  # here: as in _check_profile
 
         values = overrides.get(sweep_param) or PROFILES[run.record["profile"]].get(sweep_param)
         if isinstance(values, (list, tuple)) and len(values) > 1:
@@ -619,7 +619,7 @@ def run_sweep(notebook: str | os.PathLike, param_name: str, values: Iterable[Any
               notebooks_dir: str | os.PathLike | None = None, executor: Any = None) -> Path:
     """Run one notebook once per value of `param_name`, in parallel processes, into a new run folder.
 
-    `executor`: where the runs go, as for `python -m facelib sweep` (`facelib.train.sweep.executor`,
+    `executor`: where the runs go, as for `python -m facelib sweep` (`facelib.study.sweep.executor`,
     e.g. a `RayExecutor`); default `max_workers` local threads, each driving its own kernel.
 
     Outputs: `<run>/sweeps/<notebook>/<param>=<value>/` holding the executed notebook, its

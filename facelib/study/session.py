@@ -16,14 +16,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from facelib import data as fdata
+from facelib import zoo
+from facelib.data import DataNotFoundError, data_root, dataset_name
 from facelib.models import build_model
 from facelib.study.profiles import resolve
 from facelib.train import TrainConfig, fit, load_checkpoint, load_model
 from facelib.train.checkpoint import (checkpoint_complete, checkpoint_identity, dataset_digest, model_config_dict,
                                       run_identity)
 from facelib.utils import library_versions, seed_everything
+from facelib.zoo import recipes
 
 __all__ = ["Study", "start", "load_data", "checkpoint_key", "people_outside_pairs", "read_tables", "models_used"]
 
@@ -87,8 +92,6 @@ class Study:
         LFW's pair lists have their own protocol (View 2) and are left out; a set that is
         not under the data root is skipped with a printed reason rather than failing the run.
         """
-        from facelib.data import DataNotFoundError
-
         for name in self.params["verify_datasets"]:
             if name == "lfw-pairs":
                 continue
@@ -111,8 +114,6 @@ class Study:
 
     def zoo_model(self, name: str):
         """The zoo model `name` (sha256-checked), recorded in the run as loaded from the zoo."""
-        from facelib import zoo
-
         model = zoo.load(name)
         e = zoo.entry(name)
         self.record_model(name, source="zoo", zoo_name=name, sha256=e["sha256"], metrics=e["metrics"])
@@ -129,15 +130,11 @@ class Study:
 
     def zoo_models(self, names: list[str]) -> dict[str, Any]:
         """Zoo models by the label figures give them (`zoo.label`: name, steps, training time)."""
-        from facelib import zoo
-
         return {zoo.label(name): self.zoo_model(name) for name in names}
 
     def lfw_available(self) -> bool:
         """Whether LFW (its View 1 pair lists and images) is under the data root, so the zoo's
         LFW models can be shown on View 1's test faces; says so when it is not."""
-        from facelib.data import data_root
-
         home = data_root() / "scikit_learn_data" / "lfw_home"
         there = (home / "pairsDevTest.txt").exists() and (home / "lfw_funneled").is_dir()
         if not there:
@@ -151,8 +148,6 @@ class Study:
         whatever its model. Synthetic-faces recipes train at the profile's scale (its images,
         size, people, latents and epochs; `zoo.recipes.at_scale`); LFW recipes train on their own
         faces (View 1's training pairs) for the profile's `lfw_steps`. Returns (model, history)."""
-        from facelib.zoo import recipes
-
         r = recipes.recipe(name)
         key = key or r.name
         steps = None
@@ -177,7 +172,6 @@ class Study:
             print("lfw_study is off (the quick profile): the LFW part of this notebook is skipped; "
                   "`-p lfw_study True` or the full profile runs it when LFW is under $FACELIB_DATA")
             return False
-        from facelib.data import DataNotFoundError
 
         try:
             recipes_data = self.lfw_test_faces("lfw-beta-vae-b4")
@@ -190,8 +184,6 @@ class Study:
     def lfw_test_faces(self, name: str):
         """View 1's test faces (pairsDevTest) as the LFW recipe `name` sees them (size, crop, colour),
         cached for the notebook: no model of the LFW study saw their people."""
-        from facelib.zoo import recipes
-
         key = repr(sorted(recipes.held_out_options(name).items()))
         if key not in self._lfw_test:
             self._lfw_test[key] = recipes.held_out_faces(name)
@@ -306,21 +298,19 @@ def load_data(name: str, size: int = 64, channels: int = 1, n: int | None = None
     `n` and `n_identities` apply to the synthetic set only (real sets are what they
     are). Grey or colour is chosen per set's own option name.
     """
-    from facelib.data import dataset_name, load
-
     key = dataset_name(name)
     if key == "synthetic":
         extra = {"n": n or 2000, "seed": seed}
         if n_identities is not None:
             extra["n_identities"] = n_identities
-        return load(key, size=size, channels=channels, **extra, **options)
+        return fdata.load(key, size=size, channels=channels, **extra, **options)
     if key in ("lfw-people", "lfw-pairs"):
-        return load(key, size=size, color=channels == 3, **options)
+        return fdata.load(key, size=size, color=channels == 3, **options)
     if key == "folder":
-        return load(key, size=size, channels=channels, **options)
+        return fdata.load(key, size=size, channels=channels, **options)
     if channels != 1:
         raise ValueError(f"{name} is a grey-scale set; use channels=1")
-    return load(key, size=size, **options)
+    return fdata.load(key, size=size, **options)
 
 
 def people_outside_pairs(people: Any, pairs: Any):
@@ -332,8 +322,6 @@ def people_outside_pairs(people: Any, pairs: Any):
     `verify.VAEEmbedding` as the protocol's representation).
     Both sets need `identity_names` (the LFW loaders set them).
     """
-    import numpy as np
-
     for ds, what in ((people, "people"), (pairs, "pairs")):
         if not getattr(ds, "identity_names", None):
             raise ValueError(f"{what} has no identity_names; load it with facelib.data.load('lfw-...')")

@@ -17,7 +17,14 @@ import sys
 import time
 from typing import Any
 
+from facelib import data as fdata
+from facelib.data import _resolve
+from facelib.models import build_model, units
+from facelib.utils import seed_everything
+
+from . import distributed
 from .config import LR_SCHEDULES, PRECISIONS, TrainConfig
+from .engine import check_out_folder, describe_checkpoint, fit
 
 __all__ = ["configure_parser", "main_from_args", "parse_assignments"]
 
@@ -94,8 +101,6 @@ def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
 
 
 def _loader_params(name: str) -> set[str]:
-    from facelib.data import _resolve
-
     try:
         return set(inspect.signature(_resolve(name)).parameters)
     except (TypeError, ValueError):
@@ -120,8 +125,6 @@ def main_from_args(args: argparse.Namespace) -> int:
     try:
         return _train(args, data_options, model_fields)
     except KeyboardInterrupt:
-        from .engine import describe_checkpoint
-
         print(f"facelib train: interrupted; {describe_checkpoint(args.out)}", file=sys.stderr)
         return 130
     except (ValueError, TypeError, RuntimeError, OSError, ImportError) as exc:
@@ -130,13 +133,6 @@ def main_from_args(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace, data_options: dict[str, Any], model_fields: dict[str, Any]) -> int:
-    from facelib import data as fdata
-    from facelib.models import build_model, units
-    from facelib.utils import seed_everything
-
-    from . import distributed
-    from .engine import check_out_folder, fit
-
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
         precision=args.precision, val_fraction=args.val_fraction, out=args.out,

@@ -31,10 +31,12 @@ import os
 import socket
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
+import torch.multiprocessing as mp
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 __all__ = ["Ranks", "from_environment", "process_group", "device_for", "data_parallel", "check_batches",
            "spawn_fit"]
@@ -245,8 +247,6 @@ def data_parallel(model: nn.Module, ranks: Ranks, device: torch.device, n_optimi
     if not ranks.active:
         yield
         return
-    from torch.nn.parallel import DistributedDataParallel
-
     ddp = DistributedDataParallel(_Calls(model), device_ids=[device.index] if device.type == "cuda" else None,
                                   find_unused_parameters=n_optimizers > 1)
     model._parallel = _Parallel(ddp, ranks)
@@ -263,11 +263,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _spawned_rank(rank: int, world: int, port: int, model: nn.Module, dataset: Any, config: Any, queue: Any) -> None:
+def _spawned_rank(rank: int, fit: Callable[..., Any], world: int, port: int, model: nn.Module, dataset: Any,
+                  config: Any, queue: Any) -> None:
     os.environ.update({"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
                        "LOCAL_WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
-    from .engine import fit
-
     model = copy.deepcopy(model)  # its own weights: spawn hands every process the same shared memory
     try:
         result = fit(model, dataset, config)
@@ -287,17 +286,16 @@ def _spawned_rank(rank: int, world: int, port: int, model: nn.Module, dataset: A
         }, ""))
 
 
-def spawn_fit(model: nn.Module, dataset: Any, config: Any) -> dict[str, Any]:
-    """Run `fit` in `config.nproc` local processes (gloo or NCCL); rank 0's outcome as a dict
-    (state_dict, history, ...), or the first error a rank raised, raised here."""
-    import torch.multiprocessing as mp
-
+def spawn_fit(fit: Callable[..., Any], model: nn.Module, dataset: Any, config: Any) -> dict[str, Any]:
+    """Run `fit` (the engine's, passed in: it pickles by reference) in `config.nproc` local processes
+    (gloo or NCCL); rank 0's outcome as a dict (state_dict, history, ...), or the first error a
+    rank raised, raised here."""
     nproc = int(config.nproc)
     threads = config.num_threads or max(1, (os.cpu_count() or 1) // nproc)
     child_config = config.replace(nproc=None, num_threads=threads)
     queue = mp.get_context("spawn").SimpleQueue()
     messages: list[tuple] = []
-    processes = mp.start_processes(_spawned_rank, args=(nproc, _free_port(), model.to("cpu"), dataset, child_config,
+    processes = mp.start_processes(_spawned_rank, args=(fit, nproc, _free_port(), model.to("cpu"), dataset, child_config,
                                                         queue), nprocs=nproc, join=False, start_method="spawn")
     try:
         while True:  # read while they run: a large result would fill the pipe and block its writer

@@ -22,10 +22,12 @@ from typing import Any
 
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
 from facelib.utils import seed_everything, select_device
 
 from . import distributed
+from .batches import _epoch_plan, _Feeder, _grouping, _seed_for, _split, _val_plan
 from .checkpoint import (
     CheckpointError,
     checkpoint_complete,
@@ -38,7 +40,6 @@ from .checkpoint import (
     set_rng_states,
     weights_digest,
 )
-from .batches import _epoch_plan, _Feeder, _grouping, _seed_for, _split, _val_plan
 from .config import SPLIT_FIELDS, TrainConfig, kl_weight, lr_factor
 from .precision import _channels_last, _Precision, resolve_precision
 
@@ -147,7 +148,6 @@ def _show_progress(config: TrainConfig) -> bool:
 def _make_bar(total: int, initial: int, enabled: bool):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, unit="step", leave=True)
 
@@ -292,7 +292,7 @@ def _fit_spawned(model: torch.nn.Module, dataset: Any, config: TrainConfig) -> F
     if select_device(config.device).type == "cuda" and config.nproc > torch.cuda.device_count():
         raise ValueError(f"nproc={config.nproc} processes on CUDA need as many GPUs, this machine has "
                          f"{torch.cuda.device_count()}; use nproc={torch.cuda.device_count()} or device='cpu'")
-    out = distributed.spawn_fit(model, dataset, config)
+    out = distributed.spawn_fit(fit, model, dataset, config)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in out["state_dict"].items()})
     device = torch.device(out["device"])
     model.to(device)

@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 
 from facelib.data.pixels import image_batch, to_float
+from facelib.models import ACTIVE_KL_NATS, count_active, units
 from facelib.models.base import latent_dim
 from facelib.utils import model_device, select_device
 
@@ -179,8 +180,6 @@ def held_out_terms(model: torch.nn.Module, images: Any, batch_size: int = 256, s
     The posterior draws come from `seed`, so the same call gives the same figures; the
     notebooks' tables of a sweep, a run's model and a zoo model are made by this one function.
     """
-    from facelib.models import ACTIVE_KL_NATS, count_active, units
-
     images = image_batch(images)
     n = int(images.shape[0])
     if n == 0:

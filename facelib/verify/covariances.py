@@ -16,7 +16,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .features import unique_rows
-from .inputs import check_identity, check_same
+from facelib.data.checks import check_identity, check_same
 
 __all__ = [
     "within_between_covariance",

@@ -26,7 +26,7 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC
 from sklearn.utils.validation import check_is_fitted
 
-from .inputs import check_indices, check_same
+from facelib.data.checks import check_indices, check_same
 
 __all__ = [
     "COMBINERS",
@@ -307,7 +307,7 @@ def logit_table(features, same, names: list[str] | None = None, alpha: float = 0
     features move the odds of "same person"; keep the feature count small (post-PCA) or the
     fit separates perfectly and statsmodels raises.
     """
-    import statsmodels.api as sm
+    import statsmodels.api as sm  # here: statsmodels is slow to import; only this fit uses it
 
     F = np.asarray(features, dtype=np.float64)
     y = check_same(same).astype(np.float64)

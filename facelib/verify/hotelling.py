@@ -21,8 +21,8 @@ from .covariances import _as_matrix, quadratic_forms, shrink, within_between_cov
 from facelib.data.pairs import person_disjoint_pairs
 
 from .features import COMBINERS, pair_array
-from .inputs import check_identity, check_same
 from .scores import PairScorer
+from facelib.data.checks import check_identity, check_same
 
 __all__ = [
     "HotellingResult",
@@ -290,7 +290,7 @@ def latent_identity_tests(latents, identity, method: str = "anova", correction: 
     Returns one row per latent: statistic, p, p_adj, reject, eta2 (share of the latent's
     variance explained by identity), sorted as given.
     """
-    from statsmodels.stats.multitest import multipletests
+    from statsmodels.stats.multitest import multipletests  # here: statsmodels is slow to import
 
     Z = _as_matrix(latents, "latents")
     ids = check_identity(identity, Z.shape[0])

@@ -29,7 +29,10 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from facelib.data import FaceDataset
 from facelib.data.pixels import image_batch
+from facelib.models import build_model
+from facelib.train import TrainConfig, fit, representation
 
 __all__ = ["VAEEmbedding", "PatchVAEEmbedding", "grid_patches", "training_patches", "downsample"]
 
@@ -89,10 +92,6 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
             raise ValueError(f"set {sorted(both)} as VAEEmbedding parameters, not in model_options")
 
     def fit(self, X: Any, y: Any = None) -> "VAEEmbedding":
-        from facelib.data import FaceDataset
-        from facelib.models import build_model
-        from facelib.train import TrainConfig, fit
-
         self._check_params()
         x = _images(X)
         n = x.shape[0]
@@ -129,8 +128,6 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
 
     def _embed(self, x: torch.Tensor) -> np.ndarray:
         """Latent means of uint8 images (N, d); the one step `PatchVAEEmbedding` replaces."""
-        from facelib.train import representation
-
         return representation(self.model_)(x)
 
     def transform(self, X: Any) -> np.ndarray:

@@ -28,8 +28,8 @@ def _scores_frame(scores) -> pd.DataFrame:
 
 def roc_overlay(scores, ax=None, log_far: bool = False, title: str | None = None):
     """One ROC curve per method (pooled over folds), AUC in the legend; returns the Axes."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    import matplotlib.pyplot as plt  # here: the plotting stack loads only when a figure is drawn
+    import seaborn as sns  # here: as matplotlib
 
     df = _scores_frame(scores)
     curves = []
@@ -55,8 +55,8 @@ def roc_overlay(scores, ax=None, log_far: bool = False, title: str | None = None
 
 def score_distributions(scores, method: str | None = None, ax=None, bins: int = 40):
     """Histograms of same-person vs different-person scores for one method; returns the Axes."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    import matplotlib.pyplot as plt  # here: the plotting stack loads only when a figure is drawn
+    import seaborn as sns  # here: as matplotlib
 
     df = _scores_frame(scores)
     if method is None:
@@ -77,7 +77,7 @@ def anchor_comparison(results: pd.DataFrame, published: dict, ax=None, title: st
     """LFW View 2 mean accuracy ± SE of our systems (rows of `results`: system, category,
     view2_accuracy, view2_se, as `selection.view2_table` gives) beside published anchors
     (`published`: category -> name -> (mean, se)), one row each, grouped by LFW category."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # here: the plotting stack loads only when a figure is drawn
 
     need = {"system", "category", "view2_accuracy", "view2_se"}
     if not isinstance(results, pd.DataFrame) or not need <= set(results.columns):
@@ -106,7 +106,7 @@ def anchor_roc(roc: pd.DataFrame, published: dict, ax=None, title: str | None = 
     is every operating point with (TAR + 1 - FAR) / 2 = a, the line TAR = FAR + 2a - 1; each
     anchor is drawn on that line (dotted) at its equal-error point (FAR = 1 - a, TAR = a). A
     curve passing above an anchor's point beats that anchor's accuracy at equal error rates."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # here: the plotting stack loads only when a figure is drawn
 
     need = {"system", "category", "far", "tar"}
     if not isinstance(roc, pd.DataFrame) or not need <= set(roc.columns):

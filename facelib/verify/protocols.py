@@ -31,10 +31,11 @@ from sklearn.base import clone
 
 from facelib.data.pairs import across_factor_pairs, max_balanced_pairs
 
+from .baselines import RawPixels, flatten_images
 from .categories import THRESHOLD_METRICS, lfw_category, method_labels
-from .inputs import check_identity, check_indices, check_pair_table
 from .roc import RESULT_COLUMNS, tidy, verification_metrics
 from .scores import as_verifier
+from facelib.data.checks import check_identity, check_indices, check_pair_table
 
 __all__ = [
     "SplitResult",
@@ -338,8 +339,6 @@ def held_out_protocol(dataset, methods: Mapping[str, Any], representation: Any =
         dataset, n_train_pairs=n_train_pairs, n_test_pairs=n_test_pairs, test_fraction=test_fraction,
         seed=seed, across=across)
     if representation is None or _is_transformer(representation):
-        from .baselines import RawPixels, flatten_images
-
         rep = representation if representation is not None else RawPixels()
         as_input = (lambda x: x) if _takes_images(rep) else flatten_images
         return held_out_identity(as_input(train.images), train.identity, train_pairs,

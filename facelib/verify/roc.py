@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from .inputs import check_same
+from facelib.data.checks import check_same
 
 __all__ = [
     "RESULT_COLUMNS",
@@ -91,8 +92,6 @@ def auc_bootstrap_ci(same, scores, n_boot: int = 1000, level: float = 0.95, seed
 
 def _mann_whitney_auc(pos: np.ndarray, neg: np.ndarray) -> float:
     """AUC as P(pos > neg) + 0.5 P(pos == neg) by ranks (fast inside the bootstrap)."""
-    from scipy.stats import rankdata
-
     r = rankdata(np.concatenate([pos, neg]))
     return float((r[: pos.size].sum() - pos.size * (pos.size + 1) / 2) / (pos.size * neg.size))
 

@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 from .covariances import (_as_matrix, pair_covariances, quadratic_forms, shrink, two_covariance_em,
                           within_between_covariance)
 from .features import pair_scores, unique_row_index, unique_rows
-from .inputs import check_identity, check_same
+from facelib.data.checks import check_identity, check_same
 
 __all__ = [
     "PairScorer",

@@ -42,11 +42,11 @@ from facelib.utils import git_commit
 
 from .baselines import flatten_images
 from .fisher import FisherVectorEncoder
-from .inputs import check_same
 from .latents import PatchVAEEmbedding
 from .protocols import evaluate_split, summarize
 from .roc import ROC_FARS, tar_curve
 from .scores import TwoCovarianceScore
+from facelib.data.checks import check_same
 
 __all__ = ["LFWSetting", "FAMILIES", "SETTINGS", "BASELINES", "candidates", "choose", "select", "freeze", "read_frozen",
            "frozen_setting",

@@ -18,6 +18,8 @@ from torch import nn
 from facelib.data.pixels import image_batch, to_float
 from facelib.utils import seed_everything, select_device
 
+from .roc import verification_metrics
+
 __all__ = ["SiameseNet", "SiameseVerifier", "siamese_pairs"]
 
 
@@ -198,8 +200,6 @@ def siamese_pairs(train_images, train_pairs, test_images, test_pairs, *, n_boot:
     fitted verifier); the metrics are `roc.verification_metrics`, the accept threshold chosen
     on the training pairs' scores.
     """
-    from .roc import verification_metrics
-
     def side(images, pairs, column):  # pandas 3 arrays are read-only: copy before torch reads them
         return torch.as_tensor(images)[torch.as_tensor(pairs[column].to_numpy().copy())]
 

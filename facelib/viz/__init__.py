@@ -11,8 +11,8 @@
 * `TraversalWidget(model, dataset_or_image)`: ipywidgets sliders per latent, live decoded face.
 
 Models follow the facelib contract: `encode(x) -> (mu, logvar)`, `decode(z)` in [0, 1],
-`kl_per_dim(x)`, `config.latent_dim`. `TraversalWidget` is imported on first use so that
-`import facelib.viz` stays light in batch runs.
+`kl_per_dim(x)`, `config.latent_dim`. `TraversalWidget` imports ipywidgets only when one is made,
+so `import facelib.viz` stays light in batch runs.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 from .disentanglement import plot_mutual_information
 from .images import image_grid, png_bytes, reconstruction_figure, reconstruction_rows, sample_rows, show_images
 from .traversal import latent_order, plot_traversal, save_traversal_gif, traversal_grid
+from .widget import TraversalWidget
 
 __all__ = [
     "image_grid", "show_images", "reconstruction_figure", "reconstruction_rows", "sample_rows", "png_bytes",
@@ -27,10 +28,3 @@ __all__ = [
     "TraversalWidget",
 ]
 
-
-def __getattr__(name: str):
-    if name == "TraversalWidget":
-        from .widget import TraversalWidget
-
-        return TraversalWidget
-    raise AttributeError(f"module 'facelib.viz' has no attribute {name!r}")

@@ -24,8 +24,8 @@ def plot_mutual_information(table: pd.DataFrame, kl: Sequence[float] | None = No
     ``kl`` (one value per row, e.g. from `latent_order(model, images)[1]`) is added to the
     row labels as ``z3 (KL 2.1)``.
     """
-    import matplotlib.pyplot as plt
-    import seaborn as sns
+    import matplotlib.pyplot as plt  # here: the plotting stack loads only when a figure is drawn
+    import seaborn as sns  # here: as matplotlib
 
     if not isinstance(table, pd.DataFrame) or table.ndim != 2 or table.empty:
         raise TypeError("table must be a non-empty DataFrame of latents x factors, "

@@ -7,9 +7,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 from torchvision.utils import make_grid
 
 from facelib.data.pixels import to_uint8
+from facelib.train import reconstruct, sample
 
 from ._common import as_float_images, check_fits_model, decode, encode
 
@@ -33,16 +35,12 @@ def image_grid(images: Any, nrow: int = 8, padding: int = 2, pad_value: float = 
     if x.shape[1] == 1:
         arr = np.ascontiguousarray(arr[..., 0])
     if as_pil:
-        from PIL import Image
-
         return Image.fromarray(arr)
     return arr
 
 
 def png_bytes(image: Any, zoom: int = 1) -> bytes:
     """PNG encoding of one image or of a grid array, enlarged `zoom` times (nearest, stays crisp)."""
-    from PIL import Image
-
     arr = image if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim in (2, 3) and (
         image.ndim == 2 or image.shape[2] == 3) else image_grid(image, padding=0)
     pil = Image.fromarray(arr)
@@ -59,7 +57,7 @@ def show_images(images: Any, nrow: int = 8, title: str | None = None, ax: Any = 
 
     `row_labels` names the rows (e.g. "beta = 4"); `scale` enlarges the figure.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # here: the plotting stack loads only when a figure is drawn
 
     arr = image_grid(images, nrow=nrow, padding=padding)
     h, w = arr.shape[:2]
@@ -121,8 +119,6 @@ def reconstruction_rows(models: Mapping[str, Any], images: Any, title: str | Non
     beta-sweep figure. A value is a facelib model (its decoded posterior means) or any
     reconstructor, images -> reconstructions (e.g. `metrics.PCAReconstructor`, the linear
     baseline). Returns the Figure."""
-    from facelib.train import reconstruct
-
     _check_models(models)
     x = as_float_images(images)
     rows = [x]
@@ -140,8 +136,6 @@ def reconstruction_rows(models: Mapping[str, Any], images: Any, title: str | Non
 def sample_rows(models: Mapping[str, torch.nn.Module], n: int = 8, seed: int = 0, title: str | None = None):
     """One row of `n` prior samples per model (`train.sample`, the same draws for every model of
     the same latent size), each row labelled by its key. Returns the Figure."""
-    from facelib.train import sample
-
     _check_models(models)
     rows = [sample(model, n, seed=seed) for model in models.values()]
     return show_images(torch.cat(rows), nrow=n, title=title, row_labels=list(map(str, models)))

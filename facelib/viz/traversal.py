@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
 from facelib.models.base import latent_dim
 
@@ -109,8 +110,6 @@ def save_traversal_gif(model: torch.nn.Module, image: Any, dim: int, path: str |
 
     Refuses to replace an existing file unless `overwrite=True`.
     """
-    from PIL import Image
-
     path = Path(path)
     if path.suffix.lower() != ".gif":
         raise ValueError(f"path must end in .gif, got {str(path)!r}")

@@ -40,7 +40,7 @@ class TraversalWidget:
     def __init__(self, model: torch.nn.Module, dataset_or_image: Any, max_dims: int | None = None,
                  span: float = 3.0, units: str = "posterior", index: int = 0, zoom: int | None = None,
                  step: float = 0.1):
-        import ipywidgets as w
+        import ipywidgets as w  # here: the widget stack loads only when a widget is made (notebooks)
 
         if units not in ("posterior", "prior"):
             raise ValueError(f"units must be 'posterior' or 'prior', got {units!r}")
@@ -155,7 +155,7 @@ class TraversalWidget:
     # -- display ----------------------------------------------------------------------
     def _kl_png(self) -> bytes:
         """Bar plot of KL per latent in slider order, rendered once to PNG."""
-        from matplotlib.figure import Figure
+        from matplotlib.figure import Figure  # here: matplotlib loads only when the KL plot is drawn
 
         order = sorted(range(self.latent_dim), key=lambda k: (-self.kl[k], k))
         fig = Figure(figsize=(max(2.5, 0.22 * len(order)), 1.8), dpi=100)
@@ -176,7 +176,7 @@ class TraversalWidget:
     def ui(self):
         """The assembled ipywidgets box (built on first use)."""
         if getattr(self, "_ui", None) is None:
-            import ipywidgets as w
+            import ipywidgets as w  # here: as in __init__
 
             caption = w.HTML(f"<small>sliders in {self.units} standard deviations around the base face "
                              f"(+-{self.span:g}); ordered by KL, active latents first</small>")
@@ -189,7 +189,7 @@ class TraversalWidget:
 
     def display(self) -> None:
         """Show the widget in the notebook (also what a cell ending in the widget does)."""
-        from IPython.display import display
+        from IPython.display import display  # here: only in a notebook
 
         display(self.ui)
 

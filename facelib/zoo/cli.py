@@ -6,7 +6,11 @@ import argparse
 import json
 import sys
 
+from facelib.data import DataNotFoundError
 from facelib.files import FolderInUseError
+
+from . import RECIPES, Recipe, ZooError, build, entry, headline_metrics, load, manifest, within_tolerance
+from .figures import write_figures
 
 __all__ = ["configure_parser", "main_from_args"]
 
@@ -34,8 +38,6 @@ def _error(command: str, exc: BaseException) -> int:
 
 
 def main_from_args(args: argparse.Namespace) -> int:
-    from . import RECIPES, Recipe, ZooError, build, entry, headline_metrics, load, manifest, within_tolerance
-
     if args.zoo_command == "list":
         try:
             entries = manifest()
@@ -64,10 +66,6 @@ def main_from_args(args: argparse.Namespace) -> int:
             print(f"{name}: {json.dumps(record['metrics'])} ({record['training']['train_seconds']:.0f} s training)")
         return 0
     if args.zoo_command == "figures":
-        from facelib.data import DataNotFoundError
-
-        from .figures import write_figures
-
         try:
             for file in write_figures(args.out):
                 print(f"wrote {file}")

@@ -16,6 +16,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.decomposition import PCA
+
+from facelib import data as fdata
+from facelib.data.synthetic import SyntheticFaces
+from facelib.metrics import evaluate, reconstruction_metrics
+from facelib.train import reconstruct, representation
+from facelib.verify import protocols
+from facelib.verify.latents import PatchVAEEmbedding
+from facelib.verify.scores import TwoCovarianceScore
 
 from .recipes import Recipe, held_out_faces, held_out_options, recipe
 
@@ -37,8 +46,6 @@ TOLERANCE: dict[str, float] = {"beta_vae_score": 0.02, "mig": 0.02, "accuracy": 
 
 def factor_source(r: Recipe | str):
     """The synthetic factor source a synthetic recipe's model is scored on (its people, its size)."""
-    from facelib.data.synthetic import SyntheticFaces
-
     r = recipe(r)
     o = r.data_options
     return SyntheticFaces(size=int(o["size"]), channels=int(o.get("channels", 1)),
@@ -46,8 +53,6 @@ def factor_source(r: Recipe | str):
 
 
 def _disentanglement(model, r: Recipe, seed: int) -> dict[str, float]:
-    from facelib.metrics import evaluate
-
     table = evaluate(model, factor_source(r), metrics=tuple(DISENTANGLEMENT_SAMPLES), seed=seed,
                      **DISENTANGLEMENT_SAMPLES)
     value = {(m, s): v for m, s, v in table[["metric", "submetric", "value"]].itertuples(index=False)}
@@ -56,10 +61,8 @@ def _disentanglement(model, r: Recipe, seed: int) -> dict[str, float]:
 
 def _view1_sets(r: Recipe):
     """View 1's training and test pair sets with the images the recipe's model takes."""
-    from facelib.data import load
-
     options = held_out_options(r)
-    return load("lfw-pairs", subset="train", **options), load("lfw-pairs", subset="test", **options)
+    return fdata.load("lfw-pairs", subset="train", **options), fdata.load("lfw-pairs", subset="test", **options)
 
 
 def lfw_view1_results(model, r: Recipe | str, sets=None):
@@ -68,10 +71,6 @@ def lfw_view1_results(model, r: Recipe | str, sets=None):
     The LFW results category follows what the model was trained with: identity groups
     (ModVAE on `people=True`) make it unrestricted; the pairs' images alone, image-restricted.
     """
-    from facelib.train import representation
-    from facelib.verify import protocols
-    from facelib.verify.scores import TwoCovarianceScore
-
     r = recipe(r)
     train, test = _view1_sets(r) if sets is None else sets
     embed = representation(model)
@@ -88,12 +87,6 @@ def lfw_view1_results(model, r: Recipe | str, sets=None):
 def lfw_view1_patch_results(model, r: Recipe | str):
     """Tidy View 1 results of a patch VAE: its patches' latent means (`PatchVAEEmbedding`), PCA
     and PLDA fitted on the training pairs (image-restricted, no outside data)."""
-    from sklearn.decomposition import PCA
-
-    from facelib.verify import protocols
-    from facelib.verify.latents import PatchVAEEmbedding
-    from facelib.verify.scores import TwoCovarianceScore
-
     r = recipe(r)
     train, test = _view1_sets(r)
     o = r.evaluation_options
@@ -120,9 +113,6 @@ def held_out_reconstruction(model, r: Recipe | str, faces=None) -> dict[str, flo
     """MSE / PSNR / SSIM of an LFW model's reconstructions (decoded posterior means) of every View 1
     test face (`faces`, default `recipes.held_out_faces`), people no LFW recipe trains on
     (`metrics.reconstruction_metrics`)."""
-    from facelib.metrics import reconstruction_metrics
-    from facelib.train import reconstruct
-
     faces = held_out_faces(r) if faces is None else faces
     return reconstruction_metrics(lambda images: reconstruct(model, images, device="cpu"), faces.images)
 

@@ -22,6 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
+
+from facelib import data as fdata
+from facelib.data import FaceDataset
+from facelib.data.synthetic import FactorRanges, SyntheticFaces
+from facelib.models import build_model as build
+from facelib.train import TrainConfig, fit
+from facelib.verify.latents import training_patches
 
 __all__ = ["Recipe", "RECIPES", "recipe", "build_data", "preview_faces", "model_options", "build_model", "train",
            "modvae_blocks", "at_scale", "variant", "held_out_options", "held_out_faces", "held_out_inputs", "patch_vae_recipe",
@@ -244,14 +252,10 @@ def recipe(name: str | Recipe) -> Recipe:
 
 def build_data(r: Recipe | str):
     """The training `FaceDataset` of a recipe."""
-    from facelib.data import load
-
     r = recipe(r)
-    data = load(r.data, **r.data_options)
+    data = fdata.load(r.data, **r.data_options)
     if not r.patches:
         return data
-    from facelib.data import FaceDataset
-    from facelib.verify.latents import training_patches
 
     o = r.patches
     x = training_patches(data.images, int(o["patch"]), int(o["stride"]), int(o["max_patches"]),
@@ -270,13 +274,11 @@ def held_out_options(r: Recipe | str) -> dict[str, Any]:
 def held_out_faces(r: Recipe | str):
     """The held-out faces of an LFW recipe: every image of View 1's test pairs (pairsDevTest),
     at the recipe's size, crop and colour; no person of them is in View 1's training pairs."""
-    from facelib.data import load
-
     r = recipe(r)
     if r.data not in LFW_DATA:
         raise ValueError(f"recipe {r.name!r} trains on {r.data!r}; held_out_faces is for LFW recipes "
                          "(synthetic recipes render fresh faces: preview_faces)")
-    test = load("lfw-pairs", **{**held_out_options(r), "subset": "test"})
+    test = fdata.load("lfw-pairs", **{**held_out_options(r), "subset": "test"})
     return test.subset(np.arange(len(test)), name=f"{test.name}[View 1 test]")
 
 
@@ -289,9 +291,6 @@ def held_out_inputs(r: Recipe | str, n: int = 2000):
     figures: LFW recipes every View 1 test face (`held_out_faces`, at most `n`); synthetic recipes
     `n` fresh draws of the recipe's people (another sample seed than the training set's); a patch
     recipe `n` patches of View 1 test faces on its grid."""
-    from facelib.data import FaceDataset, load
-    from facelib.data.synthetic import FactorRanges, SyntheticFaces
-
     r = recipe(r)
     if r.data == "synthetic":
         o = r.data_options
@@ -304,7 +303,6 @@ def held_out_inputs(r: Recipe | str, n: int = 2000):
     faces = held_out_faces(r)
     if not r.patches:
         return faces.subset(np.arange(min(int(n), len(faces))), name=faces.name)
-    from facelib.verify.latents import training_patches
 
     p = r.patches
     x = training_patches(faces.images, int(p["patch"]), int(p["stride"]), int(n), False, seed=r.seed)
@@ -317,12 +315,10 @@ def preview_faces(r: Recipe | str, n: int = 16):
     Synthetic recipes: independent draws with the recipe's people, size and factor ranges.
     LFW recipes: the first images of View 1's test pairs (pairsDevTest), which no zoo model saw.
     """
-    from facelib.data import load
-
     r = recipe(r)
     if r.data == "synthetic":
         options = {k: v for k, v in r.data_options.items() if k not in ("group_size", "group_factor")}
-        return load("synthetic", **{**options, "n": int(n)})
+        return fdata.load("synthetic", **{**options, "n": int(n)})
     test = held_out_faces(r)
     return test.subset(np.arange(min(int(n), len(test))), name=test.name)
 
@@ -361,10 +357,6 @@ def model_options(r: Recipe | str, data) -> dict[str, Any]:
 
 def build_model(r: Recipe | str, data):
     """The untrained model of a recipe for `data`, its initial weights drawn from the recipe's seed."""
-    import torch
-
-    from facelib.models import build_model as build
-
     r = recipe(r)
     with torch.random.fork_rng(devices=[]):  # initial weights from the recipe's seed alone
         torch.manual_seed(r.seed)
@@ -378,8 +370,6 @@ def train(r: Recipe | str, data=None, *, out: str | None = None, device: str = "
     `data` defaults to `build_data(r)`; `train_config` overrides `TrainConfig` fields
     (e.g. `num_threads`).
     """
-    from facelib.train import TrainConfig, fit
-
     r = recipe(r)
     data = build_data(r) if data is None else data
     model = build_model(r, data)

@@ -26,6 +26,8 @@ from facelib.train import load_model
 from facelib.train.checkpoint import model_config_dict, plain
 from facelib.utils import normalise_name
 
+from .recipes import RECIPES
+
 __all__ = ["ZooError", "ManifestError", "zoo_dir", "manifest", "manifest_text", "entry", "label", "path", "sha256",
            "load", "verify", "write_entry", "available", "table", "zoo_lock"]
 
@@ -133,8 +135,6 @@ def entry(name: str, folder: str | os.PathLike | None = None) -> dict[str, Any]:
     """The manifest entry of `name`; unknown names list what the zoo has and how to build one."""
     entries = manifest(folder)
     if name not in entries:
-        from .recipes import RECIPES
-
         hint = (f"build it with `python -m facelib zoo build {name}`" if name in RECIPES
                 else f"known recipes: {', '.join(RECIPES)}")
         raise ZooError(f"the zoo in {Path(folder or zoo_dir())} has no model {name!r} "

@@ -31,9 +31,12 @@ from the seed and the same whatever ``n_identities`` is. Same seed, same argumen
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Sequence
 
-__all__ = ["IDENTITY_PARAMS", "IDENTITY_RANGES", "NUISANCE_FACTORS", "LANDMARKS", "NEUTRAL", "NO_JITTER", "FactorRanges"]
+import pandas as pd
+
+__all__ = ["IDENTITY_PARAMS", "IDENTITY_RANGES", "NUISANCE_FACTORS", "LANDMARKS", "NEUTRAL", "NO_JITTER", "FactorRanges",
+           "MONTAGE_COLUMNS", "montage_factors"]
 
 #: Per-person shape and albedo parameters, in the order of the identity table.
 IDENTITY_PARAMS: tuple[str, ...] = (
@@ -111,3 +114,19 @@ class FactorRanges:
         return cls(**ranges)
 
 
+#: Columns of the README montage: (label, per-image factor overrides).
+MONTAGE_COLUMNS: list[tuple[str, dict[str, float]]] = [
+    ("yaw -40", {"yaw": -40}), ("yaw -20", {"yaw": -20}), ("frontal", {}), ("yaw 20", {"yaw": 20}),
+    ("yaw 40", {"yaw": 40}), ("pitch -18", {"pitch": -18}), ("pitch 18", {"pitch": 18}),
+    ("light -80", {"light_azimuth": -80}), ("light 80", {"light_azimuth": 80}),
+    ("light low", {"light_elevation": -20}), ("smile .5", {"expression": 0.5}), ("smile 1", {"expression": 1.0}),
+]
+
+
+def montage_factors(people: Sequence[int]) -> pd.DataFrame:
+    """Factor table of the montage: one row per person, one column per `MONTAGE_COLUMNS`."""
+    rows = []
+    for p in people:
+        for _, over in MONTAGE_COLUMNS:
+            rows.append({"identity": int(p), **{k: float(NEUTRAL[k]) for k in NUISANCE_FACTORS}, **over})
+    return pd.DataFrame(rows)

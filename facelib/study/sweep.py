@@ -22,29 +22,36 @@ request, on a local Ray (started here) or on a cluster (``--address``; facelib m
 installed on its nodes); `LocalExecutor` runs trials in local processes (threads for the
 notebook sweep, whose work is in kernel processes already). Ray is the optional extra
 ``pip install -e '.[cluster]'``; without it the local executor is the default.
-`facelib.study.pipeline.run_sweep` uses the same executors.
+`facelib.study.pipeline.run_sweep` uses the same executors (`facelib.study.executors`).
 """
 
 from __future__ import annotations
 
 import argparse
-import concurrent.futures as futures
 import csv
 import io
 import itertools
 import json
-import multiprocessing
 import os
 import re
 import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 
+from facelib import data as fdata
+from facelib.data.synthetic import SyntheticFaces
 from facelib.files import atomic_path, folder_lock
+from facelib.metrics import evaluate
+from facelib.models import MODELS, build_model
+from facelib.train import TrainConfig, fit
+from facelib.train.cli import parse_assignments
+from facelib.utils import seed_everything
+
+from .executors import RAY_HINT, LocalExecutor, RayExecutor, executor
 
 __all__ = ["LocalExecutor", "RayExecutor", "executor", "grid", "run_trial", "run_grid", "trial_id",
            "configure_parser", "main_from_args", "read_results", "RESULT_COLUMNS"]
@@ -57,96 +64,6 @@ REQUIRED_COLUMNS = ["trial", "model", "seed", "metric", "value", "checkpoint"]
 LAST_METRIC = "seconds"
 #: History columns reported per trial (those the run has).
 HISTORY_TERMS = ("train_loss", "train_elbo_nats", "val_loss", "val_elbo_nats", "val_bits_per_dim", "images_per_s")
-RAY_HINT = "pip install -e '.[cluster]'"
-
-
-# -- executors ---------------------------------------------------------------------------------
-class LocalExecutor:
-    """Jobs in `max_workers` local processes (spawned: each its own torch state), or threads."""
-
-    def __init__(self, max_workers: int = 1, processes: bool = True):
-        if not isinstance(max_workers, int) or max_workers < 1:
-            raise ValueError(f"max_workers must be a positive integer, got {max_workers!r}")
-        self.max_workers, self.processes = max_workers, processes
-
-    def run(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[tuple[int, Any, BaseException | None]]:
-        """(index, result, error) per job, in the order they finish."""
-        if not jobs:
-            return
-        workers = min(self.max_workers, len(jobs))
-        pool = (futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
-                if self.processes else futures.ThreadPoolExecutor(workers, thread_name_prefix="sweep"))
-        with pool:
-            pending = {pool.submit(fn, job): i for i, job in enumerate(jobs)}
-            for fut in futures.as_completed(pending):
-                error = fut.exception()
-                yield pending[fut], None if error else fut.result(), error
-
-
-def _import_ray():
-    try:
-        import ray
-    except ImportError:
-        raise ImportError(f"the Ray executor needs Ray, which is not installed; install the extra with "
-                          f"`{RAY_HINT}`, or use the local executor (--executor local)") from None
-    return ray
-
-
-class RayExecutor:
-    """One Ray task per job with `cpus` / `gpus` each, on the Ray at `address` (None: a local one)."""
-
-    def __init__(self, address: str | None = None, cpus: float = 1, gpus: float = 0, num_cpus: int | None = None):
-        if cpus <= 0 or gpus < 0:
-            raise ValueError(f"a task needs cpus > 0 and gpus >= 0, got cpus={cpus}, gpus={gpus}")
-        self.ray = _import_ray()
-        self.address, self.cpus, self.gpus, self.num_cpus = address, cpus, gpus, num_cpus
-
-    def _start(self) -> None:
-        if self.ray.is_initialized():
-            return
-        if self.address:
-            self.ray.init(address=self.address, log_to_driver=False)
-        else:  # a private local Ray: no dashboard, a small object store (the jobs return small dicts)
-            self.ray.init(num_cpus=self.num_cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False,
-                          object_store_memory=80 * 2**20)
-
-    def run(self, fn: Callable[[Any], Any], jobs: Sequence[Any]) -> Iterator[tuple[int, Any, BaseException | None]]:
-        """(index, result, error) per job, in the order they finish."""
-        if not jobs:
-            return
-        self._start()
-        task = self.ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=0)(fn)
-        refs = {task.remote(job): i for i, job in enumerate(jobs)}
-        pending = list(refs)
-        while pending:
-            done, pending = self.ray.wait(pending, num_returns=1)
-            for ref in done:
-                try:
-                    yield refs[ref], self.ray.get(ref), None
-                except Exception as exc:  # the task's error (RayTaskError wraps the original)
-                    cause = getattr(exc, "cause", None)
-                    yield refs[ref], None, cause if isinstance(cause, BaseException) else exc
-
-
-def executor(kind: str = "auto", max_workers: int = 1, address: str | None = None, cpus: float = 1,
-             gpus: float = 0, processes: bool = True):
-    """`kind` "ray" (needs the extra), "local", or "auto": Ray when installed (or `address` given)."""
-    if kind not in ("auto", "ray", "local"):
-        raise ValueError(f"unknown executor {kind!r}; use auto, ray or local")
-    if kind == "local" and address:
-        raise ValueError("--address names a Ray cluster; it needs the Ray executor (drop --executor local)")
-    if kind == "auto":
-        try:
-            import ray  # noqa: F401
-            kind = "ray"
-        except ImportError:
-            if address:
-                _import_ray()
-            kind = "local"
-    if kind == "ray":
-        return RayExecutor(address, cpus=cpus, gpus=gpus, num_cpus=None if address else max(max_workers, 1) * int(
-            max(cpus, 1)))
-    return LocalExecutor(max_workers, processes=processes)
 
 
 # -- trials -----------------------------------------------------------------------------------
@@ -170,22 +87,12 @@ def _metric_source(data: str, options: dict[str, Any]):
     if data != "synthetic":
         raise ValueError(f"disentanglement metrics need a factor source; data {data!r} has none here - "
                          "use --data synthetic, or no --metrics")
-    from facelib.data.synthetic import SyntheticFaces
-
     return SyntheticFaces(size=int(options.get("size", 64)), channels=int(options.get("channels", 1)),
                           n_identities=int(options.get("n_identities", 100)), seed=int(options.get("seed", 0)))
 
 
 def run_trial(job: dict[str, Any]) -> list[dict[str, Any]]:
     """Train one trial into its folder (resuming an unfinished one) and measure it: its rows."""
-    from facelib import data as fdata
-    from facelib.metrics import evaluate
-    from facelib.models import build_model
-    from facelib.utils import seed_everything
-
-    from .config import TrainConfig
-    from .engine import fit
-
     t0 = time.perf_counter()
     dataset = fdata.load(job["data"], **job.get("data_options", {}))
     fields = {"image_size": dataset.image_size[0], "channels": dataset.channels, **job.get("model_fields", {})}
@@ -344,8 +251,6 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 
 
 def _shared(args: argparse.Namespace) -> dict[str, Any]:
-    from .cli import parse_assignments
-    from .config import TrainConfig
 
     fit_options = parse_assignments(args.fit_options, "--fit")
     for flag, key in (("epochs", "epochs"), ("max_steps", "max_steps"), ("batch_size", "batch_size"), ("lr", "lr")):
@@ -374,8 +279,6 @@ def main_from_args(args: argparse.Namespace) -> int:
 
 def _main(args: argparse.Namespace, log: Callable[[str], None]) -> int:
     try:
-        from facelib.models import MODELS
-
         unknown = [m for m in args.models if m.strip().lower().replace("_", "-") not in MODELS]
         if unknown:
             raise ValueError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")

@@ -3,8 +3,9 @@
 Identity labels, same/different labels and pair tables arrive as lists, pandas columns or
 arrays of any dtype; numpy would quietly turn strings into all-True labels, floats into
 truncated indices and a label list of the wrong length into an IndexError far from the
-call. Each public function of `facelib.verify` passes them through here first, so a bad
-input is refused with the same clear message wherever it enters.
+call. Each public function of `facelib.verify` (and the pair helpers of `facelib.data.pairs`)
+passes them through here first, so a bad input is refused with the same clear message wherever
+it enters. It lives in `facelib.data` so that both can import it.
 """
 
 from __future__ import annotations
