@@ -288,8 +288,9 @@ def test_train_recipe_trains_every_zoo_recipe_one_way_at_the_profiles_scale(tmp_
 
 
 def _stand_in_lfw(name, subset="train", size=64, color=True, people=False, **_):
-    """Faces of 6 people (4 images each with people=True, else 2), 8 px, for the LFW study plumbing."""
-    per = 4 if people else 2
+    """Faces of 6 people (4 images each with people=True or from "lfw-people", every image of each
+    person, as the real loaders give; else 2), for the LFW study plumbing."""
+    per = 4 if people or name == "lfw-people" else 2
     g = torch.Generator().manual_seed({"train": 0, "test": 1}[subset])
     images = torch.randint(0, 255, (6 * per, 3 if color else 1, 32, 32), generator=g, dtype=torch.uint8)
     from facelib.data import FaceDataset
