@@ -113,3 +113,23 @@ def test_a_notebook_stopped_by_ctrl_c_is_interrupted_not_failed(tmp_path, monkey
     entry = pipeline._run_one(tmp_path / "01_x.ipynb", tmp_path / "out.ipynb", {}, "python3", run_dir=tmp_path)
     assert entry["status"] == "interrupted" and "Ctrl-C" in entry["error"]
     assert isinstance(entry["_exception"], KeyboardInterrupt)
+
+
+def test_a_malformed_parameter_list_is_one_line(tmp_path, capsys):
+    rc = cli.main(["run", "-p", "betas", "[1, 4", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert rc in (1, 2) and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "[1, 4" in err and "write e.g." in err
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())  # nothing ran
+
+
+@pytest.mark.parametrize("command", [["train", "--model", "vae", "--data", "synthetic", "--epochs", "1"],
+                                     ["run", "--notebooks", "00_data"]])
+def test_an_out_that_is_a_file_says_so(tmp_path, capsys, command):
+    """`--out` naming a file gave "[Errno 17] File exists"."""
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    rc = cli.main([*command, "--out", str(target)])
+    err = capsys.readouterr().err
+    assert rc in (1, 2) and "is a file, not a folder" in err and "Errno 17" not in err, err
+    assert target.read_text() == "mine"
