@@ -26,7 +26,7 @@ from facelib.models import build_model
 from facelib.study.profiles import resolve
 from facelib.train import TrainConfig, fit, load_checkpoint, load_model
 from facelib.train.checkpoint import (checkpoint_complete, checkpoint_identity, dataset_digest, model_config_dict,
-                                      run_identity)
+                                      run_identity, training_position)
 from facelib.utils import library_versions, seed_everything
 from facelib.zoo import recipes
 
@@ -247,7 +247,7 @@ class Study:
                     print(f"reusing {path}")
                     self.record_model(candidate, source="reused", checkpoint=str(path), model=model.name)
                     return load_model(path), pd.DataFrame(stored.get("history") or {})
-                print(f"resuming the unfinished {path} (step {stored.get('step', 0)}) to the end of its training")
+                print(f"resuming the unfinished {path} ({training_position(stored)}) to the end of its training")
                 key, resume = candidate, True
                 break
             print(f"{path} holds another training (other budget, config or data) than the one asked for; "

@@ -262,6 +262,15 @@ def content_digest(ckpt: dict[str, Any]) -> str:
     return h.hexdigest()
 
 
+def training_position(ckpt: dict) -> str:
+    """Where a checkpoint's run stands against its plan, for messages: "epoch 1 of 3, step 3"."""
+    cfg = ckpt.get("train_config") or {}
+    epoch, step = int(ckpt.get("epoch", 0)), int(ckpt.get("step", 0))
+    if cfg.get("max_steps") is not None:
+        return f"epoch {epoch}, step {step} of {int(cfg['max_steps'])}"
+    return f"epoch {epoch} of {cfg.get('epochs', '?')}, step {step}"
+
+
 def checkpoint_complete(ckpt: dict[str, Any]) -> bool:
     """Whether the training run that wrote `ckpt` finished (all epochs, or its max_steps).
 
@@ -540,12 +549,9 @@ def load_model(path: str | os.PathLike, map_location: Any = "cpu") -> torch.nn.M
             f"in this facelib version ({exc}); use the facelib version that wrote it ({written_by})"
         ) from exc
     if not checkpoint_complete(ckpt):
-        cfg = ckpt.get("train_config") or {}
-        planned = (f"max_steps {cfg['max_steps']}" if cfg.get("max_steps") is not None
-                   else f"{cfg.get('epochs', '?')} epochs")
         warnings.warn(
-            f"{ckpt['path']} is from an unfinished training run (stopped at epoch {ckpt.get('epoch', 0)}, step "
-            f"{ckpt.get('step', 0)}; planned {planned}): the model is half-trained. Finish it with "
+            f"{ckpt['path']} is from an unfinished training run (stopped at {training_position(ckpt)}): "
+            "the model is half-trained. Finish it with "
             "`python -m facelib train ... --resume` (or fit(..., resume=True)) before using it", stacklevel=2)
     added = _fields_added_later(model, stored)
     loud = [k for k in added if k not in _SAME_BEFORE]

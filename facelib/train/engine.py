@@ -203,7 +203,8 @@ def check_out_folder(config: TrainConfig) -> Path | None:
         return None
     out = Path(config.out)
     if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"out={str(out)!r} is a file; out names a run folder (checkpoint.pt goes inside)")
+        raise NotADirectoryError(f"out={str(out)!r} is a file, not a folder; out names a run folder "
+                                 "(checkpoint.pt goes inside): give another path or move the file away")
     ckpt_path = out / CHECKPOINT_NAME
     if ckpt_path.exists() and not config.resume and not config.overwrite:
         raise FileExistsError(
