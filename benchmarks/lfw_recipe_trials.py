@@ -48,6 +48,8 @@ TRIALS: dict[str, tuple[str, dict, dict]] = {
     "wd+shifts": ("+ weight decay 0.05 and shifts of up to 4 px", {"weight_decay": 0.05, "max_shift": 4}, {}),
     "depth-2": ("two residual blocks per stage", {}, {"architecture_options": {"width": 16, "depth": 2,
                                                                                 "max_width": 128, "norm": "batch"}}),
+    "width-32": ("twice the channels at every stage (width 32, up to 256)", {},
+                 {"architecture_options": {"width": 32, "depth": 1, "max_width": 256, "norm": "batch"}}),
 }
 N_FACES = 2000
 
