@@ -30,6 +30,9 @@ where its ELBO stays within 1 % of fp32. Usage: python benchmarks/train_throughp
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
+import io
 import os
 import tempfile
 import time
@@ -78,6 +81,148 @@ def faces(n: int, size: int) -> FaceDataset:
 def make_model(seed: int = 0):
     torch.manual_seed(seed)
     return build_model("beta-vae", image_size=64, channels=1, latent_dim=32, beta=4.0)
+
+
+# -- the peer: pythae (Chadebec et al. 2022) training facelib's own networks --------------------
+#: The networks of the peer comparison: today's default and the residual network of the LFW zoo.
+PEER_NETWORKS = {"small": {"architecture": "small"},
+                 "resnet": {"architecture": "resnet",
+                            "architecture_options": {"width": 16, "depth": 1, "max_width": 128, "norm": "batch"}}}
+
+
+def peer_model(network: str, channels: int, seed: int = 0):
+    """facelib's beta-VAE (beta 4, Bernoulli decoder, 32 latents, 64 px) on one of PEER_NETWORKS."""
+    torch.manual_seed(seed)
+    return build_model("beta-vae", image_size=64, channels=channels, latent_dim=32, beta=4.0,
+                       likelihood="bernoulli", **PEER_NETWORKS[network])
+
+
+def pythae_wrap(model):
+    """The same encoder and decoder modules (same weights, same parameter count) inside pythae's
+    BetaVAE with its Bernoulli ("bce") loss: what a pythae user with these networks would train."""
+    # here: pythae is the optional benchmark extra (pip install -e '.[bench]')
+    from pythae.models import BetaVAE, BetaVAEConfig
+    from pythae.models.base.base_utils import ModelOutput
+    from pythae.models.nn import BaseDecoder, BaseEncoder
+
+    class Encoder(BaseEncoder):
+        def __init__(self, net):
+            BaseEncoder.__init__(self)
+            self.net = net
+
+        def forward(self, x):
+            mu, logvar = self.net(x)
+            return ModelOutput(embedding=mu, log_covariance=logvar)
+
+    class Decoder(BaseDecoder):
+        def __init__(self, net):
+            BaseDecoder.__init__(self)
+            self.net = net
+
+        def forward(self, z):
+            return ModelOutput(reconstruction=torch.sigmoid(self.net(z)))
+
+    c = model.config
+    config = BetaVAEConfig(input_dim=(c.channels, c.image_size, c.image_size), latent_dim=c.latent_dim,
+                           beta=c.beta, reconstruction_loss="bce")
+    return BetaVAE(config, encoder=Encoder(model.encoder), decoder=Decoder(model.decoder))
+
+
+def same_loss(network: str, data: FaceDataset, batch: int) -> tuple[float, float]:
+    """facelib's and pythae's loss on one batch with the same weights and the same noise draw."""
+    model = peer_model(network, data.channels)
+    peer = pythae_wrap(model)
+    x = data.images[:batch].float().div(255)
+    model.train(), peer.train()
+    with torch.no_grad():
+        torch.manual_seed(7)
+        ours = float(model.loss({"x": x})["loss"])
+        torch.manual_seed(7)
+        theirs = float(peer({"data": x}).loss)
+    return ours, theirs
+
+
+def run_pythae(network: str, data: FaceDataset, epochs: int, batch: int, lr: float = 1e-3) -> float:
+    """images/s of pythae's TrainingPipeline (Adam, no evaluation set) over the whole call."""
+    import logging
+
+    # here: pythae is the optional benchmark extra
+    from pythae.pipelines import TrainingPipeline
+    from pythae.trainers import BaseTrainerConfig
+
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("pythae")]:
+        logging.getLogger(name).setLevel(logging.ERROR)  # its per-epoch report, not its work
+    peer = pythae_wrap(peer_model(network, data.channels))
+    x = data.images.float().div(255)
+    with tempfile.TemporaryDirectory() as out, contextlib.redirect_stderr(io.StringIO()):  # its progress bars
+        config = BaseTrainerConfig(output_dir=out, num_epochs=epochs, learning_rate=lr,
+                                   per_device_train_batch_size=batch, optimizer_cls="Adam", no_cuda=True, seed=0)
+        t0 = time.perf_counter()
+        TrainingPipeline(model=peer, training_config=config)(train_data=x)
+        return epochs * len(data) / (time.perf_counter() - t0)
+
+
+def run_facelib_peer(network: str, data: FaceDataset, epochs: int, batch: int, lr: float = 1e-3) -> float:
+    """images/s of facelib's `fit` (its defaults, no validation split) over the whole call."""
+    config = TrainConfig(epochs=epochs, batch_size=batch, lr=lr, seed=0, device="cpu", val_fraction=0.0,
+                         progress=False)
+    model = peer_model(network, data.channels)
+    t0 = time.perf_counter()
+    fit(model, data, config)
+    return epochs * len(data) / (time.perf_counter() - t0)
+
+
+def loss_step_flops(model, x: torch.Tensor) -> float:
+    """FLOPs of one forward + backward of the model's loss (torch.utils.flop_counter)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        model.loss({"x": x})["loss"].backward()
+    return float(counter.get_total_flops())
+
+
+def peer_rows(data: FaceDataset, pairs: int, epochs: int, batch: int) -> pd.DataFrame:
+    """facelib `fit` and pythae's pipeline on the same network, data, batch and optimiser, run
+    A B A B ... (`pairs` pairs per network): medians, the paired ratio and the share of matmul."""
+    rows = []
+    for network in PEER_NETWORKS:
+        ours, theirs = same_loss(network, data, batch)
+        print(f"{network}: loss on one batch, same weights and noise: facelib {ours:.4f}, pythae {theirs:.4f}")
+        run_facelib_peer(network, data.subset(range(2 * batch)), 1, batch)  # warm-up (oneDNN primitives)
+        run_pythae(network, data.subset(range(2 * batch)), 1, batch)
+        a, b, peak = [], [], 0.0
+        for i in range(pairs):
+            a.append(run_facelib_peer(network, data, epochs, batch))
+            b.append(run_pythae(network, data, epochs, batch))
+            peak = max(peak, matmul_flops())
+            print(f"{network} pair {i + 1}: facelib {a[-1]:.0f} img/s, pythae {b[-1]:.0f} img/s, "
+                  f"ratio {a[-1] / b[-1]:.2f}", flush=True)
+        model = peer_model(network, data.channels)
+        flops = loss_step_flops(model, data.images[:batch].float().div(255))
+        ratios = np.array(a) / np.array(b)
+        for lib, values in (("facelib fit", a), ("pythae TrainingPipeline", b)):
+            med = float(np.median(values))
+            rows.append({"configuration": f"peer: {lib}, {network} network", "images_per_s": med,
+                         "images_per_s_min": float(np.min(values)), "images_per_s_max": float(np.max(values)),
+                         "x_pythae": float(np.median(ratios)) if lib == "facelib fit" else 1.0,
+                         "pairs": pairs, "gflops": flops * med / batch / 1e9,
+                         "percent_of_matmul": 100 * flops * med / batch / peak,
+                         "loss_one_batch": ours if lib == "facelib fit" else theirs})
+        print(f"{network}: facelib / pythae, median of {pairs} paired ratios: {np.median(ratios):.2f} "
+              f"(pairs {', '.join(f'{r:.2f}' for r in ratios)}); facelib at "
+              f"{rows[-2]['percent_of_matmul']:.0f} % of the fp32 matmul figure")
+    return pd.DataFrame(rows)
+
+
+def peer_data(n: int) -> FaceDataset:
+    """The peer comparison's faces: LFW at 64 px colour, crop 150 (the LFW zoo's faces), else `faces`."""
+    from facelib.data import load
+
+    try:
+        data = load("lfw-people", size=64, crop=150, color=True, download=False)
+        return data.subset(range(min(n, len(data))))
+    except Exception:
+        return faces(n, 64)
 
 
 def matmul_flops(n: int = 2048, reps: int = 4) -> float:
@@ -214,9 +359,27 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads for every run (default: torch's)")
     parser.add_argument("--no-ddp", action="store_true", help="skip the data-parallel (one process per core) row")
     parser.add_argument("--no-compile", action="store_true", help="skip the bare eager / torch.compile step rows")
+    parser.add_argument("--peer", choices=["pythae", "none"], default="pythae",
+                        help="the peer library trained on the same networks (pip install -e '.[bench]')")
+    parser.add_argument("--peer-only", action="store_true", help="only the peer comparison (rows appended)")
+    parser.add_argument("--peer-pairs", type=int, default=3, help="A B pairs per network")
+    parser.add_argument("--peer-epochs", type=int, default=2, help="epochs of --peer-images per run")
+    parser.add_argument("--peer-images", type=int, default=6400, help="LFW faces per peer run")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.peer == "pythae":
+        if importlib.util.find_spec("pythae") is None:
+            print("pythae is not installed (pip install -e '.[bench]'): the peer comparison is skipped")
+            args.peer = "none"
+    if args.peer_only:
+        if args.peer == "none":
+            parser.error("--peer-only needs pythae: pip install -e '.[bench]'")
+        from facelib import results
+
+        table = peer_rows(peer_data(args.peer_images), args.peer_pairs, args.peer_epochs, args.batch_size)
+        print(f"results: {results.append('train_throughput', table, key='configuration')}")
+        return
     b, steps = args.batch_size, args.steps
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
@@ -341,6 +504,9 @@ def main() -> None:
         table = pd.concat([table, pd.DataFrame([{
             "configuration": f"ELBO after {args.elbo_steps} steps, 1 vs {cores} processes: relative difference",
             "elbo_one_process": e1, "elbo_data_parallel": en, "relative_difference": rel}])], ignore_index=True)
+    if args.peer == "pythae":
+        table = pd.concat([table, peer_rows(peer_data(args.peer_images), args.peer_pairs, args.peer_epochs,
+                                            args.batch_size)], ignore_index=True)
     print(f"results: {results.write('train_throughput', table)}")
     if bf16_ok:
         _, m32 = run_facelib(data, args.elbo_steps, b)
