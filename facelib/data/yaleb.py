@@ -13,15 +13,26 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._common import check_size, data_exists, missing_data, read_data_file, square_resize
+from ._common import check_choice, check_size, data_exists, missing_data, read_data_file, square_resize
 from .dataset import FaceDataset
 from .paths import data_root
 from .pixels import to_levels
 
-__all__ = ["load_yaleb", "YALEB_FILE"]
+__all__ = ["load_yaleb", "YALEB_FILE", "YALEB_HELD_OUT", "YALEB_GROUPS"]
 
 #: Path of the file under the data root.
 YALEB_FILE = "extended_yale_b/extended_yale_b_cropped.npz"
+
+#: The 8 people (identity labels) held out of Yale B training, person-disjoint:
+#: `sorted(np.random.default_rng(0).choice(38, 8, replace=False))`; the other 30 train.
+YALEB_HELD_OUT = (0, 1, 2, 9, 10, 16, 20, 26)
+
+#: Grouped (ModVAE / DC-IGN) batches of Yale B: the factor that varies in a group -> its columns.
+#: "light": one person, the light direction varies; "azimuth" / "elevation": one person and the
+#: other light angle, that angle varies; "identity": one light direction, the person varies.
+YALEB_GROUPS = {"light": ("azimuth", "elevation"), "azimuth": ("azimuth",), "elevation": ("elevation",),
+                "identity": ("identity",)}
+PEOPLE = ("all", "train", "test")
 
 
 def _parse_size(size) -> int | None:
@@ -33,7 +44,8 @@ def _parse_size(size) -> int | None:
     return check_size(size)
 
 
-def load_yaleb(*, size: int | str | None = 64, root: str | os.PathLike | None = None) -> FaceDataset:
+def load_yaleb(*, size: int | str | None = 64, root: str | os.PathLike | None = None, people: str = "all",
+               groups: list[str] | tuple[str, ...] | None = None) -> FaceDataset:
     """Extended Yale B cropped: 2,414 grey images of 38 people under 64 light directions.
 
     `size=64` gives the stored square 64 x 64 crops; `size=None` (or "96x84") the
@@ -42,8 +54,20 @@ def load_yaleb(*, size: int | str | None = 64, root: str | os.PathLike | None = 
     96 x 84 images (rows 6:90), so nothing is upsampled needlessly. identity is the
     contiguous label 0..37; factors has azimuth and elevation (degrees) and the
     original subject_id (yaleB number).
+
+    `people="train"` keeps the 30 people outside `YALEB_HELD_OUT`, `"test"` those 8 (models are
+    scored on people they never saw). `groups` (names of `YALEB_GROUPS`, e.g. ["azimuth",
+    "elevation", "identity"]) returns the images in grouped-training groups
+    (`FaceDataset.grouped`), one copy per named factor.
     """
     side = _parse_size(size)
+    check_choice(people, PEOPLE, "yaleb: people")
+    if groups is not None:
+        if isinstance(groups, str) or not groups:
+            raise ValueError(f"yaleb: groups must be a non-empty list of factor names from {list(YALEB_GROUPS)}, "
+                             f"got {groups!r}")
+        for g in groups:
+            check_choice(g, list(YALEB_GROUPS), "yaleb: groups entry")
     root = data_root(root)
     path = root / YALEB_FILE
     if not data_exists("yaleb", path):
@@ -73,11 +97,19 @@ def load_yaleb(*, size: int | str | None = 64, root: str | os.PathLike | None = 
     )
     # identity_names[label] = original subject folder name (yaleB14 does not exist).
     names = {int(l): f"yaleB{int(s):02d}" for l, s in zip(label, subject)}
-    return FaceDataset(
+    options = {"size": "96x84" if side is None else side, "people": people,
+               **({"groups": list(groups)} if groups is not None else {})}
+    data = FaceDataset(
         images=images,
         identity=label.astype(np.int64),
         factors=factors,
         name="yaleb",
         identity_names=[names[i] for i in range(max(names) + 1)],
-        meta={"source": str(path), "options": {"size": "96x84" if side is None else side}},
+        meta={"source": str(path), "options": options},
     )
+    if people != "all":
+        held_out = np.isin(data.identity, YALEB_HELD_OUT)
+        data = data.subset(held_out if people == "test" else ~held_out)
+    if groups is not None:
+        data = data.grouped(**{g: YALEB_GROUPS[g] for g in groups})
+    return data

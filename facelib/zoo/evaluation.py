@@ -20,7 +20,7 @@ from sklearn.decomposition import PCA
 
 from facelib import data as fdata
 from facelib.data.synthetic import SyntheticFaces
-from facelib.metrics import evaluate, reconstruction_metrics
+from facelib.metrics import YaleBSource, evaluate, reconstruction_metrics
 from facelib.train import reconstruct, representation
 from facelib.verify import protocols
 from facelib.verify.latents import PatchVAEEmbedding
@@ -29,7 +29,8 @@ from facelib.verify.scores import TwoCovarianceScore
 from .recipes import Recipe, held_out_faces, held_out_options, recipe
 
 __all__ = ["headline_metrics", "DISENTANGLEMENT_SAMPLES", "TOLERANCE", "factor_source", "lfw_view1_results",
-           "lfw_view1_patch_results", "view1_results", "held_out_reconstruction"]
+           "lfw_view1_patch_results", "view1_results", "held_out_reconstruction", "yaleb_source", "yaleb_results",
+           "YALEB_SAMPLES"]
 
 #: Metric sample sizes of the "disentanglement" evaluation (the benchmark's quick sizes).
 DISENTANGLEMENT_SAMPLES: dict[str, dict[str, int]] = {
@@ -50,6 +51,37 @@ def factor_source(r: Recipe | str):
     o = r.data_options
     return SyntheticFaces(size=int(o["size"]), channels=int(o.get("channels", 1)),
                           n_identities=int(o["n_identities"]), seed=int(o["seed"]))
+
+
+#: Metric sample sizes of the "yaleb-held-out" evaluation: the held-out people's 507 images.
+YALEB_SAMPLES: dict[str, dict[str, int]] = {
+    "beta_vae": {"n_train": 300, "n_eval": 150},
+    "mig": {"n_train": 2000},
+    "dci": {"n_train": 400, "n_eval": 107},
+    "sap": {"n_train": 400, "n_eval": 107},
+}
+
+
+def yaleb_source(r: Recipe | str) -> YaleBSource:
+    """The factor source of a Yale B recipe's scores: the images of the 8 people it never saw
+    (identity, light azimuth and elevation)."""
+    return YaleBSource(held_out_faces(r))
+
+
+def yaleb_results(model, r: Recipe | str, seed: int = 0):
+    """Tidy MIG, DCI, SAP and beta-VAE score of a model against identity, azimuth and elevation on
+    a Yale B recipe's held-out people (`metrics.evaluate` rows)."""
+    return evaluate(model, yaleb_source(r), metrics=tuple(YALEB_SAMPLES), seed=seed, **YALEB_SAMPLES)
+
+
+def _yaleb(model, r: Recipe, seed: int) -> dict[str, float]:
+    """The headline: beta-VAE score and MIG per factor (seconds); DCI and SAP, whose predictors take
+    minutes, are in `yaleb_results` and benchmarks/yaleb.py."""
+    table = evaluate(model, yaleb_source(r), metrics=("beta_vae", "mig"), seed=seed,
+                     beta_vae=YALEB_SAMPLES["beta_vae"], mig=YALEB_SAMPLES["mig"])
+    value = {(m, s): v for m, s, v in table[["metric", "submetric", "value"]].itertuples(index=False)}
+    return {"beta_vae_score": float(value[("beta_vae", "eval_accuracy")]), "mig": float(value[("mig", "mig")]),
+            **{f"mig_{f}": float(value[("mig", f"mig_{f}")]) for f in ("identity", "azimuth", "elevation")}}
 
 
 def _disentanglement(model, r: Recipe, seed: int) -> dict[str, float]:
@@ -137,6 +169,8 @@ def headline_metrics(model, r: Recipe | str, seed: int = 0) -> dict[str, Any]:
     model.eval()
     if r.evaluation == "disentanglement":
         return _disentanglement(model, r, seed)
+    if r.evaluation == "yaleb-held-out":
+        return _yaleb(model, r, seed)
     return _lfw_view1(model, r, seed)
 
 

@@ -111,7 +111,7 @@ class Recipe:
         return dataclasses.replace(self, **changes)
 
 
-EVALUATIONS = ("disentanglement", "lfw-view1", "lfw-view1-patches")
+EVALUATIONS = ("disentanglement", "lfw-view1", "lfw-view1-patches", "yaleb-held-out")
 #: The LFW loaders a recipe can train on: View 1's training pairs, or the people of LFW outside a
 #: pair list (`exclude_pairs`).
 LFW_DATA = ("lfw-pairs", "lfw-people")
@@ -170,6 +170,26 @@ def _frozen_patch_vae() -> Recipe:
                     "Gaussian 0.02, 4 ep, also read at 32 px, PCA 200, PLDA 100) on View 1 training pairs")
 
 
+#: Extended Yale B (64 px grey) of the 30 training people; the zoo scores on the 8 held out.
+YALEB_FACES: dict[str, Any] = {"size": 64, "people": "train"}
+#: DC-IGN's light experiment on real faces: groups in which only the light azimuth, only the light
+#: elevation (one person, the other angle fixed) or only the person (one light direction) varies.
+YALEB_GROUPING = ["azimuth", "elevation", "identity"]
+YALEB_STEPS = 3000
+
+
+def _yaleb(name: str, model: str, description: str, grouped: bool = False, **model_options: Any) -> Recipe:
+    """A Yale B model: 18 latents (ModVAE: 16 identity, one for azimuth, one for elevation), the
+    Burgess network, trained on the 30 training people and scored on the 8 held out."""
+    data = {**YALEB_FACES, **({"groups": list(YALEB_GROUPING)} if grouped else {})}
+    return Recipe(name=name, model=model, data="yaleb", data_options=data,
+                  model_options={"latent_dim": 18, "likelihood": "gaussian", "gaussian_scale": 0.05, **model_options},
+                  steps=YALEB_STEPS, batch_size=64, lr=1e-3, seed=0, evaluation="yaleb-held-out",
+                  identity_latents=16 if grouped else None,
+                  train_options={"val_fraction": 0.0, **({"group_size": 4} if grouped else {})},
+                  description=description)
+
+
 #: Optimiser steps of the LFW VAE and of the other LFW models (beta sweep, ModVAE).
 LFW_STEPS_VAE = 8000
 LFW_STEPS = 1200
@@ -193,6 +213,13 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
          description="ModVAE with identity groups (4 images of one person), residual networks, on LFW people "
                      "outside View 1's test pairs"),
     _frozen_patch_vae(),
+    _yaleb("yaleb-modvae", "modvae", grouped=True, lam=10.0,
+           description="ModVAE (DC-IGN) on Extended Yale B: groups where only light azimuth, only light elevation "
+                       "or only the person varies; 30 people, 8 held out"),
+    _yaleb("yaleb-beta-vae", "beta-vae", beta=4.0,
+           description="beta-VAE, beta 4, on Extended Yale B (same people, size and latents as yaleb-modvae)"),
+    _yaleb("yaleb-beta-tcvae", "beta-tcvae",
+           description="beta-TCVAE (Chen et al.) on Extended Yale B (same people, size and latents as yaleb-modvae)"),
 ]}
 
 
@@ -268,13 +295,18 @@ def held_out_options(r: Recipe | str) -> dict[str, Any]:
     """The loader options that decide an LFW recipe's held-out faces (size, crop, colour): its
     data options without the training choices (`subset`, `people`); recipes that agree on them
     are shown on the same View 1 test faces."""
-    return {k: v for k, v in recipe(r).data_options.items() if k not in ("subset", "people", "exclude_pairs")}
+    return {k: v for k, v in recipe(r).data_options.items()
+            if k not in ("subset", "people", "exclude_pairs", "groups")}
 
 
 def held_out_faces(r: Recipe | str):
     """The held-out faces of an LFW recipe: every image of View 1's test pairs (pairsDevTest),
-    at the recipe's size, crop and colour; no person of them is in View 1's training pairs."""
+    at the recipe's size, crop and colour; no person of them is in View 1's training pairs. For a
+    Yale B recipe: every image of the 8 held-out people (`data.yaleb.YALEB_HELD_OUT`)."""
     r = recipe(r)
+    if r.data == "yaleb":
+        test = fdata.load("yaleb", size=r.data_options.get("size", 64), people="test")
+        return test.subset(np.arange(len(test)), name=f"{test.name}[held-out people]")
     if r.data not in LFW_DATA:
         raise ValueError(f"recipe {r.name!r} trains on {r.data!r}; held_out_faces is for LFW recipes "
                          "(synthetic recipes render fresh faces: preview_faces)")
