@@ -62,12 +62,13 @@ def trial_recipe(name: str, steps: int) -> zoo.Recipe:
                      model_options={**r.model_options, **model_options})
 
 
-def run_trial(name: str, steps: int, data, held_out, pca_mse: float, pca_train_mse: float) -> dict:
+def run_trial(name: str, steps: int, data, held_out, pca_mse: float, pca_train_mse: float,
+              num_threads: int = 2) -> dict:
     r = trial_recipe(name, steps)
     run = Path("runs/lfw_recipe_trials") / name
     t0 = time.perf_counter()
     result = train(r, data, out=str(run), resume=(run / "checkpoint.pt").exists(), checkpoint_every=2,
-                   device="cpu", num_threads=2)
+                   device="cpu", num_threads=num_threads)
     seconds = time.perf_counter() - t0
     decode = partial(reconstruct, result.model, device="cpu")
     train_faces = data.images[np.random.default_rng(0).choice(len(data), N_FACES, replace=False)]
@@ -118,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figure-only", action="store_true", help="redraw the figure from the CSV")
     parser.add_argument("--figure", type=Path, default=FIGURE)
     parser.add_argument("--redo", action="store_true", help="measure trials that have a row already")
+    parser.add_argument("--num-threads", type=int, default=2,
+                        help="torch CPU threads (1 when the machine is shared: busy threads stall)")
     args = parser.parse_args(argv)
     if args.steps < 1:
         parser.error("--steps must be at least 1")
@@ -147,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.no_write or args.redo) and ((done["trial"] == name) & (done["steps"] == args.steps)).any():
             print(f"{name}: measured already at {args.steps} steps (see {path}; --redo measures again); skipped")
             continue
-        row = run_trial(name, args.steps, data, held_out, pca_mse, pca_train_mse)
+        row = run_trial(name, args.steps, data, held_out, pca_mse, pca_train_mse, args.num_threads)
         if not args.no_write:
             results.append(RESULT, pd.DataFrame([row]), key="trial", command=command)
             done = results.read(RESULT)

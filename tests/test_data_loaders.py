@@ -393,3 +393,30 @@ def test_data_root_from_environment(shared, monkeypatch):
     monkeypatch.setenv("FACELIB_DATA", "/nonexistent/facelib")
     with pytest.raises(DataNotFoundError, match="/nonexistent/facelib"):
         load("frey")
+
+
+@pytest.mark.shared_data
+def test_yaleb_people_hold_out_eight_and_groups_vary_one_factor(shared):
+    from facelib.data.yaleb import YALEB_HELD_OUT
+
+    need(shared, "extended_yale_b/extended_yale_b_cropped.npz")
+    assert YALEB_HELD_OUT == tuple(sorted(np.random.default_rng(0).choice(38, 8, replace=False).tolist()))
+    train, test = load("yaleb", size=16, root=shared, people="train"), load("yaleb", size=16, root=shared, people="test")
+    assert set(test.identity) == set(YALEB_HELD_OUT) and not set(train.identity) & set(test.identity)
+    assert train.n_identities == 30 and len(train) + len(test) == 2414
+    g = load("yaleb", size=16, root=shared, people="train", groups=["azimuth", "identity"])
+    table = g.factor_table()
+    for varying, fixed in (("azimuth", ["identity", "elevation"]), ("identity", ["azimuth", "elevation"])):
+        rows = table[g.group_varying == varying]
+        per_group = rows.groupby(g.groups[g.group_varying == varying])
+        assert (per_group[fixed].nunique() == 1).all().all() and (per_group[varying].nunique() > 1).all()
+    assert set(g.identity) == set(train.identity)
+
+
+def test_yaleb_option_errors(empty_root):
+    with pytest.raises(ValueError, match="people"):
+        load("yaleb", root=empty_root, people="held-out")
+    with pytest.raises(ValueError, match="groups entry='pose'"):
+        load("yaleb", root=empty_root, groups=["pose"])
+    with pytest.raises(ValueError, match="non-empty list"):
+        load("yaleb", root=empty_root, groups="light")

@@ -155,3 +155,58 @@ def test_split_errors(ten_people):
             ten_people.split_by_identity(bad)
     with pytest.raises(ValueError, match="two people"):
         make(np.array([0, 0])).split_by_identity(0.5)
+
+
+# -- grouped (ModVAE / DC-IGN) batches -----------------------------------------------------
+@pytest.fixture
+def lit_people() -> FaceDataset:
+    """4 people x 3 light directions (azimuth, elevation), person 3 missing one light, one unknown face."""
+    rows = [(p, az, el) for p in range(4) for az, el in ((0, 0), (20, 0), (20, 10)) if (p, az, el) != (3, 20, 0)]
+    rows.append((-1, 0, 0))
+    ident, az, el = map(np.array, zip(*rows))
+    return make(ident, factors=pd.DataFrame({"azimuth": az, "elevation": el}))
+
+
+def _groups_of(d: FaceDataset, varying: str) -> list[pd.DataFrame]:
+    table = d.factor_table()[d.group_varying == varying]
+    return [g for _, g in table.groupby(d.groups[d.group_varying == varying])]
+
+
+def test_grouped_groups_vary_only_their_factor(lit_people):
+    d = lit_people.grouped({"light": ("azimuth", "elevation"), "identity": "identity", "azimuth": "azimuth"})
+    for g in _groups_of(d, "light"):  # one person, the light varies
+        assert g["identity"].nunique() == 1 and len(g) >= 2 and len(g[["azimuth", "elevation"]].drop_duplicates()) == len(g)
+    for g in _groups_of(d, "identity"):  # one light, the person varies
+        assert len(g[["azimuth", "elevation"]].drop_duplicates()) == 1 and g["identity"].nunique() == len(g) >= 2
+    for g in _groups_of(d, "azimuth"):  # one person and elevation, azimuth varies
+        assert g["identity"].nunique() == 1 and g["elevation"].nunique() == 1 and g["azimuth"].nunique() == len(g)
+    # the counts by hand: 4 light groups (11 images); identity groups at (0,0) x4 and (20,10) x4,
+    # (20,0) x3; azimuth groups (p, el=0) for p in 0..2 (person 3 has one light at el=0)
+    assert [len(_groups_of(d, v)) for v in ("light", "identity", "azimuth")] == [4, 3, 3]
+    assert (d.group_varying == "light").sum() == 11 and (d.identity >= 0).all()
+    assert len(np.unique(d.groups)) == 10  # ids never shared between the copies
+    # images travel with their labels (image i of the original set holds the value i)
+    for i in range(len(d)):
+        j = int(d.images[i, 0, 0, 0])
+        assert lit_people.identity[j] == d.identity[i]
+        assert (lit_people.factors.iloc[j] == d.factors.iloc[i]).all()
+
+
+def test_grouped_errors_name_the_factor(lit_people):
+    with pytest.raises(ValueError, match="'pose'.*no factor column.*'tilt'"):
+        lit_people.grouped({"pose": "tilt"})
+    with pytest.raises(ValueError, match="at least one varying factor"):
+        lit_people.grouped({})
+    with pytest.raises(ValueError, match="fixed factor column.*'tilt'"):
+        lit_people.grouped({"azimuth": "azimuth"}, fixed=["identity", "tilt"])
+    one_light = lit_people.subset(lit_people.factors["azimuth"].to_numpy() == 0)
+    with pytest.raises(ValueError, match="differ in factor 'azimuth'"):
+        one_light.grouped({"azimuth": "azimuth", "identity": "identity"})
+
+
+def test_grouped_holds_the_fixed_factors(lit_people):
+    # azimuth groups keyed on identity alone let the elevation vary too; naming it fixes it
+    loose = lit_people.grouped({"azimuth": "azimuth", "identity": "identity"})
+    strict = lit_people.grouped({"azimuth": "azimuth"}, fixed=["identity", "elevation"])
+    assert any(g["elevation"].nunique() > 1 for g in _groups_of(loose, "azimuth"))
+    assert all(g["elevation"].nunique() == 1 and g["identity"].nunique() == 1 for g in _groups_of(strict, "azimuth"))

@@ -157,21 +157,22 @@ class FaceDataset:
                                .reset_index(drop=True)], axis=1)
         return table
 
-    def grouped(self, **varying: str | Sequence[str]) -> "FaceDataset":
-        """The images in groups for grouped (ModVAE / DC-IGN) training, one copy per named factor.
+    def grouped(self, varying: dict[str, str | Sequence[str]],
+                fixed: Sequence[str] | None = None) -> "FaceDataset":
+        """The images in groups for grouped (ModVAE / DC-IGN) training, one copy per varying factor.
 
-        `grouped(light=("azimuth", "elevation"), identity="identity")` gives light groups (images
-        that share every other named factor, here the person, while azimuth and elevation vary)
-        followed by identity groups (one light direction, the person varies): each keyword is a
-        varying factor's name and the factor columns it covers (`factor_table`), and a group holds
-        the images equal on every column the other keywords name. Images appear once per keyword,
+        `varying` maps a factor's name to the factor columns it covers (`factor_table`); a group
+        of factor F holds images equal on every `fixed` column outside F's and differing in F:
+        `grouped({"light": ("azimuth", "elevation"), "identity": "identity"})` gives light groups
+        (one person, the light varies) and identity groups (one light, the person varies).
+        `fixed` defaults to every column `varying` names. Images appear once per factor,
         `group_varying` says which factor varies in each image's group, and images of unknown
         identity are left out where identity is a column. Raises naming the factor when a column
         is unknown or no two images differ in that factor alone.
         """
         if not varying:
             raise ValueError(f"{self.name}: grouped() needs at least one varying factor, e.g. "
-                             "grouped(light=('azimuth', 'elevation'), identity='identity')")
+                             "grouped({'light': ('azimuth', 'elevation'), 'identity': 'identity'})")
         table = self.factor_table()
         spec = {name: [cols] if isinstance(cols, str) else list(cols) for name, cols in varying.items()}
         for name, cols in spec.items():
@@ -180,19 +181,19 @@ class FaceDataset:
                 raise ValueError(f"{self.name}: cannot group by varying factor {name!r}: "
                                  f"{'no columns given' if not cols else f'no factor column(s) {unknown}'}; "
                                  f"its factors are {list(table.columns)}")
-        named = list(dict.fromkeys(c for cols in spec.values() for c in cols))
-        known = (table["identity"] >= 0).to_numpy() if "identity" in named else np.ones(len(self), dtype=bool)
+        named = list(dict.fromkeys(c for cols in spec.values() for c in cols)) if fixed is None else list(fixed)
+        unknown = [c for c in named if c not in table.columns]
+        if unknown:
+            raise ValueError(f"{self.name}: no fixed factor column(s) {unknown}; its factors are {list(table.columns)}")
+        used = set(named) | {c for cols in spec.values() for c in cols}
+        known = (table["identity"] >= 0).to_numpy() if "identity" in used else np.ones(len(self), dtype=bool)
+        rows = np.flatnonzero(known)
         parts, next_id = [], 0
         for name, cols in spec.items():
             keys = [c for c in named if c not in cols]
-            rows = np.flatnonzero(known)
-            if keys:
-                _, gid = np.unique(table.loc[rows, keys].to_numpy(), axis=0, return_inverse=True)
-            else:
-                gid = np.zeros(rows.size, dtype=np.int64)
-            gid = np.asarray(gid).reshape(-1)
-            sizes = np.bincount(gid)
-            keep = sizes[gid] >= 2
+            gid = (np.unique(table.loc[rows, keys].to_numpy(), axis=0, return_inverse=True)[1].reshape(-1)
+                   if keys else np.zeros(rows.size, dtype=np.int64))
+            keep = np.bincount(gid)[gid] >= 2
             if not keep.any():
                 raise ValueError(f"{self.name}: no two images share {keys} and differ in factor {name!r} "
                                  f"({cols}); grouping by {name!r} needs such images")
@@ -200,14 +201,13 @@ class FaceDataset:
             part.groups, part.group_varying = gid[keep] + next_id, np.full(int(keep.sum()), name, dtype=object)
             next_id += int(gid.max()) + 1
             parts.append(part)
-        out = parts[0] if len(parts) == 1 else FaceDataset(
+        if len(parts) == 1:
+            return parts[0]
+        return FaceDataset(
             images=torch.cat([p.images for p in parts]), identity=np.concatenate([p.identity for p in parts]),
             factors=None if self.factors is None else pd.concat([p.factors for p in parts], ignore_index=True),
-            name=self.name, identity_names=self.identity_names,
-            groups=np.concatenate([p.groups for p in parts]),
+            name=self.name, identity_names=self.identity_names, groups=np.concatenate([p.groups for p in parts]),
             group_varying=np.concatenate([p.group_varying for p in parts]), meta=dict(self.meta))
-        out.name = self.name
-        return out
 
     # -- verification helpers -------------------------------------------------------
     def split_by_identity(

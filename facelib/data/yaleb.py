@@ -111,5 +111,5 @@ def load_yaleb(*, size: int | str | None = 64, root: str | os.PathLike | None = 
         held_out = np.isin(data.identity, YALEB_HELD_OUT)
         data = data.subset(held_out if people == "test" else ~held_out)
     if groups is not None:
-        data = data.grouped(**{g: YALEB_GROUPS[g] for g in groups})
+        data = data.grouped({g: YALEB_GROUPS[g] for g in groups}, fixed=("identity", "azimuth", "elevation"))
     return data
