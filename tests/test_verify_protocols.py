@@ -302,3 +302,51 @@ def test_held_out_pairs_cap_at_the_pairs_a_small_set_has():
     assert protocol == "held-out-identities"
     with pytest.raises(ValueError, match="same-person pairs"):
         train.pairs(10_000, seed=0)  # what notebook 07 asked for before it shared these pairs
+
+
+# -- across a nuisance factor (Yale B across lighting) --------------------------------------------
+def _lit_faces(n_people=6, n_lights=5, seed=0):
+    """Images = an identity pattern on the top half + a light pattern on the bottom half."""
+    rng = np.random.default_rng(seed)
+    who, light = np.repeat(np.arange(n_people), n_lights), np.tile(np.arange(n_lights), n_people)
+    top, bottom = rng.integers(0, 256, (n_people, 1, 4, 8)), rng.integers(0, 256, (n_lights, 1, 4, 8))
+    images = np.concatenate([top[who], bottom[light]], axis=2).astype(np.uint8)
+    factors = pd.DataFrame({"azimuth": light * 10, "elevation": np.zeros_like(light)})
+    return FaceDataset(images=torch.as_tensor(images), identity=who, factors=factors)
+
+
+def test_across_factor_table_tells_identity_from_light():
+    train, test = _lit_faces(seed=0), _lit_faces(seed=1)
+    halves = {"identity half": lambda x: x[:, :, :4].flatten(1).float().numpy(),
+              "light half": lambda x: x[:, :, 4:].flatten(1).float().numpy()}
+    t = P.across_factor_table(train, test, halves, n_pairs=40, n_boot=200).set_index("representation")
+    assert t.loc["identity half", "auc"] == 1.0 and t.loc["identity half", "eer"] == 0.0
+    assert t.loc["light half", "auc"] == 0.0 and t.loc["light half", "eer"] == 1.0
+    assert (t["n_pairs"] == 40).all() and (t["protocol"] == "held-out identities, across azimuth/elevation").all()
+
+
+def test_across_factor_table_matches_scikit_learn_on_its_pairs():
+    from sklearn.metrics import roc_auc_score
+
+    train, test = _lit_faces(seed=2), _lit_faces(seed=3)
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(64, 5))
+
+    def project(x):
+        return x.flatten(1).float().numpy() @ w
+
+    t = P.across_factor_table(train, test, {"random projection": project, "pixels": B.RawPixels()},
+                              n_pairs=40, n_boot=300, seed=4)
+    pairs = across_factor_pairs(test, 40, seed=4)
+    for name, e_train, e_test in (("random projection", project(train.images), project(test.images)),
+                                  ("pixels", B.flatten_images(train.images), B.flatten_images(test.images))):
+        c = e_test - e_train.mean(axis=0)
+        a, b = c[pairs["left"]], c[pairs["right"]]
+        cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+        row = t.set_index("representation").loc[name]
+        assert row["auc"] == pytest.approx(roc_auc_score(pairs["same"], cos))
+        assert row["auc_lo"] <= row["auc"] <= row["auc_hi"] and row["eer_lo"] <= row["eer"] <= row["eer_hi"]
+    with pytest.raises(ValueError, match="at least one representation"):
+        P.across_factor_table(train, test, {})
+    with pytest.raises(TypeError, match="'bad'"):
+        P.across_factor_table(train, test, {"bad": 3})

@@ -36,7 +36,8 @@ from .baselines import Eigenfaces, Fisherfaces, RawPixels
 from .features import PairFeatures, logit_table, make_pipeline, pair_array
 from .hotelling import (hotelling_one_sample, hotelling_two_sample, latent_identity_tests,
                         pair_difference_permutation_test, pair_difference_test)
-from .protocols import evaluate_folds, evaluate_split, held_out_pairs, held_out_protocol, summarize, view1, view2
+from .protocols import (across_factor_table, evaluate_folds, evaluate_split, held_out_pairs, held_out_protocol, summarize,
+                        view1, view2)
 from .roc import auc, auc_bootstrap_ci
 from .scores import CosineScore, EuclideanScore, MahalanobisScore, TwoCovarianceScore
 
@@ -50,7 +51,7 @@ __all__ = [
     "latent_identity_tests", "pair_difference_test", "hotelling_one_sample", "hotelling_two_sample",
     "pair_difference_permutation_test", "person_disjoint_pairs",
     "evaluate_split", "evaluate_folds", "view1", "view2", "person_folds", "held_out_pairs",
-    "held_out_protocol", "summarize",
+    "held_out_protocol", "summarize", "across_factor_table",
     "auc", "auc_bootstrap_ci",
     "SiameseVerifier", "siamese_pairs",
 ]

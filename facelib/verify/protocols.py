@@ -33,11 +33,12 @@ from facelib.data.pairs import across_factor_pairs, max_balanced_pairs
 
 from .baselines import RawPixels, flatten_images
 from .categories import THRESHOLD_METRICS, lfw_category, method_labels
-from .roc import RESULT_COLUMNS, tidy, verification_metrics
-from .scores import as_verifier
+from .roc import RESULT_COLUMNS, auc, equal_error_rate, tidy, verification_metrics
+from .scores import CosineScore, as_verifier
 from facelib.data.checks import check_identity, check_indices, check_pair_table
 
 __all__ = [
+    "across_factor_table",
     "SplitResult",
     "evaluate_split",
     "evaluate_folds",
@@ -378,3 +379,51 @@ def summarize(results: pd.DataFrame, metric: str = "accuracy") -> pd.DataFrame:
     out["se"] = out["sd"] / np.sqrt(out["n_folds"])
     out["metric"] = metric
     return out
+
+
+def across_factor_table(train, test, representations: Mapping[str, Any], *,
+                        factors: tuple[str, ...] = ("azimuth", "elevation"), n_pairs: int = 1000, seed: int = 0,
+                        n_boot: int = 1000, level: float = 0.95) -> pd.DataFrame:
+    """Verification of held-out people across a nuisance factor, one row per representation.
+
+    The test pairs are `data.pairs.across_factor_pairs` of `test` (Yale B: same-person pairs under
+    another light, different-person pairs under the same light), so a representation that encodes
+    the light more than the person scores below chance (AUC < 0.5). Each representation is a
+    callable images -> (N, d) array (a trained model's `facelib.train.representation`, a block of
+    it) or a scikit-learn transformer fitted here on `train`'s images and identities (`RawPixels`,
+    `Eigenfaces`, `Fisherfaces`). Every pair is scored by the cosine of the two embeddings centred
+    on the training images' mean (`CosineScore(center=True)`), the same score for every row.
+    Columns: representation, auc, eer, each with a percentile bootstrap interval over pairs
+    (stratified by same / different), n_pairs, protocol.
+    """
+    if not representations:
+        raise ValueError("across_factor_table needs at least one representation (name -> callable or transformer)")
+    n_pairs = min(int(n_pairs), max_balanced_pairs(test.identity))
+    pairs = across_factor_pairs(test, n_pairs - n_pairs % 2, factors=factors, seed=seed)
+    same = pairs["same"].to_numpy(dtype=bool)
+    rng = np.random.default_rng(seed)
+    pos, neg = np.flatnonzero(same), np.flatnonzero(~same)
+    draws = [np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)]) for _ in range(int(n_boot))]
+    alpha = (1 - level) / 2
+    rows = []
+    for name, rep in representations.items():
+        if _is_transformer(rep):
+            rep = clone(rep)
+            as_input = (lambda x: x) if _takes_images(rep) else flatten_images
+            e_train = rep.fit(as_input(train.images), train.identity).transform(as_input(train.images))
+            e_test = rep.transform(as_input(test.images))
+        elif callable(rep):
+            e_train, e_test = np.asarray(rep(train.images)), np.asarray(rep(test.images))
+        else:
+            raise TypeError(f"representation {name!r} must be a callable images -> array or a transformer, "
+                            f"got {type(rep).__name__}")
+        scorer = CosineScore(center=True).fit(e_train)
+        scores = scorer.score_pairs(e_test[pairs["left"].to_numpy()], e_test[pairs["right"].to_numpy()])
+        boot_auc = [auc(same[d], scores[d]) for d in draws]
+        boot_eer = [equal_error_rate(same[d], scores[d]) for d in draws]
+        rows.append({"representation": name, "dims": int(e_test.shape[1]), "auc": auc(same, scores),
+                     "auc_lo": float(np.quantile(boot_auc, alpha)), "auc_hi": float(np.quantile(boot_auc, 1 - alpha)),
+                     "eer": equal_error_rate(same, scores), "eer_lo": float(np.quantile(boot_eer, alpha)),
+                     "eer_hi": float(np.quantile(boot_eer, 1 - alpha)), "n_pairs": int(len(pairs)),
+                     "protocol": "held-out identities, across " + "/".join(factors)})
+    return pd.DataFrame(rows)
