@@ -233,3 +233,25 @@ def test_reconstruction_rows_and_sample_rows_put_models_side_by_side(model, face
     with pytest.raises(TypeError, match="a model or a reconstructor"):
         viz.reconstruction_rows({"c": 3}, x)
     plt.close("all")
+
+
+def test_swap_latents_takes_the_chosen_latents_from_each_donor(model, faces):
+    from facelib.train import swap_latents
+
+    base, donors = faces[:2], faces[2:5]
+    out = swap_latents(model, base, donors, slice(1, 3))
+    assert out.shape == (2, 3, 1, 8, 8)
+    with torch.no_grad():
+        zb, _ = model.encode(base.float() / 255)
+        zd, _ = model.encode(donors.float() / 255)
+        for i in range(2):
+            for j in range(3):
+                z = torch.cat([zb[i, :1], zd[j, 1:3], zb[i, 3:]])
+                assert torch.allclose(out[i, j], model.decode(z[None])[0], atol=1e-6)
+        # no latent swapped from a donor equal to the base: the base's own reconstruction
+        same = swap_latents(model, base, base, [0, 1, 2, 3])
+        assert torch.allclose(same[0, 0], model.decode(zb[:1])[0], atol=1e-6)
+    with pytest.raises(ValueError, match="select no latent"):
+        swap_latents(model, base, donors, [])
+    fig = viz.block_swap_grid(model, base, donors, slice(1, 3), base_labels=["p", "q"])
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["donors", "p", "q"]

@@ -19,7 +19,8 @@ from facelib.models import ACTIVE_KL_NATS, count_active, units
 from facelib.models.base import latent_dim
 from facelib.utils import model_device, select_device
 
-__all__ = ["embed", "representation", "reconstruct", "sample", "traverse", "traversal_effect", "held_out_terms"]
+__all__ = ["embed", "representation", "reconstruct", "sample", "traverse", "swap_latents", "traversal_effect",
+           "held_out_terms"]
 
 
 @contextlib.contextmanager
@@ -124,6 +125,24 @@ def sample(model: torch.nn.Module, n: int, seed: int = 0, batch_size: int = 256,
         raise ValueError(f"n must be a positive integer, got {n!r}")
     z = torch.randn(n, latent_dim(model), generator=torch.Generator().manual_seed(seed))
     return _decode_all(model, z, batch_size, device)
+
+
+def swap_latents(model: torch.nn.Module, base: Any, donors: Any, dims: slice | Sequence[int],
+                 batch_size: int = 256, device: Any = "auto") -> torch.Tensor:
+    """Each base image decoded with latents `dims` taken from each donor image (posterior means):
+    len(base) x len(donors) x C x H x W. With a ModVAE block (`model.block_of("light")`), row i
+    column j shows base face i under donor j's light: what DC-IGN's clamped blocks are for."""
+    base, donors = image_batch(base), image_batch(donors)
+    d = latent_dim(model)
+    where = torch.zeros(d, dtype=torch.bool)
+    where[dims] = True
+    if not where.any():
+        raise ValueError(f"dims select no latent of the model's {d}; give a block slice or latent indices")
+    zb = _encode_all(model, base, batch_size, device)[0].float()
+    zd = _encode_all(model, donors, batch_size, device)[0].float()
+    codes = torch.where(where, zd[None, :, :], zb[:, None, :])
+    images = _decode_all(model, codes.reshape(-1, d), batch_size, device)
+    return images.reshape(zb.shape[0], zd.shape[0], *images.shape[1:])
 
 
 def traverse(model: torch.nn.Module, z: Any, dim: int, values: Sequence[float] | torch.Tensor,

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from .disentanglement import plot_mutual_information
 from .images import image_grid, png_bytes, reconstruction_figure, reconstruction_rows, sample_rows, show_images
-from .traversal import latent_order, plot_traversal, save_traversal_gif, traversal_grid
+from .traversal import block_swap_grid, latent_order, plot_traversal, save_traversal_gif, traversal_grid
 from .widget import TraversalWidget
 
 __all__ = [
     "image_grid", "show_images", "reconstruction_figure", "reconstruction_rows", "sample_rows", "png_bytes",
-    "latent_order", "traversal_grid", "plot_traversal", "save_traversal_gif", "plot_mutual_information",
+    "latent_order", "traversal_grid", "plot_traversal", "save_traversal_gif", "block_swap_grid", "plot_mutual_information",
     "TraversalWidget",
 ]
 

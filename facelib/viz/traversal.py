@@ -15,11 +15,12 @@ import torch
 from PIL import Image
 
 from facelib.models.base import latent_dim
+from facelib.train.inference import swap_latents
 
 from ._common import as_float_images, check_fits_model, decode, encode, kl_per_dim
 from .images import image_grid, show_images
 
-__all__ = ["latent_order", "traversal_grid", "plot_traversal", "save_traversal_gif"]
+__all__ = ["latent_order", "traversal_grid", "plot_traversal", "save_traversal_gif", "block_swap_grid"]
 
 DEFAULT_VALUES = np.linspace(-3.0, 3.0, 9)
 
@@ -127,3 +128,16 @@ def save_traversal_gif(model: torch.nn.Module, image: Any, dim: int, path: str |
     path.parent.mkdir(parents=True, exist_ok=True)
     frames[0].save(path, save_all=True, append_images=frames[1:], duration=int(duration_ms), loop=0)
     return path
+
+
+def block_swap_grid(model: torch.nn.Module, base: Any, donors: Any, dims: slice | Sequence[int],
+                    base_labels: Sequence[str] | None = None, title: str | None = None):
+    """Figure: row i is base face i decoded with latents `dims` of each donor face (columns), the
+    donors themselves on top: with a ModVAE light block, each row keeps its person while the
+    light follows the columns (`train.swap_latents`)."""
+    swapped = swap_latents(model, base, donors, dims)
+    donors_f = as_float_images(donors)
+    grid = torch.cat([donors_f[None], swapped]).flatten(0, 1)
+    labels = ["donors"] + list(base_labels or [f"face {i}" for i in range(swapped.shape[0])])
+    return show_images(grid, nrow=swapped.shape[1], title=title or "latents swapped in from the top row",
+                       row_labels=labels)
