@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from .checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from .config import TrainConfig
-from .engine import FitResult, TrainingDivergedError, fit
+from .engine import FitResult, TrainingDivergedError, fit, train_step
 from .inference import embed, held_out_terms, reconstruct, representation, sample, traversal_effect, traverse
 
 __all__ = [
-    "TrainConfig", "fit", "FitResult", "TrainingDivergedError",
+    "TrainConfig", "fit", "train_step", "FitResult", "TrainingDivergedError",
     "save_checkpoint", "load_checkpoint", "load_model", "CheckpointError",
     "embed", "representation", "reconstruct", "sample", "traverse", "traversal_effect", "held_out_terms",
 ]

@@ -2,8 +2,9 @@
 
 Built for in-memory face sets on a CPU first: the uint8 images are indexed with a
 seeded permutation per batch and turned into floats there (no DataLoader, no
-per-image Python work), and the model's own `training_step` does the update (so
-FactorVAE's two-optimizer step is the model's business). Around it the loop adds
+per-image Python work). A step (`train_step`) minimises each of the model's objectives
+(`model.objectives()`, one per optimizer) in turn, each in torch's DistributedDataParallel
+when data-parallel, so gradient averaging is torch's, not the model's. Around it the loop adds
 device and precision choice, a validation split, history, checkpoints, exact
 resume and a NaN/inf guard.
 """
@@ -18,7 +19,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 import torch
@@ -43,7 +44,7 @@ from .checkpoint import (
 from .config import SPLIT_FIELDS, TrainConfig, kl_weight, lr_factor
 from .precision import _channels_last, _Precision, resolve_precision
 
-__all__ = ["fit", "FitResult", "TrainingDivergedError", "check_out_folder", "CHECKPOINT_NAME", "BEST_NAME", "describe_checkpoint"]
+__all__ = ["fit", "train_step", "FitResult", "TrainingDivergedError", "check_out_folder", "CHECKPOINT_NAME", "BEST_NAME", "describe_checkpoint"]
 
 #: File name of the checkpoint inside a run folder.
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -269,7 +270,7 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
     images = getattr(dataset, "images", None)
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
         raise TypeError("dataset must be a facelib FaceDataset (uint8 images N x C x H x W); use facelib.data.load")
-    if not hasattr(model, "training_step") or not hasattr(model, "configure_optimizers"):
+    if not hasattr(model, "objectives") or not hasattr(model, "configure_optimizers"):
         raise TypeError(f"{type(model).__name__} is not a facelib model; build one with facelib.models.build_model")
     _check_model_fits_data(model, dataset)
 
@@ -412,6 +413,65 @@ def _restore(ckpt: dict[str, Any], ckpt_path: Path, model, optimizers, scaler, c
     return progress
 
 
+def train_step(objectives: list[torch.nn.Module], batch: dict[str, Any],
+               optimizers: "torch.optim.Optimizer | list[torch.optim.Optimizer]", step: int = 0, *,
+               grad_scaler: "torch.amp.GradScaler | None" = None, autocast: Callable[[], Any] | None = None,
+               max_grad_norm: float | None = None,
+               ranks: distributed.Ranks = distributed.Ranks()) -> dict[str, float]:
+    """One optimisation step: for each objective (`model.objectives()`, or their data-parallel
+    wrappers) with its optimizer in turn: the loss terms, backward, clipping, the step.
+    Returns every term as a float.
+
+    `autocast` is a zero-argument callable giving the forward pass's context (None in fp32),
+    `grad_scaler` a `torch.amp.GradScaler` for fp16. When an objective's loss is not finite
+    (in any process), neither it nor a later objective steps, so no weight changes (the caller
+    decides to stop); the later terms are still computed for the report. `max_grad_norm`
+    clips each objective's gradient norm; the first objective's norm before clipping is
+    reported as "grad_norm".
+    """
+    objectives = list(objectives)
+    optimizers = [optimizers] if isinstance(optimizers, torch.optim.Optimizer) else list(optimizers)
+    if len(optimizers) != len(objectives):
+        raise ValueError(f"the model needs {len(objectives)} optimizer(s) from model.configure_optimizers(lr), "
+                         f"got {len(optimizers)}")
+    terms: dict[str, torch.Tensor] = {}
+    stepping, stepped = True, False
+    for i, (objective, opt) in enumerate(zip(objectives, optimizers)):
+        minimises = getattr(objective, "module", objective).minimises  # DDP keeps the objective in .module
+        opt.zero_grad(set_to_none=True)
+        with (autocast() if autocast is not None else contextlib.nullcontext()), torch.set_grad_enabled(stepping):
+            out = objective(batch, step)
+        batch = {**batch, **{k: v.detach() for k, v in out.items() if v.ndim}}  # FactorVAE's codes, for D
+        out = {k: v for k, v in out.items() if not v.ndim}
+        loss = out[minimises]
+        stepping = stepping and ranks.all_true(bool(torch.isfinite(loss.detach())))
+        if stepping:
+            (grad_scaler.scale(loss) if grad_scaler is not None else loss).backward()
+            if max_grad_norm is not None:
+                if grad_scaler is not None:
+                    grad_scaler.unscale_(opt)
+                params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
+                norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+                if i == 0:
+                    out["grad_norm"] = norm.detach()
+            if grad_scaler is not None:
+                grad_scaler.step(opt)
+            else:
+                opt.step()
+            stepped = True
+        terms.update(out)
+    if grad_scaler is not None and stepped:  # update() needs the inf checks of a step taken
+        grad_scaler.update()
+    return _floats(terms)
+
+
+def _floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    """All terms as Python floats with a single device sync."""
+    keys = list(terms)
+    values = torch.stack([terms[k].detach().float().reshape(()) for k in keys]).tolist()
+    return dict(zip(keys, values))
+
+
 class _Loop:
     """One training run of `fit`: set up, then epochs of steps, validation and checkpoints."""
 
@@ -447,15 +507,15 @@ class _Loop:
         total = min(config.epochs * plan_len, config.max_steps or config.epochs * plan_len)
         self.total_steps = total
         self.bar = _make_bar(total, min(self.progress.step, total), _show_progress(config) and self.ranks.is_main)
+        self.objectives = distributed.data_parallel(model.objectives(), self.optimizers, self.ranks, self.device)
         model.train()
         try:
-            with distributed.data_parallel(model, self.ranks, self.device, len(self.optimizers)):
-                for epoch in range(self.progress.epoch, config.epochs):
-                    if self._max_steps_reached():
-                        self.stopped = "max_steps"
-                        break
-                    if not self._epoch(epoch):
-                        break
+            for epoch in range(self.progress.epoch, config.epochs):
+                if self._max_steps_reached():
+                    self.stopped = "max_steps"
+                    break
+                if not self._epoch(epoch):
+                    break
         finally:
             if self.bar is not None:
                 self.bar.close()
@@ -535,9 +595,8 @@ class _Loop:
         for opt, bases in zip(self.optimizers, self.base_lrs):
             for group, base in zip(opt.param_groups, bases):
                 group["lr"] = base * factor
-        clip = {"max_grad_norm": config.max_grad_norm} if config.max_grad_norm is not None else {}
-        terms = self.model.training_step(batch, self.optimizers, progress.step, grad_scaler=self.precision.scaler,
-                                         autocast=self.precision.autocast, **clip)
+        terms = train_step(self.objectives, batch, self.optimizers, progress.step, grad_scaler=self.precision.scaler,
+                           autocast=self.precision.autocast, max_grad_norm=config.max_grad_norm, ranks=self.ranks)
         terms, n = self.ranks.mean_terms({k: float(v) for k, v in terms.items()}, batch["x"].shape[0])
         if not _finite(terms):
             raise self._diverged(epoch, terms, f"batch {b_index + 1} of {n_batches}", progress.step + 1)
