@@ -335,7 +335,8 @@ def _threads(n: int | None):
 
 @dataclass
 class _Progress:
-    """Where a run stands: what a checkpoint stores and a resume restores."""
+    """Where a run stands (saved and restored with the rest of the resume state by
+    `_Loop._training_state` / `_Loop._restore_training_state`)."""
 
     epoch: int = 0  # epochs finished before this run's first
     batch: int = 0  # first batch of that epoch still to train
@@ -346,27 +347,6 @@ class _Progress:
     step_history: list[dict[str, Any]] = field(default_factory=list)
     best_val_loss: float = math.inf  # of the model in best.pt (keep_best)
     best_epoch: int = 0
-
-    def state(self, batch_in_epoch: int, partial_row: bool) -> dict[str, Any]:
-        """What a checkpoint stores of the run's position (beside weights, optimizers, RNG)."""
-        return {"batch": batch_in_epoch, "partial_row": partial_row, "sums": dict(self.sums), "seen": self.seen,
-                "best_val_loss": self.best_val_loss, "best_epoch": self.best_epoch}
-
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any]) -> "_Progress":
-        """The position a checkpoint's `state` recorded (the inverse of `state`)."""
-        position = ckpt.get("position") or {}
-        hist = ckpt.get("history") or {}
-        progress = cls(epoch=int(ckpt.get("epoch", 0)), batch=int(position.get("batch", 0)),
-                       step=int(ckpt.get("step", 0)),
-                       history=pd.DataFrame(hist).to_dict(orient="records") if hist else [],
-                       step_history=list(ckpt.get("step_history") or []),
-                       best_val_loss=float(position.get("best_val_loss", math.inf)),
-                       best_epoch=int(position.get("best_epoch", 0)))
-        if progress.batch:
-            progress.sums = dict(position.get("sums") or {})
-            progress.seen = int(position.get("seen", 0))
-        return progress
 
 
 def _check_resumable(ckpt: dict[str, Any], ckpt_path: Path, config: TrainConfig, dataset: Any) -> None:
@@ -388,29 +368,6 @@ def _check_resumable(ckpt: dict[str, Any], ckpt_path: Path, config: TrainConfig,
             f"(differs in {'; '.join(differs)}); resume with the same data and options, or train "
             "into a new out folder"
         )
-
-
-def _restore(ckpt: dict[str, Any], ckpt_path: Path, model, optimizers, scaler, config: TrainConfig,
-             ranks: distributed.Ranks) -> _Progress:
-    """Load a checkpoint's weights, optimizer/scaler/RNG states; the progress to continue from.
-    (Learning rates need no restoring: each step sets them from the config, `lr_factor`.)"""
-    load_state_into(model, ckpt)
-    states = ckpt.get("optimizer_states") or []
-    if len(states) != len(optimizers):
-        raise CheckpointError(f"{ckpt_path} holds {len(states)} optimizer state(s), the model uses {len(optimizers)}")
-    for opt, state in zip(optimizers, states):
-        opt.load_state_dict(state)
-    if scaler is not None and ckpt.get("grad_scaler"):
-        scaler.load_state_dict(ckpt["grad_scaler"])
-    progress = _Progress.from_checkpoint(ckpt)
-    per_rank = ckpt.get("rank_rng_states") or []
-    if ranks.active and len(per_rank) != ranks.world_size:
-        warnings.warn(f"{ckpt_path} was written by {max(len(per_rank), 1)} process(es), this run has "
-                      f"{ranks.world_size}; it continues with the same batches but other sampling noise, "
-                      "so it is not bit-identical to an uninterrupted run", stacklevel=3)
-    set_rng_states(per_rank[ranks.rank] if len(per_rank) == ranks.world_size and ranks.active
-                   else ckpt.get("rng_states") or {})
-    return progress
 
 
 def train_step(objectives: list[torch.nn.Module], batch: dict[str, Any],
@@ -496,8 +453,7 @@ class _Loop:
         self.optimizers = list(model.configure_optimizers(config.lr, **(
             {"weight_decay": config.weight_decay} if config.weight_decay else {})))
         self.base_lrs = [[g["lr"] for g in opt.param_groups] for opt in self.optimizers]
-        self.progress = (_restore(resume_from, self.ckpt_path, model, self.optimizers, self.precision.scaler,
-                                  config, self.ranks) if resume_from is not None else _Progress())
+        self.progress = self._restore_training_state(resume_from) if resume_from is not None else _Progress()
         self.last_ckpt = self.ckpt_path if resume_from is not None else None
         if resume_from is None and self.best_path is not None and self.best_path.exists() and self.ranks.is_main:
             self.best_path.unlink()  # the replaced run's (check_out_folder allowed the overwrite)
@@ -632,29 +588,76 @@ class _Loop:
     def _checkpoint(self, epochs_done: int, batch_in_epoch: int, partial_row: bool, completed: bool) -> None:
         if self.ckpt_path is None:
             return
-        per_rank = self.ranks.gather(rng_states()) if self.ranks.active else None  # every rank takes part
+        state = self._training_state(epochs_done, batch_in_epoch, partial_row)  # every rank takes part
         if not self.ranks.is_main:
             self.last_ckpt = self.ckpt_path
             return
-        config, progress, scaler = self.config, self.progress, self.precision.scaler
-        hist_df = pd.DataFrame(progress.history)
+        config = self.config
         save_checkpoint(
-            self.ckpt_path, self.model, optimizers=self.optimizers, train_config=config, history=hist_df,
-            epoch=epochs_done, step=progress.step, dataset=self.dataset, rng=rng_states(),
+            self.ckpt_path, self.model, train_config=config, dataset=self.dataset,
             extra={
+                **state,
                 "completed": completed,
                 "planned": {"epochs": config.epochs, "max_steps": config.max_steps},
-                "position": progress.state(batch_in_epoch, partial_row),
-                "grad_scaler": scaler.state_dict() if scaler is not None else None,
-                "step_history": progress.step_history,
                 "precision": self.precision.name,
                 "device": str(self.device),
                 "world_size": self.ranks.world_size,
-                **({"rank_rng_states": per_rank} if per_rank is not None else {}),
             },
         )
-        hist_df.to_csv(self.ckpt_path.with_name("history.csv"), index=False)
+        pd.DataFrame(self.progress.history).to_csv(self.ckpt_path.with_name("history.csv"), index=False)
         self.last_ckpt = self.ckpt_path
+
+    # -- the resume state: one dictionary, written and read by this pair ------------------
+    def _training_state(self, epochs_done: int, batch_in_epoch: int, partial_row: bool) -> dict[str, Any]:
+        """Everything a resume restores beside the weights, one entry per piece of training state;
+        the checkpoint stores these entries, `_restore_training_state` reads them back. A new
+        piece (a scheduler, say) is one entry here and one there. (Learning rates need none:
+        each step sets them from the config, `lr_factor`.) A collective when data-parallel."""
+        progress, scaler = self.progress, self.precision.scaler
+        return {
+            "epoch": epochs_done,
+            "step": progress.step,
+            "position": {"batch": batch_in_epoch, "partial_row": partial_row, "sums": dict(progress.sums),
+                         "seen": progress.seen, "best_val_loss": progress.best_val_loss,
+                         "best_epoch": progress.best_epoch},
+            "history": pd.DataFrame(progress.history).to_dict(orient="list"),
+            "step_history": progress.step_history,
+            "optimizer_states": [opt.state_dict() for opt in self.optimizers],
+            "grad_scaler": scaler.state_dict() if scaler is not None else None,
+            "rng_states": rng_states(),
+            **({"rank_rng_states": self.ranks.gather(rng_states())} if self.ranks.active else {}),
+        }
+
+    def _restore_training_state(self, ckpt: dict[str, Any]) -> _Progress:
+        """Load the weights and what `_training_state` stored; the progress to continue from."""
+        path, ranks = self.ckpt_path, self.ranks
+        load_state_into(self.model, ckpt)
+        position = ckpt.get("position") or {}
+        history = ckpt.get("history") or {}
+        mid_epoch = bool(position.get("batch", 0))
+        progress = _Progress(
+            epoch=int(ckpt.get("epoch", 0)), batch=int(position.get("batch", 0)), step=int(ckpt.get("step", 0)),
+            sums=dict(position.get("sums") or {}) if mid_epoch else {},
+            seen=int(position.get("seen", 0)) if mid_epoch else 0,
+            history=pd.DataFrame(history).to_dict(orient="records") if history else [],
+            step_history=list(ckpt.get("step_history") or []),
+            best_val_loss=float(position.get("best_val_loss", math.inf)),
+            best_epoch=int(position.get("best_epoch", 0)))
+        states = ckpt.get("optimizer_states") or []
+        if len(states) != len(self.optimizers):
+            raise CheckpointError(f"{path} holds {len(states)} optimizer state(s), the model uses {len(self.optimizers)}")
+        for opt, state in zip(self.optimizers, states):
+            opt.load_state_dict(state)
+        if self.precision.scaler is not None and ckpt.get("grad_scaler"):
+            self.precision.scaler.load_state_dict(ckpt["grad_scaler"])
+        per_rank = ckpt.get("rank_rng_states") or []
+        if ranks.active and len(per_rank) != ranks.world_size:
+            warnings.warn(f"{path} was written by {max(len(per_rank), 1)} process(es), this run has "
+                          f"{ranks.world_size}; it continues with the same batches but other sampling noise, "
+                          "so it is not bit-identical to an uninterrupted run", stacklevel=3)
+        set_rng_states(per_rank[ranks.rank] if ranks.active and len(per_rank) == ranks.world_size
+                       else ckpt.get("rng_states") or {})
+        return progress
 
     def _keep_best(self, epoch: int, val: dict[str, float]) -> None:
         """Write best.pt when this epoch's validation loss is the lowest so far (`keep_best`)."""
