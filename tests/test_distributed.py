@@ -14,7 +14,7 @@ import torch
 
 from torch.nn.parallel import DistributedDataParallel
 
-from facelib.train import fit, load_checkpoint, train_step
+from facelib.train import Snapshots, fit, load_checkpoint, train_step
 from facelib.train.distributed import Ranks, check_batches, data_parallel
 from facelib.train.batches import _Grouping
 
@@ -88,12 +88,13 @@ def test_each_objective_gets_its_own_wrapper_syncing_only_what_its_optimizer_ste
 
 
 @needs_gloo
-def test_fit_nproc_spawns_processes_and_returns_rank_0s_model():
+def test_fit_nproc_spawns_processes_and_returns_rank_0s_model(tmp_path):
     data = faces()
     kw = dict(epochs=2, device="cpu", seed=1, progress=False, batch_size=16, num_threads=1, val_fraction=0.25)
     one = fit(model(), data, **kw)
-    two = fit(model(), data, nproc=2, **kw)
+    two = fit(model(), data, nproc=2, callbacks=[Snapshots(n=2, folder=tmp_path)], **kw)
     assert two.world_size == 2
+    assert len(list(tmp_path.glob("epoch_*.png"))) == 4  # the callback travelled to rank 0, which called it
     np.testing.assert_allclose(two.history["train_loss"], one.history["train_loss"], rtol=RTOL)
     # the weights returned are trained like one process's (processes sharing their weights'
     # memory, each stepping them, would move them twice as far)

@@ -2,12 +2,14 @@
 
 `fit(model, dataset, TrainConfig(...))` trains any facelib model on an in-memory
 `FaceDataset` and is what `python -m facelib train` runs; checkpoints are single
-self-describing files that `load_model(path)` rebuilds from alone; `embed`,
+self-describing files that `load_model(path)` rebuilds from alone; `fit(..., callbacks=[...])`
+calls per-epoch hooks (`Snapshots`: PNGs of reconstructions and samples, `TensorBoard`); `embed`,
 `representation`, `reconstruct`, `sample` and `traverse` use a trained model.
 """
 
 from __future__ import annotations
 
+from .callbacks import EpochEnd, Snapshots, TensorBoard
 from .checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from .config import TrainConfig
 from .engine import FitResult, TrainingDivergedError, fit, train_step
@@ -15,6 +17,7 @@ from .inference import embed, held_out_terms, reconstruct, representation, sampl
 
 __all__ = [
     "TrainConfig", "fit", "train_step", "FitResult", "TrainingDivergedError",
+    "EpochEnd", "Snapshots", "TensorBoard",
     "save_checkpoint", "load_checkpoint", "load_model", "CheckpointError",
     "embed", "representation", "reconstruct", "sample", "traverse", "traversal_effect", "held_out_terms",
 ]

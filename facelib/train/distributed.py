@@ -240,12 +240,12 @@ def _free_port() -> int:
 
 
 def _spawned_rank(rank: int, fit: Callable[..., Any], world: int, port: int, model: nn.Module, dataset: Any,
-                  config: Any, queue: Any) -> None:
+                  config: Any, callbacks: list, queue: Any) -> None:
     os.environ.update({"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
                        "LOCAL_WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
     model = copy.deepcopy(model)  # its own weights: spawn hands every process the same shared memory
     try:
-        result = fit(model, dataset, config)
+        result = fit(model, dataset, config, callbacks=callbacks)
     except BaseException as exc:
         try:
             queue.put(("error", rank, exc, traceback.format_exc()))
@@ -262,17 +262,18 @@ def _spawned_rank(rank: int, fit: Callable[..., Any], world: int, port: int, mod
         }, ""))
 
 
-def spawn_fit(fit: Callable[..., Any], model: nn.Module, dataset: Any, config: Any) -> dict[str, Any]:
+def spawn_fit(fit: Callable[..., Any], model: nn.Module, dataset: Any, config: Any,
+              callbacks: list = ()) -> dict[str, Any]:
     """Run `fit` (the engine's, passed in: it pickles by reference) in `config.nproc` local processes
-    (gloo or NCCL); rank 0's outcome as a dict (state_dict, history, ...), or the first error a
-    rank raised, raised here."""
+    (gloo or NCCL) with `callbacks` (rank 0 calls them); rank 0's outcome as a dict (state_dict,
+    history, ...), or the first error a rank raised, raised here."""
     nproc = int(config.nproc)
     threads = config.num_threads or max(1, (os.cpu_count() or 1) // nproc)
     child_config = config.replace(nproc=None, num_threads=threads)
     queue = mp.get_context("spawn").SimpleQueue()
     messages: list[tuple] = []
     processes = mp.start_processes(_spawned_rank, args=(fit, nproc, _free_port(), model.to("cpu"), dataset, child_config,
-                                                        queue), nprocs=nproc, join=False, start_method="spawn")
+                                                        list(callbacks), queue), nprocs=nproc, join=False, start_method="spawn")
     try:
         while True:  # read while they run: a large result would fill the pipe and block its writer
             while not queue.empty():

@@ -19,7 +19,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 import torch
@@ -29,6 +29,7 @@ from facelib.utils import seed_everything, select_device
 
 from . import distributed
 from .batches import _epoch_plan, _Feeder, _grouping, _seed_for, _split, _val_plan
+from .callbacks import EpochEnd
 from .checkpoint import (
     CheckpointError,
     checkpoint_complete,
@@ -163,9 +164,8 @@ def _evaluate(model, feeder, plan, autocast, step: int, seed: int, device: torch
     model.eval()
     sums: dict[str, torch.Tensor] = {}
     count = 0
-    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     try:
-        with torch.random.fork_rng(devices=devices), torch.inference_mode():
+        with _forked_rng(device), torch.inference_mode():
             torch.manual_seed(seed)
             for item in plan:
                 item = ranks.shard(item)
@@ -188,6 +188,12 @@ def _evaluate(model, feeder, plan, autocast, step: int, seed: int, device: torch
         total = ranks.sum(torch.stack([torch.tensor(float(count))] + [sums[k].cpu().double() if k in sums else torch.tensor(0.0) for k in keys]))
         count, sums = float(total[0]), dict(zip(keys, total[1:]))
     return {f"val_{k}": float(v) / count for k, v in sums.items()}
+
+
+def _forked_rng(device: torch.device):
+    """torch's RNG (CPU, and `device` on CUDA) forked for the block: what runs there leaves the training's alone."""
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    return torch.random.fork_rng(devices=devices)
 
 
 def _lr(optimizers: list[torch.optim.Optimizer]) -> float:
@@ -249,8 +255,13 @@ def _data_mismatch(stored: dict[str, Any], dataset: Any) -> list[str]:
 
 
 # -- fit -----------------------------------------------------------------------------------------
-def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None, **overrides: Any) -> FitResult:
+def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None, *,
+        callbacks: Sequence[Callable[[EpochEnd], Any]] = (), **overrides: Any) -> FitResult:
     """Train `model` in place on `dataset` (a FaceDataset); keyword overrides change config fields.
+
+    `callbacks` are called after each epoch with an `EpochEnd` (`facelib.train.callbacks`:
+    `Snapshots`, `TensorBoard`, or any callable); they never change the training and are not
+    stored in the checkpoint.
 
     The model is moved to the chosen device (channels-last where that is faster) and left
     there in eval mode. Global RNGs are seeded from `config.seed`, so a run is reproducible.
@@ -273,10 +284,15 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
     if not hasattr(model, "objectives") or not hasattr(model, "configure_optimizers"):
         raise TypeError(f"{type(model).__name__} is not a facelib model; build one with facelib.models.build_model")
     _check_model_fits_data(model, dataset)
+    callbacks = list(callbacks)
+    for callback in callbacks:
+        if not callable(callback):
+            raise TypeError(f"callbacks must be callables taking an EpochEnd (facelib.train.callbacks), "
+                            f"got {type(callback).__name__}")
 
     ranks = distributed.from_environment()
     if config.nproc and config.nproc > 1 and not ranks.active:
-        return _fit_spawned(model, dataset, config)
+        return _fit_spawned(model, dataset, config, callbacks)
     device = distributed.device_for(select_device(config.device), ranks)
     precision = _Precision.on(config.precision, device)
     channels_last = _channels_last(config, device, precision.amp_dtype)
@@ -284,17 +300,17 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
     distributed.process_group(ranks, device)
     with _run_folder_lock(ckpt_path, ranks), _threads(config.num_threads):
         ckpt_path = check_out_folder(config)  # again: another run may have finished meanwhile
-        return _Loop(model, dataset, config, device, precision, channels_last, ckpt_path, ranks).run()
+        return _Loop(model, dataset, config, device, precision, channels_last, ckpt_path, ranks, callbacks).run()
 
 
-def _fit_spawned(model: torch.nn.Module, dataset: Any, config: TrainConfig) -> FitResult:
+def _fit_spawned(model: torch.nn.Module, dataset: Any, config: TrainConfig, callbacks: list) -> FitResult:
     """`fit` in `config.nproc` local processes; rank 0's weights and history land here."""
     check_out_folder(config)  # fail before starting any process
     distributed.check_batches(config, _grouping(model, dataset, config), distributed.Ranks(world_size=config.nproc))
     if select_device(config.device).type == "cuda" and config.nproc > torch.cuda.device_count():
         raise ValueError(f"nproc={config.nproc} processes on CUDA need as many GPUs, this machine has "
                          f"{torch.cuda.device_count()}; use nproc={torch.cuda.device_count()} or device='cpu'")
-    out = distributed.spawn_fit(fit, model, dataset, config)
+    out = distributed.spawn_fit(fit, model, dataset, config, callbacks)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in out["state_dict"].items()})
     device = torch.device(out["device"])
     model.to(device)
@@ -433,8 +449,9 @@ class _Loop:
     """One training run of `fit`: set up, then epochs of steps, validation and checkpoints."""
 
     def __init__(self, model, dataset, config: TrainConfig, device: torch.device, precision: _Precision,
-                 channels_last: bool, ckpt_path: Path | None, ranks: distributed.Ranks):
+                 channels_last: bool, ckpt_path: Path | None, ranks: distributed.Ranks, callbacks: list):
         self.model, self.dataset, self.config, self.device = model, dataset, config, device
+        self.callbacks = callbacks
         self.precision, self.channels_last, self.ckpt_path, self.ranks = precision, channels_last, ckpt_path, ranks
         self.grouping = _grouping(model, dataset, config)
         distributed.check_batches(config, self.grouping, ranks)
@@ -536,7 +553,19 @@ class _Loop:
                 raise self._diverged(epoch, {f"weights of {bad}": float("nan")}, "end of epoch", progress.step)
             self._checkpoint(epoch if partial else epoch + 1, b_index if partial else 0, partial,
                              completed=(epoch + 1 == config.epochs and not partial) or done_steps)
+        self._call_back(epoch)
         return not partial
+
+    def _call_back(self, epoch: int) -> None:
+        """The callbacks, on rank 0 and a forked RNG, so they never change the training."""
+        if not self.callbacks or not self.ranks.is_main:
+            return
+        end = EpochEnd(model=self.model, dataset=self.dataset, epoch=epoch + 1, step=self.progress.step,
+                       row=dict(self.progress.history[-1]), out=Path(self.config.out) if self.config.out else None)
+        with _forked_rng(self.device):
+            for callback in self.callbacks:
+                callback(end)
+        self.model.train()
 
     def _step(self, epoch: int, item: Any, b_index: int, n_batches: int) -> int:
         """One optimizer step on this rank's share of a batch; returns the global batch's images."""
