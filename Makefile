@@ -9,7 +9,7 @@ export FACELIB_DATA
 .PHONY: install run test unit notebooks bench gpu-check clean-reports
 
 install:
-	$(PYTHON) -m pip install -q -e '.[dev,cluster]'
+	$(PYTHON) -m pip install -q -e '.[dev,cluster,tensorboard]'
 
 run: install
 	$(PYTHON) -m facelib run --profile $(PROFILE)

@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO))
 
 from facelib.data import FaceDataset  # noqa: E402
 from facelib.models import build_model  # noqa: E402
-from facelib.train import TrainConfig, fit  # noqa: E402
+from facelib.train import TrainConfig, fit, train_step  # noqa: E402
 
 CUDA_TESTS = ["tests/test_cuda.py", "tests/test_train.py", "tests/test_models.py", "tests/test_distributed.py"]
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -97,7 +97,7 @@ def step_flops(size: int, batch: int) -> float:
 
     model = make_model(size)
     with FlopCounterMode(display=False) as counter:
-        model.training_step({"x": torch.rand(batch, 1, size, size)}, model.configure_optimizers(1e-4), 0)
+        train_step(model.objectives(), {"x": torch.rand(batch, 1, size, size)}, model.configure_optimizers(1e-4), 0)
     return float(counter.get_total_flops())
 
 

@@ -44,7 +44,7 @@ import torch
 
 from facelib.data import FaceDataset
 from facelib.models import build_model
-from facelib.train import TrainConfig, fit
+from facelib.train import TrainConfig, fit, train_step
 
 
 def lfw_folder() -> Path | None:
@@ -245,7 +245,7 @@ def step_flops(batch_size: int) -> float:
     opts = model.configure_optimizers(1e-4)
     x = torch.rand(batch_size, 1, 64, 64)
     with FlopCounterMode(display=False) as counter:
-        model.training_step({"x": x}, opts, 0)
+        train_step(model.objectives(), {"x": x}, opts, 0)
     return float(counter.get_total_flops())
 
 

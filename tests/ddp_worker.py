@@ -51,7 +51,7 @@ def killed_on_rank_1(model):
 
 
 class _KilledOnRank1(type(model())):
-    def training_step(self, batch, optimizers, step, **kwargs):
+    def loss(self, batch, step=0):
         if int(os.environ.get("RANK", "0")) == 1:
             os.kill(os.getpid(), signal.SIGKILL)
-        return super().training_step(batch, optimizers, step, **kwargs)
+        return super().loss(batch, step)

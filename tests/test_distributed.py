@@ -12,8 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from facelib.train import fit, load_checkpoint
-from facelib.train.distributed import Ranks, check_batches
+from torch.nn.parallel import DistributedDataParallel
+
+from facelib.train import Snapshots, fit, load_checkpoint, train_step
+from facelib.train.distributed import Ranks, check_batches, data_parallel
 from facelib.train.batches import _Grouping
 
 from test_train import faces, model
@@ -61,12 +63,38 @@ def test_two_gloo_processes_match_one_process_and_resume_exactly(tmp_path):
 
 
 @needs_gloo
-def test_fit_nproc_spawns_processes_and_returns_rank_0s_model():
+def test_each_objective_gets_its_own_wrapper_syncing_only_what_its_optimizer_steps(tmp_path):
+    """FactorVAE's VAE loss runs through the frozen discriminator: its wrapper leaves D to D's own
+    wrapper; a step through the wrappers (one gloo process) is the step without them."""
+    torch.distributed.init_process_group("gloo", store=torch.distributed.FileStore(str(tmp_path / "store"), 1),
+                                         rank=0, world_size=1)
+    try:
+        m, plain = model("factor-vae"), model("factor-vae")
+        keys = list(m.state_dict())
+        opts, plain_opts = m.configure_optimizers(1e-3), plain.configure_optimizers(1e-3)
+        wrapped = data_parallel(m.objectives(), opts, Ranks(world_size=2), torch.device("cpu"))
+        assert all(isinstance(w, DistributedDataParallel) for w in wrapped)
+        assert wrapped[0].parameters_to_ignore == {f"net.discriminator.{n}" for n, _ in m.discriminator.named_parameters()}
+        assert wrapped[1].parameters_to_ignore == set()
+        x = faces().images[:16].float() / 255
+        torch.manual_seed(3)
+        terms = train_step(wrapped, {"x": x}, opts, 0)
+        torch.manual_seed(3)
+        assert terms == train_step(plain.objectives(), {"x": x}, plain_opts, 0)
+        assert list(m.state_dict()) == keys  # what checkpoints store is the model's own keys
+        assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), plain.state_dict().values()))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@needs_gloo
+def test_fit_nproc_spawns_processes_and_returns_rank_0s_model(tmp_path):
     data = faces()
     kw = dict(epochs=2, device="cpu", seed=1, progress=False, batch_size=16, num_threads=1, val_fraction=0.25)
     one = fit(model(), data, **kw)
-    two = fit(model(), data, nproc=2, **kw)
+    two = fit(model(), data, nproc=2, callbacks=[Snapshots(n=2, folder=tmp_path)], **kw)
     assert two.world_size == 2
+    assert len(list(tmp_path.glob("epoch_*.png"))) == 4  # the callback travelled to rank 0, which called it
     np.testing.assert_allclose(two.history["train_loss"], one.history["train_loss"], rtol=RTOL)
     # the weights returned are trained like one process's (processes sharing their weights'
     # memory, each stepping them, would move them twice as far)

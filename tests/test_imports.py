@@ -53,6 +53,7 @@ LAZY_ALLOWED: dict[tuple[str, str], str] = {
     ("facelib.study.pipeline", "jupyter_client"): "only when a kernel is named",
     # optional extras
     ("facelib.study.executors", "ray"): "Ray is the optional extra .[cluster]",
+    ("facelib.train.callbacks", "torch.utils.tensorboard"): "needs tensorboard, the optional extra .[tensorboard]",
     # heavy to import and only used to draw or for one statistic: CLI commands and batch runs
     # import these modules without needing them
     ("facelib.verify.plots", "matplotlib"): "the plotting stack loads only when a figure is drawn",

@@ -16,6 +16,7 @@ from torch.distributions import Bernoulli, MultivariateNormal, Normal
 
 from facelib.models import CONFIGS, MODELS, BaseVAE, build_model, losses
 from facelib.models.networks import conv_layout
+from facelib.train import train_step
 
 NAMES = ["vae", "beta-vae", "modvae", "beta-tcvae", "factor-vae"]
 TINY = dict(image_size=32, latent_dim=6, hidden_channels=8, hidden_dim=32)
@@ -286,7 +287,7 @@ def test_importance_sampled_log_px_is_at_least_the_elbo():
     x, _, _ = half_planes(n=8)
     opts = m.configure_optimizers(3e-3)
     for step in range(20):
-        m.training_step({"x": x}, opts, step)
+        train_step(m.objectives(), {"x": x}, opts, step)
     with torch.no_grad():
         elbos = torch.stack([m.loss({"x": x})["elbo_nats"] for _ in range(50)])
         log_px = m.log_likelihood_is(x, n_samples=200)
@@ -395,7 +396,7 @@ def test_factor_vae_discriminator_step_leaves_the_vae_alone_and_vice_versa():
     assert not in_vae_opt & {id(p) for p in disc_params}
     assert {id(p) for g in disc_opt.param_groups for p in g["params"]} == {id(p) for p in disc_params}
     v0, d0 = _snapshot(vae_params), _snapshot(disc_params)
-    terms = m.training_step({"x": x}, [vae_opt, disc_opt], 0)
+    terms = train_step(m.objectives(), {"x": x}, [vae_opt, disc_opt], 0)
     assert _same(v0, _snapshot(vae_params))
     assert not _same(d0, _snapshot(disc_params))
     assert {"loss", "recon_nll", "kl", "elbo_nats", "tc_estimate", "disc_loss", "disc_acc"} <= set(terms)
@@ -406,7 +407,7 @@ def test_factor_vae_discriminator_step_leaves_the_vae_alone_and_vice_versa():
     for group in disc_opt.param_groups:
         group["lr"] = 0.0
     v0, d0 = _snapshot(vae_params), _snapshot(disc_params)
-    m.training_step({"x": x}, [vae_opt, disc_opt], 1)
+    train_step(m.objectives(), {"x": x}, [vae_opt, disc_opt], 1)
     assert not _same(v0, _snapshot(vae_params))
     assert _same(d0, _snapshot(disc_params))
     assert all(p.requires_grad for p in disc_params)  # unfrozen again after the VAE step
@@ -429,30 +430,30 @@ def test_factor_vae_tc_gradient_reaches_the_encoder_only_through_the_vae_step():
 def test_factor_vae_wants_two_optimizers():
     m = tiny("factor-vae")
     with pytest.raises(ValueError, match="needs 2 optimizer"):
-        m.training_step({"x": torch.rand(4, 1, 32, 32)}, m.configure_optimizers(1e-3)[:1], 0)
+        train_step(m.objectives(), {"x": torch.rand(4, 1, 32, 32)}, m.configure_optimizers(1e-3)[:1], 0)
 
 
-# -- training_step -------------------------------------------------------------------------
+# -- the training step (facelib.train.train_step over model.objectives()) ---------------------------------------------------------------------
 def test_non_finite_loss_changes_no_weight():
     m = tiny("vae")
     opts = m.configure_optimizers(1e-3)
     before = _snapshot(m.parameters())
     x = torch.rand(4, 1, 32, 32)
     x[0, 0, 0, 0] = float("nan")
-    terms = m.training_step({"x": x}, opts, 0)
+    terms = train_step(m.objectives(), {"x": x}, opts, 0)
     assert math.isnan(terms["loss"])
     assert _same(before, _snapshot(m.parameters()))
 
 
 @pytest.mark.parametrize("name", ["vae", "factor-vae"])
-def test_training_step_with_grad_scaler_and_autocast(name):
+def test_train_step_with_grad_scaler_and_autocast(name):
     torch.manual_seed(0)
     m = tiny(name)
     opts = m.configure_optimizers(1e-3)
     scaler = torch.amp.GradScaler("cpu")
     autocast = functools.partial(torch.autocast, "cpu", dtype=torch.bfloat16)
     before = _snapshot(m.parameters())
-    terms = m.training_step({"x": torch.rand(4, 1, 32, 32)}, opts, 0, grad_scaler=scaler, autocast=autocast)
+    terms = train_step(m.objectives(), {"x": torch.rand(4, 1, 32, 32)}, opts, 0, grad_scaler=scaler, autocast=autocast)
     assert all(math.isfinite(v) for v in terms.values())
     assert not _same(before, _snapshot(m.parameters()))
 
@@ -473,7 +474,7 @@ def test_each_model_overfits_64_images(name):
     mean_image = x.mean(0, keepdim=True).expand_as(x)
     baseline = F.binary_cross_entropy(mean_image, x, reduction="none").flatten(1).sum(1).mean().item()
     opts = m.configure_optimizers(3e-3)
-    hist = [m.training_step(batch, opts, step) for step in range(120)]
+    hist = [train_step(m.objectives(), batch, opts, step) for step in range(120)]
     first = hist[0]["loss"]
     last = sum(h["loss"] for h in hist[-5:]) / 5
     recon = sum(h["recon_nll"] for h in hist[-5:]) / 5

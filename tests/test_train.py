@@ -27,6 +27,7 @@ from facelib.train import (
     traverse,
 )
 from facelib.train import cli as train_cli
+from facelib.train import engine, train_step
 
 SMALL = dict(image_size=32, latent_dim=4, hidden_channels=8, hidden_dim=32)
 QUIET = dict(progress=False, batch_size=16, num_threads=1)  # 1 thread: the test machine is shared
@@ -223,18 +224,17 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     assert all(torch.isfinite(p).all() for p in restored.parameters())
 
 
-def test_nan_weights_are_never_checkpointed_even_without_validation(tmp_path):
+def test_nan_weights_are_never_checkpointed_even_without_validation(tmp_path, monkeypatch):
     m = model()
-    real_step = m.training_step
 
-    def step_then_poison(batch, optimizers, step, **kw):
-        terms = real_step(batch, optimizers, step, **kw)
+    def step_then_poison(objectives, batch, optimizers, step, **kw):
+        terms = train_step(objectives, batch, optimizers, step, **kw)
         if step == 7:  # 4 steps per epoch: the last of epoch 2 has a finite loss, then bad weights
             with torch.no_grad():
                 next(m.parameters()).fill_(float("nan"))
         return terms
 
-    m.training_step = step_then_poison
+    monkeypatch.setattr(engine, "train_step", step_then_poison)
     with pytest.raises(TrainingDivergedError, match="epoch 2.*non-finite weights of"):
         fit(m, faces(), epochs=3, val_fraction=0.0, out=str(tmp_path), **QUIET)
     assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 1
@@ -265,22 +265,21 @@ def test_grad_scaler_path_saves_its_state_and_stops_on_nan(tmp_path, monkeypatch
 
 
 # -- grouped batches -------------------------------------------------------------------------
-def _capture_batches(m):
+def _capture_batches(monkeypatch):
     seen = []
-    real = m.training_step
 
-    def spy(batch, optimizers, step, **kw):
+    def spy(objectives, batch, optimizers, step, **kw):
         seen.append({"x": batch["x"].clone(), "group": batch["group"].clone(), "varying": list(batch["varying"])})
-        return real(batch, optimizers, step, **kw)
+        return train_step(objectives, batch, optimizers, step, **kw)
 
-    m.training_step = spy
+    monkeypatch.setattr(engine, "train_step", spy)
     return seen
 
 
-def test_factor_groups_arrive_whole():
+def test_factor_groups_arrive_whole(monkeypatch):
     data = faces(groups=True)  # 16 groups of 4
     m = model("modvae")
-    seen = _capture_batches(m)
+    seen = _capture_batches(monkeypatch)
     fit(m, data, epochs=2, group_size=4, groups_per_batch=3, val_fraction=0.25, **QUIET)
     key = {bytes(img.numpy().tobytes()): i for i, img in enumerate(data.images)}
     train_groups = set()
@@ -295,10 +294,10 @@ def test_factor_groups_arrive_whole():
     assert len(train_groups) == 12  # 4 of 16 groups held out whole for validation
 
 
-def test_identity_groups_take_k_images_of_one_person():
+def test_identity_groups_take_k_images_of_one_person(monkeypatch):
     data = faces(n_id=10, per=6)
     m = model("modvae")
-    seen = _capture_batches(m)
+    seen = _capture_batches(monkeypatch)
     fit(m, data, epochs=1, group_size=3, groups_per_batch=4, **QUIET)
     assert seen
     ident = {bytes(img.numpy().tobytes()): int(p) for img, p in zip(data.images, data.identity)}

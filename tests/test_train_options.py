@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from facelib.models import build_model
-from facelib.train import TrainConfig, fit, load_model
-from facelib.train import batches
+from facelib.train import TrainConfig, fit, load_model, train_step
+from facelib.train import batches, engine
 from facelib.train.batches import _random_flips, _random_shifts, _split
 from facelib.train.checkpoint import load_checkpoint
 from facelib.train.config import kl_weight, lr_factor
@@ -55,7 +55,7 @@ def test_gradient_clipping_caps_the_norm_and_reports_the_unclipped_one():
     m.zero_grad()
     opt = torch.optim.SGD(m.parameters(), lr=0.0)  # lr 0: the step leaves the weights as they are
     torch.manual_seed(5)
-    terms = m.training_step({"x": x}, [opt], 0, max_grad_norm=1e-3)
+    terms = train_step(m.objectives(), {"x": x}, [opt], 0, max_grad_norm=1e-3)
     clipped = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in m.parameters() if p.grad is not None]))
     assert terms["grad_norm"] == pytest.approx(float(unclipped), rel=1e-5)
     assert float(clipped) == pytest.approx(1e-3, rel=1e-4)
@@ -238,17 +238,16 @@ def test_resume_after_a_kill_is_exact_with_every_option(tmp_path, name, monkeypa
     full = fit(model(name), data, cfg, out=str(tmp_path / "full"))
 
     killed = model(name)
-    real_step = type(killed).training_step
 
-    def step_then_die(self, batch, optimizers, step=0, **kw):
+    def step_then_die(objectives, batch, optimizers, step=0, **kw):
         if step == 4:  # inside epoch 2, after epoch 1's checkpoint
             raise _Killed("killed")
-        return real_step(self, batch, optimizers, step, **kw)
+        return train_step(objectives, batch, optimizers, step, **kw)
 
-    monkeypatch.setattr(type(killed), "training_step", step_then_die)
+    monkeypatch.setattr(engine, "train_step", step_then_die)
     with pytest.raises(_Killed):
         fit(killed, data, cfg, out=str(tmp_path / "part"))
-    monkeypatch.setattr(type(killed), "training_step", real_step)
+    monkeypatch.setattr(engine, "train_step", train_step)
     resumed = fit(model(name), data, cfg, out=str(tmp_path / "part"), resume=True)
 
     assert same_weights(full.model, resumed.model)

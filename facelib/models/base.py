@@ -20,11 +20,10 @@ not comparable with each other (`units.scale_note`).
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, ContextManager, Iterable, Iterator
+from typing import Any, Callable, ClassVar, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -33,7 +32,7 @@ from facelib.models import losses, units
 from facelib.models.architectures import build_networks, check_architecture
 from facelib.utils import normalise_name
 
-__all__ = ["ModelConfig", "BaseVAE", "MODELS", "CONFIGS", "register", "build_model", "latent_dim"]
+__all__ = ["ModelConfig", "BaseVAE", "Objective", "MODELS", "CONFIGS", "register", "build_model", "latent_dim"]
 
 #: Registry: model name -> model class; filled by `register`.
 MODELS: dict[str, type["BaseVAE"]] = {}
@@ -157,7 +156,8 @@ class BaseVAE(nn.Module):
     """A Gaussian-posterior VAE; its encoder/decoder pair is `config.architecture`.
 
     Subclasses set `name`, `config_class` and override `objective` (what is minimised, on
-    top of the shared recon and KL terms); FactorVAE also overrides `training_step`.
+    top of the shared recon and KL terms); FactorVAE also overrides `objectives` and
+    `configure_optimizers` for its discriminator.
     """
 
     name: ClassVar[str] = "base"
@@ -165,9 +165,6 @@ class BaseVAE(nn.Module):
     #: Trains on grouped batches (`batch["group"]`, `batch["varying"]`) unless told otherwise:
     #: what `fit(group_batches="auto")` reads (ModVAE sets it).
     trains_on_groups: ClassVar[bool] = False
-    #: While the model trains in several processes, the data-parallel wrapper that `through`
-    #: and `all_finite` use (set and cleared by `facelib.train.distributed.data_parallel`).
-    _parallel: Any = None
 
     def __init__(self, config: ModelConfig | None = None, **fields: Any):
         super().__init__()
@@ -209,51 +206,14 @@ class BaseVAE(nn.Module):
         return self.parameters()
 
     def configure_optimizers(self, lr: float = 1e-4, weight_decay: float = 0.0) -> list[torch.optim.Optimizer]:
-        """The optimizers `training_step` expects, in order: one Adam here (AdamW, decoupled
+        """The optimizers of `objectives`, in order: one Adam here (AdamW, decoupled
         weight decay as Loshchilov & Hutter 2019, when `weight_decay` > 0)."""
         return [adam(self.vae_parameters(), lr, weight_decay)]
 
-    def through(self, method: str, *args: Any) -> Any:
-        """`getattr(self, method)(*args)`; while the model trains data-parallel, run through the
-        DistributedDataParallel wrapper, so the gradients of what it returns are averaged over
-        the processes. `training_step` builds every loss it backpropagates this way."""
-        if self._parallel is None:
-            return getattr(self, method)(*args)
-        return self._parallel.call(method, *args)
-
-    def all_finite(self, loss: torch.Tensor) -> bool:
-        """Whether `loss` is finite (in every process, when training data-parallel, so that all
-        of them skip a step together)."""
-        ok = bool(torch.isfinite(loss.detach()).all())
-        return ok if self._parallel is None else self._parallel.all_true(ok)
-
-    def training_step(
-        self,
-        batch: dict[str, Any],
-        optimizers: "torch.optim.Optimizer | Iterable[torch.optim.Optimizer]",
-        step: int = 0,
-        grad_scaler: "torch.amp.GradScaler | None" = None,
-        autocast: Callable[[], ContextManager] | None = None,
-        max_grad_norm: float | None = None,
-    ) -> dict[str, float]:
-        """One optimisation step; returns the loss terms as floats.
-
-        `autocast` is a zero-argument callable giving a context for the forward pass, e.g.
-        ``functools.partial(torch.autocast, "cuda", dtype=torch.float16)``; `grad_scaler`
-        a `torch.amp.GradScaler` for fp16. Loss terms are computed in fp32 either way. When
-        the loss is not finite, no weight is changed (the caller decides to stop).
-        `max_grad_norm` clips the gradients' global norm before the step (reported as
-        "grad_norm", the norm before clipping).
-        """
-        (opt,) = _as_list(optimizers, 1, self.name)
-        opt.zero_grad(set_to_none=True)
-        with (autocast() if autocast is not None else contextlib.nullcontext()):
-            terms = self.through("loss", batch, step)
-        stepped = self.all_finite(terms["loss"]) and _backward_step(terms["loss"], opt, grad_scaler,
-                                                                     max_grad_norm, terms)
-        if grad_scaler is not None and stepped:  # update() needs the inf checks of a step taken
-            grad_scaler.update()
-        return _to_floats(terms)
+    def objectives(self) -> list["Objective"]:
+        """The losses the trainer minimises, one per optimizer of `configure_optimizers` and in
+        its order; here one, the model's `loss`."""
+        return [Objective(self, self.loss)]
 
     # -- the model -------------------------------------------------------------------
     def check_input(self, x: torch.Tensor) -> torch.Tensor:
@@ -425,13 +385,25 @@ class BaseVAE(nn.Module):
 
 
 # -- helpers shared with subclasses --------------------------------------------------------
-def _as_list(optimizers: Any, n: int, name: str) -> list[torch.optim.Optimizer]:
-    opts = [optimizers] if isinstance(optimizers, torch.optim.Optimizer) else list(optimizers)
-    if len(opts) != n:
-        raise ValueError(
-            f"{name}.training_step needs {n} optimizer(s) from model.configure_optimizers(lr), got {len(opts)}"
-        )
-    return opts
+class Objective(nn.Module):
+    """One loss of a model as a module: `forward(batch, step)` is `terms(batch, step)`, a dict of
+    scalar loss terms in which `minimises` names the one its optimizer minimises; `net` holds
+    the parameters the loss runs through.
+
+    The trainer wraps each objective in torch's DistributedDataParallel when it trains in
+    several processes, so every backward through it averages the gradients over them: nothing
+    a model writes can leave that out. A non-scalar entry (FactorVAE's codes "z") is no loss
+    term: the trainer hands it, detached, to the later objectives in their batch.
+    """
+
+    def __init__(self, net: nn.Module, terms: Callable[..., dict[str, torch.Tensor]], minimises: str = "loss"):
+        super().__init__()
+        self.net = net
+        self.terms = terms
+        self.minimises = minimises
+
+    def forward(self, batch: dict[str, Any], step: int = 0) -> dict[str, torch.Tensor]:
+        return self.terms(batch, step)
 
 
 def adam(params: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
@@ -439,33 +411,3 @@ def adam(params: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.0) -
     if weight_decay:
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     return torch.optim.Adam(params, lr=lr)
-
-
-def _backward_step(loss: torch.Tensor, opt: torch.optim.Optimizer, grad_scaler: Any,
-                   max_grad_norm: float | None = None, terms: dict | None = None) -> bool:
-    """Backward, clip the gradient norm to `max_grad_norm` (when given; the norm before clipping
-    goes to terms["grad_norm"]), and step (for a finite loss: callers check `BaseVAE.all_finite`
-    first); True."""
-    if grad_scaler is not None:
-        grad_scaler.scale(loss).backward()
-    else:
-        loss.backward()
-    if max_grad_norm is not None:
-        if grad_scaler is not None:
-            grad_scaler.unscale_(opt)
-        params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
-        norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
-        if terms is not None:
-            terms["grad_norm"] = norm.detach()
-    if grad_scaler is not None:
-        grad_scaler.step(opt)
-    else:
-        opt.step()
-    return True
-
-
-def _to_floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
-    """All terms as Python floats with a single device sync."""
-    keys = list(terms)
-    values = torch.stack([terms[k].detach().float().reshape(()) for k in keys]).tolist()
-    return dict(zip(keys, values))

@@ -9,13 +9,16 @@ D is an MLP with LeakyReLU(0.2). The paper uses 6 layers of 1000 units
 (``disc_hidden=[1000] * 5``, i.e. 5 hidden layers plus the output); the default here,
 3 x 256, trains about 20 times faster and is enough for 10-32 latents.
 
-Two optimizers (``configure_optimizers(lr)``: Adam on the VAE, Adam(disc_lr, disc_betas)
-on D, the paper's 1e-4 and (0.5, 0.9)). `training_step` does, in order:
-  1. VAE step: D's weights are frozen (requires_grad off) while the VAE loss is built, so
-     its backward reaches only the VAE and only the VAE optimizer steps;
-  2. D step: on the same batch's codes, detached, so the VAE gets no gradient; real =
-     z, fake = permute_dims(z). (The paper draws a second batch for the fake codes; we
-     permute the same batch, as common reimplementations do, saving an encoder pass.)
+Two objectives (`objectives()`) with an optimizer each (``configure_optimizers(lr)``: Adam on
+the VAE, Adam(disc_lr, disc_betas) on D, the paper's 1e-4 and (0.5, 0.9)), which the trainer
+steps in order:
+  1. the VAE (`vae_terms`): D's weights are frozen (requires_grad off) while the VAE loss is
+     built, so its backward reaches only the VAE and only the VAE optimizer steps;
+  2. D (`disc_terms`, an objective around D alone, so data-parallel training wraps D on its
+     own): on the same batch's codes, detached, so the VAE gets no gradient; real = z,
+     fake = permute_dims(z). (The paper draws a second batch for the fake codes; we permute
+     the same batch, as common reimplementations do, saving an encoder pass.)
+When the VAE loss is not finite, neither steps (the trainer's rule for every model).
 """
 
 from __future__ import annotations
@@ -29,9 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from facelib.models import losses
-from facelib.models.base import (
-    BaseVAE, ModelConfig, _as_list, _backward_step, _check_int, _check_weight, _to_floats, adam, register,
-)
+from facelib.models.base import BaseVAE, ModelConfig, Objective, _check_int, _check_weight, adam, register
 
 __all__ = ["FactorVAEConfig", "FactorVAE", "Discriminator"]
 
@@ -97,7 +98,7 @@ def _frozen(module: nn.Module):
 
 @register
 class FactorVAE(BaseVAE):
-    """FactorVAE; extras "tc_estimate" (and "disc_loss", "disc_acc" from `training_step`)."""
+    """FactorVAE; extras "tc_estimate" (and "disc_loss", "disc_acc" from the discriminator's objective)."""
 
     name = "factor-vae"
     config_class = FactorVAEConfig
@@ -111,7 +112,7 @@ class FactorVAE(BaseVAE):
 
     def configure_optimizers(self, lr: float = 1e-4, weight_decay: float = 0.0) -> list[torch.optim.Optimizer]:
         """[VAE Adam(lr) (AdamW with `weight_decay`), discriminator Adam(disc_lr, disc_betas)], the
-        order `training_step` expects."""
+        order of `objectives`."""
         c = self.config
         return [
             adam(self.vae_parameters(), lr, weight_decay),
@@ -144,26 +145,10 @@ class FactorVAE(BaseVAE):
             batch = {**batch, "x": x} if isinstance(batch, dict) else {"x": x}
             return {**self.terms(batch, x, out, step), "z": out["z"]}
 
-    def training_step(self, batch, optimizers, step=0, grad_scaler=None, autocast=None, max_grad_norm=None):
-        """VAE step then discriminator step (see the module docstring); floats out. When the VAE
-        loss is not finite neither network steps (the discriminator's terms are still reported)."""
-        vae_opt, disc_opt = _as_list(optimizers, 2, self.name)
-        ctx = autocast if autocast is not None else contextlib.nullcontext
-        vae_opt.zero_grad(set_to_none=True)
-        with ctx():
-            terms = self.through("vae_terms", batch, step)
-        z = terms.pop("z")
-        stepped = self.all_finite(terms["loss"]) and _backward_step(terms["loss"], vae_opt, grad_scaler,
-                                                                     max_grad_norm, terms)
-        disc_opt.zero_grad(set_to_none=True)
-        if stepped:
-            with ctx():
-                terms.update(self.through("disc_loss", z))
-            if self.all_finite(terms["disc_loss"]):
-                _backward_step(terms["disc_loss"], disc_opt, grad_scaler, max_grad_norm)
-        else:
-            with ctx(), torch.no_grad():
-                terms.update(self.disc_loss(z))
-        if grad_scaler is not None and stepped:  # update() needs the inf checks of a step taken
-            grad_scaler.update()
-        return _to_floats(terms)
+    def disc_terms(self, batch: dict[str, Any], step: int = 0) -> dict[str, torch.Tensor]:
+        """`disc_loss` on the codes the VAE objective handed on in `batch["z"]`."""
+        return self.disc_loss(batch["z"])
+
+    def objectives(self) -> list[Objective]:
+        """The VAE's loss (with the codes "z" for D), then D's on its own."""
+        return [Objective(self, self.vae_terms), Objective(self.discriminator, self.disc_terms, minimises="disc_loss")]

@@ -353,7 +353,8 @@ def save_checkpoint(
     """Write a checkpoint of `model` (and, for resuming, its training state) atomically.
 
     `history` may be a DataFrame (stored as a dict of lists) or a dict/list; `rng`
-    defaults to the current RNG states. Returns the path written.
+    defaults to the current RNG states; `extra` entries are stored beside these and take
+    precedence (`fit` passes its whole resume state there). Returns the path written.
     """
     path = Path(path)
     if path.exists() and path.is_dir():

@@ -5,7 +5,8 @@ Example: ``python -m facelib train --model beta-vae --beta 4 --data olivetti --e
 ``--nproc 2`` (the processes share every global batch; rank 0 prints and writes). It is a
 thin layer over `fit` (same code path as the notebooks); model config fields without their
 own flag go through ``--set key=value`` (values parsed as JSON when they parse, e.g.
-``--set blocks='{"identity": 16}'``), loader options through ``--data-option key=value``.
+``--set blocks='{"identity": 16}'``), loader options through ``--data-option key=value``. ``--snapshots`` / ``--tensorboard``
+add the shipped callbacks (PNGs of reconstructions and samples, TensorBoard logs) to OUT.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from facelib.models import build_model, units
 from facelib.utils import seed_everything
 
 from . import distributed
+from .callbacks import Snapshots, TensorBoard
 from .config import LR_SCHEDULES, PRECISIONS, TrainConfig
 from .engine import check_out_folder, describe_checkpoint, fit
 
@@ -67,6 +69,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="random translations of the training faces by up to this many pixels")
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay, help="AdamW weight decay")
     parser.add_argument("--no-best", action="store_true", help="do not keep best.pt (lowest validation loss)")
+    parser.add_argument("--snapshots", action="store_true",
+                        help="each epoch, reconstructions and prior samples of 8 fixed faces as PNGs in OUT/snapshots")
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="log every loss term and those images to OUT/tensorboard "
+                             "(needs pip install 'facelib[tensorboard]')")
     parser.add_argument("--architecture", default=None,
                         help="encoder/decoder pair: small (default) or resnet (set its options with "
                              "--set architecture_options='{\"width\": 32}')")
@@ -132,6 +139,14 @@ def main_from_args(args: argparse.Namespace) -> int:
         return 1
 
 
+def _callbacks(args: argparse.Namespace) -> list:
+    """--snapshots / --tensorboard as fit's callbacks (both write into --out)."""
+    asked = [flag for flag, on in (("--snapshots", args.snapshots), ("--tensorboard", args.tensorboard)) if on]
+    if asked and args.out is None:
+        raise ValueError(f"{' and '.join(asked)} write into the run folder: give --out")
+    return ([Snapshots()] if args.snapshots else []) + ([TensorBoard()] if args.tensorboard else [])
+
+
 def _train(args: argparse.Namespace, data_options: dict[str, Any], model_fields: dict[str, Any]) -> int:
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, device=args.device,
@@ -145,6 +160,7 @@ def _train(args: argparse.Namespace, data_options: dict[str, Any], model_fields:
         max_shift=args.max_shift, weight_decay=args.weight_decay, keep_best=not args.no_best,
     )
     check_out_folder(config)  # refuse an existing run before the (slow) data loading
+    callbacks = _callbacks(args)
     params = _loader_params(args.data)
     if args.image_size is not None:
         for key in ("size", "image_size"):
@@ -182,7 +198,7 @@ def _train(args: argparse.Namespace, data_options: dict[str, Any], model_fields:
     main_rank = distributed.from_environment().is_main
     if args.out is None and main_rank:
         print("facelib train: no --out given, so no checkpoint is written", file=sys.stderr)
-    result = fit(model, dataset, config)
+    result = fit(model, dataset, config, callbacks=callbacks)
     if result.rank:
         return 0  # rank 0 reports for every process
 

@@ -11,9 +11,10 @@ Two ways in, one code path:
 Every process holds the whole in-memory data set and the same batch plan (it depends on the
 seed and epoch only); each takes its share of every global batch (`Ranks.shard`: a slice of
 the images, or of the groups for grouped batches, so a group stays on one rank). The model
-is wrapped in DistributedDataParallel (`data_parallel`), and `BaseVAE.through` sends the
-losses a `training_step` backpropagates through it, so gradients are averaged over the
-ranks; FactorVAE's two optimizers each step on their own pass through the wrapper. The loss
+objectives (`BaseVAE.objectives()`: modules whose forward returns the loss terms) are each
+wrapped in torch's DistributedDataParallel (`data_parallel`), so every backward the training
+step takes through one averages its gradients over the ranks; FactorVAE's discriminator is
+an objective of its own, with its own wrapper. The loss
 terms of a step are averaged over the ranks (weighted by images) before they enter the
 history, so the history reads as one process with the same global batch would write it,
 up to the reparameterisation noise, which each rank draws from its own seed. Rank 0 alone
@@ -24,14 +25,13 @@ processes is exact. At the end the ranks check that they hold the same weights.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import copy
 import datetime
 import os
 import socket
 import traceback
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import torch
 import torch.multiprocessing as mp
@@ -213,47 +213,23 @@ def check_batches(config: Any, grouping: Any, ranks: Ranks) -> None:
             f"{ranks.world_size} (each process takes its share of every batch), or fewer processes")
 
 
-class _Calls(nn.Module):
-    """What DistributedDataParallel wraps: `forward(method, *args)` calls `model.<method>(*args)`."""
+def data_parallel(objectives: list[nn.Module], optimizers: list[torch.optim.Optimizer], ranks: Ranks,
+                  device: torch.device) -> list[nn.Module]:
+    """Each objective wrapped in DistributedDataParallel (unchanged in one process), which
+    averages the gradients of every backward through it over the ranks.
 
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, method: str, *args: Any) -> Any:
-        return getattr(self.model, method)(*args)
-
-
-class _Parallel:
-    """What `BaseVAE.through` / `all_finite` use while the model trains data-parallel."""
-
-    def __init__(self, ddp: nn.Module, ranks: Ranks):
-        self.ddp, self.ranks = ddp, ranks
-
-    def call(self, method: str, *args: Any) -> Any:
-        return self.ddp(method, *args)
-
-    def all_true(self, ok: bool) -> bool:
-        return self.ranks.all_true(ok)
-
-
-@contextlib.contextmanager
-def data_parallel(model: nn.Module, ranks: Ranks, device: torch.device, n_optimizers: int) -> Iterator[None]:
-    """Wrap `model` in DistributedDataParallel for the duration (nothing in one process).
-
-    A model with several optimizers (FactorVAE) updates a part of itself on each pass, so
-    the wrapper looks for the parameters a pass did not use.
+    A wrapper syncs only the parameters its own optimizer steps: FactorVAE's VAE loss runs
+    through the frozen discriminator, which the discriminator's objective trains.
     """
     if not ranks.active:
-        yield
-        return
-    ddp = DistributedDataParallel(_Calls(model), device_ids=[device.index] if device.type == "cuda" else None,
-                                  find_unused_parameters=n_optimizers > 1)
-    model._parallel = _Parallel(ddp, ranks)
-    try:
-        yield
-    finally:
-        model._parallel = None
+        return list(objectives)
+    wrapped = []
+    for objective, opt in zip(objectives, optimizers, strict=True):
+        stepped = {id(p) for group in opt.param_groups for p in group["params"]}
+        others = [name for name, p in objective.named_parameters() if id(p) not in stepped]
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(objective, others)
+        wrapped.append(DistributedDataParallel(objective, device_ids=[device.index] if device.type == "cuda" else None))
+    return wrapped
 
 
 # -- fit(nproc=N): local processes ----------------------------------------------------------
@@ -264,12 +240,12 @@ def _free_port() -> int:
 
 
 def _spawned_rank(rank: int, fit: Callable[..., Any], world: int, port: int, model: nn.Module, dataset: Any,
-                  config: Any, queue: Any) -> None:
+                  config: Any, callbacks: list, queue: Any) -> None:
     os.environ.update({"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world),
                        "LOCAL_WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
     model = copy.deepcopy(model)  # its own weights: spawn hands every process the same shared memory
     try:
-        result = fit(model, dataset, config)
+        result = fit(model, dataset, config, callbacks=callbacks)
     except BaseException as exc:
         try:
             queue.put(("error", rank, exc, traceback.format_exc()))
@@ -286,17 +262,18 @@ def _spawned_rank(rank: int, fit: Callable[..., Any], world: int, port: int, mod
         }, ""))
 
 
-def spawn_fit(fit: Callable[..., Any], model: nn.Module, dataset: Any, config: Any) -> dict[str, Any]:
+def spawn_fit(fit: Callable[..., Any], model: nn.Module, dataset: Any, config: Any,
+              callbacks: list = ()) -> dict[str, Any]:
     """Run `fit` (the engine's, passed in: it pickles by reference) in `config.nproc` local processes
-    (gloo or NCCL); rank 0's outcome as a dict (state_dict, history, ...), or the first error a
-    rank raised, raised here."""
+    (gloo or NCCL) with `callbacks` (rank 0 calls them); rank 0's outcome as a dict (state_dict,
+    history, ...), or the first error a rank raised, raised here."""
     nproc = int(config.nproc)
     threads = config.num_threads or max(1, (os.cpu_count() or 1) // nproc)
     child_config = config.replace(nproc=None, num_threads=threads)
     queue = mp.get_context("spawn").SimpleQueue()
     messages: list[tuple] = []
     processes = mp.start_processes(_spawned_rank, args=(fit, nproc, _free_port(), model.to("cpu"), dataset, child_config,
-                                                        queue), nprocs=nproc, join=False, start_method="spawn")
+                                                        list(callbacks), queue), nprocs=nproc, join=False, start_method="spawn")
     try:
         while True:  # read while they run: a large result would fill the pipe and block its writer
             while not queue.empty():

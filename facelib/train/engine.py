@@ -2,8 +2,9 @@
 
 Built for in-memory face sets on a CPU first: the uint8 images are indexed with a
 seeded permutation per batch and turned into floats there (no DataLoader, no
-per-image Python work), and the model's own `training_step` does the update (so
-FactorVAE's two-optimizer step is the model's business). Around it the loop adds
+per-image Python work). A step (`train_step`) minimises each of the model's objectives
+(`model.objectives()`, one per optimizer) in turn, each in torch's DistributedDataParallel
+when data-parallel, so gradient averaging is torch's, not the model's. Around it the loop adds
 device and precision choice, a validation split, history, checkpoints, exact
 resume and a NaN/inf guard.
 """
@@ -18,7 +19,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 import torch
@@ -28,6 +29,7 @@ from facelib.utils import seed_everything, select_device
 
 from . import distributed
 from .batches import _epoch_plan, _Feeder, _grouping, _seed_for, _split, _val_plan
+from .callbacks import EpochEnd
 from .checkpoint import (
     CheckpointError,
     checkpoint_complete,
@@ -43,7 +45,7 @@ from .checkpoint import (
 from .config import SPLIT_FIELDS, TrainConfig, kl_weight, lr_factor
 from .precision import _channels_last, _Precision, resolve_precision
 
-__all__ = ["fit", "FitResult", "TrainingDivergedError", "check_out_folder", "CHECKPOINT_NAME", "BEST_NAME", "describe_checkpoint"]
+__all__ = ["fit", "train_step", "FitResult", "TrainingDivergedError", "check_out_folder", "CHECKPOINT_NAME", "BEST_NAME", "describe_checkpoint"]
 
 #: File name of the checkpoint inside a run folder.
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -162,9 +164,8 @@ def _evaluate(model, feeder, plan, autocast, step: int, seed: int, device: torch
     model.eval()
     sums: dict[str, torch.Tensor] = {}
     count = 0
-    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
     try:
-        with torch.random.fork_rng(devices=devices), torch.inference_mode():
+        with _forked_rng(device), torch.inference_mode():
             torch.manual_seed(seed)
             for item in plan:
                 item = ranks.shard(item)
@@ -187,6 +188,12 @@ def _evaluate(model, feeder, plan, autocast, step: int, seed: int, device: torch
         total = ranks.sum(torch.stack([torch.tensor(float(count))] + [sums[k].cpu().double() if k in sums else torch.tensor(0.0) for k in keys]))
         count, sums = float(total[0]), dict(zip(keys, total[1:]))
     return {f"val_{k}": float(v) / count for k, v in sums.items()}
+
+
+def _forked_rng(device: torch.device):
+    """torch's RNG (CPU, and `device` on CUDA) forked for the block: what runs there leaves the training's alone."""
+    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    return torch.random.fork_rng(devices=devices)
 
 
 def _lr(optimizers: list[torch.optim.Optimizer]) -> float:
@@ -248,8 +255,13 @@ def _data_mismatch(stored: dict[str, Any], dataset: Any) -> list[str]:
 
 
 # -- fit -----------------------------------------------------------------------------------------
-def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None, **overrides: Any) -> FitResult:
+def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None, *,
+        callbacks: Sequence[Callable[[EpochEnd], Any]] = (), **overrides: Any) -> FitResult:
     """Train `model` in place on `dataset` (a FaceDataset); keyword overrides change config fields.
+
+    `callbacks` are called after each epoch with an `EpochEnd` (`facelib.train.callbacks`:
+    `Snapshots`, `TensorBoard`, or any callable); they never change the training and are not
+    stored in the checkpoint.
 
     The model is moved to the chosen device (channels-last where that is faster) and left
     there in eval mode. Global RNGs are seeded from `config.seed`, so a run is reproducible.
@@ -269,13 +281,18 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
     images = getattr(dataset, "images", None)
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
         raise TypeError("dataset must be a facelib FaceDataset (uint8 images N x C x H x W); use facelib.data.load")
-    if not hasattr(model, "training_step") or not hasattr(model, "configure_optimizers"):
+    if not hasattr(model, "objectives") or not hasattr(model, "configure_optimizers"):
         raise TypeError(f"{type(model).__name__} is not a facelib model; build one with facelib.models.build_model")
     _check_model_fits_data(model, dataset)
+    callbacks = list(callbacks)
+    for callback in callbacks:
+        if not callable(callback):
+            raise TypeError(f"callbacks must be callables taking an EpochEnd (facelib.train.callbacks), "
+                            f"got {type(callback).__name__}")
 
     ranks = distributed.from_environment()
     if config.nproc and config.nproc > 1 and not ranks.active:
-        return _fit_spawned(model, dataset, config)
+        return _fit_spawned(model, dataset, config, callbacks)
     device = distributed.device_for(select_device(config.device), ranks)
     precision = _Precision.on(config.precision, device)
     channels_last = _channels_last(config, device, precision.amp_dtype)
@@ -283,17 +300,17 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
     distributed.process_group(ranks, device)
     with _run_folder_lock(ckpt_path, ranks), _threads(config.num_threads):
         ckpt_path = check_out_folder(config)  # again: another run may have finished meanwhile
-        return _Loop(model, dataset, config, device, precision, channels_last, ckpt_path, ranks).run()
+        return _Loop(model, dataset, config, device, precision, channels_last, ckpt_path, ranks, callbacks).run()
 
 
-def _fit_spawned(model: torch.nn.Module, dataset: Any, config: TrainConfig) -> FitResult:
+def _fit_spawned(model: torch.nn.Module, dataset: Any, config: TrainConfig, callbacks: list) -> FitResult:
     """`fit` in `config.nproc` local processes; rank 0's weights and history land here."""
     check_out_folder(config)  # fail before starting any process
     distributed.check_batches(config, _grouping(model, dataset, config), distributed.Ranks(world_size=config.nproc))
     if select_device(config.device).type == "cuda" and config.nproc > torch.cuda.device_count():
         raise ValueError(f"nproc={config.nproc} processes on CUDA need as many GPUs, this machine has "
                          f"{torch.cuda.device_count()}; use nproc={torch.cuda.device_count()} or device='cpu'")
-    out = distributed.spawn_fit(fit, model, dataset, config)
+    out = distributed.spawn_fit(fit, model, dataset, config, callbacks)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in out["state_dict"].items()})
     device = torch.device(out["device"])
     model.to(device)
@@ -334,7 +351,8 @@ def _threads(n: int | None):
 
 @dataclass
 class _Progress:
-    """Where a run stands: what a checkpoint stores and a resume restores."""
+    """Where a run stands (saved and restored with the rest of the resume state by
+    `_Loop._training_state` / `_Loop._restore_training_state`)."""
 
     epoch: int = 0  # epochs finished before this run's first
     batch: int = 0  # first batch of that epoch still to train
@@ -345,27 +363,6 @@ class _Progress:
     step_history: list[dict[str, Any]] = field(default_factory=list)
     best_val_loss: float = math.inf  # of the model in best.pt (keep_best)
     best_epoch: int = 0
-
-    def state(self, batch_in_epoch: int, partial_row: bool) -> dict[str, Any]:
-        """What a checkpoint stores of the run's position (beside weights, optimizers, RNG)."""
-        return {"batch": batch_in_epoch, "partial_row": partial_row, "sums": dict(self.sums), "seen": self.seen,
-                "best_val_loss": self.best_val_loss, "best_epoch": self.best_epoch}
-
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any]) -> "_Progress":
-        """The position a checkpoint's `state` recorded (the inverse of `state`)."""
-        position = ckpt.get("position") or {}
-        hist = ckpt.get("history") or {}
-        progress = cls(epoch=int(ckpt.get("epoch", 0)), batch=int(position.get("batch", 0)),
-                       step=int(ckpt.get("step", 0)),
-                       history=pd.DataFrame(hist).to_dict(orient="records") if hist else [],
-                       step_history=list(ckpt.get("step_history") or []),
-                       best_val_loss=float(position.get("best_val_loss", math.inf)),
-                       best_epoch=int(position.get("best_epoch", 0)))
-        if progress.batch:
-            progress.sums = dict(position.get("sums") or {})
-            progress.seen = int(position.get("seen", 0))
-        return progress
 
 
 def _check_resumable(ckpt: dict[str, Any], ckpt_path: Path, config: TrainConfig, dataset: Any) -> None:
@@ -389,35 +386,72 @@ def _check_resumable(ckpt: dict[str, Any], ckpt_path: Path, config: TrainConfig,
         )
 
 
-def _restore(ckpt: dict[str, Any], ckpt_path: Path, model, optimizers, scaler, config: TrainConfig,
-             ranks: distributed.Ranks) -> _Progress:
-    """Load a checkpoint's weights, optimizer/scaler/RNG states; the progress to continue from.
-    (Learning rates need no restoring: each step sets them from the config, `lr_factor`.)"""
-    load_state_into(model, ckpt)
-    states = ckpt.get("optimizer_states") or []
-    if len(states) != len(optimizers):
-        raise CheckpointError(f"{ckpt_path} holds {len(states)} optimizer state(s), the model uses {len(optimizers)}")
-    for opt, state in zip(optimizers, states):
-        opt.load_state_dict(state)
-    if scaler is not None and ckpt.get("grad_scaler"):
-        scaler.load_state_dict(ckpt["grad_scaler"])
-    progress = _Progress.from_checkpoint(ckpt)
-    per_rank = ckpt.get("rank_rng_states") or []
-    if ranks.active and len(per_rank) != ranks.world_size:
-        warnings.warn(f"{ckpt_path} was written by {max(len(per_rank), 1)} process(es), this run has "
-                      f"{ranks.world_size}; it continues with the same batches but other sampling noise, "
-                      "so it is not bit-identical to an uninterrupted run", stacklevel=3)
-    set_rng_states(per_rank[ranks.rank] if len(per_rank) == ranks.world_size and ranks.active
-                   else ckpt.get("rng_states") or {})
-    return progress
+def train_step(objectives: list[torch.nn.Module], batch: dict[str, Any],
+               optimizers: "torch.optim.Optimizer | list[torch.optim.Optimizer]", step: int = 0, *,
+               grad_scaler: "torch.amp.GradScaler | None" = None, autocast: Callable[[], Any] | None = None,
+               max_grad_norm: float | None = None,
+               ranks: distributed.Ranks = distributed.Ranks()) -> dict[str, float]:
+    """One optimisation step: for each objective (`model.objectives()`, or their data-parallel
+    wrappers) with its optimizer in turn: the loss terms, backward, clipping, the step.
+    Returns every term as a float.
+
+    `autocast` is a zero-argument callable giving the forward pass's context (None in fp32),
+    `grad_scaler` a `torch.amp.GradScaler` for fp16. When an objective's loss is not finite
+    (in any process), neither it nor a later objective steps, so no weight changes (the caller
+    decides to stop); the later terms are still computed for the report. `max_grad_norm`
+    clips each objective's gradient norm; the first objective's norm before clipping is
+    reported as "grad_norm".
+    """
+    objectives = list(objectives)
+    optimizers = [optimizers] if isinstance(optimizers, torch.optim.Optimizer) else list(optimizers)
+    if len(optimizers) != len(objectives):
+        raise ValueError(f"the model needs {len(objectives)} optimizer(s) from model.configure_optimizers(lr), "
+                         f"got {len(optimizers)}")
+    terms: dict[str, torch.Tensor] = {}
+    stepping, stepped = True, False
+    for i, (objective, opt) in enumerate(zip(objectives, optimizers)):
+        minimises = getattr(objective, "module", objective).minimises  # DDP keeps the objective in .module
+        opt.zero_grad(set_to_none=True)
+        with (autocast() if autocast is not None else contextlib.nullcontext()), torch.set_grad_enabled(stepping):
+            out = objective(batch, step)
+        batch = {**batch, **{k: v.detach() for k, v in out.items() if v.ndim}}  # FactorVAE's codes, for D
+        out = {k: v for k, v in out.items() if not v.ndim}
+        loss = out[minimises]
+        stepping = stepping and ranks.all_true(bool(torch.isfinite(loss.detach())))
+        if stepping:
+            (grad_scaler.scale(loss) if grad_scaler is not None else loss).backward()
+            if max_grad_norm is not None:
+                if grad_scaler is not None:
+                    grad_scaler.unscale_(opt)
+                params = [p for group in opt.param_groups for p in group["params"] if p.grad is not None]
+                norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+                if i == 0:
+                    out["grad_norm"] = norm.detach()
+            if grad_scaler is not None:
+                grad_scaler.step(opt)
+            else:
+                opt.step()
+            stepped = True
+        terms.update(out)
+    if grad_scaler is not None and stepped:  # update() needs the inf checks of a step taken
+        grad_scaler.update()
+    return _floats(terms)
+
+
+def _floats(terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    """All terms as Python floats with a single device sync."""
+    keys = list(terms)
+    values = torch.stack([terms[k].detach().float().reshape(()) for k in keys]).tolist()
+    return dict(zip(keys, values))
 
 
 class _Loop:
     """One training run of `fit`: set up, then epochs of steps, validation and checkpoints."""
 
     def __init__(self, model, dataset, config: TrainConfig, device: torch.device, precision: _Precision,
-                 channels_last: bool, ckpt_path: Path | None, ranks: distributed.Ranks):
+                 channels_last: bool, ckpt_path: Path | None, ranks: distributed.Ranks, callbacks: list):
         self.model, self.dataset, self.config, self.device = model, dataset, config, device
+        self.callbacks = callbacks
         self.precision, self.channels_last, self.ckpt_path, self.ranks = precision, channels_last, ckpt_path, ranks
         self.grouping = _grouping(model, dataset, config)
         distributed.check_batches(config, self.grouping, ranks)
@@ -436,8 +470,7 @@ class _Loop:
         self.optimizers = list(model.configure_optimizers(config.lr, **(
             {"weight_decay": config.weight_decay} if config.weight_decay else {})))
         self.base_lrs = [[g["lr"] for g in opt.param_groups] for opt in self.optimizers]
-        self.progress = (_restore(resume_from, self.ckpt_path, model, self.optimizers, self.precision.scaler,
-                                  config, self.ranks) if resume_from is not None else _Progress())
+        self.progress = self._restore_training_state(resume_from) if resume_from is not None else _Progress()
         self.last_ckpt = self.ckpt_path if resume_from is not None else None
         if resume_from is None and self.best_path is not None and self.best_path.exists() and self.ranks.is_main:
             self.best_path.unlink()  # the replaced run's (check_out_folder allowed the overwrite)
@@ -447,15 +480,15 @@ class _Loop:
         total = min(config.epochs * plan_len, config.max_steps or config.epochs * plan_len)
         self.total_steps = total
         self.bar = _make_bar(total, min(self.progress.step, total), _show_progress(config) and self.ranks.is_main)
+        self.objectives = distributed.data_parallel(model.objectives(), self.optimizers, self.ranks, self.device)
         model.train()
         try:
-            with distributed.data_parallel(model, self.ranks, self.device, len(self.optimizers)):
-                for epoch in range(self.progress.epoch, config.epochs):
-                    if self._max_steps_reached():
-                        self.stopped = "max_steps"
-                        break
-                    if not self._epoch(epoch):
-                        break
+            for epoch in range(self.progress.epoch, config.epochs):
+                if self._max_steps_reached():
+                    self.stopped = "max_steps"
+                    break
+                if not self._epoch(epoch):
+                    break
         finally:
             if self.bar is not None:
                 self.bar.close()
@@ -520,7 +553,19 @@ class _Loop:
                 raise self._diverged(epoch, {f"weights of {bad}": float("nan")}, "end of epoch", progress.step)
             self._checkpoint(epoch if partial else epoch + 1, b_index if partial else 0, partial,
                              completed=(epoch + 1 == config.epochs and not partial) or done_steps)
+        self._call_back(epoch)
         return not partial
+
+    def _call_back(self, epoch: int) -> None:
+        """The callbacks, on rank 0 and a forked RNG, so they never change the training."""
+        if not self.callbacks or not self.ranks.is_main:
+            return
+        end = EpochEnd(model=self.model, dataset=self.dataset, epoch=epoch + 1, step=self.progress.step,
+                       row=dict(self.progress.history[-1]), out=Path(self.config.out) if self.config.out else None)
+        with _forked_rng(self.device):
+            for callback in self.callbacks:
+                callback(end)
+        self.model.train()
 
     def _step(self, epoch: int, item: Any, b_index: int, n_batches: int) -> int:
         """One optimizer step on this rank's share of a batch; returns the global batch's images."""
@@ -535,9 +580,8 @@ class _Loop:
         for opt, bases in zip(self.optimizers, self.base_lrs):
             for group, base in zip(opt.param_groups, bases):
                 group["lr"] = base * factor
-        clip = {"max_grad_norm": config.max_grad_norm} if config.max_grad_norm is not None else {}
-        terms = self.model.training_step(batch, self.optimizers, progress.step, grad_scaler=self.precision.scaler,
-                                         autocast=self.precision.autocast, **clip)
+        terms = train_step(self.objectives, batch, self.optimizers, progress.step, grad_scaler=self.precision.scaler,
+                           autocast=self.precision.autocast, max_grad_norm=config.max_grad_norm, ranks=self.ranks)
         terms, n = self.ranks.mean_terms({k: float(v) for k, v in terms.items()}, batch["x"].shape[0])
         if not _finite(terms):
             raise self._diverged(epoch, terms, f"batch {b_index + 1} of {n_batches}", progress.step + 1)
@@ -573,29 +617,76 @@ class _Loop:
     def _checkpoint(self, epochs_done: int, batch_in_epoch: int, partial_row: bool, completed: bool) -> None:
         if self.ckpt_path is None:
             return
-        per_rank = self.ranks.gather(rng_states()) if self.ranks.active else None  # every rank takes part
+        state = self._training_state(epochs_done, batch_in_epoch, partial_row)  # every rank takes part
         if not self.ranks.is_main:
             self.last_ckpt = self.ckpt_path
             return
-        config, progress, scaler = self.config, self.progress, self.precision.scaler
-        hist_df = pd.DataFrame(progress.history)
+        config = self.config
         save_checkpoint(
-            self.ckpt_path, self.model, optimizers=self.optimizers, train_config=config, history=hist_df,
-            epoch=epochs_done, step=progress.step, dataset=self.dataset, rng=rng_states(),
+            self.ckpt_path, self.model, train_config=config, dataset=self.dataset,
             extra={
+                **state,
                 "completed": completed,
                 "planned": {"epochs": config.epochs, "max_steps": config.max_steps},
-                "position": progress.state(batch_in_epoch, partial_row),
-                "grad_scaler": scaler.state_dict() if scaler is not None else None,
-                "step_history": progress.step_history,
                 "precision": self.precision.name,
                 "device": str(self.device),
                 "world_size": self.ranks.world_size,
-                **({"rank_rng_states": per_rank} if per_rank is not None else {}),
             },
         )
-        hist_df.to_csv(self.ckpt_path.with_name("history.csv"), index=False)
+        pd.DataFrame(self.progress.history).to_csv(self.ckpt_path.with_name("history.csv"), index=False)
         self.last_ckpt = self.ckpt_path
+
+    # -- the resume state: one dictionary, written and read by this pair ------------------
+    def _training_state(self, epochs_done: int, batch_in_epoch: int, partial_row: bool) -> dict[str, Any]:
+        """Everything a resume restores beside the weights, one entry per piece of training state;
+        the checkpoint stores these entries, `_restore_training_state` reads them back. A new
+        piece (a scheduler, say) is one entry here and one there. (Learning rates need none:
+        each step sets them from the config, `lr_factor`.) A collective when data-parallel."""
+        progress, scaler = self.progress, self.precision.scaler
+        return {
+            "epoch": epochs_done,
+            "step": progress.step,
+            "position": {"batch": batch_in_epoch, "partial_row": partial_row, "sums": dict(progress.sums),
+                         "seen": progress.seen, "best_val_loss": progress.best_val_loss,
+                         "best_epoch": progress.best_epoch},
+            "history": pd.DataFrame(progress.history).to_dict(orient="list"),
+            "step_history": progress.step_history,
+            "optimizer_states": [opt.state_dict() for opt in self.optimizers],
+            "grad_scaler": scaler.state_dict() if scaler is not None else None,
+            "rng_states": rng_states(),
+            **({"rank_rng_states": self.ranks.gather(rng_states())} if self.ranks.active else {}),
+        }
+
+    def _restore_training_state(self, ckpt: dict[str, Any]) -> _Progress:
+        """Load the weights and what `_training_state` stored; the progress to continue from."""
+        path, ranks = self.ckpt_path, self.ranks
+        load_state_into(self.model, ckpt)
+        position = ckpt.get("position") or {}
+        history = ckpt.get("history") or {}
+        mid_epoch = bool(position.get("batch", 0))
+        progress = _Progress(
+            epoch=int(ckpt.get("epoch", 0)), batch=int(position.get("batch", 0)), step=int(ckpt.get("step", 0)),
+            sums=dict(position.get("sums") or {}) if mid_epoch else {},
+            seen=int(position.get("seen", 0)) if mid_epoch else 0,
+            history=pd.DataFrame(history).to_dict(orient="records") if history else [],
+            step_history=list(ckpt.get("step_history") or []),
+            best_val_loss=float(position.get("best_val_loss", math.inf)),
+            best_epoch=int(position.get("best_epoch", 0)))
+        states = ckpt.get("optimizer_states") or []
+        if len(states) != len(self.optimizers):
+            raise CheckpointError(f"{path} holds {len(states)} optimizer state(s), the model uses {len(self.optimizers)}")
+        for opt, state in zip(self.optimizers, states):
+            opt.load_state_dict(state)
+        if self.precision.scaler is not None and ckpt.get("grad_scaler"):
+            self.precision.scaler.load_state_dict(ckpt["grad_scaler"])
+        per_rank = ckpt.get("rank_rng_states") or []
+        if ranks.active and len(per_rank) != ranks.world_size:
+            warnings.warn(f"{path} was written by {max(len(per_rank), 1)} process(es), this run has "
+                          f"{ranks.world_size}; it continues with the same batches but other sampling noise, "
+                          "so it is not bit-identical to an uninterrupted run", stacklevel=3)
+        set_rng_states(per_rank[ranks.rank] if ranks.active and len(per_rank) == ranks.world_size
+                       else ckpt.get("rng_states") or {})
+        return progress
 
     def _keep_best(self, epoch: int, val: dict[str, float]) -> None:
         """Write best.pt when this epoch's validation loss is the lowest so far (`keep_best`)."""

@@ -72,7 +72,7 @@ class _Precision:
 
     @property
     def autocast(self):
-        """The zero-argument autocast factory `training_step` takes, or None for fp32."""
+        """The zero-argument autocast factory `train_step` takes, or None for fp32."""
         if self.amp_dtype is None:
             return None
         return lambda: torch.autocast(device_type=self.device_type, dtype=self.amp_dtype)
