@@ -202,7 +202,7 @@ def peer_rows(data: FaceDataset, pairs: int, epochs: int, batch: int) -> pd.Data
         ratios = np.array(a) / np.array(b)
         for lib, values in (("facelib fit", a), ("pythae TrainingPipeline", b)):
             med = float(np.median(values))
-            rows.append({"configuration": f"peer: {lib}, {network} network", "images_per_s": med,
+            rows.append({"configuration": f"peer: {lib}, {network} network", "peer": True, "images_per_s": med,
                          "images_per_s_min": float(np.min(values)), "images_per_s_max": float(np.max(values)),
                          "x_pythae": float(np.median(ratios)) if lib == "facelib fit" else 1.0,
                          "pairs": pairs, "gflops": flops * med / batch / 1e9,

@@ -151,7 +151,7 @@ def render_readme(text: str, folder: str | os.PathLike | None = None,
         if m["where"]:  # only the rows whose boolean column `where` is true (e.g. the chosen settings)
             if m["where"] not in source.columns:
                 raise ValueError(f"results block {m['name']!r}: no column {m['where']!r} to select rows with")
-            source = source[source[m["where"]].astype(bool)]
+            source = source[source[m["where"]].fillna(False).astype(bool)]  # an empty cell is false
         table = markdown(source, m["columns"].split(","))
         return f"{m.group(1)}{table}\n{m.group(6)}"
 
