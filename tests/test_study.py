@@ -287,6 +287,38 @@ def test_train_recipe_trains_every_zoo_recipe_one_way_at_the_profiles_scale(tmp_
         s.train_recipe("lfw-beta-vae-b4")
 
 
+def test_train_recipe_trains_a_recipe_exactly_as_the_zoo_does(tmp_path):
+    """Study.train_recipe and zoo.train are one path (`recipes.prepare`): the run's recipe keeps
+    the recipe's batch size and lr (not the profile's), its epochs become the recipe's steps, and
+    both give the same training identity and, built under the seed whatever ran before, the same
+    weights."""
+    from facelib import zoo
+    from facelib.train import load_checkpoint
+    from facelib.train.checkpoint import checkpoint_identity, dataset_digest, model_config_dict, run_identity
+    from facelib.zoo import recipes
+
+    name = "synthetic-beta-vae-b4"
+    s = study.start("05_t", run_dir=tmp_path, epochs=2, n_images=64, image_size=32, n_identities=4, latent_dim=4,
+                    batch_size=16, lr=0.5, seed=3)
+    r, base = s.recipe(name), recipes.RECIPES[name]
+    assert (r.batch_size, r.lr, r.seed, r.steps) == (base.batch_size, base.lr, 3, 2)  # 2 epochs of 64 at 64
+    torch.manual_seed(123)  # the caller's generator must not reach the initial weights
+    model, history = s.train_recipe(name)
+    assert int(history["step"].iloc[-1]) == r.steps
+    stored = load_checkpoint(s.models[-1]["checkpoint"])
+    assert {k: stored["train_config"][k] for k in ("max_steps", "batch_size", "lr", "seed")} == {
+        "max_steps": 2, "batch_size": base.batch_size, "lr": base.lr, "seed": 3}
+
+    data = recipes.build_data(r)
+    fresh, config = recipes.prepare(r, data)
+    assert model_config_dict(fresh) == model_config_dict(model)
+    assert checkpoint_identity(stored) == run_identity(fresh.name, model_config_dict(fresh), config, dataset_digest(data))
+    torch.manual_seed(456)
+    zoo_model = zoo.train(r, data).model
+    for (k, a), b in zip(model.state_dict().items(), zoo_model.state_dict().values()):
+        assert torch.equal(a.cpu(), b.cpu()), k
+
+
 def _stand_in_lfw(name, subset="train", size=64, color=True, people=False, **_):
     """Faces of 6 people (4 images each with people=True or from "lfw-people", every image of each
     person, as the real loaders give; else 2), for the LFW study plumbing."""
