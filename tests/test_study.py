@@ -26,12 +26,44 @@ def faces():
 
 
 def test_start_records_parameters_and_versions(tmp_path, capsys):
-    s = study.start("01_test", "quick", tmp_path, seed=3, epochs=None, latent_dim=5)
+    s = study.start("01_test", profile="quick", run_dir=tmp_path, seed=3, epochs=None, latent_dim=5)
     assert s["epochs"] == PROFILES["quick"]["epochs"] and s["latent_dim"] == 5 and s["seed"] == 3
     record = json.loads((tmp_path / "parameters" / "01_test.json").read_text())
     assert record["parameters"]["latent_dim"] == 5
     assert record["versions"]["torch"].startswith(torch.__version__.split("+")[0])
     assert "profile=quick" in capsys.readouterr().out
+
+
+def test_start_reads_the_parameters_from_a_notebooks_namespace(tmp_path):
+    """A notebook names each parameter once (its parameters cell) and passes globals(): the run's
+    parameters and the profile's names are taken, anything else (imports, notebook-only
+    settings) is not; keywords override."""
+    namespace = {"profile": "full", "run_dir": tmp_path, "seed": 3, "device": "cpu", "latent_dim": 5,
+                 "epochs": None, "np": np, "n_preview": 7, "channels": 3}
+    s = study.start("01_ns", namespace, channels=1)
+    assert s.params == {"device": "cpu", "latent_dim": 5, "epochs": PROFILES["full"]["epochs"], "channels": 1,
+                        "profile": "full", "seed": 3}
+    assert s.run_dir == tmp_path and (tmp_path / "parameters" / "01_ns.json").exists()
+    assert study.start("01_ns", {})["profile"] == "quick"
+
+
+def test_every_notebook_names_its_parameters_once():
+    """The parameters cell is the one place: `study.start` gets globals(), and no parameter of the
+    cell is named again in the call."""
+    import ast
+
+    import nbformat
+
+    for path in sorted(Path(__file__).parents[1].glob("notebooks/0*.ipynb")):
+        cells = nbformat.read(path, as_version=4).cells
+        names = {t.id for c in cells if "parameters" in c.metadata.get("tags", [])
+                 for node in ast.parse(c.source).body if isinstance(node, ast.Assign) for t in node.targets}
+        calls = [n for c in cells if c.cell_type == "code" and "study.start(" in c.source
+                 for n in ast.walk(ast.parse(c.source)) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "start"]
+        assert len(calls) == 1, path.name
+        call = calls[0]
+        assert [ast.unparse(a) for a in call.args[1:]] == ["globals()"], path.name
+        assert not names & {k.arg for k in call.keywords}, path.name
 
 
 def test_outputs_go_to_the_run_folder_only_when_there_is_one(tmp_path):
@@ -372,7 +404,7 @@ def test_figures_name_a_run_model_and_a_zoo_model_with_how_long_they_trained(tmp
 
     history = pd.DataFrame({"epoch": [1, 2], "step": [30, 60], "time_s": [4.0, 5.5]})
     assert study.Study.run_label("vae", history) == "this run's vae (60 steps, 10 s)"
-    s = study.start("n", "quick", tmp_path)
+    s = study.start("n", profile="quick", run_dir=tmp_path)
     name = zoo.available()[0]
     models = s.zoo_models([name])
     e = zoo.entry(name)
@@ -383,7 +415,7 @@ def test_figures_name_a_run_model_and_a_zoo_model_with_how_long_they_trained(tmp
 
 def test_lfw_available_says_when_the_zoo_shows_its_synthetic_models(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FACELIB_DATA", str(tmp_path))
-    s = study.start("n", "quick", None)
+    s = study.start("n", profile="quick", run_dir=None)
     assert s.lfw_available() is False and "synthetic-faces models" in capsys.readouterr().out
     home = tmp_path / "scikit_learn_data" / "lfw_home"
     (home / "lfw_funneled").mkdir(parents=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,14 +24,14 @@ from facelib import data as fdata
 from facelib import zoo
 from facelib.data import DataNotFoundError, data_root, dataset_name
 from facelib.models import build_model
-from facelib.study.profiles import resolve
+from facelib.study.profiles import PROFILES, resolve
 from facelib.train import TrainConfig, fit, load_checkpoint, load_model
 from facelib.train.checkpoint import (checkpoint_complete, checkpoint_identity, dataset_digest, model_config_dict,
                                       run_identity, training_position)
 from facelib.utils import library_versions, seed_everything, seeded
 from facelib.zoo import recipes
 
-__all__ = ["Study", "start", "load_data", "checkpoint_key", "people_outside_pairs", "read_tables", "models_used"]
+__all__ = ["Study", "start", "notebook_parameters", "load_data", "checkpoint_key", "people_outside_pairs", "read_tables", "models_used"]
 
 
 @dataclass
@@ -154,8 +155,8 @@ class Study:
                                     seed=int(self.params.get("seed", 0)), epochs=int(self["epochs"]))
         if self.params.get("lfw_steps") is None:
             raise ValueError(f"recipe {r.name!r} trains on {r.data!r} for the run's lfw_steps steps; "
-                             "start the notebook with lfw_steps (e.g. study.start(..., lfw_steps=None) "
-                             "takes the profile's)")
+                             "define lfw_steps in the notebook's parameters cell (None takes the profile's) "
+                             "or pass study.start(..., lfw_steps=...)")
         return r.replace(steps=int(self["lfw_steps"]))
 
     def train_recipe(self, name: Any, *, key: str | None = None):
@@ -274,13 +275,29 @@ class Study:
 #: model it trains (so 01-06 share one decoder choice and can reuse each other's checkpoints).
 _DECODER_PARAMS = ("likelihood", "gaussian_scale")
 
-def start(notebook: str, profile: str = "quick", run_dir: str | Path | None = None, seed: int = 0,
-          **params: Any) -> Study:
+#: The run's own parameters, which every notebook's parameters cell defines beside profile keys.
+RUN_PARAMETERS = ("profile", "run_dir", "seed", "device")
+
+
+def notebook_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters in a notebook's namespace (its `globals()` after the parameters cell and
+    papermill's injected one): the run's (`RUN_PARAMETERS`) and every name a profile defines,
+    so a notebook names each parameter once, in its parameters cell."""
+    known = set(RUN_PARAMETERS).union(*PROFILES.values())
+    return {k: v for k, v in namespace.items() if k in known}
+
+
+def start(notebook: str, namespace: Mapping[str, Any] | None = None, **params: Any) -> Study:
     """Resolve parameters (None -> profile default), seed, record and print them.
 
-    Without `run_dir`, `$FACELIB_RUN_DIR` (if set) is used, so notebooks run one by one
-    (e.g. by `pytest --nbval-lax` in `make test`) still share checkpoints and tables.
+    A notebook calls `study.start("01_vae", globals())`: its parameters are read from the
+    namespace (`notebook_parameters`); keywords add or override (`channels=1`). `profile`
+    defaults to "quick", `seed` to 0; without `run_dir`, `$FACELIB_RUN_DIR` (if set) is used,
+    so notebooks run one by one (e.g. by `pytest --nbval-lax` in `make test`) still share
+    checkpoints and tables.
     """
+    params = {**notebook_parameters(namespace or {}), **params}
+    profile, run_dir, seed = params.pop("profile", "quick"), params.pop("run_dir", None), params.pop("seed", 0)
     if run_dir in (None, ""):
         run_dir = os.environ.get("FACELIB_RUN_DIR") or None
     resolved = resolve(profile, **params)
