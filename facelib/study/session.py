@@ -1,6 +1,7 @@
 """Plumbing shared by the numbered notebooks, kept here so the notebooks stay narrative.
 
-`start` resolves a notebook's parameters against its profile, seeds everything, records
+`start` reads a notebook's parameters from its namespace (`start("01_vae", globals())`),
+resolves them against its profile, seeds everything, records
 parameters and library versions (printed, and written to the run folder), and returns a
 `Study` that knows where this notebook's outputs go. `load_data` gives every data set the
 same size/channels options; `Study.train_or_load` reuses a checkpoint an earlier notebook

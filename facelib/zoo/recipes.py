@@ -2,9 +2,10 @@
 
 A `Recipe` says everything that decides a trained model: the registry model and its config
 fields, the data set and its loader options, the optimiser steps, batch size, learning rate and
-seed. `build_data(recipe)` and `train(recipe)` turn it into a `FaceDataset` and a `FitResult`;
-the zoo (`python -m facelib zoo build NAME`), the disentanglement benchmark and the notebooks
-call these, so a recipe trains the same way wherever it is used.
+seed. `build_data(recipe)` turns it into a `FaceDataset`, `prepare(recipe, data)` into the untrained
+model and `TrainConfig` (the one place), and `train(recipe)` fits them; the zoo (`python -m facelib
+zoo build NAME`), the GPU check and the notebooks (`Study.train_recipe`) go through `prepare`, so a
+recipe trains the same way wherever it is used.
 
 The synthetic-faces recipes are the disentanglement setting of `benchmarks/disentanglement.py`:
 20,000 faces at 32 px of 10 people, no scale / shift jitter (the faces the metrics' factor source
