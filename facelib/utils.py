@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import os
 import platform
 import random
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "select_device", "model_device", "normalise_name", "library_versions", "git_commit",
+__all__ = ["seed_everything", "seeded", "select_device", "model_device", "normalise_name", "library_versions", "git_commit",
            "machine_info"]
 
 _TRACKED = [
@@ -27,6 +29,15 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Draw from torch's CPU generator seeded with `seed`, leaving the caller's generator as it was:
+    a model built inside has the same initial weights whatever ran before."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        yield
 
 
 def select_device(device: str | torch.device | None = "auto") -> torch.device:

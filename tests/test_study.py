@@ -26,12 +26,44 @@ def faces():
 
 
 def test_start_records_parameters_and_versions(tmp_path, capsys):
-    s = study.start("01_test", "quick", tmp_path, seed=3, epochs=None, latent_dim=5)
+    s = study.start("01_test", profile="quick", run_dir=tmp_path, seed=3, epochs=None, latent_dim=5)
     assert s["epochs"] == PROFILES["quick"]["epochs"] and s["latent_dim"] == 5 and s["seed"] == 3
     record = json.loads((tmp_path / "parameters" / "01_test.json").read_text())
     assert record["parameters"]["latent_dim"] == 5
     assert record["versions"]["torch"].startswith(torch.__version__.split("+")[0])
     assert "profile=quick" in capsys.readouterr().out
+
+
+def test_start_reads_the_parameters_from_a_notebooks_namespace(tmp_path):
+    """A notebook names each parameter once (its parameters cell) and passes globals(): the run's
+    parameters and the profile's names are taken, anything else (imports, notebook-only
+    settings) is not; keywords override."""
+    namespace = {"profile": "full", "run_dir": tmp_path, "seed": 3, "device": "cpu", "latent_dim": 5,
+                 "epochs": None, "np": np, "n_preview": 7, "channels": 3}
+    s = study.start("01_ns", namespace, channels=1)
+    assert s.params == {"device": "cpu", "latent_dim": 5, "epochs": PROFILES["full"]["epochs"], "channels": 1,
+                        "profile": "full", "seed": 3}
+    assert s.run_dir == tmp_path and (tmp_path / "parameters" / "01_ns.json").exists()
+    assert study.start("01_ns", {})["profile"] == "quick"
+
+
+def test_every_notebook_names_its_parameters_once():
+    """The parameters cell is the one place: `study.start` gets globals(), and no parameter of the
+    cell is named again in the call."""
+    import ast
+
+    import nbformat
+
+    for path in sorted(Path(__file__).parents[1].glob("notebooks/0*.ipynb")):
+        cells = nbformat.read(path, as_version=4).cells
+        names = {t.id for c in cells if "parameters" in c.metadata.get("tags", [])
+                 for node in ast.parse(c.source).body if isinstance(node, ast.Assign) for t in node.targets}
+        calls = [n for c in cells if c.cell_type == "code" and "study.start(" in c.source
+                 for n in ast.walk(ast.parse(c.source)) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "start"]
+        assert len(calls) == 1, path.name
+        call = calls[0]
+        assert [ast.unparse(a) for a in call.args[1:]] == ["globals()"], path.name
+        assert not names & {k.arg for k in call.keywords}, path.name
 
 
 def test_outputs_go_to_the_run_folder_only_when_there_is_one(tmp_path):
@@ -287,6 +319,38 @@ def test_train_recipe_trains_every_zoo_recipe_one_way_at_the_profiles_scale(tmp_
         s.train_recipe("lfw-beta-vae-b4")
 
 
+def test_train_recipe_trains_a_recipe_exactly_as_the_zoo_does(tmp_path):
+    """Study.train_recipe and zoo.train are one path (`recipes.prepare`): the run's recipe keeps
+    the recipe's batch size and lr (not the profile's), its epochs become the recipe's steps, and
+    both give the same training identity and, built under the seed whatever ran before, the same
+    weights."""
+    from facelib import zoo
+    from facelib.train import load_checkpoint
+    from facelib.train.checkpoint import checkpoint_identity, dataset_digest, model_config_dict, run_identity
+    from facelib.zoo import recipes
+
+    name = "synthetic-beta-vae-b4"
+    s = study.start("05_t", run_dir=tmp_path, epochs=2, n_images=64, image_size=32, n_identities=4, latent_dim=4,
+                    batch_size=16, lr=0.5, seed=3)
+    r, base = s.recipe(name), recipes.RECIPES[name]
+    assert (r.batch_size, r.lr, r.seed, r.steps) == (base.batch_size, base.lr, 3, 2)  # 2 epochs of 64 at 64
+    torch.manual_seed(123)  # the caller's generator must not reach the initial weights
+    model, history = s.train_recipe(name)
+    assert int(history["step"].iloc[-1]) == r.steps
+    stored = load_checkpoint(s.models[-1]["checkpoint"])
+    assert {k: stored["train_config"][k] for k in ("max_steps", "batch_size", "lr", "seed")} == {
+        "max_steps": 2, "batch_size": base.batch_size, "lr": base.lr, "seed": 3}
+
+    data = recipes.build_data(r)
+    fresh, config = recipes.prepare(r, data)
+    assert model_config_dict(fresh) == model_config_dict(model)
+    assert checkpoint_identity(stored) == run_identity(fresh.name, model_config_dict(fresh), config, dataset_digest(data))
+    torch.manual_seed(456)
+    zoo_model = zoo.train(r, data).model
+    for (k, a), b in zip(model.state_dict().items(), zoo_model.state_dict().values()):
+        assert torch.equal(a.cpu(), b.cpu()), k
+
+
 def _stand_in_lfw(name, subset="train", size=64, color=True, people=False, **_):
     """Faces of 6 people (4 images each with people=True or from "lfw-people", every image of each
     person, as the real loaders give; else 2), for the LFW study plumbing."""
@@ -340,7 +404,7 @@ def test_figures_name_a_run_model_and_a_zoo_model_with_how_long_they_trained(tmp
 
     history = pd.DataFrame({"epoch": [1, 2], "step": [30, 60], "time_s": [4.0, 5.5]})
     assert study.Study.run_label("vae", history) == "this run's vae (60 steps, 10 s)"
-    s = study.start("n", "quick", tmp_path)
+    s = study.start("n", profile="quick", run_dir=tmp_path)
     name = zoo.available()[0]
     models = s.zoo_models([name])
     e = zoo.entry(name)
@@ -351,7 +415,7 @@ def test_figures_name_a_run_model_and_a_zoo_model_with_how_long_they_trained(tmp
 
 def test_lfw_available_says_when_the_zoo_shows_its_synthetic_models(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("FACELIB_DATA", str(tmp_path))
-    s = study.start("n", "quick", None)
+    s = study.start("n", profile="quick", run_dir=None)
     assert s.lfw_available() is False and "synthetic-faces models" in capsys.readouterr().out
     home = tmp_path / "scikit_learn_data" / "lfw_home"
     (home / "lfw_funneled").mkdir(parents=True)

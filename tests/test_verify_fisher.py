@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.exceptions import NotFittedError
 
 from facelib.verify.fisher import FisherVectorEncoder
 
@@ -79,5 +80,5 @@ def test_bad_input_says_what_to_do(kw, X, match):
 
 
 def test_transform_before_fit_says_so():
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         FisherVectorEncoder().transform(np.zeros((1, 12)))

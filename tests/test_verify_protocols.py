@@ -350,3 +350,51 @@ def test_across_factor_table_matches_scikit_learn_on_its_pairs():
         P.across_factor_table(train, test, {})
     with pytest.raises(TypeError, match="'bad'"):
         P.across_factor_table(train, test, {"bad": 3})
+
+
+def test_compare_held_out_runs_every_representation_under_every_protocol_on_the_same_pairs():
+    """06's bookkeeping: each (representation, methods) under held-out identities and, on data with
+    lighting factors, across lighting; rows and scores equal held_out_protocol's own, tagged."""
+    ds = _toy_faces()
+    eucl = {"eucl": S.EuclideanScore()}
+    reps = {"pixels": (None, {"eucl": S.EuclideanScore(), "cos": S.CosineScore()}),
+            "eigenfaces": (B.Eigenfaces(n_components=5), eucl)}
+    common = dict(n_train_pairs=40, n_test_pairs=20, test_fraction=0.34, seed=2)
+    out = P.compare_held_out(ds, reps, dataset_name="toy-set", **common)
+    protocols = list(dict.fromkeys(out.results.protocol))
+    assert len(protocols) == 2 and protocols[1].startswith("held-out-identities, across")  # "auto": lighting
+    assert list(out.results.columns[:1]) == ["dataset"] and set(out.results.dataset) == {"toy-set"}
+    for across, protocol in zip((None, P.LIGHTING), protocols):
+        own = P.held_out_protocol(ds, eucl, B.Eigenfaces(n_components=5), representation_name="eigenfaces",
+                                  across=across, **common)
+        got = out.results[(out.results.protocol == protocol) & (out.results.representation == "eigenfaces")]
+        pd.testing.assert_frame_equal(got.drop(columns="dataset").reset_index(drop=True), own.reset_index(drop=True))
+    scores = pd.concat(out.scores)
+    assert set(zip(scores.representation, scores.method)) == {("pixels", "eucl"), ("pixels", "cos"), ("eigenfaces", "eucl")}
+    assert set(scores.protocol) == set(protocols) and set(scores.dataset) == {"toy-set"}
+    no_light = FaceDataset(ds.images, ds.identity, name="plain")
+    assert set(P.compare_held_out(no_light, {"pixels": reps["pixels"]}, **common).results.protocol) == {protocols[0]}
+    with pytest.raises(ValueError, match="across must be"):
+        P.compare_held_out(ds, reps, across="lighting", **common)
+
+
+def test_best_methods_takes_the_highest_auc_with_its_bootstrap_interval():
+    from facelib.verify.roc import auc_bootstrap_ci
+
+    rng = np.random.default_rng(0)
+    same = np.repeat([True, False], 30)
+    score = {"good": same + rng.normal(size=60) * 0.8, "poor": same + rng.normal(size=60) * 3}
+    rows = [{"dataset": "d", "protocol": "p", "representation": "z", "method": m, "metric": "auc",
+             "value": float(np.mean(score[m][same][:, None] > score[m][~same][None, :]))} for m in score]
+    rows.append({"dataset": "d", "protocol": "p", "representation": "other", "method": "poor", "metric": "auc", "value": 1.0})
+    frames = pd.concat([pd.DataFrame({"dataset": "d", "protocol": "p", "representation": "z", "method": m,
+                                      "same": same, "score": score[m]}) for m in score])
+    best = P.best_methods(pd.DataFrame(rows), frames, "z", n_boot=200, seed=1)
+    lo, hi = auc_bootstrap_ci(same, score["good"], n_boot=200, seed=1)
+    assert best.to_dict("records") == [{"dataset": "d", "protocol": "p", "best method": "good", "AUC": rows[0]["value"],
+                                        "ci_low": lo, "ci_high": hi}]
+    assert lo < rows[0]["value"] < hi
+    with pytest.raises(ValueError, match="no AUC rows for representation 'w'"):
+        P.best_methods(pd.DataFrame(rows), frames, "w")
+    with pytest.raises(ValueError, match="lack columns"):
+        P.best_methods(pd.DataFrame(rows), frames.drop(columns="score"), "z")

@@ -1,6 +1,7 @@
 """Plumbing shared by the numbered notebooks, kept here so the notebooks stay narrative.
 
-`start` resolves a notebook's parameters against its profile, seeds everything, records
+`start` reads a notebook's parameters from its namespace (`start("01_vae", globals())`),
+resolves them against its profile, seeds everything, records
 parameters and library versions (printed, and written to the run folder), and returns a
 `Study` that knows where this notebook's outputs go. `load_data` gives every data set the
 same size/channels options; `Study.train_or_load` reuses a checkpoint an earlier notebook
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,14 +25,14 @@ from facelib import data as fdata
 from facelib import zoo
 from facelib.data import DataNotFoundError, data_root, dataset_name
 from facelib.models import build_model
-from facelib.study.profiles import resolve
+from facelib.study.profiles import PROFILES, resolve
 from facelib.train import TrainConfig, fit, load_checkpoint, load_model
 from facelib.train.checkpoint import (checkpoint_complete, checkpoint_identity, dataset_digest, model_config_dict,
                                       run_identity, training_position)
-from facelib.utils import library_versions, seed_everything
+from facelib.utils import library_versions, seed_everything, seeded
 from facelib.zoo import recipes
 
-__all__ = ["Study", "start", "load_data", "checkpoint_key", "people_outside_pairs", "read_tables", "models_used"]
+__all__ = ["Study", "start", "notebook_parameters", "load_data", "checkpoint_key", "people_outside_pairs", "read_tables", "models_used"]
 
 
 @dataclass
@@ -142,28 +144,30 @@ class Study:
                   "are shown instead of its LFW ones")
         return there
 
-    def train_recipe(self, name: Any, *, key: str | None = None):
-        """A zoo recipe (a name or a `zoo.recipes.Recipe`, e.g. a `recipes.variant`) trained in
-        this run, or reused from the run's checkpoints; every recipe goes through this one path,
-        whatever its model. Synthetic-faces recipes train at the profile's scale (its images,
-        size, people, latents and epochs; `zoo.recipes.at_scale`); LFW recipes train on their own
-        faces (View 1's training pairs) for the profile's `lfw_steps`. Returns (model, history)."""
+    def recipe(self, name: Any):
+        """A zoo recipe (a name or a `zoo.recipes.Recipe`, e.g. a `recipes.variant`) as this run
+        trains it: synthetic-faces recipes at the profile's scale (its images, size, people,
+        latents, seed, and its epochs as steps; `zoo.recipes.at_scale`), LFW recipes on their own
+        faces for the profile's `lfw_steps`. Batch size, lr and the rest stay the recipe's."""
         r = recipes.recipe(name)
-        key = key or r.name
-        steps = None
         if r.data == "synthetic":
-            r = recipes.at_scale(r, n_images=self["n_images"], image_size=self["image_size"],
-                                 n_identities=self["n_identities"], latent_dim=self["latent_dim"],
-                                 seed=int(self.params.get("seed", 0)))
-        else:
-            if self.params.get("lfw_steps") is None:
-                raise ValueError(f"recipe {r.name!r} trains on {r.data!r} for the run's lfw_steps steps; "
-                                 "start the notebook with lfw_steps (e.g. study.start(..., lfw_steps=None) "
-                                 "takes the profile's)")
-            steps = int(self["lfw_steps"])
+            return recipes.at_scale(r, n_images=self["n_images"], image_size=self["image_size"],
+                                    n_identities=self["n_identities"], latent_dim=self["latent_dim"],
+                                    seed=int(self.params.get("seed", 0)), epochs=int(self["epochs"]))
+        if self.params.get("lfw_steps") is None:
+            raise ValueError(f"recipe {r.name!r} trains on {r.data!r} for the run's lfw_steps steps; "
+                             "define lfw_steps in the notebook's parameters cell (None takes the profile's) "
+                             "or pass study.start(..., lfw_steps=...)")
+        return r.replace(steps=int(self["lfw_steps"]))
+
+    def train_recipe(self, name: Any, *, key: str | None = None):
+        """`self.recipe(name)` trained exactly as `zoo.train` trains it (`zoo.recipes.prepare`: the
+        recipe's model under its seed, its steps, batch size and lr), or reused from the run's
+        checkpoints as `train_or_load` reuses them. Returns (model, history)."""
+        r = self.recipe(name)
         data = recipes.build_data(r)
-        return self.train_or_load(key, r.model, data, steps=steps, train_options=dict(r.train_options),
-                                  **recipes.model_options(r, data))
+        model, config = recipes.prepare(r, data, device=str(self.params.get("device", "auto")))
+        return self._fit_or_reuse(key or recipes.recipe(name).name, model, config, data)
 
     def lfw_study(self) -> bool:
         """Whether this run also does the original study on LFW faces (`lfw_study`, on in the full
@@ -216,19 +220,26 @@ class Study:
         for name in _DECODER_PARAMS:  # the run's decoder choice, unless the call sets its own
             if name not in model_config and self.params.get(name) is not None:
                 model_config[name] = self.params[name]
-        model = build_model(model_name, **model_config)
+        seed = int(self.params.get("seed", 0))
+        with seeded(seed):  # initial weights from the run's seed alone, as a recipe's
+            model = build_model(model_name, **model_config)
         budget = ({"epochs": 10**6, "max_steps": int(steps)} if steps is not None
                   else {"epochs": int(epochs if epochs is not None else self.params.get("epochs", 10))})
         config = TrainConfig(
             batch_size=int(self.params.get("batch_size", 64)),
             lr=float(self.params.get("lr", 1e-3)),
-            seed=int(self.params.get("seed", 0)),
+            seed=seed,
             device=str(self.params.get("device", "auto")),
             out=None,
             progress=False,
             **budget,
             **(train_options or {}),
         )
+        return self._fit_or_reuse(key, model, config, dataset)
+
+    def _fit_or_reuse(self, key: str, model: Any, config: TrainConfig, dataset: Any):
+        """Fit `model` on `dataset` under `config`, or reuse / resume the run's checkpoint of
+        this very training (`run_identity`), as `train_or_load` describes."""
         ckpt_dir = self.checkpoint_dir
         if ckpt_dir is None:
             result = fit(model, dataset, config)
@@ -265,13 +276,29 @@ class Study:
 #: model it trains (so 01-06 share one decoder choice and can reuse each other's checkpoints).
 _DECODER_PARAMS = ("likelihood", "gaussian_scale")
 
-def start(notebook: str, profile: str = "quick", run_dir: str | Path | None = None, seed: int = 0,
-          **params: Any) -> Study:
+#: The run's own parameters, which every notebook's parameters cell defines beside profile keys.
+RUN_PARAMETERS = ("profile", "run_dir", "seed", "device")
+
+
+def notebook_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters in a notebook's namespace (its `globals()` after the parameters cell and
+    papermill's injected one): the run's (`RUN_PARAMETERS`) and every name a profile defines,
+    so a notebook names each parameter once, in its parameters cell."""
+    known = set(RUN_PARAMETERS).union(*PROFILES.values())
+    return {k: v for k, v in namespace.items() if k in known}
+
+
+def start(notebook: str, namespace: Mapping[str, Any] | None = None, **params: Any) -> Study:
     """Resolve parameters (None -> profile default), seed, record and print them.
 
-    Without `run_dir`, `$FACELIB_RUN_DIR` (if set) is used, so notebooks run one by one
-    (e.g. by `pytest --nbval-lax` in `make test`) still share checkpoints and tables.
+    A notebook calls `study.start("01_vae", globals())`: its parameters are read from the
+    namespace (`notebook_parameters`); keywords add or override (`channels=1`). `profile`
+    defaults to "quick", `seed` to 0; without `run_dir`, `$FACELIB_RUN_DIR` (if set) is used,
+    so notebooks run one by one (e.g. by `pytest --nbval-lax` in `make test`) still share
+    checkpoints and tables.
     """
+    params = {**notebook_parameters(namespace or {}), **params}
+    profile, run_dir, seed = params.pop("profile", "quick"), params.pop("run_dir", None), params.pop("seed", 0)
     if run_dir in (None, ""):
         run_dir = os.environ.get("FACELIB_RUN_DIR") or None
     resolved = resolve(profile, **params)

@@ -12,6 +12,7 @@ import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.decomposition import PCA
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from facelib.data.pixels import to_float
@@ -40,6 +41,15 @@ def _matrix(estimator: BaseEstimator, X, fitting: bool) -> np.ndarray:
 def _random_state(estimator: BaseEstimator) -> int | None:
     """`random_state`, or the older name `seed` when a caller still gives it."""
     return estimator.random_state if estimator.seed is None else estimator.seed
+
+
+def int_seed(estimator: BaseEstimator) -> int:
+    """The estimator's `random_state` (or `seed`) as the int seed torch and NumPy generators take:
+    an int as it is, None or a RandomState drawn from (scikit-learn's meaning of them)."""
+    state = _random_state(estimator)
+    if isinstance(state, (int, np.integer)):
+        return int(state)
+    return int(check_random_state(state).randint(np.iinfo(np.int32).max))
 
 
 class RawPixels(TransformerMixin, BaseEstimator):

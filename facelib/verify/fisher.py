@@ -19,6 +19,9 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.mixture import GaussianMixture
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .baselines import int_seed
 
 __all__ = ["FisherVectorEncoder"]
 
@@ -36,11 +39,13 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
         power: signed power of every entry (0.5: the signed square root); 1 keeps it.
         normalise: scale each Fisher vector to unit Euclidean length.
         max_descriptors: descriptors drawn (seeded) from the training images to fit the mixture.
+        random_state: seeds that draw and the mixture's initialisation (`seed`: its older name).
     """
 
     def __init__(self, local_dim: int = 12, n_components: int = 32, spatial: bool = True,
                  spatial_scale: float = 1.0, power: float = 0.5, normalise: bool = True,
-                 max_descriptors: int = 100_000, max_iter: int = 100, seed: int = 0):
+                 max_descriptors: int = 100_000, max_iter: int = 100, random_state: int | None = 0,
+                 seed: int | None = None):
         self.local_dim = local_dim
         self.n_components = n_components
         self.spatial = spatial
@@ -49,7 +54,8 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
         self.normalise = normalise
         self.max_descriptors = max_descriptors
         self.max_iter = max_iter
-        self.seed = seed
+        self.random_state = random_state
+        self.seed = seed  # the older name of random_state
 
     def _check_params(self) -> None:
         for name in ("local_dim", "n_components", "max_descriptors", "max_iter"):
@@ -77,18 +83,20 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
         return np.concatenate([D, np.broadcast_to(pos, (n, t, 2))], axis=2)
 
     def fit(self, X, y=None) -> "FisherVectorEncoder":
+        X = validate_data(self, X, dtype=np.float64)  # scikit-learn's checks and messages; n_features_in_
         self._check_params()
         D = self.descriptors(X)
         flat = D.reshape(-1, D.shape[2])
+        seed = int_seed(self)
         if len(flat) > self.max_descriptors:
-            rng = np.random.default_rng(self.seed)
+            rng = np.random.default_rng(seed)
             flat = flat[rng.choice(len(flat), self.max_descriptors, replace=False)]
         if len(flat) < self.n_components:
             raise ValueError(f"{len(flat)} descriptors cannot fit {self.n_components} Gaussians; "
                              "use fewer components or more images")
         self.gmm_ = GaussianMixture(self.n_components, covariance_type="diag", max_iter=self.max_iter,
-                                    reg_covar=1e-4, random_state=self.seed).fit(flat)
-        self.n_features_in_ = np.asarray(X).shape[1]
+                                    reg_covar=1e-4, random_state=seed).fit(flat)
+        self.n_iter_ = self.gmm_.n_iter_
         return self
 
     def gradients(self, X) -> np.ndarray:
@@ -104,11 +112,11 @@ class FisherVectorEncoder(TransformerMixin, BaseEstimator):
         return np.concatenate([g_mu.reshape(n, -1), g_sigma.reshape(n, -1)], axis=1)
 
     def transform(self, X) -> np.ndarray:
-        if not hasattr(self, "gmm_"):
-            raise RuntimeError("FisherVectorEncoder is not fitted; call fit(training descriptors) first")
+        check_is_fitted(self, "gmm_")
+        X = validate_data(self, X, reset=False, dtype=np.float64)
         out = []
         for start in range(0, len(X), 64):  # bounded memory: N x T x K x D floats per chunk
-            F = self.gradients(np.asarray(X)[start:start + 64])
+            F = self.gradients(X[start:start + 64])
             if self.power != 1:
                 F = np.sign(F) * np.abs(F) ** self.power
             if self.normalise:

@@ -27,20 +27,35 @@ from typing import Any
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from facelib.data import FaceDataset
 from facelib.data.pixels import image_batch
 from facelib.models import build_model
 from facelib.train import TrainConfig, fit, representation
+from facelib.utils import seeded
+
+from .baselines import int_seed
 
 __all__ = ["VAEEmbedding", "PatchVAEEmbedding", "grid_patches", "training_patches", "downsample"]
 
 _LABELS = ("none", "identities")
 
 
-def _images(X: Any) -> torch.Tensor:
-    return image_batch(X, "VAEEmbedding's images", uint8=True)
+def _images(estimator: BaseEstimator, X: Any, fitting: bool) -> torch.Tensor:
+    """uint8 images N x C x H x W: checked first as scikit-learn checks input (dense, finite,
+    non-empty; its messages), then as images; `n_features_in_` counts their pixels (C x H x W),
+    and transform refuses images of another shape than fit's."""
+    if not isinstance(X, torch.Tensor) and not hasattr(X, "images"):
+        X = check_array(X, allow_nd=True, dtype=None, input_name="X")
+    x = image_batch(X, f"{type(estimator).__name__}'s images", uint8=True)
+    pixels = int(np.prod(x.shape[1:]))
+    if fitting:
+        estimator.n_features_in_ = pixels
+    elif pixels != getattr(estimator, "n_features_in_", pixels):  # from_model: no images seen
+        raise ValueError(f"X has {pixels} features (pixels {tuple(x.shape[1:])}), but {type(estimator).__name__} "
+                         f"is expecting {estimator.n_features_in_} features as input: give images of fit's shape")
+    return x
 
 
 class VAEEmbedding(TransformerMixin, BaseEstimator):
@@ -49,7 +64,8 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
     Args:
         model: registered model name ("vae", "beta-vae", "modvae", ...).
         latent_dim: latents of the model.
-        epochs, batch_size, lr, seed, device, precision: as in `facelib.train.TrainConfig`.
+        epochs, batch_size, lr, device, precision: as in `facelib.train.TrainConfig`.
+        random_state: seeds the initial weights and the training (`seed`: its older name).
         mirror: train on the mirror images too and average the two embeddings.
         likelihood, gaussian_scale: the decoder. Gaussian with std 0.05 by default, not the
             models' Bernoulli: a Bernoulli treats grey levels as probabilities of a binary
@@ -63,9 +79,9 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
 
     def __init__(self, model: str = "beta-vae", latent_dim: int = 32, epochs: int = 20,
                  batch_size: int = 64, lr: float = 1e-3, mirror: bool = True, labels: str = "none",
-                 latents: str = "all", model_options: dict | None = None, seed: int = 0,
+                 latents: str = "all", model_options: dict | None = None, random_state: int | None = 0,
                  device: str = "auto", precision: str = "auto", likelihood: str = "gaussian",
-                 gaussian_scale: float = 0.05):
+                 gaussian_scale: float = 0.05, seed: int | None = None):
         self.model = model
         self.latent_dim = latent_dim
         self.epochs = epochs
@@ -75,7 +91,8 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
         self.labels = labels
         self.latents = latents
         self.model_options = model_options
-        self.seed = seed
+        self.random_state = random_state
+        self.seed = seed  # the older name of random_state
         self.device = device
         self.precision = precision
         self.likelihood = likelihood
@@ -93,7 +110,7 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
 
     def fit(self, X: Any, y: Any = None) -> "VAEEmbedding":
         self._check_params()
-        x = _images(X)
+        x = _images(self, X, fitting=True)
         n = x.shape[0]
         if self.labels == "identities":
             if y is None:
@@ -108,8 +125,8 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
             x = torch.cat([x, x.flip(-1)])
             identity = np.r_[identity, identity]
         data = FaceDataset(images=x, identity=identity, name="vae-embedding-train")
-        with torch.random.fork_rng(devices=[]):  # seeded initial weights, caller's RNG untouched
-            torch.manual_seed(self.seed)
+        seed = int_seed(self)
+        with seeded(seed):  # seeded initial weights, caller's RNG untouched
             net = build_model(self.model, image_size=int(x.shape[-1]), channels=int(x.shape[1]),
                               latent_dim=self.latent_dim, likelihood=self.likelihood,
                               gaussian_scale=self.gaussian_scale, **(self.model_options or {}))
@@ -118,7 +135,7 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
             if self.latents not in slices:
                 raise ValueError(f"latents={self.latents!r} is not a block of this model; "
                                  f"choose 'all'{''.join(', ' + repr(k) for k in slices)}")
-        config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=self.seed,
+        config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=seed,
                              device=self.device, precision=self.precision, val_fraction=0.0,
                              progress=False, out=None)
         result = fit(net, data, config)
@@ -132,7 +149,7 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")
-        x = _images(X)
+        x = _images(self, X, fitting=False)
         z = self._embed(x)
         if self.mirror:
             z = 0.5 * (z + self._embed(x.flip(-1)))
@@ -200,13 +217,13 @@ class PatchVAEEmbedding(VAEEmbedding):
     def __init__(self, patch: int = 12, stride: int = 6, model: str = "vae", latent_dim: int = 12,
                  epochs: int = 4, max_patches: int = 200_000, power: float = 0.5,
                  batch_size: int = 256, lr: float = 1e-3, mirror: bool = True,
-                 model_options: dict | None = None, seed: int = 0, device: str = "auto",
+                 model_options: dict | None = None, random_state: int | None = 0, device: str = "auto",
                  precision: str = "auto", likelihood: str = "gaussian", gaussian_scale: float = 0.02,
-                 contrast: bool = False, scales: tuple[int, ...] = ()):
+                 contrast: bool = False, scales: tuple[int, ...] = (), seed: int | None = None):
         super().__init__(model=model, latent_dim=latent_dim, epochs=epochs, batch_size=batch_size, lr=lr,
                          mirror=mirror, labels="none", latents="all", model_options=model_options,
-                         seed=seed, device=device, precision=precision, likelihood=likelihood,
-                         gaussian_scale=gaussian_scale)
+                         random_state=random_state, device=device, precision=precision, likelihood=likelihood,
+                         gaussian_scale=gaussian_scale, seed=seed)
         self.patch = patch
         self.stride = stride
         self.max_patches = max_patches
@@ -243,13 +260,14 @@ class PatchVAEEmbedding(VAEEmbedding):
                              f"images' {side} px: the pyramid reads the same faces smaller")
 
     def fit(self, X: Any, y: Any = None) -> "PatchVAEEmbedding":
-        x = _images(X)
+        x = _images(self, X, fitting=True)
         self._check_patch_params(x)
         self.n_positions_ = int(grid_patches(x[:1], self.patch, self.stride).shape[1])
-        patches = training_patches(x, self.patch, self.stride, self.max_patches, self.mirror, self.seed)
+        seed = int_seed(self)
+        patches = training_patches(x, self.patch, self.stride, self.max_patches, self.mirror, seed)
         self.n_train_patches_ = int(patches.shape[0])
         inner = VAEEmbedding(**{k: getattr(self, k) for k in VAEEmbedding._get_param_names()})
-        inner.set_params(mirror=False)  # the mirror images' patches are already in
+        inner.set_params(mirror=False, random_state=seed, seed=None)  # the mirror images' patches are already in
         inner.fit(self._normalise(patches).contiguous())
         self.model_, self.history_ = inner.model_, inner.history_
         return self

@@ -33,7 +33,7 @@ from facelib.data.pairs import across_factor_pairs, max_balanced_pairs
 
 from .baselines import RawPixels, flatten_images
 from .categories import THRESHOLD_METRICS, lfw_category, method_labels
-from .roc import RESULT_COLUMNS, auc, equal_error_rate, tidy, verification_metrics
+from .roc import RESULT_COLUMNS, auc, auc_bootstrap_ci, equal_error_rate, tidy, verification_metrics
 from .scores import CosineScore, as_verifier
 from facelib.data.checks import check_identity, check_indices, check_pair_table
 
@@ -47,6 +47,8 @@ __all__ = [
     "held_out_identity",
     "held_out_protocol",
     "held_out_pairs",
+    "compare_held_out",
+    "best_methods",
     "summarize",
 ]
 
@@ -350,6 +352,64 @@ def held_out_protocol(dataset, methods: Mapping[str, Any], representation: Any =
     return held_out_identity(np.asarray(representation(train.images)), train.identity, train_pairs,
                              np.asarray(representation(test.images)), test_pairs, methods,
                              representation_name=representation_name, protocol=protocol, **kw)
+
+
+#: The factors of the across-lighting protocol: same-person test pairs differ in light,
+#: different-person pairs share it (Extended Yale B's columns).
+LIGHTING = ("azimuth", "elevation")
+
+
+def compare_held_out(dataset, representations: Mapping[str, tuple[Any, Mapping[str, Any]]], *,
+                     across: Any = "auto", dataset_name: str | None = None, **options: Any) -> SplitResult:
+    """Every representation, each with its methods, under each held-out protocol of one data set:
+    one `SplitResult` whose rows and test-pair scores carry `dataset` and `protocol` columns.
+
+    representations: {name: (representation, methods)}, each as `held_out_protocol` takes them;
+        all of them meet the same pairs (the same `seed`), so their numbers compare.
+    across: the protocols: None (held-out identities) and factor tuples (`across_factor_pairs`);
+        "auto" is held-out identities, plus across lighting (`LIGHTING`) when the data has its factors.
+    options: `held_out_protocol`'s (test_fraction, seed, n_train_pairs, n_test_pairs, ...).
+    """
+    name = dataset_name or getattr(dataset, "name", "data")
+    if isinstance(across, str):
+        if across != "auto":
+            raise ValueError(f"across must be 'auto' or a list of None / factor tuples, got {across!r}")
+        factors = getattr(dataset, "factors", None)
+        across = [None] + ([LIGHTING] if factors is not None and set(LIGHTING) <= set(factors.columns) else [])
+    parts = []
+    for factors in across:
+        for rep_name, (rep, methods) in representations.items():
+            run = held_out_protocol(dataset, methods, rep, representation_name=rep_name, across=factors,
+                                    return_details=True, **options)
+            protocol = run.results["protocol"].iloc[0]
+            parts.append(SplitResult(run.results.assign(dataset=name)[["dataset", *run.results.columns]],
+                                     [f.assign(dataset=name, protocol=protocol) for f in run.scores],
+                                     {(name, protocol, rep_name, *k): v for k, v in run.fitted.items()}))
+    return SplitResult.concat(parts)
+
+
+def best_methods(results: pd.DataFrame, scores: pd.DataFrame, representation: str, *, n_boot: int = 1000,
+                 level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """The method of highest test AUC per (dataset, protocol) for one representation, with a
+    percentile bootstrap interval of that AUC from its test pairs' scores (`auc_bootstrap_ci`).
+    `results` and `scores` as `compare_held_out` gives them (scores: its frames concatenated)."""
+    keys = {"dataset", "protocol", "representation", "method"}
+    missing = (keys | {"metric", "value"}) - set(results.columns) | (keys | {"same", "score"}) - set(scores.columns)
+    if missing:
+        raise ValueError(f"results / scores lack columns {sorted(missing)}; pass compare_held_out's tables")
+    auc = results[(results["representation"] == representation) & (results["metric"] == "auc")]
+    if auc.empty:
+        raise ValueError(f"no AUC rows for representation {representation!r}; "
+                         f"available: {sorted(results['representation'].unique())}")
+    best = auc.sort_values("value", ascending=False, kind="stable").groupby(["dataset", "protocol"], sort=False).head(1)
+    rows = []
+    for r in best.itertuples(index=False):
+        s = scores[(scores["dataset"] == r.dataset) & (scores["protocol"] == r.protocol)
+                   & (scores["representation"] == representation) & (scores["method"] == r.method)]
+        lo, hi = auc_bootstrap_ci(s["same"].to_numpy(), s["score"].to_numpy(), n_boot=n_boot, level=level, seed=seed)
+        rows.append({"dataset": r.dataset, "protocol": r.protocol, "best method": r.method, "AUC": r.value,
+                     "ci_low": lo, "ci_high": hi})
+    return pd.DataFrame(rows)
 
 
 def _takes_images(rep) -> bool:

@@ -251,7 +251,7 @@ def representation_features(setting: LFWSetting, images, fit_rows, rows, cache: 
         return memo(("pixels", setting.size, setting.crop), lambda: _features(flatten_images, images, rows))
     key = setting.representation_key()
     params = {k: v for k, v in setting.patch_params.items() if k not in _READ_PARAMS}
-    vae = memo(key, lambda: PatchVAEEmbedding(**params, seed=setting.seed).fit(images[fit_rows]))
+    vae = memo(key, lambda: PatchVAEEmbedding(**params, random_state=setting.seed).fit(images[fit_rows]))
     if setting.family == "patch-vae":
         power, scales = setting.patch_params["power"], setting.patch_params["scales"]
         return memo(key + ("latents", power, vae.stride, scales),
@@ -262,7 +262,7 @@ def representation_features(setting: LFWSetting, images, fit_rows, rows, cache: 
                  lambda: _features(_with_params(vae, power=1.0, stride=stride).transform, images, rows))
 
     def encode():
-        fv = FisherVectorEncoder(**fisher, seed=setting.seed).fit(local[fit_rows])
+        fv = FisherVectorEncoder(**fisher, random_state=setting.seed).fit(local[fit_rows])
         Z = fv.transform(local[rows])
         out = np.zeros((len(local), Z.shape[1]))
         out[rows] = Z

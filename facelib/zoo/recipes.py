@@ -2,9 +2,10 @@
 
 A `Recipe` says everything that decides a trained model: the registry model and its config
 fields, the data set and its loader options, the optimiser steps, batch size, learning rate and
-seed. `build_data(recipe)` and `train(recipe)` turn it into a `FaceDataset` and a `FitResult`;
-the zoo (`python -m facelib zoo build NAME`), the disentanglement benchmark and the notebooks
-call these, so a recipe trains the same way wherever it is used.
+seed. `build_data(recipe)` turns it into a `FaceDataset`, `prepare(recipe, data)` into the untrained
+model and `TrainConfig` (the one place), and `train(recipe)` fits them; the zoo (`python -m facelib
+zoo build NAME`), the GPU check and the notebooks (`Study.train_recipe`) go through `prepare`, so a
+recipe trains the same way wherever it is used.
 
 The synthetic-faces recipes are the disentanglement setting of `benchmarks/disentanglement.py`:
 20,000 faces at 32 px of 10 people, no scale / shift jitter (the faces the metrics' factor source
@@ -22,16 +23,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from facelib import data as fdata
 from facelib.data import FaceDataset
 from facelib.data.synthetic import FactorRanges, SyntheticFaces
 from facelib.models import build_model as build
 from facelib.train import TrainConfig, fit
+from facelib.utils import seeded
 from facelib.verify.latents import training_patches
 
-__all__ = ["Recipe", "RECIPES", "recipe", "build_data", "preview_faces", "model_options", "build_model", "train",
+__all__ = ["Recipe", "RECIPES", "recipe", "build_data", "preview_faces", "model_options", "build_model", "training_config",
+           "prepare", "train",
            "modvae_blocks", "at_scale", "variant", "held_out_options", "held_out_faces", "held_out_inputs", "patch_vae_recipe",
            "SYNTHETIC_DISENTANGLEMENT"]
 
@@ -246,15 +248,18 @@ def patch_vae_recipe(setting, name: str = "lfw-patch-vae", batch_size: int = 256
 
 
 def at_scale(r: Recipe | str, *, n_images: int, image_size: int, n_identities: int, latent_dim: int,
-             seed: int = 0) -> Recipe:
+             seed: int = 0, epochs: int | None = None) -> Recipe:
     """A synthetic-faces recipe at another scale (a notebook profile's): its images, size, people,
-    latents and seed replaced; the model, objective, grouping and decoder stay the recipe's."""
+    latents and seed replaced, and with `epochs` its steps: that many passes over `n_images` at
+    the recipe's batch size. The model, objective, grouping, decoder, batch size and lr stay the
+    recipe's."""
     r = recipe(r)
     if r.data != "synthetic":
         raise ValueError(f"recipe {r.name!r} trains on {r.data!r}; only synthetic-faces recipes can be rescaled")
     data = {**r.data_options, "n": int(n_images), "size": int(image_size), "n_identities": int(n_identities),
             "seed": int(seed)}
-    return r.replace(name=f"{r.name}@{image_size}px-{n_images}", data_options=data, seed=int(seed),
+    steps = r.steps if epochs is None else int(epochs) * -(-int(n_images) // r.batch_size)
+    return r.replace(name=f"{r.name}@{image_size}px-{n_images}", data_options=data, seed=int(seed), steps=steps,
                      model_options={**r.model_options, "latent_dim": int(latent_dim)})
 
 
@@ -393,9 +398,22 @@ def model_options(r: Recipe | str, data) -> dict[str, Any]:
 def build_model(r: Recipe | str, data):
     """The untrained model of a recipe for `data`, its initial weights drawn from the recipe's seed."""
     r = recipe(r)
-    with torch.random.fork_rng(devices=[]):  # initial weights from the recipe's seed alone
-        torch.manual_seed(r.seed)
+    with seeded(r.seed):  # initial weights from the recipe's seed alone
         return build(r.model, **model_options(r, data))
+
+
+def training_config(r: Recipe | str, **train_config: Any) -> TrainConfig:
+    """The `TrainConfig` of a recipe: its steps (`max_steps`), batch size, lr, seed and
+    `train_options`; `train_config` sets the fields a recipe leaves open (device, out, ...)."""
+    r = recipe(r)
+    return TrainConfig(epochs=10**6, max_steps=r.steps, batch_size=r.batch_size, lr=r.lr, seed=r.seed,
+                       **{"progress": False, **r.train_options, **train_config})
+
+
+def prepare(r: Recipe | str, data, **train_config: Any):
+    """(untrained model, TrainConfig) of a recipe for `data`: what `train` fits and what
+    `Study.train_recipe` fits or reuses, so a recipe trains the same way for every caller."""
+    return build_model(r, data), training_config(r, **train_config)
 
 
 def train(r: Recipe | str, data=None, *, out: str | None = None, device: str = "auto", progress: bool = False,
@@ -407,7 +425,5 @@ def train(r: Recipe | str, data=None, *, out: str | None = None, device: str = "
     """
     r = recipe(r)
     data = build_data(r) if data is None else data
-    model = build_model(r, data)
-    cfg = TrainConfig(epochs=10**6, max_steps=r.steps, batch_size=r.batch_size, lr=r.lr, seed=r.seed,
-                      device=device, out=out, progress=progress, **{**r.train_options, **train_config})
-    return fit(model, data, cfg)
+    model, config = prepare(r, data, out=out, device=device, progress=progress, **train_config)
+    return fit(model, data, config)
