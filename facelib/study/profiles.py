@@ -48,7 +48,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "patch_epochs": 1,
         "patch_max_patches": 20000,
         "models": "zoo",
-        "traversal_models": ["synthetic-modvae", "synthetic-beta-vae-b4"],
+        "traversal_models": ["synthetic-modvae", "synthetic-beta-vae-b4", "yaleb-modvae"],
         "zoo_models": SYNTHETIC_ZOO,
         # seconds of training: claims that need trained models are not checked (facelib.claims)
         "check_trained_claims": False,
@@ -93,7 +93,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "patch_epochs": 4,
         "patch_max_patches": 200000,
         "models": "zoo",
-        "traversal_models": ["synthetic-modvae", "synthetic-beta-vae-b4", "lfw-beta-vae-b4", "lfw-modvae"],
+        "traversal_models": ["synthetic-modvae", "synthetic-beta-vae-b4", "yaleb-modvae", "lfw-beta-vae-b4", "lfw-modvae"],
         "zoo_models": SYNTHETIC_ZOO,
         "check_trained_claims": True,
         # 01-03 also train the original study on LFW faces (View 1's training pairs, 64 px colour,
