@@ -28,15 +28,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from facelib import data as fdata
 from facelib import results, zoo
 from facelib.files import check_writable
-from facelib.train import representation
-from facelib.verify import across_factor_table
-from facelib.verify.baselines import Eigenfaces, Fisherfaces, RawPixels
-from facelib.zoo.evaluation import yaleb_results, yaleb_source
+from facelib.zoo.evaluation import YALEB_MODELS as MODELS
+from facelib.zoo.evaluation import yaleb_lighting_table, yaleb_results, yaleb_source
 
-MODELS = ("yaleb-modvae", "yaleb-beta-vae", "yaleb-beta-tcvae")
 COLUMNS = {("mig", "mig"): "mig", ("mig", "mig_identity"): "mig_identity", ("mig", "mig_azimuth"): "mig_azimuth",
            ("mig", "mig_elevation"): "mig_elevation", ("dci", "disentanglement"): "dci_disentanglement",
            ("dci", "completeness"): "dci_completeness", ("dci", "informativeness_test"): "dci_informativeness",
@@ -63,29 +59,10 @@ def disentanglement_table(models: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def block(model, name: str):
-    """Images -> the posterior means of one ModVAE latent block."""
-    embed, where = representation(model), model.block_of(name)
-    return lambda images: embed(images)[:, where]
-
-
 def verification_table(models: dict, n_pairs: int, n_boot: int, seed: int) -> pd.DataFrame:
-    size = zoo.recipe(MODELS[0]).data_options["size"]
-    train, test = fdata.load("yaleb", size=size, people="train"), fdata.load("yaleb", size=size, people="test")
-    reps = {}
-    if "yaleb-modvae" in models:
-        m = models["yaleb-modvae"]
-        reps["ModVAE identity block"] = block(m, "identity")
-        reps["ModVAE all latents"] = representation(m)
-    for name in ("yaleb-beta-vae", "yaleb-beta-tcvae"):
-        if name in models:
-            reps[f"{name.removeprefix('yaleb-')} latents"] = representation(models[name])
-    reps["pixels"] = RawPixels()
-    reps["Eigenfaces (100)"] = Eigenfaces(100)
-    reps["Fisherfaces (PCA 150, 29)"] = Fisherfaces(n_pca=150)
-    table = across_factor_table(train, test, reps, n_pairs=n_pairs, n_boot=n_boot, seed=seed)
+    table = yaleb_lighting_table(models, n_pairs=n_pairs, n_boot=n_boot, seed=seed)
     for _, r in table.iterrows():
-        print(f"{r['representation']:<28} {r['dims']:>5} dims  AUC {r['auc']:.3f} [{r['auc_lo']:.3f}, {r['auc_hi']:.3f}]  "
+        print(f"{r['representation']:<32} {r['dims']:>5} dims  AUC {r['auc']:.3f} [{r['auc_lo']:.3f}, {r['auc_hi']:.3f}]  "
               f"EER {r['eer']:.3f} [{r['eer_lo']:.3f}, {r['eer_hi']:.3f}]")
     return table
 

@@ -23,3 +23,12 @@ def lfw_available() -> bool:
     from facelib.data.paths import data_root
 
     return (data_root() / "scikit_learn_data" / "lfw_home" / "pairsDevTrain.txt").exists()
+
+
+@pytest.fixture(scope="session")
+def yaleb_available() -> bool:
+    """Whether Extended Yale B is under the data root (`$FACELIB_DATA`, else ./data)."""
+    from facelib.data.paths import data_root
+    from facelib.data.yaleb import YALEB_FILE
+
+    return (data_root() / YALEB_FILE).exists()

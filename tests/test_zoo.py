@@ -152,8 +152,11 @@ def _needs_data(name):
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED))
-def test_shipped_model_reproduces_its_headline_metrics(name, lfw_available):
-    if _needs_data(name) and not lfw_available:
+def test_shipped_model_reproduces_its_headline_metrics(name, lfw_available, yaleb_available):
+    data = SHIPPED[name]["recipe"]["data"]
+    if data == "yaleb" and not yaleb_available:
+        pytest.skip("Extended Yale B is not under $FACELIB_DATA")
+    if data.startswith("lfw") and not lfw_available:
         pytest.skip("LFW is not under $FACELIB_DATA")
     stored = SHIPPED[name]
     now = zoo.headline_metrics(zoo.load(name), Recipe.from_dict(stored["recipe"]))
@@ -290,3 +293,36 @@ def test_stale_figures_name_what_changed(tmp_path):
     _fake_zoo(tmp_path, {"lfw-b4": ("beta-vae", 4.0, "XX"), "lfw-vae": ("vae", 1.0, "bb"), "lfw-new": ("vae", 1.0, "dd")})
     assert sorted(stale(out, tmp_path)) == ["lfw-b2 is no longer in the zoo", "lfw-b4 changed since the figures were drawn",
                                             "lfw-new is not in the figures"]
+
+
+def test_yaleb_recipes_train_on_thirty_people_and_modvae_clamps_light_and_identity():
+    from facelib.data.yaleb import YALEB_HELD_OUT
+
+    yale = {n: r for n, r in RECIPES.items() if r.data == "yaleb"}
+    assert set(yale) == {"yaleb-modvae", "yaleb-beta-vae", "yaleb-beta-tcvae"}
+    assert all(r.data_options["people"] == "train" and r.evaluation == "yaleb-held-out" for r in yale.values())
+    assert len({(r.model_options["latent_dim"], r.steps, r.data_options["size"]) for r in yale.values()}) == 1
+    assert yale["yaleb-modvae"].data_options["groups"] == ["azimuth", "elevation", "identity"]
+    assert len(YALEB_HELD_OUT) == 8
+
+
+def test_yaleb_lighting_table_rows_and_fisherfaces_as_scored_alone(yaleb_available):
+    if not yaleb_available:
+        pytest.skip("Extended Yale B is not under $FACELIB_DATA")
+    from facelib import data as fdata
+    from facelib.models import build_model
+    from facelib.verify import across_factor_table
+    from facelib.verify.baselines import Fisherfaces
+    from facelib.zoo.evaluation import yaleb_lighting_table
+
+    torch.manual_seed(0)
+    mod = build_model("modvae", image_size=64, channels=1, latent_dim=18,
+                      blocks={"azimuth": 1, "elevation": 1, "identity": 16})
+    vae = build_model("beta-vae", image_size=64, channels=1, latent_dim=18)
+    t = yaleb_lighting_table({"m": mod, "b": vae}, n_pairs=200, n_boot=20).set_index("representation")
+    assert list(t.index) == ["m identity block", "m all latents", "b latents", "pixels", "Eigenfaces (100)",
+                             "Fisherfaces (PCA 150)"]
+    assert t.loc["m identity block", "dims"] == 16 and t.loc["m all latents", "dims"] == 18
+    alone = across_factor_table(fdata.load("yaleb", people="train"), zoo.recipes.held_out_faces("yaleb-modvae"),
+                                {"f": Fisherfaces(n_pca=150)}, n_pairs=200, n_boot=20).iloc[0]
+    assert t.loc["Fisherfaces (PCA 150)", "auc"] == pytest.approx(alone["auc"])

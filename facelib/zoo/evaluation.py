@@ -23,6 +23,7 @@ from facelib.data.synthetic import SyntheticFaces
 from facelib.metrics import YaleBSource, evaluate, reconstruction_metrics
 from facelib.train import reconstruct, representation
 from facelib.verify import protocols
+from facelib.verify.baselines import Eigenfaces, Fisherfaces, RawPixels
 from facelib.verify.latents import PatchVAEEmbedding
 from facelib.verify.scores import TwoCovarianceScore
 
@@ -30,7 +31,7 @@ from .recipes import Recipe, held_out_faces, held_out_options, recipe
 
 __all__ = ["headline_metrics", "DISENTANGLEMENT_SAMPLES", "TOLERANCE", "factor_source", "lfw_view1_results",
            "lfw_view1_patch_results", "view1_results", "held_out_reconstruction", "yaleb_source", "yaleb_results",
-           "YALEB_SAMPLES"]
+           "YALEB_SAMPLES", "YALEB_MODELS", "yaleb_lighting_table"]
 
 #: Metric sample sizes of the "disentanglement" evaluation (the benchmark's quick sizes).
 DISENTANGLEMENT_SAMPLES: dict[str, dict[str, int]] = {
@@ -72,6 +73,32 @@ def yaleb_results(model, r: Recipe | str, seed: int = 0):
     """Tidy MIG, DCI, SAP and beta-VAE score of a model against identity, azimuth and elevation on
     a Yale B recipe's held-out people (`metrics.evaluate` rows)."""
     return evaluate(model, yaleb_source(r), metrics=tuple(YALEB_SAMPLES), seed=seed, **YALEB_SAMPLES)
+
+
+#: The zoo's Extended Yale B models, scored on the same held-out people.
+YALEB_MODELS = ("yaleb-modvae", "yaleb-beta-vae", "yaleb-beta-tcvae")
+
+
+def yaleb_lighting_table(models: dict, n_pairs: int = 1000, n_boot: int = 1000, seed: int = 0):
+    """Verification of Yale B's held-out people across lighting (`verify.across_factor_table`):
+    ModVAE's identity block and all its latents, every other model's latents, and the classical
+    baselines fitted on the 30 training people - pixels, Eigenfaces and Fisherfaces (Belhumeur,
+    Hespanha & Kriegman 1997, the method made for exactly this setting). `models`: zoo name -> model."""
+    size = recipe(YALEB_MODELS[0]).data_options["size"]
+    train = fdata.load("yaleb", size=size, people="train")
+    reps: dict[str, Any] = {}
+    for name, model in models.items():
+        embed = representation(model)
+        if hasattr(model, "block_of"):
+            where = model.block_of("identity")
+            reps[f"{name} identity block"] = lambda images, e=embed, w=where: e(images)[:, w]
+            reps[f"{name} all latents"] = embed
+        else:
+            reps[f"{name} latents"] = embed
+    reps.update({"pixels": RawPixels(), "Eigenfaces (100)": Eigenfaces(100),
+                 "Fisherfaces (PCA 150)": Fisherfaces(n_pca=150)})
+    return protocols.across_factor_table(train, held_out_faces(YALEB_MODELS[0]), reps, n_pairs=n_pairs,
+                                         n_boot=n_boot, seed=seed)
 
 
 def _yaleb(model, r: Recipe, seed: int) -> dict[str, float]:
