@@ -162,10 +162,11 @@ def run_pythae(network: str, data: FaceDataset, epochs: int, batch: int, lr: flo
         return epochs * len(data) / (time.perf_counter() - t0)
 
 
-def run_facelib_peer(network: str, data: FaceDataset, epochs: int, batch: int, lr: float = 1e-3) -> float:
-    """images/s of facelib's `fit` (its defaults, no validation split) over the whole call."""
+def run_facelib_peer(network: str, data: FaceDataset, epochs: int, batch: int, lr: float = 1e-3,
+                     **options) -> float:
+    """images/s of facelib's `fit` (its defaults unless `options` say, no validation split) over the whole call."""
     config = TrainConfig(epochs=epochs, batch_size=batch, lr=lr, seed=0, device="cpu", val_fraction=0.0,
-                         progress=False)
+                         progress=False, **options)
     model = peer_model(network, data.channels)
     t0 = time.perf_counter()
     fit(model, data, config)
@@ -181,36 +182,44 @@ def loss_step_flops(model, x: torch.Tensor) -> float:
     return float(counter.get_total_flops())
 
 
+#: What the peer comparison runs in each round, in order (A B C, A B C, ...).
+PEER_RUNS = {
+    "facelib fit": lambda network, data, epochs, batch: run_facelib_peer(network, data, epochs, batch),
+    "facelib fit, channels-last": lambda network, data, epochs, batch: run_facelib_peer(
+        network, data, epochs, batch, channels_last=True),
+    "pythae TrainingPipeline": lambda network, data, epochs, batch: run_pythae(network, data, epochs, batch),
+}
+
+
 def peer_rows(data: FaceDataset, pairs: int, epochs: int, batch: int) -> pd.DataFrame:
-    """facelib `fit` and pythae's pipeline on the same network, data, batch and optimiser, run
-    A B A B ... (`pairs` pairs per network): medians, the paired ratio and the share of matmul."""
+    """facelib `fit` (its default layout and channels-last) and pythae's pipeline on the same
+    network, data, batch and optimiser, interleaved (`pairs` rounds per network): medians, each
+    configuration's median ratio to pythae in the same round, and the share of matmul."""
     rows = []
     for network in PEER_NETWORKS:
         ours, theirs = same_loss(network, data, batch)
         print(f"{network}: loss on one batch, same weights and noise: facelib {ours:.4f}, pythae {theirs:.4f}")
-        run_facelib_peer(network, data.subset(range(2 * batch)), 1, batch)  # warm-up (oneDNN primitives)
-        run_pythae(network, data.subset(range(2 * batch)), 1, batch)
-        a, b, peak = [], [], 0.0
+        for run in PEER_RUNS.values():  # warm-up (oneDNN primitives of both layouts)
+            run(network, data.subset(range(2 * batch)), 1, batch)
+        measured, peak = {name: [] for name in PEER_RUNS}, 0.0
         for i in range(pairs):
-            a.append(run_facelib_peer(network, data, epochs, batch))
-            b.append(run_pythae(network, data, epochs, batch))
+            for name, run in PEER_RUNS.items():
+                measured[name].append(run(network, data, epochs, batch))
             peak = max(peak, matmul_flops())
-            print(f"{network} pair {i + 1}: facelib {a[-1]:.0f} img/s, pythae {b[-1]:.0f} img/s, "
-                  f"ratio {a[-1] / b[-1]:.2f}", flush=True)
-        model = peer_model(network, data.channels)
-        flops = loss_step_flops(model, data.images[:batch].float().div(255))
-        ratios = np.array(a) / np.array(b)
-        for lib, values in (("facelib fit", a), ("pythae TrainingPipeline", b)):
-            med = float(np.median(values))
-            rows.append({"configuration": f"peer: {lib}, {network} network", "peer": True, "images_per_s": med,
+            print(f"{network} round {i + 1}: " + ", ".join(f"{k} {v[-1]:.0f} img/s" for k, v in measured.items()),
+                  flush=True)
+        flops = loss_step_flops(peer_model(network, data.channels), data.images[:batch].float().div(255))
+        peer = np.array(measured["pythae TrainingPipeline"])
+        for name, values in measured.items():
+            med, ratios = float(np.median(values)), np.array(values) / peer
+            rows.append({"configuration": f"peer: {name}, {network} network", "peer": True, "images_per_s": med,
                          "images_per_s_min": float(np.min(values)), "images_per_s_max": float(np.max(values)),
-                         "x_pythae": float(np.median(ratios)) if lib == "facelib fit" else 1.0,
-                         "pairs": pairs, "gflops": flops * med / batch / 1e9,
+                         "x_pythae": float(np.median(ratios)), "pairs": pairs, "gflops": flops * med / batch / 1e9,
                          "percent_of_matmul": 100 * flops * med / batch / peak,
-                         "loss_one_batch": ours if lib == "facelib fit" else theirs})
-        print(f"{network}: facelib / pythae, median of {pairs} paired ratios: {np.median(ratios):.2f} "
-              f"(pairs {', '.join(f'{r:.2f}' for r in ratios)}); facelib at "
-              f"{rows[-2]['percent_of_matmul']:.0f} % of the fp32 matmul figure")
+                         "loss_one_batch": theirs if name.startswith("pythae") else ours})
+            print(f"{network}: {name} / pythae, median of {pairs} same-round ratios: {np.median(ratios):.2f} "
+                  f"({', '.join(f'{r:.2f}' for r in ratios)}); {rows[-1]['percent_of_matmul']:.0f} % of the fp32 "
+                  "matmul figure")
     return pd.DataFrame(rows)
 
 
