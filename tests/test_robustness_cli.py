@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import nbformat
 import pytest
 import torch
 
@@ -113,6 +116,50 @@ def test_a_notebook_stopped_by_ctrl_c_is_interrupted_not_failed(tmp_path, monkey
     entry = pipeline._run_one(tmp_path / "01_x.ipynb", tmp_path / "out.ipynb", {}, "python3", run_dir=tmp_path)
     assert entry["status"] == "interrupted" and "Ctrl-C" in entry["error"]
     assert isinstance(entry["_exception"], KeyboardInterrupt)
+
+
+SLOW_CELL = """
+from pathlib import Path
+import time
+Path("cell-started").write_text("yes")
+time.sleep(300)
+"""
+
+
+def test_ctrl_c_during_a_real_run_is_one_line_and_recorded(tmp_path):
+    """A real `python -m facelib run` interrupted (SIGINT to its process group, as Ctrl-C in a
+    terminal) while a notebook cell runs: the kernel, interrupted and shut down by papermill, printed
+    a 15-line "Exception in message handler" ZMQError traceback; the user sees one line."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell("run_dir = None\n")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(SLOW_CELL)]
+    nbformat.write(nb, str(nbs / "00_slow.ipynb"))
+    proc = subprocess.Popen([sys.executable, "-m", "facelib", "run", "--notebooks-dir", str(nbs), "--out",
+                             str(tmp_path / "reports"), "--run-id", "r"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        started = nbs / "cell-started"
+        for _ in range(1200):  # the kernel starts in seconds; a loaded machine gets two minutes
+            if started.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert started.exists(), proc.communicate(timeout=60)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err and "ERROR" not in err, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("interrupted"), err
+    record = json.loads((tmp_path / "reports" / "r" / "run.json").read_text())
+    assert record["status"] == "interrupted" and record["notebooks"][0]["status"] == "interrupted"
 
 
 def test_a_malformed_parameter_list_is_one_line(tmp_path, capsys):
