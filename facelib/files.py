@@ -35,24 +35,36 @@ class FolderInUseError(RuntimeError):
     """Another process holds the lock of a folder this one wants to write."""
 
 
+def _folder_label(what: str) -> str:
+    """'out' -> 'out folder'; 'sweep folder' stays as it is."""
+    return what if what.split()[-1:] == ["folder"] else f"{what} folder"
+
+
 def check_writable(folder: str | os.PathLike, what: str = "out") -> Path:
     """Create `folder` if needed and prove it can be written (a probe file), before any work.
 
     A folder whose mode has no write bit counts as read-only even for root (who may write
-    anywhere), so a protected folder fails here and not after hours of work.
+    anywhere), so a protected folder fails here and not after hours of work. A path that is a
+    file, or lies under one, is named as such (not "[Errno 17] File exists" or "Not a directory").
+    `what` names the folder in messages ("out", "results", "sweep folder").
     """
     folder = Path(folder)
-    hint = f"choose a writable {what} folder (or fix its permissions)"
-    if folder.exists() and not folder.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, f"{what} folder {folder} is a file, not a folder; "
-                                                f"give another path or move the file away")
+    what = _folder_label(what)
+    hint = f"choose a writable {what} (or fix its permissions)"
+    for above in (folder, *folder.parents):
+        if above.exists():
+            if not above.is_dir():
+                where = f"{folder} is a file" if above == folder else f"{folder} cannot be made: {above} is a file"
+                raise NotADirectoryError(errno.ENOTDIR, f"{what} {where}, not a folder; give another path or "
+                                                        "move the file away")
+            break
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise OSError(exc.errno, f"cannot create {what} folder {folder}: {exc.strerror or exc}; {hint}") from exc
+        raise OSError(exc.errno, f"cannot create {what} {folder}: {exc.strerror or exc}; {hint}") from exc
     mode = folder.stat().st_mode
     if not mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
-        raise PermissionError(errno.EACCES, f"{what} folder {folder} is read-only (mode {stat.filemode(mode)}); {hint}")
+        raise PermissionError(errno.EACCES, f"{what} {folder} is read-only (mode {stat.filemode(mode)}); {hint}")
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.", suffix=".tmp")
         try:
@@ -61,7 +73,7 @@ def check_writable(folder: str | os.PathLike, what: str = "out") -> Path:
             os.close(fd)
             os.unlink(probe)
     except OSError as exc:
-        raise OSError(exc.errno, f"cannot write to {what} folder {folder}: {exc.strerror or exc}; {hint}") from exc
+        raise OSError(exc.errno, f"cannot write to {what} {folder}: {exc.strerror or exc}; {hint}") from exc
     return folder
 
 

@@ -3,19 +3,25 @@ as one line (rc 1) that says what failed, with `--debug` for the traceback; Ctrl
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import nbformat
 import pytest
 import torch
 
 from facelib import cli
-from facelib.study import pipeline
+from facelib.study import pipeline, sweep
 from facelib.train import distributed
+from facelib.verify import selection as lfw_selection
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -115,6 +121,50 @@ def test_a_notebook_stopped_by_ctrl_c_is_interrupted_not_failed(tmp_path, monkey
     assert isinstance(entry["_exception"], KeyboardInterrupt)
 
 
+SLOW_CELL = """
+from pathlib import Path
+import time
+Path("cell-started").write_text("yes")
+time.sleep(300)
+"""
+
+
+def test_ctrl_c_during_a_real_run_is_one_line_and_recorded(tmp_path):
+    """A real `python -m facelib run` interrupted (SIGINT to its process group, as Ctrl-C in a
+    terminal) while a notebook cell runs: the kernel, interrupted and shut down by papermill, printed
+    a 15-line "Exception in message handler" ZMQError traceback; the user sees one line."""
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell("run_dir = None\n")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(SLOW_CELL)]
+    nbformat.write(nb, str(nbs / "00_slow.ipynb"))
+    proc = subprocess.Popen([sys.executable, "-m", "facelib", "run", "--notebooks-dir", str(nbs), "--out",
+                             str(tmp_path / "reports"), "--run-id", "r"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        started = nbs / "cell-started"
+        for _ in range(1200):  # the kernel starts in seconds; a loaded machine gets two minutes
+            if started.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert started.exists(), proc.communicate(timeout=60)
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, out + err
+    assert "Traceback" not in out + err and "ERROR" not in err, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("interrupted"), err
+    record = json.loads((tmp_path / "reports" / "r" / "run.json").read_text())
+    assert record["status"] == "interrupted" and record["notebooks"][0]["status"] == "interrupted"
+
+
 def test_a_malformed_parameter_list_is_one_line(tmp_path, capsys):
     rc = cli.main(["run", "-p", "betas", "[1, 4", "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
@@ -132,4 +182,44 @@ def test_an_out_that_is_a_file_says_so(tmp_path, capsys, command):
     rc = cli.main([*command, "--out", str(target)])
     err = capsys.readouterr().err
     assert rc in (1, 2) and "is a file, not a folder" in err and "Errno 17" not in err, err
+    assert target.read_text() == "mine"
+
+
+TINY_SWEEP = ["sweep", "--models", "vae", "--betas", "1", "--seeds", "0", "--data", "synthetic", "--max-steps", "1",
+              "--executor", "local"]
+
+
+def _no_work(*a, **k):
+    raise AssertionError("work started before the output folder was checked")
+
+
+@pytest.mark.parametrize("command", [
+    [*TINY_SWEEP, "--out", "{path}"],
+    ["zoo", "build", "synthetic-vae", "--folder", "{tmp}/zoo", "--work-dir", "{path}"],
+    ["zoo", "build", "synthetic-vae", "--folder", "{path}", "--work-dir", "{tmp}/runs"],
+    ["lfw", "--results", "{path}", "view2"],
+    ["train", "--model", "vae", "--data", "synthetic", "--epochs", "1", "--out", "{path}"],
+    ["run", "--notebooks", "00_data", "--out", "{path}"],
+], ids=["sweep --out", "zoo build --work-dir", "zoo build --folder", "lfw --results", "train --out", "run --out"])
+@pytest.mark.parametrize("where", ["the file", "under the file"])
+def test_every_output_folder_that_is_a_file_is_named_before_any_work(tmp_path, capsys, monkeypatch, command, where):
+    """One check (files.check_writable) for every command's output folders: a path that is a file,
+    or lies under one, is named as a file before any data is built or model trained (`zoo build
+    --work-dir` was not checked until training began; messages said "sweep folder folder")."""
+    zoo_build = importlib.import_module("facelib.zoo.build")
+    monkeypatch.setattr(zoo_build, "build_data", _no_work)
+    monkeypatch.setattr(zoo_build, "train", _no_work)
+    monkeypatch.setattr(sweep, "_run_grid", _no_work)
+    monkeypatch.setattr(lfw_selection, "run_view2", _no_work)
+    target = tmp_path / "notes.txt"
+    target.write_text("mine")
+    path = target if where == "the file" else target / "sub"
+    argv = [a.replace("{path}", str(path)).replace("{tmp}", str(tmp_path)) for a in command]
+    rc = cli.main(argv)
+    captured = capsys.readouterr()
+    said = (captured.err + captured.out).strip()
+    errors = [line for line in said.splitlines() if str(target) in line]  # (a sweep also says how many trials)
+    assert rc in (1, 2) and len(errors) == 1 and "Traceback" not in said, said
+    assert re.search(rf"{re.escape(str(target))}'? is a file, not a folder", errors[0]), said
+    assert "folder folder" not in said and "Errno 17" not in said and "unexpected error" not in said, said
     assert target.read_text() == "mine"

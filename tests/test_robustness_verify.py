@@ -4,7 +4,8 @@
   and without tied scores, and never rises above it between ROC points;
 * View 2's ROC table is recomputed from stored pair scores and agrees with scikit-learn;
 * `lfw report` refuses repeated, missing and foreign folds and parts that are not parts;
-* `lfw view2 --test-folds` is checked when parsed, and every output is probed before any work.
+* `lfw view2 --test-folds` is checked when parsed, and every output is probed before any work;
+* a pair table given to a protocol never pairs an image with itself (it would score as a match).
 
 LFW is replaced by the stand-in of test_verify_selection (same shapes, ten person-disjoint folds).
 """
@@ -22,6 +23,8 @@ from sklearn.metrics import roc_curve
 
 from facelib import results as R
 from facelib.cli import main
+from facelib.verify import protocols as P
+from facelib.verify import scores as S
 from facelib.verify import lfw_cli
 from facelib.verify import roc
 from facelib.verify import selection as L
@@ -345,3 +348,24 @@ def read_only_copy(res: Path, to: Path) -> Path:
         (to / f.name).write_bytes(f.read_bytes())
     R.write(lfw_cli.SCORES, fake_scores(to / lfw_cli.FROZEN), folder=to)
     return read_only(to)
+
+
+# ---------------------------------------------------------------- pairs of an image with itself
+
+
+def test_a_protocol_refuses_a_pair_of_an_image_with_itself():
+    """A pair table with left == right passed to a protocol was scored (a perfect match whatever
+    the model); the table check that every protocol runs refuses it, naming the pair."""
+    rng = np.random.default_rng(0)
+    E = rng.normal(size=(40, 6))
+    identity = np.repeat(np.arange(10), 4)
+    table = pd.DataFrame({"left": np.arange(0, 40, 2), "right": np.arange(1, 40, 2),
+                          "same": np.arange(20) % 4 < 2, "fold": np.arange(20) % 2})
+    P.evaluate_folds(E, table, {"cos": S.CosineScore()})  # distinct rows: fine
+    table.loc[5, "right"] = table.loc[5, "left"]
+    for run in (lambda: P.evaluate_folds(E, table, {"cos": S.CosineScore()}),
+                lambda: P.evaluate_split(E, table[table.fold == 0], table[table.fold == 1], {"cos": S.CosineScore()}),
+                lambda: P.evaluate_folds(E, table, {"plda": S.TwoCovarianceScore(n_components=3)},
+                                         identity=identity, training="identities")):
+        with pytest.raises(ValueError, match=rf"pair 5 \(row {table.left[5]} with itself\).*remove them"):
+            run()

@@ -304,6 +304,27 @@ def test_a_second_sweep_into_one_folder_is_refused(tmp_path, capsys, lock_held_e
     assert _snapshot(out) == before and not (out / "trials").exists()
 
 
+def test_two_real_sweeps_into_one_folder_lose_nothing(tmp_path):
+    """Two `python -m facelib sweep` processes started together into one --out (both failed, and one
+    overwrote the other's finished rows): one runs the grid; the other is refused in one line
+    while it runs, or, started after it, finds every trial finished. Every trial is in results.csv once."""
+    out = tmp_path / "sweep"
+    cmd = [sys.executable, "-m", "facelib", "sweep", *SWEEP_ARGS, "--out", str(out)]
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    done = [(p.wait(timeout=600), *p.communicate()) for p in procs]
+    assert sorted(rc for rc, _, _ in done)[0] == 0, done
+    for rc, _, err in done:
+        if rc != 0:
+            refusals = [line for line in err.splitlines() if "error" in line]
+            assert rc == 1 and len(refusals) == 1 and "in use" in refusals[0] and "Traceback" not in err, err
+    table = sweep.read_results(out / "results.csv")
+    assert sorted(table["trial"].unique()) == sorted(t["trial"] for t in TRIALS)
+    assert not table.duplicated(["trial", "metric"]).any() and table["value"].notna().all()
+    ran = [t["trial"] for t in TRIALS if (out / "trials" / t["trial"] / "checkpoint.pt").is_file()]
+    assert len(ran) == len(TRIALS)
+
+
 @pytest.mark.parametrize("cut", ["mid-row", "at a row end"])
 def test_a_cut_results_csv_reruns_the_damaged_trial(tmp_path, cut):
     out = tmp_path / "sweep"

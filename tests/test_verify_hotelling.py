@@ -150,13 +150,14 @@ def test_person_disjoint_pairs_use_each_person_once_and_are_maximal():
     identity = np.repeat(np.arange(30), 4)
     left = rng.integers(0, 120, 300)
     right = rng.integers(0, 120, 300)
+    left, right = left[left != right], right[left != right]  # a pair of an image with itself is refused
     table = pd.DataFrame({"left": left, "right": right, "same": identity[left] == identity[right]})
     keep = person_disjoint_pairs(table, identity, seed=0)
     people = np.c_[identity[left[keep]], identity[right[keep]]]
     flat = np.r_[people[people[:, 0] == people[:, 1], 0], people[people[:, 0] != people[:, 1]].ravel()]
     assert len(flat) == len(set(flat))  # nobody twice
     used = set(flat)
-    for i in set(range(300)) - set(keep):  # every pair left out shares a person with a kept one
+    for i in set(range(len(table))) - set(keep):  # every pair left out shares a person with a kept one
         assert identity[left[i]] in used or identity[right[i]] in used
     with pytest.raises(ValueError, match="identity of every paired image"):
         person_disjoint_pairs(table, np.where(np.arange(120) == left[0], -1, identity))
@@ -194,6 +195,7 @@ def test_permutation_test_says_when_too_few_pairs_share_no_person():
     identity = np.repeat(np.arange(4), 10)
     Z = rng.normal(size=(40, 6))
     a, b = rng.integers(0, 40, 200), rng.integers(0, 40, 200)
+    a, b = a[a != b], b[a != b]  # a pair of an image with itself is refused
     table = pd.DataFrame({"left": a, "right": b, "same": identity[a] == identity[b]})
     r = pair_difference_permutation_test(Z, table, identity)
     assert np.isnan(r["pvalue_permutation"]) and "too few" in r["note"] and r["n_pairs_disjoint"] <= 4

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["check_identity", "check_same", "check_indices", "check_pair_table"]
+__all__ = ["check_identity", "check_same", "check_indices", "check_pair_table", "refuse_self_pairs"]
 
 
 def _show(values: np.ndarray, k: int = 3) -> str:
@@ -87,7 +87,8 @@ def check_indices(idx: Any, n: int, name: str) -> np.ndarray:
 
 def check_pair_table(pair_table: Any, n: int, columns: tuple[str, ...] = ("left", "right", "same", "fold"),
                      name: str = "pair_table") -> pd.DataFrame:
-    """A copy of `pair_table` with left/right checked as int64 rows of 0..n-1 and same as bool."""
+    """A copy of `pair_table` with left/right checked as int64 rows of 0..n-1 and same as bool,
+    refusing a pair of a row with itself (`refuse_self_pairs`)."""
     if not isinstance(pair_table, pd.DataFrame):
         raise TypeError(f"{name} must be a DataFrame with columns {', '.join(columns)}, got {type(pair_table).__name__}")
     missing = [c for c in columns if c not in pair_table.columns]
@@ -98,6 +99,21 @@ def check_pair_table(pair_table: Any, n: int, columns: tuple[str, ...] = ("left"
     for col in ("left", "right"):
         if col in table:
             table[col] = check_indices(table[col].to_numpy(), n, f"{name} column {col!r}")
+    if "left" in table and "right" in table:
+        refuse_self_pairs(table.set_axis(pair_table.index), name)
     if "same" in table:
         table["same"] = check_same(table["same"].to_numpy(), len(table), f"{name} column 'same'")
     return table
+
+
+def refuse_self_pairs(table: pd.DataFrame, what: str) -> None:
+    """ValueError naming the pairs (by the table's index) whose left and right are the same image
+    row: such a pair scores as a perfect match whatever the model, so it would inflate every
+    same-person score. Every pair table passes it: official lists, a FaceDataset's, a protocol's."""
+    left, right = np.asarray(table["left"]), np.asarray(table["right"])
+    bad = np.flatnonzero(left == right)
+    if bad.size:
+        shown = ", ".join(f"pair {table.index[i]} (row {left[i]} with itself)" for i in bad[:5]) + \
+            (" ..." if bad.size > 5 else "")
+        raise ValueError(f"{what}: {bad.size} pair(s) pair an image with itself: {shown}; remove them from the "
+                         "pair table (or fix their row indices) before scoring")

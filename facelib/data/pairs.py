@@ -8,7 +8,8 @@ distinct, never pair an image with itself and are deterministic for a seed.
 `max_balanced_pairs` is how many balanced pairs a set can give; `person_folds` gives every
 row its person's fold of an official (person-disjoint) pair list; `person_disjoint_pairs`
 picks pairs of a table in which no person appears twice (independent rows for a test);
-`refuse_self_pairs` is the check every given pair table (official lists too) passes.
+`refuse_self_pairs` (from `checks`, which runs it on every pair table it checks) is the check every
+given pair table (official lists, a FaceDataset's, a protocol's) passes.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from .checks import check_identity, check_pair_table
+from .checks import check_identity, check_pair_table, refuse_self_pairs
 
 __all__ = ["balanced_pairs", "across_factor_pairs", "max_balanced_pairs", "person_folds", "labelled_people",
            "person_disjoint_pairs", "refuse_self_pairs"]
@@ -35,17 +36,6 @@ def labelled_people(dataset: Any, what: str) -> np.ndarray:
             f"found {known.size}; use a labelled set (olivetti, lfw-people, yaleb, synthetic, folder)"
         )
     return known
-
-
-def refuse_self_pairs(table: pd.DataFrame, what: str) -> None:
-    """ValueError naming the pairs whose left and right are the same image row: such a pair
-    scores as a perfect match whatever the model, so it would inflate every same-person score."""
-    left, right = np.asarray(table["left"]), np.asarray(table["right"])
-    bad = np.flatnonzero(left == right)
-    if bad.size:
-        shown = ", ".join(f"pair {i} (row {left[i]} with itself)" for i in bad[:5]) + (" ..." if bad.size > 5 else "")
-        raise ValueError(f"{what}: {bad.size} pair(s) pair an image with itself: {shown}; remove them from the "
-                         "pair table (or fix their row indices) before scoring")
 
 
 def max_balanced_pairs(identity: Any) -> int:

@@ -54,7 +54,7 @@ def build(name: str | Recipe, *, folder: str | os.PathLike | None = None, work_d
 
     Refuses to replace a model the zoo already has unless `overwrite=True`. Raises
     `FolderInUseError` when another build holds the zoo folder, and PermissionError (before any
-    training) when the folder cannot be written.
+    data is built or model trained) when the folder or `work_dir` cannot be written.
     """
     r = recipe(name)
     folder = Path(folder or zoo_dir())
@@ -64,6 +64,7 @@ def build(name: str | Recipe, *, folder: str | os.PathLike | None = None, work_d
         if r.name in manifest(folder) and not overwrite:
             raise ZooError(f"the zoo in {folder} already has {r.name!r}; pass overwrite=True (--overwrite) to "
                            "rebuild and replace it")
+        check_writable(work_dir, "--work-dir")  # where the run's checkpoints go: before the data and training
         data = build_data(r)
         t0 = time.perf_counter()
         run = Path(work_dir) / r.name
