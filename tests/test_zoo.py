@@ -326,3 +326,25 @@ def test_yaleb_lighting_table_rows_and_fisherfaces_as_scored_alone(yaleb_availab
     alone = across_factor_table(fdata.load("yaleb", people="train"), zoo.recipes.held_out_faces("yaleb-modvae"),
                                 {"f": Fisherfaces(n_pca=150)}, n_pairs=200, n_boot=20).iloc[0]
     assert t.loc["Fisherfaces (PCA 150)", "auc"] == pytest.approx(alone["auc"])
+
+
+def test_a_patch_recipe_trains_the_weights_patch_vae_embedding_trains(monkeypatch):
+    """#33 item 8: the zoo's patch VAE is trained exactly as the View 1 system it stands for."""
+    from facelib.data import FaceDataset
+    from facelib.verify.latents import PatchVAEEmbedding
+    from facelib.verify.selection import LFWSetting
+    from facelib.zoo.recipes import patch_vae_recipe
+
+    g = torch.Generator().manual_seed(3)
+    faces = FaceDataset(images=(torch.rand(12, 1, 24, 24, generator=g) * 255).to(torch.uint8),
+                        identity=np.arange(12) // 2, name="lfw-pairs")
+    monkeypatch.setattr(zoo.recipes.fdata, "load", lambda name, **options: faces)
+    params = dict(patch=8, stride=4, latent_dim=3, epochs=2, max_patches=300, power=0.5, gaussian_scale=0.02)
+    setting = LFWSetting(family="patch-vae", size=24, crop=100, patch=params, pca=4, plda=2, seed=0)
+    r = patch_vae_recipe(setting, batch_size=64)
+    assert r.train_options["val_fraction"] == 0.0 and r.steps == 2 * (300 // 64)
+    ours = zoo.recipes.train(r, device="cpu").model
+    emb = PatchVAEEmbedding(**{k: v for k, v in params.items() if k != "power"}, batch_size=64, device="cpu",
+                            random_state=0).fit(faces.images)
+    for (k, a), b in zip(ours.state_dict().items(), emb.model_.state_dict().values()):
+        assert torch.equal(a, b), k

@@ -166,7 +166,7 @@ def _frozen_patch_vae() -> Recipe:
         data_options={"subset": "train", "size": 64, "crop": 120, "color": False, "people": False},
         model_options={"latent_dim": 12, "likelihood": "gaussian", "gaussian_scale": 0.02},
         patches={"patch": 12, "stride": 6, "max_patches": 200_000, "mirror": True},
-        steps=4 * 782, batch_size=256, seed=0, evaluation="lfw-view1-patches",
+        steps=4 * 781, batch_size=256, seed=0, train_options={"val_fraction": 0.0}, evaluation="lfw-view1-patches",
         evaluation_options={"power": 0.5, "scales": [32], "pca": 200, "plda": 100, "length_norm": False},
         description="patch VAE of LFW verification (patch VAE 64 px crop 120, 12 px patches step 6, d=12, "
                     "Gaussian 0.02, 4 ep, also read at 32 px, PCA 200, PLDA 100) on View 1 training pairs")
@@ -240,8 +240,10 @@ def patch_vae_recipe(setting, name: str = "lfw-patch-vae", batch_size: int = 256
         data_options={"subset": "train", "size": setting.size, "crop": setting.crop, "color": False, "people": False},
         model_options={"latent_dim": p["latent_dim"], "likelihood": "gaussian", "gaussian_scale": p["gaussian_scale"]},
         patches={"patch": p["patch"], "stride": p["stride"], "max_patches": p["max_patches"], "mirror": True},
-        steps=int(p["epochs"]) * -(-int(p["max_patches"]) // batch_size), batch_size=batch_size, seed=setting.seed,
-        evaluation="lfw-view1-patches",
+        # as `PatchVAEEmbedding` trains it: every patch for training (no validation split), whole
+        # epochs of full batches (`fit` drops a short last batch)
+        steps=int(p["epochs"]) * (int(p["max_patches"]) // batch_size), batch_size=batch_size, seed=setting.seed,
+        train_options={"val_fraction": 0.0}, evaluation="lfw-view1-patches",
         evaluation_options={"power": p["power"], **({"scales": list(p["scales"])} if p["scales"] else {}),
                             "pca": setting.pca, "plda": setting.plda, "length_norm": setting.length_norm},
         description=f"patch VAE of LFW verification ({setting.describe()}) on View 1 training pairs")
