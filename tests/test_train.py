@@ -436,3 +436,16 @@ def test_traversal_effect_is_the_decoded_change_and_zero_for_an_ignored_latent()
     assert traversal_effect(m, images, dims=[3, 0], span=1.5, device="cpu") == pytest.approx(effect[[3, 0]])
     with pytest.raises(ValueError, match="span"):
         traversal_effect(m, images, span=0)
+
+
+def test_cli_layout_reaches_the_training_config(tmp_path):
+    data = _cli_data()
+    if data is None:
+        pytest.skip("neither facelib.data.synthetic nor olivetti under $FACELIB_DATA is available")
+    for layout, want in (("channels-last", True), ("nchw", False), ("auto", "auto")):
+        out = tmp_path / layout
+        argv = ["--model", "vae", *data, "--latent-dim", "4", "--epochs", "1", "--max-steps", "1", "--batch-size", "8",
+                "--set", "hidden_channels=8", "--set", "hidden_dim=32", "--out", str(out), "--no-progress",
+                "--num-threads", "1", "--layout", layout]
+        assert _run_cli(argv) == 0
+        assert load_checkpoint(out / "checkpoint.pt")["train_config"]["channels_last"] == want

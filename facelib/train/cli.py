@@ -54,6 +54,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--group-size", type=int, default=None, help="images per group in grouped (modvae) batches")
     parser.add_argument("--groups-per-batch", type=int, default=None)
     parser.add_argument("--num-threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--layout", choices=("auto", "channels-last", "nchw"), default="auto",
+                        help="memory layout of the convolutions (auto: channels-last on CUDA and under bf16)")
     parser.add_argument("--nproc", type=int, default=None,
                         help="train data-parallel in this many local processes (or start under torchrun)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -154,6 +156,7 @@ def _train(args: argparse.Namespace, data_options: dict[str, Any], model_fields:
         checkpoint_every=args.checkpoint_every, resume=args.resume, overwrite=args.overwrite,
         progress=not args.no_progress, max_steps=args.max_steps, group_size=args.group_size,
         groups_per_batch=args.groups_per_batch, num_threads=args.num_threads, nproc=args.nproc,
+        channels_last={"auto": "auto", "channels-last": True, "nchw": False}[args.layout],
         group_batches={"auto": "auto", "yes": True, "no": False}[args.group_batches],
         warmup_steps=args.warmup_steps, lr_schedule=args.lr_schedule, min_lr_ratio=args.min_lr_ratio,
         max_grad_norm=args.max_grad_norm, kl_warmup_steps=args.kl_warmup_steps, hflip=args.hflip,
