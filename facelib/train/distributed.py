@@ -252,6 +252,11 @@ def _spawned_rank(rank: int, fit: Callable[..., Any], world: int, port: int, mod
         except Exception:  # an exception that does not pickle: its text
             queue.put(("error", rank, RuntimeError(str(exc)), traceback.format_exc()))
         raise
+    if torch.distributed.is_initialized():
+        # every rank done before any tears the group down: gloo aborts a process (SIGABRT,
+        # "terminate called without an active exception") whose peer closes mid-teardown
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
     if rank == 0:
         queue.put(("ok", rank, {
             # numpy, pickled by value: a tensor would travel as a handle to this process's memory
