@@ -115,7 +115,8 @@ def test_patch_recipe_trains_on_the_grid_patches_of_its_images(monkeypatch):
     setting = LFWSetting("patch-vae", "image-restricted", 32, 120, patch={"patch": 8, "stride": 8, "max_patches": 300,
                                                                          "epochs": 2}, pca=50, plda=20)
     r = patch_vae_recipe(setting)
-    assert r.steps == 2 * 2 and r.batch_size == 256  # epochs x ceil(300 / 256), as PatchVAEEmbedding trains
+    # epochs x full batches of 300 patches (fit drops the short last one), as PatchVAEEmbedding trains
+    assert r.steps == 2 * 1 and r.batch_size == 256 and r.train_options == {"val_fraction": 0.0}
     assert r.evaluation_options == {"power": 0.5, "pca": 50, "plda": 20, "length_norm": False}
     assert (r.data_options["size"], r.data_options["crop"], r.data_options["subset"]) == (32, 120, "train")
     faces = build_data(tiny())  # synthetic faces stand in for LFW here

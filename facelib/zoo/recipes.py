@@ -241,8 +241,8 @@ def patch_vae_recipe(setting, name: str = "lfw-patch-vae", batch_size: int = 256
         model_options={"latent_dim": p["latent_dim"], "likelihood": "gaussian", "gaussian_scale": p["gaussian_scale"]},
         patches={"patch": p["patch"], "stride": p["stride"], "max_patches": p["max_patches"], "mirror": True},
         # as `PatchVAEEmbedding` trains it: every patch for training (no validation split), whole
-        # epochs of full batches (`fit` drops a short last batch)
-        steps=int(p["epochs"]) * (int(p["max_patches"]) // batch_size), batch_size=batch_size, seed=setting.seed,
+        # epochs of full batches (`fit` drops a short last batch unless it is the only one)
+        steps=int(p["epochs"]) * max(1, int(p["max_patches"]) // batch_size), batch_size=batch_size, seed=setting.seed,
         train_options={"val_fraction": 0.0}, evaluation="lfw-view1-patches",
         evaluation_options={"power": p["power"], **({"scales": list(p["scales"])} if p["scales"] else {}),
                             "pca": setting.pca, "plda": setting.plda, "length_norm": setting.length_norm},
