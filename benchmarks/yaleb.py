@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 
 from facelib import results, zoo
+from facelib.data import DataNotFoundError
 from facelib.files import check_writable
 from facelib.zoo.evaluation import YALEB_MODELS as MODELS
 from facelib.zoo.evaluation import yaleb_lighting_table, yaleb_results, yaleb_source
@@ -86,8 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     models = {name: zoo.load(name) for name in MODELS}
     command = "yaleb.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    dis = disentanglement_table(models)
-    ver = verification_table(models, args.pairs, args.boot, args.seed)
+    try:
+        dis = disentanglement_table(models)
+        ver = verification_table(models, args.pairs, args.boot, args.seed)
+    except DataNotFoundError as err:
+        print(f"yaleb.py: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 1
     if not args.no_write:
         print(f"wrote {results.write('yaleb_disentanglement', dis, command=command)}")
         print(f"wrote {results.write('yaleb_verification', ver, command=command)}")
