@@ -108,3 +108,20 @@ def test_tar_curve_refuses_rates_outside_zero_one():
     y = np.array([1, 0, 1, 0], bool)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         roc.tar_curve(y, np.arange(4.0), [0.5, 1.5])
+
+
+def test_eer_bootstrap_ci_known_cases_and_one_resampling_with_the_auc():
+    from facelib.verify.roc import auc_bootstrap_ci, bootstrap_ci, eer_bootstrap_ci, equal_error_rate
+
+    same = np.r_[np.ones(50, bool), np.zeros(50, bool)]
+    apart = np.r_[np.linspace(2, 3, 50), np.linspace(0, 1, 50)]
+    assert eer_bootstrap_ci(same, apart, n_boot=50) == (0.0, 0.0)
+    assert eer_bootstrap_ci(same, -apart, n_boot=50) == (1.0, 1.0)
+    noisy = np.random.default_rng(0).normal(size=100) + same
+    lo, hi = eer_bootstrap_ci(same, noisy, n_boot=300)
+    assert lo < equal_error_rate(same, noisy) < hi
+    # the AUC interval is the same resampling with the Mann-Whitney AUC as the statistic
+    from sklearn.metrics import roc_auc_score
+    ref = bootstrap_ci(same, noisy, lambda p, q: roc_auc_score(np.r_[np.ones(p.size), np.zeros(q.size)], np.r_[p, q]),
+                       n_boot=300)
+    assert np.allclose(auc_bootstrap_ci(same, noisy, n_boot=300), ref)

@@ -33,7 +33,8 @@ from facelib.data.pairs import across_factor_pairs, max_balanced_pairs
 
 from .baselines import RawPixels, flatten_images
 from .categories import THRESHOLD_METRICS, lfw_category, method_labels
-from .roc import RESULT_COLUMNS, auc, auc_bootstrap_ci, equal_error_rate, tidy, verification_metrics
+from .roc import (RESULT_COLUMNS, auc, auc_bootstrap_ci, eer_bootstrap_ci, equal_error_rate, tidy,
+                  verification_metrics)
 from .scores import CosineScore, as_verifier
 from facelib.data.checks import check_identity, check_indices, check_pair_table
 
@@ -454,17 +455,13 @@ def across_factor_table(train, test, representations: Mapping[str, Any], *,
     `Eigenfaces`, `Fisherfaces`). Every pair is scored by the cosine of the two embeddings centred
     on the training images' mean (`CosineScore(center=True)`), the same score for every row.
     Columns: representation, auc, eer, each with a percentile bootstrap interval over pairs
-    (stratified by same / different), n_pairs, protocol.
+    (`roc.auc_bootstrap_ci` / `eer_bootstrap_ci`: stratified, one resampling), n_pairs, protocol.
     """
     if not representations:
         raise ValueError("across_factor_table needs at least one representation (name -> callable or transformer)")
     n_pairs = min(int(n_pairs), max_balanced_pairs(test.identity))
     pairs = across_factor_pairs(test, n_pairs - n_pairs % 2, factors=factors, seed=seed)
     same = pairs["same"].to_numpy(dtype=bool)
-    rng = np.random.default_rng(seed)
-    pos, neg = np.flatnonzero(same), np.flatnonzero(~same)
-    draws = [np.concatenate([rng.choice(pos, pos.size), rng.choice(neg, neg.size)]) for _ in range(int(n_boot))]
-    alpha = (1 - level) / 2
     rows = []
     for name, rep in representations.items():
         if _is_transformer(rep):
@@ -479,11 +476,10 @@ def across_factor_table(train, test, representations: Mapping[str, Any], *,
                             f"got {type(rep).__name__}")
         scorer = CosineScore(center=True).fit(e_train)
         scores = scorer.score_pairs(e_test[pairs["left"].to_numpy()], e_test[pairs["right"].to_numpy()])
-        boot_auc = [auc(same[d], scores[d]) for d in draws]
-        boot_eer = [equal_error_rate(same[d], scores[d]) for d in draws]
+        auc_lo, auc_hi = auc_bootstrap_ci(same, scores, n_boot=n_boot, level=level, seed=seed)
+        eer_lo, eer_hi = eer_bootstrap_ci(same, scores, n_boot=n_boot, level=level, seed=seed)
         rows.append({"representation": name, "dims": int(e_test.shape[1]), "auc": auc(same, scores),
-                     "auc_lo": float(np.quantile(boot_auc, alpha)), "auc_hi": float(np.quantile(boot_auc, 1 - alpha)),
-                     "eer": equal_error_rate(same, scores), "eer_lo": float(np.quantile(boot_eer, alpha)),
-                     "eer_hi": float(np.quantile(boot_eer, 1 - alpha)), "n_pairs": int(len(pairs)),
+                     "auc_lo": auc_lo, "auc_hi": auc_hi, "eer": equal_error_rate(same, scores),
+                     "eer_lo": eer_lo, "eer_hi": eer_hi, "n_pairs": int(len(pairs)),
                      "protocol": "held-out identities, across " + "/".join(factors)})
     return pd.DataFrame(rows)

@@ -6,6 +6,8 @@ boolean (or 0/1) same-person label of each pair.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
@@ -18,6 +20,8 @@ __all__ = [
     "roc_frame",
     "auc",
     "auc_bootstrap_ci",
+    "bootstrap_ci",
+    "eer_bootstrap_ci",
     "equal_error_rate",
     "tar_at_far",
     "ROC_FARS",
@@ -59,13 +63,11 @@ def auc(same, scores) -> float:
     return float(roc_auc_score(y, s))
 
 
-def auc_bootstrap_ci(same, scores, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
-                     stratified: bool = True) -> tuple[float, float]:
-    """Percentile bootstrap CI of the AUC, resampling pairs (within each class if stratified).
-
-    Pairs share images, so this CI is optimistic for LFW; the fold-to-fold standard
-    error of View 2 is the protocol's own measure of spread.
-    """
+def bootstrap_ci(same, scores, statistic: Callable[[np.ndarray, np.ndarray], float], n_boot: int = 1000,
+                 level: float = 0.95, seed: int = 0, stratified: bool = True) -> tuple[float, float]:
+    """Percentile bootstrap CI of `statistic(same-pair scores, different-pair scores)`, resampling
+    pairs (within each class if stratified); the same draws for the same seed and pairs, whatever
+    the statistic, so intervals of two statistics of one table come from one resampling."""
     y, s = _check(same, scores)
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
@@ -83,11 +85,30 @@ def auc_bootstrap_ci(same, scores, n_boot: int = 1000, level: float = 0.95, seed
                 vals[b] = np.nan
                 continue
             p, q = ss[yy], ss[~yy]
-        vals[b] = _mann_whitney_auc(p, q)
+        vals[b] = statistic(p, q)
     vals = vals[np.isfinite(vals)]
     alpha = (1 - level) / 2
     lo, hi = np.quantile(vals, [alpha, 1 - alpha])
     return float(lo), float(hi)
+
+
+def auc_bootstrap_ci(same, scores, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                     stratified: bool = True) -> tuple[float, float]:
+    """Percentile bootstrap CI of the AUC, resampling pairs (within each class if stratified).
+
+    Pairs share images, so this CI is optimistic for LFW; the fold-to-fold standard
+    error of View 2 is the protocol's own measure of spread.
+    """
+    return bootstrap_ci(same, scores, _mann_whitney_auc, n_boot, level, seed, stratified)
+
+
+def eer_bootstrap_ci(same, scores, n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                     stratified: bool = True) -> tuple[float, float]:
+    """Percentile bootstrap CI of the equal-error rate, by the draws `auc_bootstrap_ci` makes."""
+    def eer(p: np.ndarray, q: np.ndarray) -> float:
+        return equal_error_rate(np.r_[np.ones(p.size, bool), np.zeros(q.size, bool)], np.r_[p, q])
+
+    return bootstrap_ci(same, scores, eer, n_boot, level, seed, stratified)
 
 
 def _mann_whitney_auc(pos: np.ndarray, neg: np.ndarray) -> float:
