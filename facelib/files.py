@@ -15,6 +15,7 @@ import re
 import shutil
 import stat
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -80,24 +81,28 @@ def check_writable(folder: str | os.PathLike, what: str = "out") -> Path:
 @contextmanager
 def folder_lock(folder: str | os.PathLike, what: str = "run folder",
                 holder_hint: str = "another process is writing there",
-                remedy: str = "wait for it to finish, or choose another folder") -> Iterator[Path]:
+                remedy: str = "wait for it to finish, or choose another folder", wait: float = 0.0) -> Iterator[Path]:
     """Hold an exclusive lock on `folder` (file `.lock`, with the holder's pid) while writing it.
 
     The lock is an flock, which the system drops when the process dies (even by SIGKILL), so a
     killed writer never leaves the folder locked. Raises FolderInUseError when another process
-    holds it.
+    holds it for longer than `wait` seconds (0: refuse at once).
     """
     folder = check_writable(folder, what)
     fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        if fcntl is not None:
+        deadline = time.monotonic() + wait
+        while fcntl is not None:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
                     raise
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-                raise FolderInUseError(f"{what} {folder} is in use: {holder_hint} (pid {holder}); {remedy}") from None
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+                    raise FolderInUseError(f"{what} {folder} is in use: {holder_hint} (pid {holder}); {remedy}") from None
+                time.sleep(0.2)
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield folder

@@ -226,6 +226,40 @@ def test_a_second_zoo_build_is_refused_in_one_line(old_zoo, tmp_path, monkeypatc
     assert _snapshot(old_zoo) == before and not (tmp_path / "runs").exists()
 
 
+def test_a_lock_waited_for_is_taken_when_its_holder_lets_go(tmp_path, lock_held_elsewhere):
+    pid = lock_held_elsewhere(tmp_path)
+    with pytest.raises(files.FolderInUseError, match=str(pid)):
+        with files.folder_lock(tmp_path, wait=0.5):
+            pass
+    (tmp_path / "other").mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import time, sys; from facelib import files\n"
+                               "with files.folder_lock(sys.argv[1]):\n    print('locked', flush=True); time.sleep(1.5)",
+                               str(tmp_path / "other")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    with files.folder_lock(tmp_path / "other", wait=60):  # taken once the holder exits
+        assert holder.poll() is not None
+    holder.wait(timeout=30)
+
+
+def test_builds_of_two_models_train_side_by_side_and_both_land(tmp_path, monkeypatch):
+    """A build trains outside the zoo's lock (under its run folder's own), so a build of another
+    model runs start to finish meanwhile, and the manifest keeps both entries."""
+    folder = tmp_path / "zoo"
+    folder.mkdir()
+    real_train = ZOO_BUILD.train
+
+    def train_while_another_builds(r, data, **options):
+        if r.name == "tiny-a":
+            zoo.build(tiny_recipe(seed=1).replace(name="tiny-b"), folder=folder, work_dir=tmp_path / "runs")
+        return real_train(r, data, **options)
+
+    monkeypatch.setattr(ZOO_BUILD, "train", train_while_another_builds)
+    zoo.build(tiny_recipe().replace(name="tiny-a"), folder=folder, work_dir=tmp_path / "runs")
+    assert sorted(zoo.manifest(folder)) == ["tiny-a", "tiny-b"]
+    for name in ("tiny-a", "tiny-b"):
+        zoo.load(name, folder=folder)  # each file matches its entry
+
+
 def test_zoo_build_checks_it_can_write_before_it_trains(old_zoo, tmp_path, monkeypatch):
     monkeypatch.setattr(ZOO_BUILD, "train", _no_training)
     before = _snapshot(old_zoo)

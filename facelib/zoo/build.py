@@ -6,10 +6,12 @@ are written to `zoo/NAME.pt` as float16 (a plain facelib checkpoint: `facelib.lo
 it), the headline metrics are measured on that stored file, and the manifest gets the file's
 sha256, the recipe, the git commit, the training time and hardware, and the metrics.
 
-A build holds the zoo folder's lock throughout (a second build into it is refused at once),
-proves the folder writable before it trains, and stages the new weights and manifest beside
-the old ones (`files.staged_update`): they replace the old pair together once measured, so a
-build killed or failing at any point leaves the zoo's old model and manifest as they were.
+A build proves the folder writable and checks the manifest under the zoo folder's lock before it
+trains, trains under its run folder's own lock (a second build of the same model is refused at
+once; builds of different models train side by side), and takes the zoo lock again to stage the
+new weights and manifest beside the old ones (`files.staged_update`): they replace the old pair
+together once measured, so a build killed or failing at any point leaves the zoo's old model and
+manifest as they were, and builds that finish together never lose each other's entries.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ def export(model: torch.nn.Module, file: str | os.PathLike, *, result: Any = Non
     return path
 
 
+#: Seconds a finished build waits for another build's commit (which measures its model) to end.
+COMMIT_WAIT = 1800.0
+
+
 def build(name: str | Recipe, *, folder: str | os.PathLike | None = None, work_dir: str | os.PathLike = "runs/zoo",
           overwrite: bool = False, device: str = "auto", num_threads: int | None = None,
           progress: bool = False) -> dict[str, Any]:
@@ -61,22 +67,28 @@ def build(name: str | Recipe, *, folder: str | os.PathLike | None = None, work_d
     check_writable(folder, "zoo")  # a real recipe trains for 10-38 minutes: fail before, not after
     with zoo_lock(folder):
         recover_staged(folder)  # an earlier build killed mid-commit: back to a consistent zoo first
-        if r.name in manifest(folder) and not overwrite:
-            raise ZooError(f"the zoo in {folder} already has {r.name!r}; pass overwrite=True (--overwrite) to "
-                           "rebuild and replace it")
-        check_writable(work_dir, "--work-dir")  # where the run's checkpoints go: before the data and training
-        data = build_data(r)
-        t0 = time.perf_counter()
-        run = Path(work_dir) / r.name
-        result = train(r, data, out=str(run), resume=(run / "checkpoint.pt").exists(), checkpoint_every=5,
-                       device=device, progress=progress, num_threads=num_threads)
-        wall = time.perf_counter() - t0
+        _refuse_existing(r, folder, overwrite)
+    check_writable(work_dir, "--work-dir")  # where the run's checkpoints go: before the data and training
+    data = build_data(r)
+    t0 = time.perf_counter()
+    run = Path(work_dir) / r.name
+    result = train(r, data, out=str(run), resume=(run / "checkpoint.pt").exists(), checkpoint_every=5,
+                   device=device, progress=progress, num_threads=num_threads)
+    wall = time.perf_counter() - t0
+    with zoo_lock(folder, wait=COMMIT_WAIT):  # another build may be committing (and measuring) its model
+        _refuse_existing(r, folder, overwrite)  # built by someone else while this one trained
         with staged_update(folder) as stage:  # the old weights and manifest stay until both new ones are ready
             staged = export(result.model, stage.path(f"{r.name}.pt"), result=result, data=data, r=r)
             measured = headline_metrics(load_model(staged), r)
             record = _record(r, f"{r.name}.pt", staged, result, measured, wall, device)
             stage.path(MANIFEST).write_text(manifest_text({**manifest(folder), r.name: record}))
     return record
+
+
+def _refuse_existing(r: Recipe, folder: Path, overwrite: bool) -> None:
+    if r.name in manifest(folder) and not overwrite:
+        raise ZooError(f"the zoo in {folder} already has {r.name!r}; pass overwrite=True (--overwrite) to "
+                       "rebuild and replace it")
 
 
 def _record(r: Recipe, name: str, file: Path, result: Any, measured: dict[str, Any], wall: float,

@@ -48,10 +48,11 @@ def zoo_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "zoo"
 
 
-def zoo_lock(folder: str | os.PathLike | None = None):
-    """The exclusive lock of a zoo folder, held by whatever writes it (`files.folder_lock`)."""
+def zoo_lock(folder: str | os.PathLike | None = None, wait: float = 0.0):
+    """The exclusive lock of a zoo folder, held by whatever writes it (`files.folder_lock`; waiting
+    up to `wait` seconds for another writer)."""
     return folder_lock(Path(folder or zoo_dir()), "zoo folder", "another `zoo build` is writing there",
-                       "wait for it to finish, or build into another folder (--folder)")
+                       "wait for it to finish, or build into another folder (--folder)", wait=wait)
 
 
 def _settle(folder: Path) -> None:

@@ -28,6 +28,8 @@ __all__ = ["Grid", "head_model", "rotation", "AMBIENT", "DIFFUSE"]
 #: Lambertian shading: ambient term and diffuse weight.
 AMBIENT, DIFFUSE = 0.10, 0.95
 _BACKGROUND_RGB = (0.42, 0.45, 0.50)
+#: How much denser the vertex grid is across the mouth and jaw, which an open mouth stretches.
+_MOUTH_DENSITY = 2.5
 _GRAY = (0.299, 0.587, 0.114)
 
 
@@ -46,6 +48,18 @@ def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor
     return fp[i - 1] + (fp[i] - fp[i - 1]) * ((x - x0) / (x1 - x0)).clamp(0, 1)
 
 
+def _latitudes(per_radian: float) -> torch.Tensor:
+    """Grid latitudes, `per_radian` apart except across the mouth and jaw, where they are
+    `_MOUTH_DENSITY` times as dense: the opening mouth stretches that band several-fold."""
+    fine = torch.linspace(-math.radians(86), math.radians(88), 4001, dtype=torch.float64)
+    lo, hi = math.radians(-52), math.radians(-14)
+    density = 1 + (_MOUTH_DENSITY - 1) * torch.sigmoid((fine - lo) / 0.03) * torch.sigmoid((hi - fine) / 0.03)
+    step = fine[1] - fine[0]
+    cum = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumsum((density[1:] + density[:-1]) / 2 * step, 0)])
+    n = int(round(per_radian * float(cum[-1])))
+    return _interp(torch.linspace(0, float(cum[-1]), n, dtype=torch.float64), cum, fine).float()
+
+
 class Grid:
     """Vertex grid of the head (longitude x latitude) and the neck, for one render size.
 
@@ -57,8 +71,8 @@ class Grid:
     def __init__(self, render_size: int):
         n_lon, n_lat = int(round(1.75 * render_size)), int(round(1.4 * render_size))
         lon = torch.linspace(-math.radians(140), math.radians(140), n_lon)
-        lat = torch.linspace(-math.radians(86), math.radians(88), n_lat)
-        self.head_shape = (n_lat, n_lon)
+        lat = _latitudes((n_lat - 1) / math.radians(174))
+        self.head_shape = (lat.numel(), n_lon)
         self.lat, self.lon = (t.reshape(-1) for t in torch.meshgrid(lat, lon, indexing="ij"))
         n_phi, n_y = int(round(0.75 * render_size)), int(round(0.45 * render_size))
         phi = torch.linspace(-math.radians(125), math.radians(125), n_phi)
@@ -99,7 +113,7 @@ def head_model(theta: torch.Tensor, grid: Grid, channels: int) -> dict[str, torc
     lat_t = torch.linspace(-math.pi / 2, math.pi / 2, 4001, dtype=torch.float64)
     g_t = ((lat_t.cos().abs() ** 2.3 + lat_t.sin().abs() ** 2.3) ** (-1 / 2.3) * lat_t.sin()).float()
     lat_t = lat_t.float()
-    gap = 0.07
+    gap = 0.15
     w = (ay * _interp(grid.lat[None], lat_t, g_t)) - v_m
     band = (w <= 0) & (w >= -gap)
     below = w < -gap
@@ -132,18 +146,23 @@ def head_model(theta: torch.Tensor, grid: Grid, channels: int) -> dict[str, torc
 
     u, v = x, y
     front = (sz / 0.35).clamp(0, 1) ** 2
-    m_open = torch.exp(-((u / 0.12) ** 4)) * front     # between the lips
-    m_jaw = torch.exp(-((u / 0.30) ** 2)) * front      # the part of the face the jaw moves
-    # expression offsets (per unit expression): jaw drop + smile
-    drop = 0.22
-    dy = torch.where(band, drop * w / gap, torch.where(below, -drop * torch.exp(-(((w + gap) / 0.6) ** 2)), torch.zeros_like(w)))
-    dy = dy * m_jaw
+    m_open = torch.exp(-((u / 0.19) ** 4)) * front     # between the lips
+    m_jaw = torch.exp(-((u / 0.45) ** 2)) * _sig(sz / 0.08)   # the front of the face, which the jaw moves
+    # expression offsets (per unit expression): jaw drop + smile. Between the lips the jaw opens
+    # the collapsed band (a dark mouth); beside them the cheek stretches smoothly, so the band
+    # stays shut there. The drop moves the whole chin: at 32 px the open mouth changes about
+    # 40 % as many grey levels as the full pitch range (tests/test_synthetic.py).
+    drop = 0.4
+    t_band = (-w / gap).clamp(0, 1)
+    t_smooth = _sig((-w - gap / 2) / 0.14)
+    t = m_open * t_band + (1 - m_open) * t_smooth
+    dy = -drop * m_jaw * t
     corner = torch.exp(-(((u.abs() - 0.12) / 0.06) ** 2) - ((v - v_m) / 0.07) ** 2) * front
-    dy = dy + 0.07 * corner
+    dy = dy + 0.06 * corner
     # raised eyebrows: the brow and the forehead above it lift (the eyes stay put)
     v_brow = ey + 0.105 + 0.035 * bh
-    dy = dy + 0.06 * _sig((v - v_brow + 0.04) / 0.02) * torch.exp(-(((v - v_brow) / 0.16).clamp(min=0)) ** 2) * torch.exp(-((u / 0.32) ** 4)) * front
-    dx = 0.18 * u * torch.exp(-((v - v_m) / 0.08) ** 2 - (u / 0.2) ** 2) * front
+    dy = dy + 0.08 * _sig((v - v_brow + 0.04) / 0.04) * torch.exp(-(((v - v_brow) / 0.16).clamp(min=0)) ** 2) * torch.exp(-((u / 0.32) ** 4)) * front
+    dx = 0.2 * u * torch.exp(-((v - v_m) / 0.08) ** 2 - (u / 0.2) ** 2) * front
 
     dz = torch.zeros_like(u)
     for s in (-1.0, 1.0):
@@ -168,10 +187,10 @@ def head_model(theta: torch.Tensor, grid: Grid, channels: int) -> dict[str, torc
     dz = dz + 0.03 * (1 + 0.35 * lf) * upper + 0.035 * (1 + 0.4 * lf) * lower
     dz = dz - 0.06 * m_open * band                                    # inside of the mouth
     dz = dz + 0.045 * _gauss(u, v + 0.63 + 0.03 * fl, 0.10, 0.08)  # chin
-    dz_smile = 0.05 * _gauss(u.abs() - 0.22, v - v_m - 0.08, 0.10, 0.10)
+    dz_smile = 0.12 * _gauss(u.abs() - 0.22, v - v_m - 0.08, 0.10, 0.10)
     z = z + front * dz
-    # the band sits just inside the surface, so where it is collapsed it never shows
-    inward = torch.where(band, 0.995, 1.0)
+    # between the lips the band sits just inside the surface, so where it is collapsed it never shows
+    inward = torch.where(band, 1 - 0.005 * m_open, 1.0)
     surface = torch.stack([u, v, z], dim=-1)
     head0 = torch.stack([u * inward, v, z * inward], dim=-1)
     head_d = torch.stack([dx, dy, front * dz_smile], dim=-1)
@@ -190,6 +209,7 @@ def head_model(theta: torch.Tensor, grid: Grid, channels: int) -> dict[str, torc
     lip_row = (w.view(g, rows, cols)[:, :, 0] <= 0).sum(1).clamp(max=rows - 1)
     n_lip = n_head0.view(g, rows, cols, 3)[torch.arange(g), lip_row]              # (G, cols, 3)
     n_head0 = torch.where(band.unsqueeze(-1), n_lip.repeat(1, rows, 1), n_head0)
+    n_head1 = torch.where(band.unsqueeze(-1), F.normalize(m_open[..., None] * n_head1 + (1 - m_open[..., None]) * n_head0, dim=-1), n_head1)
     n_neck = _grid_normals(neck0, grid.neck_shape)
 
     # albedo (RGB): skin, lips, eyebrows, eyes, mouth, hair
