@@ -25,10 +25,11 @@ import pandas as pd
 import pytest
 
 from facelib import cli, files, zoo
-from facelib.cli import build_parser
+from facelib.cli import build_parser, main
 from facelib.study import pipeline, sweep
 from facelib.zoo import RECIPES, ZooError
 from facelib.zoo import cli as zoo_cli
+from facelib.zoo import store
 
 ZOO_BUILD = importlib.import_module("facelib.zoo.build")  # the module (facelib.zoo.build is the function)
 
@@ -472,3 +473,23 @@ def test_run_into_a_read_only_out_fails_before_any_notebook(one_notebook, tmp_pa
         out.chmod(0o755)
     said = capsys.readouterr().err
     assert str(out) in said and "writable" in said and ran == [] and list(out.iterdir()) == []
+
+
+def test_zoo_check_records_new_headline_metrics_and_never_changes_stored_ones(tmp_path, monkeypatch, capsys):
+    """A newer facelib measuring more (e.g. MIG per factor) fills them in for a model whose stored
+    metrics reproduce; a model whose metrics moved gets nothing recorded."""
+    folder = tmp_path / "zoo"
+    zoo.build(tiny_recipe(), folder=folder, work_dir=tmp_path / "runs")
+    monkeypatch.setenv("FACELIB_ZOO", str(folder))
+    full = zoo.entry("tiny-b4")["metrics"]
+    assert {"mig", "mig_yaw", "mig_expression"} <= set(full)
+    older = {k: v for k, v in full.items() if not k.startswith("mig_")}
+    store.write_entry("tiny-b4", {**zoo.entry("tiny-b4"), "metrics": {**older, "mig": older["mig"] + 0.5}}, folder)
+    assert main(["zoo", "check", "--record-new", "tiny-b4"]) == 1            # moved: nothing recorded
+    assert zoo.entry("tiny-b4")["metrics"] == {**older, "mig": older["mig"] + 0.5}
+    store.write_entry("tiny-b4", {**zoo.entry("tiny-b4"), "metrics": older}, folder)
+    assert main(["zoo", "check", "tiny-b4"]) == 0 and zoo.entry("tiny-b4")["metrics"] == older  # only with the flag
+    assert main(["zoo", "check", "--record-new", "tiny-b4"]) == 0
+    assert zoo.entry("tiny-b4")["metrics"] == full
+    assert "recorded" in capsys.readouterr().out
+    zoo.load("tiny-b4")  # the weights still match their entry

@@ -293,6 +293,26 @@ def test_cli_select_append_scores_only_new_candidates_and_chooses_over_all(lfw, 
     assert "unchanged" in capsys.readouterr().out
 
 
+def test_a_view2_rerun_that_measures_other_figures_keeps_the_earlier_rows(lfw, tmp_path, monkeypatch):
+    """The same frozen choice run again by changed training code: rows whose figures differ are
+    kept in lfw_view2_superseded.csv, rows repeated exactly are not."""
+    from facelib.cli import main
+
+    res = tmp_path / "results"
+    monkeypatch.setattr(L, "candidates", lambda profile: PIXELS[:2])
+    assert main(["lfw", "--results", str(res), "select"]) == 0
+    assert main(["lfw", "--results", str(res), "view2"]) == 0
+    earlier = pd.read_csv(res / "lfw_view2.csv")
+    earlier.loc[0, "view2_accuracy"] -= 0.01        # as measured by an earlier version of the code
+    earlier.loc[0, "commit"] = "deadbeef" * 5
+    earlier.to_csv(res / "lfw_view2.csv", index=False)
+    assert main(["lfw", "--results", str(res), "view2"]) == 0
+    kept = pd.read_csv(res / "lfw_view2_superseded.csv")
+    pd.testing.assert_frame_equal(kept, earlier.iloc[:1])
+    now = pd.read_csv(res / "lfw_view2.csv")
+    assert now.view2_accuracy.iloc[0] == pytest.approx(earlier.view2_accuracy.iloc[0] + 0.01)
+
+
 def test_a_view2_run_of_a_new_choice_keeps_the_earlier_choices_rows(lfw, tmp_path, monkeypatch):
     from facelib.cli import main
 

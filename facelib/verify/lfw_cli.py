@@ -23,6 +23,7 @@ import argparse
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from facelib import results as R
@@ -136,15 +137,24 @@ def _refreeze(best, view1: pd.DataFrame, frozen: Path) -> int:
     return 0
 
 
-def keep_superseded(results: Path, sha: str) -> int:
-    """Before View 2 rows of the frozen file `sha` replace lfw_view2.csv: rows there of another
-    frozen choice (a selection since grown) move to lfw_view2_superseded.csv with their own
+#: The View 2 figures a rerun must repeat for the earlier row to be the same measurement.
+VIEW2_FIGURES = ("view2_accuracy", "view2_se", "view2_auc", "view2_eer")
+
+
+def keep_superseded(results: Path, new: pd.DataFrame) -> int:
+    """Before `new` View 2 rows replace lfw_view2.csv: rows there that `new` does not repeat - of
+    another frozen choice (a selection since grown), or of the same choice measured with other
+    figures (training code changed since) - move to lfw_view2_superseded.csv with their own
     provenance, so every View 2 figure ever measured stays on record. Returns the rows moved."""
     try:
         old = R.read("lfw_view2", results)
     except FileNotFoundError:
         return 0
-    moved = old[old.frozen_sha256 != sha]
+    key = ["frozen_sha256", "system"]
+    again = old[key].merge(new[key + list(VIEW2_FIGURES)], on=key, how="left")
+    repeated = np.logical_and.reduce([np.isclose(old[f].to_numpy(float), again[f].to_numpy(float), rtol=0, atol=1e-9)
+                                      for f in VIEW2_FIGURES])
+    moved = old[~repeated]
     if moved.empty:
         return 0
     try:
@@ -152,8 +162,9 @@ def keep_superseded(results: Path, sha: str) -> int:
     except FileNotFoundError:
         earlier = moved.iloc[:0]
     both = pd.concat([earlier, moved], ignore_index=True)
-    R.save(both.drop_duplicates(subset=["frozen_sha256", "system"], keep="last"), "lfw_view2_superseded", results)
-    print(f"lfw: {len(moved)} View 2 row(s) of an earlier frozen choice kept in {results / 'lfw_view2_superseded.csv'}")
+    R.save(both.drop_duplicates(subset=[*key, "commit", "date"], keep="last"), "lfw_view2_superseded", results)
+    print(f"lfw: {len(moved)} earlier View 2 row(s) that this run does not repeat kept in "
+          f"{results / 'lfw_view2_superseded.csv'}")
     return len(moved)
 
 
@@ -211,7 +222,7 @@ def _write_view2(rows: pd.DataFrame, scores: pd.DataFrame, frozen: Path, results
     check_folds([("the View 2 scores", scores.fold.unique().tolist())])
     table = L.view2_table(rows, frozen)
     roc = L.roc_table_from_scores(scores, frozen)
-    keep_superseded(results, table.frozen_sha256.iloc[0])
+    keep_superseded(results, table)
     R.write("lfw_view2", table, folder=results)
     R.write("lfw_view2_folds", rows, folder=results)
     R.write(SCORES, scores, folder=results)

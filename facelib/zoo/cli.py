@@ -10,6 +10,7 @@ from facelib.data import DataNotFoundError
 from facelib.files import FolderInUseError
 
 from . import RECIPES, Recipe, ZooError, build, entry, headline_metrics, load, manifest, within_tolerance
+from .store import write_entry
 from .figures import write_figures
 
 __all__ = ["configure_parser", "main_from_args"]
@@ -27,6 +28,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--folder", default=None, help="zoo folder (default: zoo/ of the checkout, or $FACELIB_ZOO)")
     c = sub.add_parser("check", help="recompute each model's headline metrics from its stored weights")
     c.add_argument("names", nargs="*", metavar="NAME", help="models to check (default: all)")
+    c.add_argument("--record-new", action="store_true",
+                   help="add to the manifest the headline metrics this facelib measures and the entry lacks "
+                        "(only for a model whose stored metrics reproduce; stored ones are never changed)")
     f = sub.add_parser("figures", help="the original project's figures (reconstructions per beta, prior samples) "
                                        "of the zoo's LFW models")
     f.add_argument("out", help="folder for zoo_reconstructions.png, zoo_samples.png and zoo_figures.json (e.g. docs/)")
@@ -92,4 +96,8 @@ def main_from_args(args: argparse.Namespace) -> int:
         moved = within_tolerance(now, stored["metrics"])
         failed += bool(moved)
         print(f"{name}: {'MOVED ' + str(moved) if moved else 'ok'} {json.dumps(now)}")
+        new = {k: v for k, v in now.items() if k not in stored["metrics"]}
+        if args.record_new and new and not moved:
+            write_entry(name, {**stored, "metrics": {**stored["metrics"], **new}})
+            print(f"{name}: recorded {sorted(new)}")
     return 1 if failed else 0

@@ -115,7 +115,8 @@ def _disentanglement(model, r: Recipe, seed: int) -> dict[str, float]:
     table = evaluate(model, factor_source(r), metrics=tuple(DISENTANGLEMENT_SAMPLES), seed=seed,
                      **DISENTANGLEMENT_SAMPLES)
     value = {(m, s): v for m, s, v in table[["metric", "submetric", "value"]].itertuples(index=False)}
-    return {"beta_vae_score": float(value[("beta_vae", "eval_accuracy")]), "mig": float(value[("mig", "mig")])}
+    return {"beta_vae_score": float(value[("beta_vae", "eval_accuracy")]), "mig": float(value[("mig", "mig")]),
+            **{s: float(v) for (m, s), v in value.items() if m == "mig" and s.startswith("mig_")}}
 
 
 def _view1_sets(r: Recipe):
