@@ -220,10 +220,13 @@ def zoo_table(args) -> pd.DataFrame:
         model = zoo.load(name)
         kind = zoo.entry(name)["recipe"]["model"]
         t0 = time.perf_counter()
-        r = row(evaluate(model, zoo.evaluation.factor_source(name), seed=args.seed, **metric_settings(args.full)))
+        table = evaluate(model, zoo.evaluation.factor_source(name), seed=args.seed, **metric_settings(args.full))
+        r = row(table)
+        per_factor = {f"MIG-{sub[len('mig_'):]}": round(float(v), 3) for sub, v in table.loc[
+            (table.metric == "mig") & table.submetric.str.startswith("mig_"), ["submetric", "value"]].itertuples(index=False)}
         rows.append({"model": name, "steps": zoo.entry(name)["training"]["steps"],
-                     **{k: round(v, 3) for k, v in r.items()}, "eval_s": round(time.perf_counter() - t0, 0),
-                     "anchor": ANCHORS[kind]})
+                     **{k: round(v, 3) for k, v in r.items()}, **per_factor,
+                     "eval_s": round(time.perf_counter() - t0, 0), "anchor": ANCHORS[kind]})
         print(f"  {name}: scored in {time.perf_counter() - t0:.0f} s", flush=True)
     return pd.DataFrame(rows).set_index("model")
 
@@ -366,9 +369,14 @@ def main(argv: list[str] | None = None) -> int:
             print("\nExtended Yale B (identity 38, azimuth 29, elevation 12 levels; incomplete grid; chance 0.33):")
             print(table.round(3).to_string())
     if args.zoo:
+        from facelib import zoo
+
         table = zoo_table(args)
         print("\nThe zoo's models on the synthetic faces (stored weights; chance for betaVAE/FactorVAE = 1/6):")
         print(table.to_string())
+        print("\nFactor visibility (mean |grey-level change| over each factor's range, 0-255):")
+        source = zoo.evaluation.factor_source(table.index[0])
+        print(factor_visibility(source, args.seed).to_frame().T.to_string(index=False))
         print(f"\nwrote {results.write('disentanglement_zoo', table)}")
     elif not args.sanity_only:
         table = model_table(args)

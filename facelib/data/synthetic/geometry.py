@@ -63,8 +63,9 @@ def _latitudes(per_radian: float) -> torch.Tensor:
 class Grid:
     """Vertex grid of the head (longitude x latitude) and the neck, for one render size.
 
-    About one vertex per pixel along each axis where the head faces the camera; one-pixel
-    gaps left where the surface is stretched are closed after splatting. Never-visible parts (the back of the
+    About one vertex per pixel along each axis where the head faces the camera (`_MOUTH_DENSITY`
+    rows per pixel across the mouth and jaw, which an open mouth stretches); one-pixel gaps left
+    where the surface is stretched are closed after splatting. Never-visible parts (the back of the
     head and neck) are left out.
     """
 
