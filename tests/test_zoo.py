@@ -165,8 +165,8 @@ def test_shipped_model_reproduces_its_headline_metrics(name, lfw_available, yale
     now = zoo.headline_metrics(zoo.load(name), Recipe.from_dict(stored["recipe"]))
     moved = zoo.within_tolerance(now, stored["metrics"])
     assert moved == {}, f"{name}: headline metrics moved beyond the stated tolerance (stored, now): {moved}"
-    if name == "synthetic-modvae":  # the disentanglement goal, on the recomputed figures
-        assert now["mig"] >= 0.4 and now["beta_vae_score"] >= 0.95, now
+    if name == "synthetic-modvae":  # the level reached, on the recomputed figures
+        _holds_modvae_level(now)
 
 
 def test_every_recipe_is_shipped_with_its_recipe_unchanged():
@@ -179,10 +179,18 @@ def test_every_recipe_is_shipped_with_its_recipe_unchanged():
             f"(`python -m facelib zoo build {name} --overwrite`)")
 
 
-def test_shipped_modvae_meets_the_disentanglement_goal():
-    # the manifest's figure, which test_shipped_model_reproduces_its_headline_metrics recomputes
-    stored = SHIPPED["synthetic-modvae"]["metrics"]
-    assert stored["mig"] >= 0.4 and stored["beta_vae_score"] >= 0.95, stored
+def _holds_modvae_level(metrics: dict) -> None:
+    """What the synthetic ModVAE reaches: MIG 0.49 with every factor's own MIG at least 0.24 (the
+    goal of 0.6 / 0.3 is not met: README, benchmarks/results/modvae_trials.csv)."""
+    per_factor = {k: v for k, v in metrics.items() if k.startswith("mig_")}
+    assert len(per_factor) == 6, metrics
+    assert metrics["mig"] >= 0.45 and metrics["beta_vae_score"] >= 0.95, metrics
+    assert min(per_factor.values()) >= 0.2, per_factor
+
+
+def test_shipped_modvae_reaches_its_disentanglement_level():
+    # the manifest's figures, which test_shipped_model_reproduces_its_headline_metrics recomputes
+    _holds_modvae_level(SHIPPED["synthetic-modvae"]["metrics"])
 
 
 def test_shipped_zoo_fits_its_budget():

@@ -32,7 +32,7 @@ from facelib.utils import git_commit, machine_info
 
 from .evaluation import TOLERANCE, headline_metrics
 from .recipes import Recipe, build_data, recipe, train
-from .store import MANIFEST, ZooError, manifest, manifest_text, sha256, zoo_dir, zoo_lock
+from .store import MANIFEST, WRITE_WAIT, ZooError, manifest, manifest_text, sha256, zoo_dir, zoo_lock
 
 __all__ = ["build", "export"]
 
@@ -47,10 +47,6 @@ def export(model: torch.nn.Module, file: str | os.PathLike, *, result: Any = Non
                            step=0 if result is None else int(result.last.get("step", 0) or 0), extra=extra)
     os.chmod(path, 0o644)  # a shipped file, readable by everyone
     return path
-
-
-#: Seconds a finished build waits for another build's commit (which measures its model) to end.
-COMMIT_WAIT = 1800.0
 
 
 def build(name: str | Recipe, *, folder: str | os.PathLike | None = None, work_dir: str | os.PathLike = "runs/zoo",
@@ -75,7 +71,7 @@ def build(name: str | Recipe, *, folder: str | os.PathLike | None = None, work_d
     result = train(r, data, out=str(run), resume=(run / "checkpoint.pt").exists(), checkpoint_every=5,
                    device=device, progress=progress, num_threads=num_threads)
     wall = time.perf_counter() - t0
-    with zoo_lock(folder, wait=COMMIT_WAIT):  # another build may be committing (and measuring) its model
+    with zoo_lock(folder, wait=WRITE_WAIT):  # another build may be committing (and measuring) its model
         _refuse_existing(r, folder, overwrite)  # built by someone else while this one trained
         with staged_update(folder) as stage:  # the old weights and manifest stay until both new ones are ready
             staged = export(result.model, stage.path(f"{r.name}.pt"), result=result, data=data, r=r)

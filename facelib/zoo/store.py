@@ -48,6 +48,11 @@ def zoo_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parents[2] / "zoo"
 
 
+#: Seconds a writer that has its update ready waits for another writer (a build measuring the model
+#: it stores) to let go of the zoo.
+WRITE_WAIT = 1800.0
+
+
 def zoo_lock(folder: str | os.PathLike | None = None, wait: float = 0.0):
     """The exclusive lock of a zoo folder, held by whatever writes it (`files.folder_lock`; waiting
     up to `wait` seconds for another writer)."""
@@ -213,6 +218,6 @@ def check_against_recipe(name: str, model: Any, recipe: dict[str, Any] | None) -
 def write_entry(name: str, record: dict[str, Any], folder: str | os.PathLike | None = None) -> Path:
     """Add or replace `name` in the manifest (under the zoo lock, atomically, other entries kept)."""
     folder = Path(folder or zoo_dir())
-    with zoo_lock(folder), staged_update(folder) as stage:
+    with zoo_lock(folder, wait=WRITE_WAIT), staged_update(folder) as stage:
         stage.path(MANIFEST).write_text(manifest_text({**manifest(folder), name: record}))
     return folder / MANIFEST
