@@ -3,8 +3,10 @@ as one line (rc 1) that says what failed, with `--debug` for the traceback; Ctrl
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
+import logging
 import os
 import re
 import signal
@@ -223,3 +225,31 @@ def test_every_output_folder_that_is_a_file_is_named_before_any_work(tmp_path, c
     assert re.search(rf"{re.escape(str(target))}'? is a file, not a folder", errors[0]), said
     assert "folder folder" not in said and "Errno 17" not in said and "unexpected error" not in said, said
     assert target.read_text() == "mine"
+
+
+def test_an_orphaned_cell_task_whose_kernel_died_logs_nothing(caplog):
+    """What made the real Ctrl-C test above print a traceback now and then: the cell's asyncio task,
+    left pending when papermill shut the kernel down, is collected later and asyncio logs "Task
+    exception was never retrieved" with nbclient's DeadKernelError, after papermill's "Kernel died
+    while waiting for execute reply.". Any other error still shows."""
+    from nbclient.exceptions import DeadKernelError
+
+    pipeline.quiet_orphaned_kernel_deaths()
+    pipeline.quiet_orphaned_kernel_deaths()  # once per process, however often a run starts
+    for name in ("asyncio", "papermill"):
+        assert sum(isinstance(f, pipeline._OrphanedKernelDeath) for f in logging.getLogger(name).filters) == 1
+    loop = asyncio.new_event_loop()
+    try:
+        with caplog.at_level(logging.ERROR, logger="asyncio"):
+            loop.call_exception_handler({"message": "Task exception was never retrieved",
+                                         "exception": DeadKernelError("Kernel died")})
+            assert caplog.records == []
+            loop.call_exception_handler({"message": "Task exception was never retrieved",
+                                         "exception": RuntimeError("something else")})
+            assert [r.exc_info[1].args for r in caplog.records] == [("something else",)]
+        with caplog.at_level(logging.ERROR, logger="papermill"):
+            logging.getLogger("papermill").error("Kernel died while waiting for execute reply.")
+            logging.getLogger("papermill").error("another papermill error")
+            assert [r.getMessage() for r in caplog.records[1:]] == ["another papermill error"]
+    finally:
+        loop.close()

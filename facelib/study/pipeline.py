@@ -31,6 +31,7 @@ import contextlib
 import datetime as _dt
 import errno
 import json
+import logging
 import os
 import platform
 import re
@@ -674,6 +675,29 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output to the terminal")
 
 
+class _OrphanedKernelDeath(logging.Filter):
+    """Drops the two log records of a cell whose kernel died (nbclient's DeadKernelError): papermill's
+    "Kernel died while waiting for execute reply." and asyncio's "Task exception was never
+    retrieved" for the cell's task. After Ctrl-C papermill shuts the kernel down under a pending
+    reply, and the task is only collected later; either way the run says once, itself, why it
+    stopped (the interrupted line, or the failed notebook's error)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if type(exc).__name__ == "DeadKernelError" and type(exc).__module__.startswith("nbclient"):
+            return False
+        return not str(record.msg).startswith("Kernel died while waiting for execute reply")
+
+
+def quiet_orphaned_kernel_deaths() -> None:
+    """Install `_OrphanedKernelDeath` on asyncio's and papermill's loggers (once per process; it
+    must outlive the run, because the orphaned task may be collected as the interpreter exits)."""
+    for name in ("asyncio", "papermill"):
+        log = logging.getLogger(name)
+        if not any(isinstance(f, _OrphanedKernelDeath) for f in log.filters):
+            log.addFilter(_OrphanedKernelDeath())
+
+
 def main_from_args(args: argparse.Namespace) -> int:
     """Run the pipeline: 0 on success, 1 when a notebook failed, 2 on bad input (the reason on
     stderr for both), 130 when interrupted."""
@@ -685,6 +709,7 @@ def main_from_args(args: argparse.Namespace) -> int:
         overrides[name] = parse_value(value)
     show = warnings.showwarning
     warnings.showwarning = lambda message, *_a, **_k: print(f"warning: {message}", file=sys.stderr)
+    quiet_orphaned_kernel_deaths()
     try:
         run_dir = run_pipeline(profile=args.profile, dataset=args.dataset, parameters=overrides,
                                notebooks=args.notebooks, out_root=args.out, run_id=args.run_id,
