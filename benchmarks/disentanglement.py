@@ -78,6 +78,12 @@ def row(table: pd.DataFrame) -> dict:
     return out
 
 
+def per_factor_mig_of(table: pd.DataFrame) -> dict[str, float]:
+    """Each factor's own MIG from an `evaluate` table (the MIG column is their mean), factor -> value."""
+    rows = table.loc[(table.metric == "mig") & table.submetric.str.startswith("mig_"), ["submetric", "value"]]
+    return {sub[len("mig_"):]: round(float(v), 3) for sub, v in rows.itertuples(index=False)}
+
+
 def score_table(reps: dict, src, seed: int, full: bool) -> pd.DataFrame:
     """One row of metric values (and seconds taken) per named representation."""
     rows = []
@@ -193,10 +199,7 @@ def model_table(args) -> pd.DataFrame | None:
             continue
         if args.mi_table:
             print_mi_table(label, result.model, plain, source, args)
-        per_factor_mig.append({"model": label, **{
-            sub[len("mig_"):]: round(float(v), 3)
-            for sub, v in table.loc[(table.metric == "mig") & table.submetric.str.startswith("mig_"),
-                                    ["submetric", "value"]].itertuples(index=False)}})
+        per_factor_mig.append({"model": label, **per_factor_mig_of(table)})
         rows.append({"model": label, **{k: round(v, 3) for k, v in r.items()},
                      "fit_s": round(t_fit, 0), "eval_s": round(time.perf_counter() - t0 - t_fit, 0),
                      "anchor": ANCHORS[kind]})
@@ -222,13 +225,14 @@ def zoo_table(args) -> pd.DataFrame:
         t0 = time.perf_counter()
         table = evaluate(model, zoo.evaluation.factor_source(name), seed=args.seed, **metric_settings(args.full))
         r = row(table)
-        per_factor = {f"MIG-{sub[len('mig_'):]}": round(float(v), 3) for sub, v in table.loc[
-            (table.metric == "mig") & table.submetric.str.startswith("mig_"), ["submetric", "value"]].itertuples(index=False)}
         rows.append({"model": name, "steps": zoo.entry(name)["training"]["steps"],
-                     **{k: round(v, 3) for k, v in r.items()}, **per_factor,
+                     **{k: round(v, 3) for k, v in r.items()},
+                     **{f"MIG-{factor}": v for factor, v in per_factor_mig_of(table).items()},
                      "eval_s": round(time.perf_counter() - t0, 0), "anchor": ANCHORS[kind]})
         print(f"  {name}: scored in {time.perf_counter() - t0:.0f} s", flush=True)
-    return pd.DataFrame(rows).set_index("model")
+    table = pd.DataFrame(rows).set_index("model")
+    table.attrs["visibility"] = factor_visibility(zoo.evaluation.factor_source(SYNTHETIC_ZOO[0]), args.seed)
+    return table
 
 
 def print_mi_table(label: str, model, data, source, args) -> None:
@@ -369,14 +373,11 @@ def main(argv: list[str] | None = None) -> int:
             print("\nExtended Yale B (identity 38, azimuth 29, elevation 12 levels; incomplete grid; chance 0.33):")
             print(table.round(3).to_string())
     if args.zoo:
-        from facelib import zoo
-
         table = zoo_table(args)
         print("\nThe zoo's models on the synthetic faces (stored weights; chance for betaVAE/FactorVAE = 1/6):")
         print(table.to_string())
         print("\nFactor visibility (mean |grey-level change| over each factor's range, 0-255):")
-        source = zoo.evaluation.factor_source(table.index[0])
-        print(factor_visibility(source, args.seed).to_frame().T.to_string(index=False))
+        print(table.attrs["visibility"].to_frame().T.to_string(index=False))
         print(f"\nwrote {results.write('disentanglement_zoo', table)}")
     elif not args.sanity_only:
         table = model_table(args)
