@@ -15,7 +15,7 @@ import traceback
 
 # command -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("facelib.train.cli", "train a model on a data set and write a checkpoint"),
+    "train": ("facelib.experiment.cli", "train a model on a data set and write a checkpoint"),
     "run": ("facelib.study.pipeline", "execute the numbered notebooks with papermill into reports/<run-id>/"),
     "sweep": ("facelib.study.sweep", "train a grid of models x betas x seeds as tasks (Ray or local) into one CSV"),
     "zoo": ("facelib.zoo.cli", "the shipped trained models: list, build one from its recipe, check its metrics"),

@@ -20,10 +20,12 @@ ROOT = Path(__file__).resolve().parents[1] / "facelib"
 #: higher one. Packages on one line (a tuple) are on one level and may not import each other.
 LAYERS: list[tuple[str, ...]] = [
     ("facelib.utils", "facelib.files"),
+    ("facelib.registry",),
     ("facelib.results", "facelib.claims"),
     ("facelib.data",),
     ("facelib.models",),
     ("facelib.train",),
+    ("facelib.experiment",),
     ("facelib.metrics",),
     ("facelib.verify",),
     ("facelib.viz",),

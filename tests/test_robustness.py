@@ -320,7 +320,7 @@ def _interrupt(*a, **k):
 
 
 def test_sigint_before_any_checkpoint_does_not_name_one(tmp_path, monkeypatch, capsys):
-    import facelib.train.cli as tcli
+    import facelib.experiment.cli as tcli
 
     out = tmp_path / "x"
     rc, err = _cli(["train", "--model", "vae", "--data", "synthetic", "--out", str(out)], monkeypatch, capsys,
@@ -330,7 +330,7 @@ def test_sigint_before_any_checkpoint_does_not_name_one(tmp_path, monkeypatch, c
 
 
 def test_sigint_after_a_checkpoint_names_it_and_its_progress(trained, monkeypatch, capsys):
-    import facelib.train.cli as tcli
+    import facelib.experiment.cli as tcli
 
     rc, err = _cli(["train", "--model", "vae", "--data", "synthetic", "--out", str(trained.parent)],
                    monkeypatch, capsys, (tcli, "_train"), _interrupt)

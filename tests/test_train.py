@@ -26,7 +26,7 @@ from facelib.train import (
     traversal_effect,
     traverse,
 )
-from facelib.train import cli as train_cli
+from facelib.experiment import cli as train_cli
 from facelib.train import engine, train_step
 
 SMALL = dict(image_size=32, latent_dim=4, hidden_channels=8, hidden_dim=32)

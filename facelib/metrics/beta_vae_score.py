@@ -15,7 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from .sources import check_source, sample_fixed
-from .utils import check_positive, represent_codes, sklearn_seed
+from .utils import METRICS, check_positive, represent_codes, sklearn_seed
 
 __all__ = ["beta_vae_score", "beta_vae_features"]
 
@@ -45,6 +45,7 @@ def beta_vae_features(representation: Callable, source: Any, n: int, batch_size:
     return np.concatenate(feats), np.concatenate(labels)
 
 
+@METRICS.register("beta_vae")
 def beta_vae_score(representation: Callable, source: Any, *, seed: int = 0, n_train: int = 10000,
                    n_eval: int = 5000, batch_size: int = 64, max_iter: int = 1000) -> dict[str, float]:
     """Train/eval accuracy of a logistic regression predicting the fixed factor.

@@ -21,7 +21,7 @@ import scipy.stats
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import Lasso, LassoCV
 
-from .utils import check_positive, sample_train_test, sklearn_seed
+from .utils import METRICS, check_positive, sample_train_test, sklearn_seed
 
 __all__ = ["dci", "dci_from_importance", "importance_gbt", "importance_lasso",
            "disentanglement_per_code", "completeness_per_factor"]
@@ -106,6 +106,7 @@ def importance_lasso(x_train, y_train, x_test, y_test, rng: np.random.Generator,
     return R, float(np.mean(r2_train)), float(np.mean(r2_test)), float(np.mean(nrmse))
 
 
+@METRICS.register("dci")
 def dci(representation: Callable, source: Any, *, seed: int = 0, n_train: int = 10000, n_eval: int = 5000,
         model: str = "gbt", lasso_alpha: float | None = 0.02, return_importance: bool = False) -> dict[str, Any]:
     """DCI scores: disentanglement, completeness, informativeness_train / informativeness_test.

@@ -4,29 +4,22 @@ from __future__ import annotations
 
 import inspect
 import json
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .beta_vae_score import beta_vae_score
-from .dci import dci
-from .factor_vae_score import factor_vae_score
-from .mig import mig
-from .sap import sap
+# each metric module registers its function in METRICS when imported
+from .beta_vae_score import beta_vae_score  # noqa: F401
+from .dci import dci  # noqa: F401
+from .factor_vae_score import factor_vae_score  # noqa: F401
+from .mig import mig  # noqa: F401
+from .sap import sap  # noqa: F401
 from .sources import check_source
-from .utils import as_representation
+from .utils import METRICS, as_representation
 
 __all__ = ["evaluate", "METRICS", "as_representation"]
 
-#: name -> metric function (each takes representation, source, *, seed, ...)
-METRICS: dict[str, Callable[..., dict]] = {
-    "beta_vae": beta_vae_score,
-    "factor_vae": factor_vae_score,
-    "mig": mig,
-    "dci": dci,
-    "sap": sap,
-}
 
 
 def evaluate(model_or_representation: Any, source: Any, metrics: Sequence[str] = ("beta_vae", "factor_vae", "mig", "dci", "sap"),
@@ -40,9 +33,7 @@ def evaluate(model_or_representation: Any, source: Any, metrics: Sequence[str] =
     check_source(source)
     if isinstance(metrics, str):
         metrics = (metrics,)
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown:
-        raise ValueError(f"unknown metric(s) {unknown}; choose from {sorted(METRICS)}")
+    metrics = tuple(METRICS.canonical(m) for m in metrics)  # an unknown name lists the known ones
     accepted = set()
     for m in metrics:
         accepted |= set(inspect.signature(METRICS[m]).parameters)

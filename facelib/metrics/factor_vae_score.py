@@ -13,7 +13,7 @@ from typing import Any, Callable
 import numpy as np
 
 from .sources import check_source, sample_fixed
-from .utils import check_positive, represent_codes
+from .utils import METRICS, check_positive, represent_codes
 
 __all__ = ["factor_vae_score", "factor_vae_votes"]
 
@@ -46,6 +46,7 @@ def factor_vae_votes(representation: Callable, source: Any, n: int, batch_size: 
     return votes
 
 
+@METRICS.register("factor_vae")
 def factor_vae_score(representation: Callable, source: Any, *, seed: int = 0, n_train: int = 10000,
                      n_eval: int = 5000, batch_size: int = 64, num_variance_estimate: int = 10000,
                      prune_threshold: float = 0.05) -> dict[str, float]:

@@ -11,7 +11,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from .utils import as_representation, discrete_entropy, mutual_info_matrix, sample_codes_and_factors
+from .utils import METRICS, as_representation, discrete_entropy, mutual_info_matrix, sample_codes_and_factors
 
 __all__ = ["mig", "mig_from_codes", "mutual_info_table"]
 
@@ -39,6 +39,7 @@ def mig_from_codes(mus: np.ndarray, factors: np.ndarray, num_bins: int = 20,
     return out
 
 
+@METRICS.register("mig")
 def mig(representation: Callable, source: Any, *, seed: int = 0, n_train: int = 10000,
         num_bins: int = 20) -> dict[str, float]:
     """Mean over factors of (top - second) discretised MI / H(factor); plus per-factor gaps.

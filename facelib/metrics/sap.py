@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.svm import LinearSVC
 
-from .utils import check_positive, sample_train_test, sklearn_seed
+from .utils import METRICS, check_positive, sample_train_test, sklearn_seed
 
 __all__ = ["sap", "sap_score_matrix", "avg_gap_top_two"]
 
@@ -52,6 +52,7 @@ def avg_gap_top_two(S: np.ndarray) -> float:
     return float(np.mean(S[-1] - S[-2]))
 
 
+@METRICS.register("sap")
 def sap(representation: Callable, source: Any, *, seed: int = 0, n_train: int = 10000, n_eval: int = 5000,
         continuous_factors: bool = False) -> dict[str, float]:
     """SAP score; defaults are disentanglement_lib's (10,000 train, 5,000 test, discrete factors).

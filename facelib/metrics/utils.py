@@ -11,11 +11,13 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from facelib.registry import Registry
 from facelib.train.inference import representation as posterior_mean
 
 from .sources import check_source, render
 
 __all__ = [
+    "METRICS",
     "as_representation",
     "represent",
     "sample_codes_and_factors",
@@ -27,6 +29,11 @@ __all__ = [
     "sklearn_seed",
     "check_positive",
 ]
+
+#: name -> metric function (each takes representation, source, *, seed, ...); a metric module
+#: registers its function with ``@METRICS.register("name")``.
+METRICS: Registry = Registry("metric", "A metric is a function (representation, source, *, seed, ...) -> dict, "
+                                       "decorated with @facelib.metrics.METRICS.register(name)")
 
 #: Images rendered and represented per call: only a compute batch, never changes a result.
 CHUNK = 1024

@@ -19,6 +19,7 @@ from typing import Any, Callable
 from torch import nn
 
 from facelib.models.networks import Decoder, Encoder
+from facelib.registry import Registry
 from facelib.models.resnet import ResidualDecoder, ResidualEncoder, check_resnet_options
 
 __all__ = ["Architecture", "ARCHITECTURES", "register_architecture", "build_networks", "check_architecture"]
@@ -36,7 +37,9 @@ class Architecture:
 
 
 #: Registered architectures by name.
-ARCHITECTURES: dict[str, Architecture] = {}
+ARCHITECTURES: Registry[Architecture] = Registry(
+    "architecture", "A custom architecture must be registered with facelib.models.register_architecture (import "
+    "the module that does it) before a model of it is built or loaded")
 
 
 def _plain_check(name: str, defaults: dict[str, Any] | None) -> Callable[[dict, int], dict]:
@@ -65,20 +68,13 @@ def register_architecture(name: str, encoder: Callable[..., nn.Module], decoder:
         raise ValueError(f"architecture name must be a non-empty string, got {name!r}")
     if not callable(encoder) or not callable(decoder):
         raise TypeError("encoder and decoder must be callables (channels, image_size, latent_dim, **options) -> module")
-    if name in ARCHITECTURES and not replace:
-        raise ValueError(f"architecture {name!r} is already registered; pass replace=True to replace it")
     arch = Architecture(name, encoder, decoder, check or _plain_check(name, None if defaults is None else dict(defaults)))
-    ARCHITECTURES[name] = arch
-    return arch
+    return ARCHITECTURES.register(name, arch, replace=replace)
 
 
 def check_architecture(name: str, options: dict | None, image_size: int) -> dict:
     """The options of architecture `name` with defaults filled in; clear errors for unknown names."""
-    if name not in ARCHITECTURES:
-        raise ValueError(
-            f"unknown architecture {name!r}; registered: {sorted(ARCHITECTURES)}. A custom architecture must be "
-            "registered with facelib.models.register_architecture (import the module that does it) before a "
-            "model of it is built or loaded")
+    ARCHITECTURES.canonical(name)  # unknown names: the registry's error, listing the known ones
     if options is not None and not isinstance(options, dict):
         raise ValueError(f"architecture_options must be a dict of option -> value, got {options!r}")
     return ARCHITECTURES[name].check(dict(options or {}), image_size)

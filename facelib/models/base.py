@@ -30,14 +30,16 @@ from torch import nn
 
 from facelib.models import losses, units
 from facelib.models.architectures import build_networks, check_architecture
-from facelib.utils import normalise_name
+from facelib.registry import Registry
 
-__all__ = ["ModelConfig", "BaseVAE", "Objective", "MODELS", "CONFIGS", "register", "build_model", "latent_dim"]
+__all__ = ["ModelConfig", "BaseVAE", "Objective", "MODELS", "CONFIGS", "register", "unregister", "build_model", "latent_dim"]
 
 #: Registry: model name -> model class; filled by `register`.
-MODELS: dict[str, type["BaseVAE"]] = {}
+MODELS: Registry[type["BaseVAE"]] = Registry(
+    "model", "A model is a BaseVAE subclass with a `name`, decorated with @facelib.models.register "
+    "in a module imported before it is built or loaded")
 #: Registry: model name -> config dataclass.
-CONFIGS: dict[str, type["ModelConfig"]] = {}
+CONFIGS: Registry[type["ModelConfig"]] = Registry("model config")
 
 LIKELIHOODS = units.LIKELIHOODS
 _LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp(logvar) finite in fp16 and fp32
@@ -116,11 +118,20 @@ class ModelConfig:
             self.architecture_options = dict(self.architecture_options)
 
 
-def register(cls: type["BaseVAE"]) -> type["BaseVAE"]:
-    """Class decorator adding a model (and its `config_class`) to `MODELS` / `CONFIGS`."""
-    MODELS[cls.name] = cls
-    CONFIGS[cls.name] = cls.config_class
-    return cls
+def register(cls: type["BaseVAE"] | None = None, *, replace: bool = False) -> Any:
+    """Class decorator adding a model (and its `config_class`) to `MODELS` / `CONFIGS` under its
+    `name` (``@register``, or ``@register(replace=True)`` to replace a registered one)."""
+    def add(model: type["BaseVAE"]) -> type["BaseVAE"]:
+        MODELS.register(model.name, model, replace=replace)
+        CONFIGS.register(model.name, model.config_class, replace=replace)
+        return model
+    return add if cls is None else add(cls)
+
+
+def unregister(name: str) -> type["BaseVAE"]:
+    """Remove a registered model (a test's temporary model)."""
+    CONFIGS.unregister(name)
+    return MODELS.unregister(name)
 
 
 def latent_dim(model: nn.Module) -> int:
@@ -145,10 +156,7 @@ def build_model(name_or_config: "str | ModelConfig", **fields: Any) -> "BaseVAE"
             raise ValueError(f"no registered model uses config class {type(name_or_config).__name__}")
         config = dataclasses.replace(name_or_config, **fields) if fields else name_or_config
         return MODELS[name](config)
-    name = normalise_name(name_or_config)
-    if name not in MODELS:
-        raise ValueError(f"unknown model {name_or_config!r}; choose one of {sorted(MODELS)}")
-    cls = MODELS[name]
+    cls = MODELS[name_or_config]
     return cls(cls.make_config(**fields))
 
 
@@ -184,6 +192,13 @@ class BaseVAE(nn.Module):
         else:
             self.log_scale = None
         self._n_dims = c.channels * c.image_size * c.image_size
+
+    @classmethod
+    def options_for_data(cls, options: dict[str, Any], data: Any) -> dict[str, Any]:
+        """The config fields of this model for training on `data`, from a spec's model options
+        (`facelib.experiment`): a model whose config depends on the data (ModVAE's blocks)
+        fills it in here; the image size and channels are set by the caller."""
+        return dict(options)
 
     @classmethod
     def make_config(cls, **fields: Any) -> ModelConfig:

@@ -36,31 +36,35 @@ NUISANCE = "nuisance"
 OTHER = "other"
 
 
-def factor_blocks(latent_dim: int, factors: list[str] | tuple[str, ...], identity: int | None = None,
-                  per_factor: int | None = None) -> dict[str, int]:
-    """Latent blocks for ModVAE: "identity" first, then one block per other factor.
+def factor_blocks(latent_dim: int, factors: list[str] | tuple[str, ...] = (), identity: int | None = None,
+                  per_factor: int = 1) -> dict[str, int]:
+    """ModVAE's one block policy: which latents each factor gets.
 
-    By default identity gets half of the latents and the other factors share the rest
-    equally (at least one each); `identity` and `per_factor` set the sizes instead. What
-    is left over becomes the free "other" block. Raises when the blocks need more latents
-    than `latent_dim`.
+    "identity" (also what identity groups, `"nuisance"`, clamp) gets `identity` latents, by
+    default half of them; every other factor `per_factor` (one, as DC-IGN gives each extrinsic
+    factor one latent); what is left is the free "other" block. Blocks follow the order of
+    `factors`; identity comes first unless it is listed there itself. The config default (`blocks=None`), the
+    blocks `experiment` derives from the factors a data set's groups vary, the notebooks and the
+    zoo all come from here. Raises when the blocks need more latents than `latent_dim`.
     """
     _check_int("latent_dim", latent_dim, lo=1)
-    others = [str(f) for f in factors if str(f) not in ("identity", NUISANCE)]
-    id_size = latent_dim // 2 if identity is None else int(identity)
-    if per_factor is None:
-        per_factor = max(1, (latent_dim - id_size) // len(others)) if others else 1
-    blocks = {"identity": max(1, id_size), **{f: int(per_factor) for f in others}}
+    _check_int("per_factor", per_factor, lo=1)
+    names = list(dict.fromkeys(str(f) for f in factors if str(f) != NUISANCE))  # once each, in order
+    if "identity" not in names:
+        names.insert(0, "identity")
+    id_size = max(1, latent_dim // 2) if identity is None else identity
+    _check_int("identity", id_size, lo=1)
+    blocks = {n: (id_size if n == "identity" else per_factor) for n in names}
     if sum(blocks.values()) > latent_dim:
         raise ValueError(f"ModVAE blocks {blocks} need {sum(blocks.values())} latents, more than "
-                         f"latent_dim={latent_dim}; raise latent_dim or use fewer factors")
+                         f"latent_dim={latent_dim}; raise latent_dim, give fewer identity latents or fewer factors")
     return blocks
 
 
 @dataclass
 class ModVAEConfig(ModelConfig):
-    """blocks: factor name -> number of latents, in latent order (None -> {"identity":
-    latent_dim // 2}); lam: weight of the clamp term; beta: KL weight."""
+    """blocks: factor name -> number of latents, in latent order (None: `factor_blocks(latent_dim)`,
+    half the latents for identity); lam: weight of the clamp term; beta: KL weight."""
 
     blocks: dict | None = None
     lam: float = 1.0
@@ -69,7 +73,7 @@ class ModVAEConfig(ModelConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.blocks is None:
-            self.blocks = {"identity": max(1, self.latent_dim // 2)}
+            self.blocks = factor_blocks(self.latent_dim)
         if not isinstance(self.blocks, dict) or not self.blocks:
             raise ValueError(f"blocks must be a non-empty dict factor name -> number of latents, got {self.blocks!r}")
         blocks = {}
@@ -117,6 +121,20 @@ class ModVAE(BaseVAE):
             table[-1, self.block_slices["identity"]] = True
         self._varying_names = names
         self.register_buffer("_mask_table", table, persistent=False)
+
+    @classmethod
+    def options_for_data(cls, options: dict[str, Any], data: Any) -> dict[str, Any]:
+        """Without `blocks`, the blocks `factor_blocks` gives the factors the data's groups vary
+        (identity groups clamp "identity"); `identity_latents` (an option of this step, not of
+        the config) sizes the identity block."""
+        options = dict(options)
+        identity = options.pop("identity_latents", None)
+        if "blocks" not in options or options["blocks"] is None:
+            varying = getattr(data, "group_varying", None)
+            factors = [] if varying is None else [str(v) for v in np.unique(np.asarray(varying))]
+            options["blocks"] = factor_blocks(int(options.get("latent_dim", cls.config_class.latent_dim)), factors,
+                                              identity=identity)
+        return options
 
     def latent_names(self) -> list[str]:
         """Each latent's block ("yaw", "identity0", ...; "other" for the free latents)."""

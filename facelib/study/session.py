@@ -10,6 +10,7 @@ same size/channels options; `Study.train_or_load` reuses a checkpoint an earlier
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -24,12 +25,10 @@ import pandas as pd
 from facelib import data as fdata
 from facelib import zoo
 from facelib.data import DataNotFoundError, data_root, dataset_name
-from facelib.models import build_model
+from facelib.experiment import ExperimentSpec, ModelSpec, RunConflictError, run
 from facelib.study.profiles import PROFILES, resolve
-from facelib.train import TrainConfig, fit, load_checkpoint, load_model
-from facelib.train.checkpoint import (checkpoint_complete, checkpoint_identity, dataset_digest, model_config_dict,
-                                      run_identity, training_position)
-from facelib.utils import library_versions, seed_everything, seeded
+from facelib.train.checkpoint import dataset_digest
+from facelib.utils import library_versions, seed_everything
 from facelib.zoo import recipes
 
 __all__ = ["Study", "start", "notebook_parameters", "load_data", "checkpoint_key", "people_outside_pairs", "read_tables", "models_used"]
@@ -161,13 +160,11 @@ class Study:
         return r.replace(steps=int(self["lfw_steps"]))
 
     def train_recipe(self, name: Any, *, key: str | None = None):
-        """`self.recipe(name)` trained exactly as `zoo.train` trains it (`zoo.recipes.prepare`: the
-        recipe's model under its seed, its steps, batch size and lr), or reused from the run's
-        checkpoints as `train_or_load` reuses them. Returns (model, history)."""
+        """`self.recipe(name)` trained exactly as the zoo trains it (its `Recipe.spec()` through
+        `experiment.run`), or reused from the run's checkpoints as `train_or_load` reuses them.
+        Returns (model, history)."""
         r = self.recipe(name)
-        data = recipes.build_data(r)
-        model, config = recipes.prepare(r, data, device=str(self.params.get("device", "auto")))
-        return self._fit_or_reuse(key or recipes.recipe(name).name, model, config, data)
+        return self.run_spec(key or recipes.recipe(name).name, r.spec())
 
     def lfw_study(self) -> bool:
         """Whether this run also does the original study on LFW faces (`lfw_study`, on in the full
@@ -203,72 +200,54 @@ class Study:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"{self.notebook}.json").write_text(json.dumps(self.models, indent=2, default=str))
 
+    def spec(self, model_name: str, *, epochs: int | None = None, steps: int | None = None,
+             train_options: dict[str, Any] | None = None, **model_config: Any) -> ExperimentSpec:
+        """The experiment this run trains for `model_name` (data given to `run_spec`): the run's
+        seed, batch size, lr and decoder (`likelihood`, `gaussian_scale` unless `model_config`
+        sets them), the profile's epochs (or `epochs`, or `steps` optimiser steps)."""
+        decoder = {k: self.params[k] for k in _DECODER_PARAMS if self.params.get(k) is not None}
+        budget = ({"epochs": 10**6, "max_steps": int(steps)} if steps is not None
+                  else {"epochs": int(epochs if epochs is not None else self.params.get("epochs", 10))})
+        training = {"batch_size": int(self.params.get("batch_size", 64)), "lr": float(self.params.get("lr", 1e-3)),
+                    "seed": int(self.params.get("seed", 0)), "progress": False, **budget, **(train_options or {})}
+        return ExperimentSpec(model=ModelSpec(model_name, {**decoder, **model_config}), training=training)
+
     def train_or_load(self, key: str, model_name: str, dataset: Any, *, epochs: int | None = None,
                       steps: int | None = None, train_options: dict[str, Any] | None = None,
                       **model_config: Any):
-        """The model `key` from the run's checkpoints if this very training is there, else train it.
+        """`self.spec(...)` trained on `dataset`, or reused from the run's checkpoints (`run_spec`).
+        Returns (model, history DataFrame)."""
+        spec = self.spec(model_name, epochs=epochs, steps=steps, train_options=train_options, **model_config)
+        return self.run_spec(key, spec, dataset)
+
+    def run_spec(self, key: str, spec: ExperimentSpec, dataset: Any = None):
+        """Run `spec` (on `dataset`, or the spec's own data) under the run folder's `checkpoints/key`.
 
         Another notebook of the same run may already have trained the model (e.g.
-        04_latent_traversals reuses 02_beta_vae's). A checkpoint stands for this training when
-        its `run_identity` (model and config, the whole training config with its budget and
-        split, the data's content digest) is the one asked for: finished, it is reused;
-        unfinished (a run stopped mid-training), it is resumed to the end. A checkpoint of
-        another training under `key` (another budget, config or data) is kept, and this one
-        trains under `key` plus a suffix of its identity. `steps` trains for that many
-        optimiser steps instead of `epochs` epochs. Returns (model, history DataFrame).
+        04_latent_traversals reuses 02_beta_vae's): `experiment.run` reuses a finished run of the
+        same identity (model and config, training config, data) and continues an unfinished one. A
+        checkpoint of another training under `key` is kept, and this one trains under `key` plus a
+        suffix of its spec's and data's identity. Returns (model, history DataFrame).
         """
-        for name in _DECODER_PARAMS:  # the run's decoder choice, unless the call sets its own
-            if name not in model_config and self.params.get(name) is not None:
-                model_config[name] = self.params[name]
-        seed = int(self.params.get("seed", 0))
-        with seeded(seed):  # initial weights from the run's seed alone, as a recipe's
-            model = build_model(model_name, **model_config)
-        budget = ({"epochs": 10**6, "max_steps": int(steps)} if steps is not None
-                  else {"epochs": int(epochs if epochs is not None else self.params.get("epochs", 10))})
-        config = TrainConfig(
-            batch_size=int(self.params.get("batch_size", 64)),
-            lr=float(self.params.get("lr", 1e-3)),
-            seed=seed,
-            device=str(self.params.get("device", "auto")),
-            out=None,
-            progress=False,
-            **budget,
-            **(train_options or {}),
-        )
-        return self._fit_or_reuse(key, model, config, dataset)
-
-    def _fit_or_reuse(self, key: str, model: Any, config: TrainConfig, dataset: Any):
-        """Fit `model` on `dataset` under `config`, or reuse / resume the run's checkpoint of
-        this very training (`run_identity`), as `train_or_load` describes."""
-        ckpt_dir = self.checkpoint_dir
-        if ckpt_dir is None:
-            result = fit(model, dataset, config)
-            self.record_model(key, source="trained", checkpoint=None, model=model.name)
+        device = str(self.params.get("device", "auto"))
+        if self.checkpoint_dir is None:
+            result = run(spec, dataset=dataset, device=device)
+            self.record_model(key, source="trained", checkpoint=None, model=spec.model.name)
             return result.model, result.history
-        identity = run_identity(model.name, model_config_dict(model), config, dataset_digest(dataset))
-        resume = overwrite = False
-        for candidate in (key, f"{key}-{identity[:12]}"):
-            path = ckpt_dir / candidate / "checkpoint.pt"
-            if not path.exists():
-                key = candidate
+        dataset = spec.make_dataset() if dataset is None else dataset
+        own = hashlib.sha256(f"{spec.identity()} {dataset_digest(dataset)}".encode()).hexdigest()
+        candidates = (key, f"{key}-{own[:12]}")
+        for candidate in candidates:
+            try:
+                result = run(spec, self.checkpoint_dir / candidate, dataset=dataset, device=device,
+                             overwrite=candidate == candidates[-1])  # the suffixed folder is this spec's own
                 break
-            stored = load_checkpoint(path, check_training_state=False)
-            if checkpoint_identity(stored) == identity:
-                if checkpoint_complete(stored):
-                    print(f"reusing {path}")
-                    self.record_model(candidate, source="reused", checkpoint=str(path), model=model.name)
-                    return load_model(path), pd.DataFrame(stored.get("history") or {})
-                print(f"resuming the unfinished {path} ({training_position(stored)}) to the end of its training")
-                key, resume = candidate, True
-                break
-            print(f"{path} holds another training (other budget, config or data) than the one asked for; "
-                  "keeping it and training this one beside it")
-        else:  # the identity-suffixed folder holds something else (damaged or foreign): retrain there
-            key, overwrite = candidate, True
-        config = config.replace(out=str(ckpt_dir / key), resume=resume, overwrite=overwrite)
-        result = fit(model, dataset, config)
-        self.record_model(key, source="trained", checkpoint=None if result.checkpoint is None else str(result.checkpoint),
-                          model=model.name)
+            except RunConflictError as err:
+                print(f"{err}: keeping it and training this one beside it")
+        if result.reused:
+            print(f"reusing {result.checkpoint}")
+        self.record_model(candidate, source="reused" if result.reused else "trained",
+                          checkpoint=None if result.checkpoint is None else str(result.checkpoint), model=spec.model.name)
         return result.model, result.history
 
 

@@ -42,18 +42,17 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from facelib import data as fdata
 from facelib.data.synthetic import SyntheticFaces
+from facelib.experiment import DataSpec, ExperimentSpec, ModelSpec, run
 from facelib.files import atomic_path, folder_lock
 from facelib.metrics import evaluate
-from facelib.models import MODELS, build_model
-from facelib.train import TrainConfig, fit
-from facelib.train.cli import parse_assignments
-from facelib.utils import seed_everything
+from facelib.models import MODELS
+from facelib.train import TrainConfig
+from facelib.experiment.cli import parse_assignments
 
 from .executors import RAY_HINT, LocalExecutor, RayExecutor, executor
 
-__all__ = ["LocalExecutor", "RayExecutor", "executor", "grid", "run_trial", "run_grid", "trial_id",
+__all__ = ["LocalExecutor", "RayExecutor", "executor", "grid", "trial_spec", "run_trial", "run_grid", "trial_id",
            "configure_parser", "main_from_args", "read_results", "RESULT_COLUMNS"]
 
 #: Columns of results.csv.
@@ -73,7 +72,9 @@ def trial_id(model: str, beta: float | None, seed: int) -> str:
 
 
 def grid(models: Sequence[str], betas: Sequence[float | None], seeds: Sequence[int]) -> list[dict[str, Any]]:
-    """Every (model, beta, seed), with its trial id; beta None keeps the model's default."""
+    """Every (model, beta, seed), with its trial id; beta None keeps the model's default. Model
+    names are the registry's ("VAE" and "vae" are one model)."""
+    models = [MODELS.canonical(m) for m in models]
     trials = [{"trial": trial_id(m, b, s), "model": m, "beta": b, "seed": int(s)}
               for m, b, s in itertools.product(models, betas or [None], seeds)]
     ids = [t["trial"] for t in trials]
@@ -91,20 +92,20 @@ def _metric_source(data: str, options: dict[str, Any]):
                           n_identities=int(options.get("n_identities", 100)), seed=int(options.get("seed", 0)))
 
 
+def trial_spec(job: dict[str, Any]) -> ExperimentSpec:
+    """The experiment of one trial: the shared data set, model fields and `fit` options, the
+    trial's model, beta and seed."""
+    options = {**job.get("model_fields", {}), **({} if job.get("beta") is None else {"beta": job["beta"]})}
+    training = {"progress": False, **job.get("fit", {}), "seed": job["seed"]}
+    return ExperimentSpec(data=DataSpec(job["data"], job.get("data_options", {})),
+                          model=ModelSpec(job["model"], options), training=training)
+
+
 def run_trial(job: dict[str, Any]) -> list[dict[str, Any]]:
-    """Train one trial into its folder (resuming an unfinished one) and measure it: its rows."""
+    """Train one trial into its folder (`experiment.run`: an unfinished one resumes) and measure
+    it: its rows."""
     t0 = time.perf_counter()
-    dataset = fdata.load(job["data"], **job.get("data_options", {}))
-    fields = {"image_size": dataset.image_size[0], "channels": dataset.channels, **job.get("model_fields", {})}
-    if job.get("beta") is not None:
-        fields["beta"] = job["beta"]
-    seed_everything(job["seed"])
-    model = build_model(job["model"], **fields)
-    out = Path(job["out"])
-    resume = (out / "checkpoint.pt").exists()
-    config = TrainConfig(**{"progress": False, **job.get("fit", {}), "seed": job["seed"], "out": str(out),
-                            "resume": resume})
-    result = fit(model, dataset, config)
+    result = run(trial_spec(job), job["out"])
     rows = [{"metric": k, "value": float(result.last[k])} for k in HISTORY_TERMS if k in result.last]
     if job.get("metrics"):
         table = evaluate(result.model, _metric_source(job["data"], job.get("data_options", {})),
@@ -279,9 +280,6 @@ def main_from_args(args: argparse.Namespace) -> int:
 
 def _main(args: argparse.Namespace, log: Callable[[str], None]) -> int:
     try:
-        unknown = [m for m in args.models if m.strip().lower().replace("_", "-") not in MODELS]
-        if unknown:
-            raise ValueError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
         if args.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {args.workers}")
         shared = _shared(args)

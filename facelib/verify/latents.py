@@ -30,10 +30,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from facelib.data import FaceDataset
+from facelib.data.patches import downsample, grid_patches, training_patches
 from facelib.data.pixels import image_batch
-from facelib.models import build_model
-from facelib.train import TrainConfig, fit, representation
-from facelib.utils import seeded
+from facelib.experiment import ExperimentSpec, ModelSpec, run
+from facelib.train import representation
 
 from .baselines import int_seed
 
@@ -126,19 +126,17 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
             identity = np.r_[identity, identity]
         data = FaceDataset(images=x, identity=identity, name="vae-embedding-train")
         seed = int_seed(self)
-        with seeded(seed):  # seeded initial weights, caller's RNG untouched
-            net = build_model(self.model, image_size=int(x.shape[-1]), channels=int(x.shape[1]),
-                              latent_dim=self.latent_dim, likelihood=self.likelihood,
-                              gaussian_scale=self.gaussian_scale, **(self.model_options or {}))
+        spec = ExperimentSpec(
+            model=ModelSpec(self.model, {"latent_dim": self.latent_dim, "likelihood": self.likelihood,
+                                         "gaussian_scale": self.gaussian_scale, **(self.model_options or {})}),
+            training={"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "seed": seed,
+                      "device": self.device, "precision": self.precision, "val_fraction": 0.0, "progress": False})
         if self.latents != "all":
-            slices = getattr(net, "block_slices", {})
-            if self.latents not in slices:
+            blocks = spec.model.config_for(data).get("blocks")
+            if not blocks or self.latents not in [*blocks, "other"]:
                 raise ValueError(f"latents={self.latents!r} is not a block of this model; "
-                                 f"choose 'all'{''.join(', ' + repr(k) for k in slices)}")
-        config = TrainConfig(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, seed=seed,
-                             device=self.device, precision=self.precision, val_fraction=0.0,
-                             progress=False, out=None)
-        result = fit(net, data, config)
+                                 f"choose 'all'{''.join(', ' + repr(k) for k in [*(blocks or {}), 'other'] if blocks)}")
+        result = run(spec, dataset=data)
         self.model_ = result.model.eval()
         self.history_ = result.history
         return self
@@ -156,40 +154,6 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
         if self.latents != "all":
             z = z[:, self.model_.block_slices[self.latents]]
         return np.asarray(z, dtype=np.float64)
-
-
-def grid_patches(x: torch.Tensor, patch: int, stride: int) -> torch.Tensor:
-    """All `patch` x `patch` windows of N x C x H x W images at `stride`, as
-    (N, positions, C, patch, patch) in row-major grid order."""
-    if patch < 1 or stride < 1:
-        raise ValueError(f"patch and stride must be >= 1, got patch={patch}, stride={stride}")
-    h, w = int(x.shape[-2]), int(x.shape[-1])
-    if patch > min(h, w):
-        raise ValueError(f"patch {patch} does not fit in {h} x {w} images; choose patch <= {min(h, w)}")
-    win = x.unfold(2, patch, stride).unfold(3, patch, stride)  # N, C, gh, gw, p, p
-    n, c, gh, gw = win.shape[:4]
-    return win.permute(0, 2, 3, 1, 4, 5).reshape(n, gh * gw, c, patch, patch)
-
-
-def downsample(x: torch.Tensor, side: int) -> torch.Tensor:
-    """uint8 N x C x H x W images area-averaged to side x side, rounded back to uint8."""
-    y = torch.nn.functional.interpolate(x.float(), size=(side, side), mode="area")
-    return y.round().clamp(0, 255).to(torch.uint8)
-
-
-def training_patches(x: torch.Tensor, patch: int, stride: int, max_patches: int, mirror: bool = True,
-                     seed: int = 0) -> torch.Tensor:
-    """The patches a patch VAE trains on: every grid window of `x` (and of its mirror images),
-    at most `max_patches` of them drawn without replacement (seeded), as (n, C, patch, patch)."""
-    if mirror:
-        x = torch.cat([x, x.flip(-1)])
-    patches = grid_patches(x, patch, stride)
-    patches = patches.reshape(-1, *patches.shape[2:])
-    if patches.shape[0] > max_patches:
-        rng = np.random.default_rng(seed)
-        keep = np.sort(rng.choice(patches.shape[0], max_patches, replace=False))
-        patches = patches[torch.as_tensor(keep)]
-    return patches.contiguous()
 
 
 class PatchVAEEmbedding(VAEEmbedding):

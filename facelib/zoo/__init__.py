@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from .build import build, export
 from .evaluation import TOLERANCE, headline_metrics, within_tolerance
-from .recipes import RECIPES, Recipe, build_data, preview_faces, recipe, train
+from .recipes import RECIPES, Recipe, build_data, preview_faces, recipe
 from .store import ZooError, available, entry, label, load, manifest, path, sha256, table, verify, zoo_dir
 
 __all__ = [
-    "RECIPES", "Recipe", "recipe", "build_data", "train", "build", "export",
+    "RECIPES", "Recipe", "recipe", "build_data", "build", "export",
     "headline_metrics", "within_tolerance", "TOLERANCE",
     "ZooError", "available", "entry", "label", "load", "manifest", "path", "sha256", "table", "verify", "zoo_dir",
     "preview_faces",

@@ -25,13 +25,14 @@ from typing import Any
 
 import torch
 
+from facelib.experiment import run as run_experiment
 from facelib.files import check_writable, recover_staged, staged_update
 from facelib.train import load_model
 from facelib.train.checkpoint import save_checkpoint
 from facelib.utils import git_commit, machine_info
 
 from .evaluation import TOLERANCE, headline_metrics
-from .recipes import Recipe, build_data, recipe, train
+from .recipes import Recipe, build_data, recipe
 from .store import MANIFEST, WRITE_WAIT, ZooError, manifest, manifest_text, sha256, zoo_dir, zoo_lock
 
 __all__ = ["build", "export"]
@@ -67,9 +68,9 @@ def build(name: str | Recipe, *, folder: str | os.PathLike | None = None, work_d
     check_writable(work_dir, "--work-dir")  # where the run's checkpoints go: before the data and training
     data = build_data(r)
     t0 = time.perf_counter()
-    run = Path(work_dir) / r.name
-    result = train(r, data, out=str(run), resume=(run / "checkpoint.pt").exists(), checkpoint_every=5,
-                   device=device, progress=progress, num_threads=num_threads)
+    # an interrupted build continues its run folder; a finished one there is taken as it is
+    result = run_experiment(r.spec(), Path(work_dir) / r.name, dataset=data, checkpoint_every=5, device=device,
+                            progress=progress, num_threads=num_threads)
     wall = time.perf_counter() - t0
     with zoo_lock(folder, wait=WRITE_WAIT):  # another build may be committing (and measuring) its model
         _refuse_existing(r, folder, overwrite)  # built by someone else while this one trained

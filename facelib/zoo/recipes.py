@@ -2,10 +2,10 @@
 
 A `Recipe` says everything that decides a trained model: the registry model and its config
 fields, the data set and its loader options, the optimiser steps, batch size, learning rate and
-seed. `build_data(recipe)` turns it into a `FaceDataset`, `prepare(recipe, data)` into the untrained
-model and `TrainConfig` (the one place), and `train(recipe)` fits them; the zoo (`python -m facelib
-zoo build NAME`), the GPU check and the notebooks (`Study.train_recipe`) go through `prepare`, so a
-recipe trains the same way wherever it is used.
+seed. A recipe is a named experiment plus how the zoo evaluates it: `Recipe.spec()` is the
+`facelib.experiment.ExperimentSpec` that the zoo (`python -m facelib zoo build NAME`), the GPU
+check and the notebooks (`Study.train_recipe`) give to `experiment.run`, so a recipe trains the same
+way wherever it is used; `build_data(recipe)` is its training `FaceDataset`.
 
 The synthetic-faces recipes are the disentanglement setting of `benchmarks/disentanglement.py`:
 20,000 faces at 32 px of 10 people, no scale / shift jitter (the faces the metrics' factor source
@@ -26,15 +26,11 @@ import numpy as np
 
 from facelib import data as fdata
 from facelib.data import FaceDataset
+from facelib.data.patches import training_patches
 from facelib.data.synthetic import FactorRanges, SyntheticFaces
-from facelib.models import build_model as build
-from facelib.train import TrainConfig, fit
-from facelib.utils import seeded
-from facelib.verify.latents import training_patches
+from facelib.experiment import DataSpec, ExperimentSpec, ModelSpec
 
-__all__ = ["Recipe", "RECIPES", "recipe", "build_data", "preview_faces", "model_options", "build_model", "training_config",
-           "prepare", "train",
-           "modvae_blocks", "at_scale", "variant", "held_out_options", "held_out_faces", "held_out_inputs", "patch_vae_recipe",
+__all__ = ["Recipe", "RECIPES", "recipe", "build_data", "preview_faces", "at_scale", "variant", "held_out_options", "held_out_faces", "held_out_inputs", "patch_vae_recipe",
            "SYNTHETIC_DISENTANGLEMENT"]
 
 #: The synthetic-faces disentanglement setting shared by the zoo and the benchmark.
@@ -60,9 +56,9 @@ class Recipe:
         evaluation: which headline metrics the zoo measures on it ("disentanglement": beta-VAE
             score and MIG on the synthetic factor source; "lfw-view1": View 1 verification).
         identity_latents: ModVAE only; size of the identity block (the other factors the
-            training groups vary get one latent each, see `modvae_blocks`).
+            training groups vary get one latent each: `models.factor_blocks`).
         patches: train on grid patches of the images instead of the images: `patch`, `stride`,
-            `max_patches`, `mirror` (as `verify.latents.training_patches`).
+            `max_patches`, `mirror` (as `data.patches.training_patches`).
         evaluation_options: settings of the evaluation (for "lfw-view1-patches": the latents'
             `power`, the pyramid `scales` (if any), the `pca` and `plda` dimensions).
         description: one line for `zoo list` and the README.
@@ -112,6 +108,19 @@ class Recipe:
         """A copy with some fields changed (e.g. fewer `steps` for a smoke test)."""
         return dataclasses.replace(self, **changes)
 
+    def spec(self) -> ExperimentSpec:
+        """The experiment this recipe trains (`facelib.experiment.run` trains it for every caller:
+        the zoo build, the notebooks, the GPU check): its steps as `max_steps`, its batch size, lr,
+        seed and `train_options`; a ModVAE's blocks from the factors its groups vary, the identity
+        block `identity_latents` long."""
+        options = dict(self.model_options)
+        if self.identity_latents is not None:
+            options["identity_latents"] = self.identity_latents
+        training = {"epochs": 10**6, "max_steps": self.steps, "batch_size": self.batch_size, "lr": self.lr,
+                    "seed": self.seed, "progress": False, **self.train_options}
+        return ExperimentSpec(data=DataSpec(self.data, self.data_options, self.patches or None),
+                              model=ModelSpec(self.model, options), training=training)
+
 
 EVALUATIONS = ("disentanglement", "lfw-view1", "lfw-view1-patches", "yaleb-held-out")
 #: The LFW loaders a recipe can train on: View 1's training pairs, or the people of LFW outside a
@@ -144,13 +153,14 @@ LFW_FACES: dict[str, Any] = {"size": 64, "crop": 150, "color": True, "exclude_pa
 
 
 def _lfw(name: str, model: str, steps: int, description: str,
-         train_options: dict[str, Any] | None = None, **model_options: Any) -> Recipe:
+         train_options: dict[str, Any] | None = None, identity_latents: int | None = None,
+         **model_options: Any) -> Recipe:
     """An LFW face model: trained on every image of the people outside View 1's test pairs (10,492
     faces), shown and scored on View 1's test faces, whose people it never saw."""
     return Recipe(name=name, model=model, data="lfw-people", data_options=dict(LFW_FACES),
                   model_options={"latent_dim": 32, "likelihood": "gaussian", "gaussian_scale": 0.05,
                                  **LFW_NETWORK, **model_options},
-                  steps=steps, batch_size=64, lr=2e-3, seed=0, evaluation="lfw-view1",
+                  steps=steps, batch_size=64, lr=2e-3, seed=0, evaluation="lfw-view1", identity_latents=identity_latents,
                   train_options={**LFW_TRAINING, **(train_options or {})}, description=description)
 
 
@@ -214,7 +224,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
     *[_lfw(f"lfw-beta-vae-b{b:g}", "beta-vae", LFW_STEPS, beta=b,
            description=f"beta-VAE, beta {b:g}, residual networks, on LFW faces of people outside View 1's test pairs")
       for b in LFW_BETAS],
-    _lfw("lfw-modvae", "modvae", LFW_STEPS, train_options={"group_size": 4}, lam=10.0,
+    _lfw("lfw-modvae", "modvae", LFW_STEPS, train_options={"group_size": 4}, identity_latents=10, lam=10.0,
          description="ModVAE with identity groups (4 images of one person), residual networks, on LFW people "
                      "outside View 1's test pairs"),
     _frozen_patch_vae(),
@@ -291,17 +301,8 @@ def recipe(name: str | Recipe) -> Recipe:
 
 
 def build_data(r: Recipe | str):
-    """The training `FaceDataset` of a recipe."""
-    r = recipe(r)
-    data = fdata.load(r.data, **r.data_options)
-    if not r.patches:
-        return data
-
-    o = r.patches
-    x = training_patches(data.images, int(o["patch"]), int(o["stride"]), int(o["max_patches"]),
-                         bool(o.get("mirror", True)), seed=r.seed)
-    return FaceDataset(images=x, identity=np.full(len(x), -1, dtype=np.int64), name=f"{data.name} patches",
-                       meta={**data.meta, "patches": dict(o)})
+    """The training `FaceDataset` of a recipe (its spec's data set)."""
+    return recipe(r).spec().make_dataset()
 
 
 def held_out_options(r: Recipe | str) -> dict[str, Any]:
@@ -366,69 +367,3 @@ def preview_faces(r: Recipe | str, n: int = 16):
         return fdata.load("synthetic", **{**options, "n": int(n)})
     test = held_out_faces(r)
     return test.subset(np.arange(min(int(n), len(test))), name=test.name)
-
-
-def modvae_blocks(data, latent_dim: int, identity_latents: int | None = None,
-                  factor_names: tuple[str, ...] = ()) -> dict[str, int]:
-    """ModVAE latent blocks for the factors the training groups vary.
-
-    Identity gets a third of the latents (or `identity_latents`); identity groups
-    ("nuisance": everything but identity varies) clamp it. Every other varying factor gets
-    one latent. With no grouping information, `factor_names` (e.g. a factor source's) are used.
-    """
-    varying = [] if data.group_varying is None else [str(v) for v in np.unique(data.group_varying)]
-    names = [v for v in varying if v != "nuisance"]
-    if "nuisance" in varying or not varying:
-        names = ["identity"] + [n for n in names if n != "identity"]
-    if not names:
-        names = list(factor_names)
-    blocks = {n: 1 for n in names}
-    if "identity" in blocks:
-        blocks["identity"] = identity_latents or max(1, latent_dim // 3)
-    if sum(blocks.values()) > latent_dim:
-        raise ValueError(f"ModVAE blocks {blocks} need more than latent_dim {latent_dim} latents; raise it")
-    return blocks
-
-
-def model_options(r: Recipe | str, data) -> dict[str, Any]:
-    """Every config field of a recipe's model for `data` (image size and channels from the data;
-    ModVAE's blocks from the factors its training groups vary)."""
-    r = recipe(r)
-    options = {"image_size": int(data.images.shape[-1]), "channels": int(data.channels), **r.model_options}
-    if r.model == "modvae" and "blocks" not in options:
-        options["blocks"] = modvae_blocks(data, int(options["latent_dim"]), r.identity_latents)
-    return options
-
-
-def build_model(r: Recipe | str, data):
-    """The untrained model of a recipe for `data`, its initial weights drawn from the recipe's seed."""
-    r = recipe(r)
-    with seeded(r.seed):  # initial weights from the recipe's seed alone
-        return build(r.model, **model_options(r, data))
-
-
-def training_config(r: Recipe | str, **train_config: Any) -> TrainConfig:
-    """The `TrainConfig` of a recipe: its steps (`max_steps`), batch size, lr, seed and
-    `train_options`; `train_config` sets the fields a recipe leaves open (device, out, ...)."""
-    r = recipe(r)
-    return TrainConfig(epochs=10**6, max_steps=r.steps, batch_size=r.batch_size, lr=r.lr, seed=r.seed,
-                       **{"progress": False, **r.train_options, **train_config})
-
-
-def prepare(r: Recipe | str, data, **train_config: Any):
-    """(untrained model, TrainConfig) of a recipe for `data`: what `train` fits and what
-    `Study.train_recipe` fits or reuses, so a recipe trains the same way for every caller."""
-    return build_model(r, data), training_config(r, **train_config)
-
-
-def train(r: Recipe | str, data=None, *, out: str | None = None, device: str = "auto", progress: bool = False,
-          **train_config: Any):
-    """Train a recipe from scratch; returns `facelib.train.FitResult`.
-
-    `data` defaults to `build_data(r)`; `train_config` overrides `TrainConfig` fields
-    (e.g. `num_threads`).
-    """
-    r = recipe(r)
-    data = build_data(r) if data is None else data
-    model, config = prepare(r, data, out=out, device=device, progress=progress, **train_config)
-    return fit(model, data, config)
