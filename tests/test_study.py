@@ -13,6 +13,7 @@ from facelib import study
 from facelib.study.profiles import PROFILES
 
 study_session = importlib.import_module("facelib.study.session")
+runner = importlib.import_module("facelib.experiment.runner")
 
 
 @pytest.fixture(autouse=True)
@@ -112,10 +113,10 @@ def test_train_or_load_never_reuses_a_shorter_training(tmp_path, faces, capsys):
 def test_train_or_load_resumes_an_unfinished_training_of_the_same_identity(tmp_path, faces, capsys, monkeypatch):
     s = study.start("t", run_dir=tmp_path)
     opts = {"val_fraction": 0.0}
-    real_fit = study_session.fit
+    real_fit = runner.fit
     calls = []
 
-    def stopped_fit(model, data, config):  # the first call stops after one of its three epochs
+    def stopped_fit(model, data, config, callbacks=()):  # the first call stops after one of its three epochs
         calls.append(config)
         if len(calls) == 1:
             return real_fit(model, data, config.replace(epochs=1)) and _mark_unfinished(config)
@@ -129,12 +130,12 @@ def test_train_or_load_resumes_an_unfinished_training_of_the_same_identity(tmp_p
         torch.save(ckpt, path)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(study_session, "fit", stopped_fit)
+    monkeypatch.setattr(runner, "fit", stopped_fit)
     with pytest.raises(KeyboardInterrupt):
         s.train_or_load("vae", "vae", faces, epochs=3, image_size=32, latent_dim=4, train_options=opts)
     capsys.readouterr()
     _, history = s.train_or_load("vae", "vae", faces, epochs=3, image_size=32, latent_dim=4, train_options=opts)
-    assert "resuming the unfinished" in capsys.readouterr().out
+    assert "resuming the unfinished run" in capsys.readouterr().out
     assert calls[-1].resume and len(list((tmp_path / "checkpoints").iterdir())) == 1 and len(history) == 3
 
 
@@ -320,11 +321,11 @@ def test_train_recipe_trains_every_zoo_recipe_one_way_at_the_profiles_scale(tmp_
 
 
 def test_train_recipe_trains_a_recipe_exactly_as_the_zoo_does(tmp_path):
-    """Study.train_recipe and zoo.train are one path (`recipes.prepare`): the run's recipe keeps
+    """Study.train_recipe and the zoo are one path (`Recipe.spec()` through `experiment.run`): the run's recipe keeps
     the recipe's batch size and lr (not the profile's), its epochs become the recipe's steps, and
     both give the same training identity and, built under the seed whatever ran before, the same
     weights."""
-    from facelib import zoo
+    from facelib.experiment import prepare, run
     from facelib.train import load_checkpoint
     from facelib.train.checkpoint import checkpoint_identity, dataset_digest, model_config_dict, run_identity
     from facelib.zoo import recipes
@@ -341,12 +342,11 @@ def test_train_recipe_trains_a_recipe_exactly_as_the_zoo_does(tmp_path):
     assert {k: stored["train_config"][k] for k in ("max_steps", "batch_size", "lr", "seed")} == {
         "max_steps": 2, "batch_size": base.batch_size, "lr": base.lr, "seed": 3}
 
-    data = recipes.build_data(r)
-    fresh, config = recipes.prepare(r, data)
+    fresh, config, data = prepare(r.spec())
     assert model_config_dict(fresh) == model_config_dict(model)
     assert checkpoint_identity(stored) == run_identity(fresh.name, model_config_dict(fresh), config, dataset_digest(data))
     torch.manual_seed(456)
-    zoo_model = zoo.train(r, data).model
+    zoo_model = run(r.spec(), dataset=data).model
     for (k, a), b in zip(model.state_dict().items(), zoo_model.state_dict().values()):
         assert torch.equal(a.cpu(), b.cpu()), k
 

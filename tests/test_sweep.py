@@ -73,7 +73,7 @@ def test_grid_and_bad_input(tmp_path, capsys):
     with pytest.raises(ValueError, match="repeats trials"):
         sweep.grid(["vae"], [1.0], [0, 0])
     assert cli.main(["sweep", "--models", "no-such", *DATA, "--out", str(tmp_path)]) == 1
-    assert "unknown model(s) ['no-such']" in capsys.readouterr().err
+    assert "unknown model 'no-such'; known models:" in capsys.readouterr().err
     assert cli.main(["sweep", "--models", "vae", *DATA, "--fit", "seed=3", "--out", str(tmp_path)]) == 1
     assert "--fit seed=... is set by the sweep" in capsys.readouterr().err
     assert cli.main(["sweep", "--models", "vae", *DATA, "--fit", "bogus=1", "--out", str(tmp_path)]) == 1

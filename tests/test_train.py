@@ -378,10 +378,16 @@ def test_cli_trains_and_writes_a_loadable_checkpoint(tmp_path, capsys):
     m = load_model(out / "checkpoint.pt")
     assert m.config.beta == 2.0 and m.config.latent_dim == 4 and m.config.hidden_channels == 8
     assert (out / "history.csv").exists()
-    # the same command again refuses to overwrite, with a non-zero exit and a clear message
-    assert _run_cli(argv) == 1
-    assert "--resume" in capsys.readouterr().err
-    assert _run_cli(argv + ["--resume", "--max-steps", "3"]) == 0
+    # the same command again finds this very run finished and trains nothing
+    before = (out / "checkpoint.pt").read_bytes()
+    assert _run_cli(argv) == 0
+    assert "holds this very run, finished" in capsys.readouterr().out
+    assert (out / "checkpoint.pt").read_bytes() == before
+    # another training into the same folder is refused, naming what differs, and leaves the run alone
+    assert _run_cli(argv + ["--max-steps", "3"]) == 1
+    assert "holds another run (training max_steps 2 -> 3)" in capsys.readouterr().err
+    assert (out / "checkpoint.pt").read_bytes() == before
+    assert _run_cli(argv + ["--max-steps", "3", "--overwrite"]) == 0
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 3
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,9 +11,10 @@ import pytest
 import torch
 
 from facelib import zoo
+from facelib.experiment import run
 from facelib.train import TrainConfig
 from facelib.zoo import Recipe, ZooError
-from facelib.zoo.recipes import RECIPES, build_data, build_model, modvae_blocks
+from facelib.zoo.recipes import RECIPES, build_data
 
 
 def tiny(name: str = "synthetic-beta-vae-b4", **changes) -> Recipe:
@@ -87,9 +89,9 @@ def test_recipes_are_complete_and_seeded():
     assert sum(r.model == "beta-vae" and r.data == "synthetic" for r in RECIPES.values()) >= 2
     r = tiny()
     data = build_data(r)
-    a, b = build_model(r, data), build_model(r, data)
+    a, b = r.spec().make_model(data), r.spec().make_model(data)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
-    other = build_model(r.replace(seed=1), data)
+    other = r.replace(seed=1).spec().make_model(data)
     assert not torch.equal(next(iter(a.state_dict().values())), next(iter(other.state_dict().values())))
     with pytest.raises(KeyError, match="known recipes"):
         zoo.recipe("no-such-recipe")
@@ -100,11 +102,40 @@ def test_recipes_are_complete_and_seeded():
 
 
 def test_modvae_blocks_follow_the_grouped_factors():
-    data = build_data(tiny("synthetic-modvae"))
-    blocks = modvae_blocks(data, 10, identity_latents=1)
+    r = tiny("synthetic-modvae")
+    data = build_data(r)
+    blocks = r.spec().model.config_for(data)["blocks"]
     assert blocks == {"identity": 1, "yaw": 1, "pitch": 1, "light_azimuth": 1, "light_elevation": 1, "expression": 1}
-    with pytest.raises(ValueError, match="latent_dim 4"):
-        modvae_blocks(data, 4, identity_latents=1)
+    with pytest.raises(ValueError, match="latent_dim=4"):
+        r.spec().updated({"model.options.latent_dim": 4}).model.config_for(data)
+
+
+def _config_data(r: Recipe, yaleb_available: bool):
+    """A recipe's training data, or a stand-in with the same image shape and groups where its
+    config depends on nothing else (LFW: no groups of its own; the identity groups come from fit)."""
+    if r.data == "synthetic":
+        return build_data(r.replace(data_options={**r.data_options, "n": 64}))
+    if r.data == "yaleb":
+        if not yaleb_available:
+            pytest.skip("Extended Yale B is not under $FACELIB_DATA")
+        return build_data(r)
+    from facelib.data import FaceDataset
+    side = int(r.patches.get("patch", 0)) or int(r.data_options["size"])
+    channels = 3 if r.data_options.get("color") or r.data_options.get("channels") == 3 else 1
+    return FaceDataset(images=torch.zeros(8, channels, side, side, dtype=torch.uint8),
+                       identity=np.zeros(8, dtype=np.int64), name="stand-in")
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_each_recipe_spec_builds_the_shipped_models_config(name, yaleb_available):
+    """`Recipe.spec()` (the path every caller trains a recipe through) gives the configuration of
+    the model the zoo ships: ModVAE's blocks from the one block policy included."""
+    r = RECIPES[name]
+    config = r.spec().model.config_for(_config_data(r, yaleb_available))
+    shipped = zoo.load(name).config
+    built = type(shipped)(**config)
+    assert dataclasses.asdict(built) == {**dataclasses.asdict(shipped),
+                                         **({"dataset_size": built.dataset_size} if hasattr(built, "dataset_size") else {})}
 
 
 def test_patch_recipe_trains_on_the_grid_patches_of_its_images(monkeypatch):
@@ -127,7 +158,7 @@ def test_patch_recipe_trains_on_the_grid_patches_of_its_images(monkeypatch):
     want = training_patches(faces.images, 8, 8, 300, mirror=True, seed=r.seed)
     assert torch.equal(data.images, want) and data.images.shape[1:] == (1, 8, 8)
     assert (data.identity == -1).all()
-    model = build_model(r, data)
+    model = r.spec().make_model(data)
     assert model.config.image_size == 8 and model.config.latent_dim == 12
     with pytest.raises(ValueError, match="unknown patches option"):
         r.replace(patches={"patch": 12, "size": 3})
@@ -354,7 +385,7 @@ def test_a_patch_recipe_trains_the_weights_patch_vae_embedding_trains(monkeypatc
     setting = LFWSetting(family="patch-vae", size=24, crop=100, patch=params, pca=4, plda=2, seed=0)
     r = patch_vae_recipe(setting, batch_size=64)
     assert r.train_options["val_fraction"] == 0.0 and r.steps == 2 * (300 // 64)
-    ours = zoo.recipes.train(r, device="cpu").model
+    ours = run(r.spec(), device="cpu").model
     emb = PatchVAEEmbedding(**{k: v for k, v in params.items() if k != "power"}, batch_size=64, device="cpu",
                             random_state=0).fit(faces.images)
     for (k, a), b in zip(ours.state_dict().items(), emb.model_.state_dict().values()):

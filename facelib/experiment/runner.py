@@ -38,7 +38,13 @@ RUNTIME_FIELDS = tuple(k for k in NOT_IDENTITY if k not in RUN_FIELDS)
 
 
 class RunConflictError(FileExistsError):
-    """The run folder holds another run (or a file that is not a readable checkpoint)."""
+    """The run folder holds another run (or a file that is not a readable checkpoint);
+    `folder` and `reason` (what differs) say which."""
+
+    def __init__(self, folder: Path, reason: str):
+        super().__init__(f"{folder} holds another run ({reason}); give another out folder, or overwrite=True "
+                         "(--overwrite) to replace it")
+        self.folder, self.reason = folder, reason
 
 
 @dataclass
@@ -111,12 +117,10 @@ def run(spec: ExperimentSpec, out: str | os.PathLike | None = None, *, dataset: 
             if checkpoint_complete(stored):
                 return RunResult(load_model(ckpt), pd.DataFrame(stored.get("history") or {}), spec, dataset, ckpt,
                                  True, config.replace(out=str(out)))
-            print(f"continuing the unfinished run in {out} ({training_position(stored)})")
+            print(f"resuming the unfinished run in {out} ({training_position(stored)})")
             resume = True
         else:
-            raise RunConflictError(
-                f"{out} holds another run ({problem or _difference(stored, model, config, dataset)}); give another "
-                "out folder, or overwrite=True (--overwrite) to replace it")
+            raise RunConflictError(out, problem or _difference(stored, model, config, dataset))
     config = config.replace(out=str(out), resume=resume, overwrite=overwrite)
     result = fit(model, dataset, config, callbacks=callbacks)
     if result.rank == 0:

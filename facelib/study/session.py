@@ -236,14 +236,15 @@ class Study:
             return result.model, result.history
         dataset = spec.make_dataset() if dataset is None else dataset
         own = hashlib.sha256(f"{spec.identity()} {dataset_digest(dataset)}".encode()).hexdigest()
-        candidates = (key, f"{key}-{own[:12]}")
-        for candidate in candidates:
+        for candidate in (key, f"{key}-{own[:12]}"):
             try:
-                result = run(spec, self.checkpoint_dir / candidate, dataset=dataset, device=device,
-                             overwrite=candidate == candidates[-1])  # the suffixed folder is this spec's own
+                result = run(spec, self.checkpoint_dir / candidate, dataset=dataset, device=device)
                 break
             except RunConflictError as err:
-                print(f"{err}: keeping it and training this one beside it")
+                print(f"{err.folder} holds another training ({err.reason}) than the one asked for; keeping it and "
+                      "training this one beside it")
+        else:  # the folder named after this training's own identity holds something else (damaged): retrain there
+            result = run(spec, self.checkpoint_dir / candidate, dataset=dataset, device=device, overwrite=True)
         if result.reused:
             print(f"reusing {result.checkpoint}")
         self.record_model(candidate, source="reused" if result.reused else "trained",
