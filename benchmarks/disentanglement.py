@@ -132,13 +132,10 @@ def yaleb_table(seed: int, full: bool) -> pd.DataFrame | None:
 
 
 def model_table(args) -> pd.DataFrame | None:
-    import torch
-
     from facelib.data import load
     from facelib.data.synthetic import NO_JITTER, SyntheticFaces
-    from facelib.models import build_model
-    from facelib.train import TrainConfig, fit
-    from facelib.zoo.recipes import modvae_blocks
+    from facelib.experiment import ExperimentSpec, ModelSpec, run
+    from facelib.models import factor_blocks
 
     size = args.image_size
     # same seed -> same people in the training images and in the metrics' factor source
@@ -157,7 +154,6 @@ def model_table(args) -> pd.DataFrame | None:
     plain = load("synthetic", n=n_images, size=size, seed=args.seed, n_identities=train_ids, **ranges)
     grouped = load("synthetic", n=n_images, size=size, seed=args.seed, n_identities=train_ids, group_size=8,
                    **ranges)  # ModVAE
-    data = plain
     print(f"\nTraining data ({'with' if args.jitter else 'no'} scale/shift jitter): {plain}\n  ModVAE: {grouped}\nFactor source: {source} "
           f"{dict(zip(source.factor_names, source.factor_sizes))}")
     latent = args.latent_dim
@@ -165,7 +161,7 @@ def model_table(args) -> pd.DataFrame | None:
     models = [("vae", {}, "vae")]
     models += [(f"beta-vae b={b:g}", {"beta": b}, "beta-vae") for b in args.betas]
     if "modvae" in wanted:  # its blocks need enough latents; the other models do not
-        blocks = modvae_blocks(grouped, latent, args.identity_latents, tuple(source.factor_names))
+        blocks = factor_blocks(latent, sorted(set(grouped.group_varying)), identity=args.identity_latents)
         mod = {"blocks": blocks} if args.lam is None else {"blocks": blocks, "lam": args.lam}
         models += [("modvae" if args.lam is None else f"modvae lam={args.lam:g}", mod, "modvae")]
     models += [("beta-tcvae", {}, "beta-tcvae"), ("factor-vae", {}, "factor-vae")]
@@ -181,14 +177,12 @@ def model_table(args) -> pd.DataFrame | None:
         label += shown
         t0 = time.perf_counter()
         try:
-            with torch.random.fork_rng(devices=[]):  # initial weights from the training seed alone
-                torch.manual_seed(train_seed)
-                model = build_model(kind, image_size=size, channels=data.channels, latent_dim=latent,
-                                    likelihood=args.likelihood, gaussian_scale=args.gaussian_scale,
-                                    **{**options, **fields})
-            cfg = TrainConfig(epochs=10**6, max_steps=steps, seed=train_seed, progress=False, out=None,
-                              device=args.device, **({} if args.lr is None else {"lr": args.lr}))
-            result = fit(model, grouped if kind == "modvae" else plain, cfg)
+            spec = ExperimentSpec(  # initial weights from the training seed alone
+                model=ModelSpec(kind, {"latent_dim": latent, "likelihood": args.likelihood,
+                                       "gaussian_scale": args.gaussian_scale, **options, **fields}),
+                training={"epochs": 10**6, "max_steps": steps, "seed": train_seed, "progress": False,
+                          "device": args.device, **({} if args.lr is None else {"lr": args.lr})})
+            result = run(spec, dataset=grouped if kind == "modvae" else plain)
             t_fit = time.perf_counter() - t0
             table = evaluate(result.model, source, seed=args.seed, **metric_settings(args.full))
             r = row(table)
@@ -334,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lam", type=float, default=None,
                    help="ModVAE clamp weight (default: ModVAEConfig's); larger makes clamped blocks invariant")
     p.add_argument("--identity-latents", type=int, default=None,
-                   help="ModVAE identity block size (default a third of --latent-dim); MIG scores one "
+                   help="ModVAE identity block size (default half of --latent-dim: models.factor_blocks); MIG scores one "
                         "latent per factor, so a 1-latent identity block can score on identity")
     from facelib.models.base import LIKELIHOODS, ModelConfig
 

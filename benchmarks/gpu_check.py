@@ -44,7 +44,8 @@ sys.path.insert(0, str(REPO))
 
 from facelib.data import FaceDataset  # noqa: E402
 from facelib.models import build_model  # noqa: E402
-from facelib.train import TrainConfig, fit, train_step  # noqa: E402
+from facelib.experiment import ExperimentSpec, ModelSpec, run  # noqa: E402
+from facelib.train import train_step  # noqa: E402
 
 CUDA_TESTS = ["tests/test_cuda.py", "tests/test_train.py", "tests/test_models.py", "tests/test_distributed.py"]
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -102,9 +103,10 @@ def step_flops(size: int, batch: int) -> float:
 
 
 def train(data: FaceDataset, precision: str, steps: int, batch: int, device: str, size: int):
-    config = TrainConfig(epochs=10**6, max_steps=steps, batch_size=batch, seed=0, device=device, precision=precision,
-                         val_fraction=0.0, progress=False)
-    result = fit(make_model(size), data, config)
+    spec = ExperimentSpec(model=ModelSpec("beta-vae", {"latent_dim": 32, "beta": 4.0}),
+                          training={"epochs": 10**6, "max_steps": steps, "batch_size": batch, "seed": 0,
+                                    "device": device, "precision": precision, "val_fraction": 0.0, "progress": False})
+    result = run(spec, dataset=data)
     h = result.history
     return float(h["step"].iloc[-1] * batch / h["time_s"].sum()), result.model
 
@@ -171,7 +173,7 @@ def _train_recipe(job: tuple) -> dict:
         return {"recipe": name, "seconds": float("nan"), "steps": 0,
                 "status": f"no data ({type(exc).__name__}: {str(exc)[:80]})"}
     t0 = time.perf_counter()
-    zoo.train(r, data, out=out, device=device)
+    run(r.spec(), out, dataset=data, device=device)
     return {"recipe": name, "seconds": time.perf_counter() - t0, "steps": r.steps, "status": "trained"}
 
 

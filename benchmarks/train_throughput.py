@@ -44,7 +44,8 @@ import torch
 
 from facelib.data import FaceDataset
 from facelib.models import build_model
-from facelib.train import TrainConfig, fit, train_step
+from facelib.experiment import ExperimentSpec, ModelSpec, run
+from facelib.train import train_step
 
 
 def lfw_folder() -> Path | None:
@@ -165,11 +166,12 @@ def run_pythae(network: str, data: FaceDataset, epochs: int, batch: int, lr: flo
 def run_facelib_peer(network: str, data: FaceDataset, epochs: int, batch: int, lr: float = 1e-3,
                      **options) -> float:
     """images/s of facelib's `fit` (its defaults unless `options` say, no validation split) over the whole call."""
-    config = TrainConfig(epochs=epochs, batch_size=batch, lr=lr, seed=0, device="cpu", val_fraction=0.0,
-                         progress=False, **options)
-    model = peer_model(network, data.channels)
+    spec = ExperimentSpec(  # the model peer_model builds (seed 0), trained by facelib's one path
+        model=ModelSpec("beta-vae", {"latent_dim": 32, "beta": 4.0, "likelihood": "bernoulli", **PEER_NETWORKS[network]}),
+        training={"epochs": epochs, "batch_size": batch, "lr": lr, "seed": 0, "device": "cpu", "val_fraction": 0.0,
+                  "progress": False, **options})
     t0 = time.perf_counter()
-    fit(model, data, config)
+    run(spec, dataset=data)
     return epochs * len(data) / (time.perf_counter() - t0)
 
 
@@ -199,12 +201,12 @@ def peer_rows(data: FaceDataset, pairs: int, epochs: int, batch: int) -> pd.Data
     for network in PEER_NETWORKS:
         ours, theirs = same_loss(network, data, batch)
         print(f"{network}: loss on one batch, same weights and noise: facelib {ours:.4f}, pythae {theirs:.4f}")
-        for run in PEER_RUNS.values():  # warm-up (oneDNN primitives of both layouts)
-            run(network, data.subset(range(2 * batch)), 1, batch)
+        for peer_run in PEER_RUNS.values():  # warm-up (oneDNN primitives of both layouts)
+            peer_run(network, data.subset(range(2 * batch)), 1, batch)
         measured, peak = {name: [] for name in PEER_RUNS}, 0.0
         for i in range(pairs):
-            for name, run in PEER_RUNS.items():
-                measured[name].append(run(network, data, epochs, batch))
+            for name, peer_run in PEER_RUNS.items():
+                measured[name].append(peer_run(network, data, epochs, batch))
             peak = max(peak, matmul_flops())
             print(f"{network} round {i + 1}: " + ", ".join(f"{k} {v[-1]:.0f} img/s" for k, v in measured.items()),
                   flush=True)
@@ -260,9 +262,10 @@ def step_flops(batch_size: int) -> float:
 
 def run_facelib(data: FaceDataset, steps: int, batch: int, lr: float = 1e-3, **cfg) -> tuple[float, torch.nn.Module]:
     """(images/s over the training loop, trained model) for `steps` steps of fit()."""
-    config = TrainConfig(epochs=10**6, batch_size=batch, lr=lr, seed=0, device="cpu", val_fraction=0.0,
-                         progress=False, max_steps=steps, **cfg)
-    result = fit(make_model(), data, config)
+    spec = ExperimentSpec(model=ModelSpec("beta-vae", {"latent_dim": 32, "beta": 4.0}),  # make_model(), seed 0
+                          training={"epochs": 10**6, "batch_size": batch, "lr": lr, "seed": 0, "device": "cpu",
+                                    "val_fraction": 0.0, "progress": False, "max_steps": steps, **cfg})
+    result = run(spec, dataset=data)
     h = result.history
     return float(h["step"].iloc[-1] * batch / h["time_s"].sum()), result.model
 

@@ -421,3 +421,25 @@ def test_lfw_available_says_when_the_zoo_shows_its_synthetic_models(tmp_path, mo
     (home / "lfw_funneled").mkdir(parents=True)
     (home / "pairsDevTest.txt").write_text("1\n")
     assert s.lfw_available() is True
+
+
+def test_a_model_list_may_name_a_spec_the_zoo_does_not_ship(tmp_path, capsys):
+    """`Study.model`: a spec file in a notebook's model list is trained here (and reused by the next
+    notebook of the run); a zoo name is the zoo's stored model."""
+    from facelib.experiment import DataSpec, ExperimentSpec, ModelSpec
+
+    spec = ExperimentSpec(data=DataSpec("synthetic", {"n": 64, "size": 32, "n_identities": 4}),
+                          model=ModelSpec("beta-vae", {"latent_dim": 3, "beta": 8.0}),
+                          training={"epochs": 1, "val_fraction": 0.0, "progress": False})
+    path = spec.save(tmp_path / "my-beta8.yaml")
+    s = study.start("05_t", run_dir=tmp_path / "run", models="zoo")
+    model = s.model(str(path))
+    assert model.name == "beta-vae" and model.config.beta == 8.0 and model.config.latent_dim == 3
+    assert s.models[-1]["source"] == "trained" and s.model_label(str(path)) == "my-beta8"
+    capsys.readouterr()
+    again = study.start("06_t", run_dir=tmp_path / "run").model(spec)
+    assert "reusing" in capsys.readouterr().out
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a.cpu(), b.cpu())
+    zoo_one = s.model("synthetic-vae")
+    assert s.models[-1]["source"] == "zoo" and zoo_one.zoo_name == "synthetic-vae"

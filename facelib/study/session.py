@@ -25,7 +25,7 @@ import pandas as pd
 from facelib import data as fdata
 from facelib import zoo
 from facelib.data import DataNotFoundError, data_root, dataset_name
-from facelib.experiment import ExperimentSpec, ModelSpec, RunConflictError, run
+from facelib.experiment import ExperimentSpec, ModelSpec, RunConflictError, load_spec, run
 from facelib.study.profiles import PROFILES, resolve
 from facelib.train.checkpoint import dataset_digest
 from facelib.utils import library_versions, seed_everything
@@ -128,6 +128,33 @@ class Study:
         steps = int(history["step"].iloc[-1]) if len(history) and "step" in history else 0
         seconds = float(history["time_s"].sum()) if "time_s" in history else float("nan")
         return f"this run's {name} ({steps:,} steps, {seconds:.0f} s)"
+
+    def model(self, entry: Any):
+        """The model an entry of a notebook's model list names, trained or loaded the one way:
+
+        * an `ExperimentSpec`, or the path of a spec file (.yaml / .yml / .json, e.g. from
+          `python -m facelib train ... --dump-spec`): trained here (`run_spec`), or reused;
+        * a zoo name: its stored weights when this run takes models from the zoo (`models="zoo"`)
+          and the zoo has them, else its recipe trained at the run's scale (`train_recipe`).
+
+        So a list may name a model the zoo does not ship; the zoo is only the cache of named specs
+        that were trained already."""
+        if isinstance(entry, (str, Path)) and str(entry).endswith((".yaml", ".yml", ".json")):
+            entry = load_spec(entry)
+        if isinstance(entry, ExperimentSpec):
+            return self.run_spec(f"{entry.model.name}-{entry.identity()[:12]}", entry)[0]
+        if self.use_zoo and entry in zoo.available():
+            return self.zoo_model(entry)
+        return self.train_recipe(entry)[0]
+
+    @staticmethod
+    def model_label(entry: Any) -> str:
+        """How figures and tables name an entry of a model list (`model`)."""
+        if isinstance(entry, (str, Path)) and str(entry).endswith((".yaml", ".yml", ".json")):
+            return Path(entry).stem
+        if isinstance(entry, ExperimentSpec):
+            return f"{entry.model.name}-{entry.identity()[:8]}"
+        return str(entry)
 
     def zoo_models(self, names: list[str]) -> dict[str, Any]:
         """Zoo models by the label figures give them (`zoo.label`: name, steps, training time)."""
