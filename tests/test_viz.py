@@ -15,6 +15,7 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from facelib import viz  # noqa: E402
+from facelib.train import latent_spread  # noqa: E402
 
 KL = (0.1, 3.0, 0.0, 1.0)  # latent 1 most informative, then 3, 0, 2
 
@@ -106,33 +107,70 @@ def test_latent_order_puts_high_kl_first(model, faces):
 
 def test_traversal_grid_decodes_each_value(model, faces):
     values = np.linspace(-2, 2, 5)
-    grid = viz.traversal_grid(model, faces[0], values=values)
+    grid = viz.traversal_grid(model, faces[0], values=values, units="prior")
     assert grid.shape == (4, 5, 1, 8, 8)
     mu, _ = model.encode(faces[:1].float() / 255)
     z = mu[0].detach().clone()
     z[1] = 2.0  # first row is latent 1 (highest KL), last column is +2
     torch.testing.assert_close(grid[0, -1], model.decode(z[None])[0].detach())
     # from a code instead of a face
-    assert viz.traversal_grid(model, torch.zeros(4), dims=[2], values=values).shape == (1, 5, 1, 8, 8)
+    assert viz.traversal_grid(model, torch.zeros(4), dims=[2], values=values, units="prior").shape == (1, 5, 1, 8, 8)
     with pytest.raises(ValueError, match="latent_dim"):
         viz.traversal_grid(model, torch.zeros(3))
-    fig = viz.plot_traversal(model, faces[0], max_dims=2, values=values)
+    fig = viz.plot_traversal(model, faces[0], max_dims=2, values=values, units="prior")
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()][0].startswith("z1")
 
 
 def test_save_traversal_gif_writes_frames_and_never_overwrites(model, faces, tmp_path):
     from PIL import Image
 
-    path = viz.save_traversal_gif(model, faces[0], 1, tmp_path / "t.gif", values=np.linspace(-3, 3, 5), zoom=2)
+    path = viz.save_traversal_gif(model, faces[0], 1, tmp_path / "t.gif", values=np.linspace(-3, 3, 5), zoom=2,
+                                  units="prior")
     with Image.open(path) as gif:
         assert gif.n_frames == 5 + 3 and gif.size == (16, 16)
     with pytest.raises(FileExistsError, match="overwrite=True"):
         viz.save_traversal_gif(model, faces[0], 1, path)
 
 
+def test_data_units_step_each_latent_by_its_spread_over_faces(model, faces):
+    """units="data" (the default): latent k moves by the standard deviation of the posterior means
+    over the reference faces (or the spread the model carries, as zoo models do)."""
+    mu_all = model.encode(faces.float() / 255)[0].detach()
+    spread = mu_all.double().std(0).float()
+    np.testing.assert_allclose(latent_spread(model, faces), spread.numpy(), rtol=1e-5)
+    values = np.linspace(-2, 2, 5)
+    grid = viz.traversal_grid(model, faces[0], values=values, reference=faces)
+    z = mu_all[0].clone()
+    z[1] = z[1] + 2.0 * spread[1]  # row 0 is latent 1, the last column +2 spreads
+    torch.testing.assert_close(grid[0, -1], model.decode(z[None])[0].detach())
+    with pytest.raises(ValueError, match="reference faces"):
+        viz.traversal_grid(model, faces[0], values=values)  # no spread stored and none to measure it on
+    post = viz.traversal_grid(model, faces[0], values=values, units="posterior")
+    sigma = model.encode(faces[:1].float() / 255)[1][0].detach().mul(0.5).exp()
+    z = mu_all[0].clone()
+    z[1] = z[1] - 2.0 * sigma[1]
+    torch.testing.assert_close(post[0, 0], model.decode(z[None])[0].detach())
+
+    w = viz.TraversalWidget(model, faces)  # measured on the widget's faces
+    assert w.units == "data" and "spread over faces" in w.ui.children[2].value
+    w.sliders[0].value = 1.5
+    assert float(w.current_z[1] - mu_all[0, 1]) == pytest.approx(1.5 * float(spread[1]), rel=1e-4)
+    model.latent_spread = np.array([0.5, 0.25, 2.0, 4.0], dtype=np.float32)  # what a zoo model carries
+    try:
+        w = viz.TraversalWidget(model, faces[0])
+        w.sliders[0].value = 2.0
+        assert float(w.current_z[1] - mu_all[0, 1]) == pytest.approx(2.0 * 0.25, rel=1e-4)
+        grid = viz.traversal_grid(model, faces[0], dims=[3], values=[1.0])
+        z = mu_all[0].clone()
+        z[3] = z[3] + 4.0
+        torch.testing.assert_close(grid[0, 0], model.decode(z[None])[0].detach())
+    finally:
+        del model.latent_spread
+
+
 class TestTraversalWidget:
     def test_slider_changes_image_and_code_and_reset_restores(self, model, faces):
-        w = viz.TraversalWidget(model, faces, span=3.0)
+        w = viz.TraversalWidget(model, faces, span=3.0, units="posterior")
         assert w.dims == [1, 3, 0, 2]  # KL order: active first
         before_png, before_z = w.image.value, w.current_z.clone()
         w.sliders[0].value = 2.0
@@ -160,7 +198,9 @@ class TestTraversalWidget:
             w.set_base(6)
 
     def test_renders_ui_and_kl_plot(self, model, faces):
-        w = viz.TraversalWidget(model, faces[0])
+        with pytest.warns(UserWarning, match="prior units"):  # one face and no stored spread: no data units
+            w = viz.TraversalWidget(model, faces[0])
+        assert w.units == "prior"
         assert w.kl_plot.value[:4] == b"\x89PNG" and w.image.value[:4] == b"\x89PNG"
         assert w.picker.disabled
         assert "application/vnd.jupyter.widget-view+json" in w._repr_mimebundle_()
@@ -196,7 +236,7 @@ def test_traversal_rows_name_modvae_blocks(faces):
     mod = build_model("modvae", image_size=8, channels=1, latent_dim=4, blocks={"identity": 2, "yaw": 1})
     assert mod.latent_names() == ["identity0", "identity1", "yaw", "other"]
     assert build_model("vae", image_size=32, latent_dim=3).latent_names() == ["", "", ""]
-    fig = viz.plot_traversal(mod, faces[0], values=[-1, 0, 1])
+    fig = viz.plot_traversal(mod, faces[0], values=[-1, 0, 1], units="prior")
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert len(labels) == 4 and sum("yaw" in lab for lab in labels) == 1, labels
     assert sum("identity" in lab for lab in labels) == 2 and all("KL" in lab for lab in labels), labels

@@ -200,6 +200,65 @@ def test_shipped_model_reproduces_its_headline_metrics(name, lfw_available, yale
         _holds_modvae_level(now)
 
 
+_REFERENCE_FACES: dict = {}
+
+
+def _reference_faces(name, lfw_available, yaleb_available):
+    """The faces behind a shipped model's `latent_spread` (`evaluation.reference_spread`), loaded
+    once per kind of face for the whole module; skips when their data set is absent."""
+    from facelib.zoo.evaluation import SPREAD_FACES
+    from facelib.zoo.recipes import held_out_inputs, held_out_options
+
+    r = RECIPES[name]
+    if r.data == "yaleb" and not yaleb_available:
+        pytest.skip("Extended Yale B is not under $FACELIB_DATA")
+    if r.data.startswith("lfw") and not lfw_available:
+        pytest.skip("LFW is not under $FACELIB_DATA")
+    key = (r.data, repr(sorted(held_out_options(r).items())), repr(r.patches))
+    if key not in _REFERENCE_FACES:
+        _REFERENCE_FACES[key] = held_out_inputs(r, SPREAD_FACES)
+    return _REFERENCE_FACES[key]
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_model_carries_its_latent_spread(name, lfw_available, yaleb_available):
+    """The traversals' data unit stored in the manifest is each latent's spread over the
+    reference faces, recomputed here from the weights (`train.latent_spread`: std of the
+    posterior means), and `zoo.load` hands it to the model."""
+    from facelib.zoo.evaluation import reference_spread
+
+    faces = _reference_faces(name, lfw_available, yaleb_available)
+    model = zoo.load(name)
+    stored = SHIPPED[name]["latent_spread"]
+    now = reference_spread(model, name, faces=faces)
+    assert now["reference"] == stored["reference"]
+    np.testing.assert_allclose(now["std"], stored["std"], rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(model.latent_spread, stored["std"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_traversals_of_every_shipped_model_move_the_face_visibly(name, lfw_available, yaleb_available):
+    """#42: between the ends of the default range (viz.DEFAULT_VALUES, in data units), each of the
+    8 most informative latents (KL > 0.1 nats) changes the decoded face by at least 5 grey levels
+    (mean absolute difference over pixels and 8 faces). With the old posterior units the LFW
+    VAE moved by a quarter of a grey level."""
+    from facelib import viz
+    from facelib.viz._common import kl_per_dim
+
+    faces = _reference_faces(name, lfw_available, yaleb_available).images[:8]
+    model = zoo.load(name)
+    kl = kl_per_dim(model, faces.float() / 255)
+    informative = [int(k) for k in np.argsort(-kl, kind="stable") if kl[k] > 0.1][:8]
+    assert informative, f"{name} has no latent with KL > 0.1 nats on these faces"
+    ends = [float(viz.DEFAULT_VALUES[0]), float(viz.DEFAULT_VALUES[-1])]
+    change = np.zeros(len(informative))
+    for face in faces:
+        grid = viz.traversal_grid(model, face, informative, values=ends, order_by_kl=False)
+        change += (grid[:, 1] - grid[:, 0]).abs().mean(dim=(1, 2, 3)).numpy() * 255 / len(faces)
+    weak = {k: round(float(c), 2) for k, c in zip(informative, change) if c < 5}
+    assert not weak, f"{name}: latents moving the face by under 5 grey levels: {weak}"
+
+
 def test_every_shipped_model_has_its_recipe_unchanged():
     """The zoo is the cache of named specs that were trained: a recipe may exist without weights
     (`zoo build` makes them; a notebook trains it meanwhile), but a shipped model's recipe may not

@@ -19,7 +19,7 @@ from facelib.models import ACTIVE_KL_NATS, count_active, units
 from facelib.models.base import latent_dim
 from facelib.utils import model_device, select_device
 
-__all__ = ["embed", "representation", "reconstruct", "sample", "traverse", "swap_latents", "traversal_effect",
+__all__ = ["embed", "representation", "reconstruct", "sample", "traverse", "swap_latents", "traversal_effect", "latent_spread",
            "held_out_terms"]
 
 
@@ -170,6 +170,18 @@ def traverse(model: torch.nn.Module, z: Any, dim: int, values: Sequence[float] |
     images = _decode_all(model, codes.reshape(b * k, d), batch_size, device)
     images = images.reshape(b, k, *images.shape[1:])
     return images[0] if single else images
+
+
+def latent_spread(model: torch.nn.Module, images: Any, batch_size: int = 256, device: Any = "auto") -> np.ndarray:
+    """Each latent's spread over the data: the standard deviation of the posterior means of
+    `images` (shape (latent_dim,)). The unit in which a traversal moves as far as faces differ:
+    a face's own posterior is often far narrower, and the aggregate of the codes wider than the
+    N(0, I) prior, so neither of those units shows how the data vary."""
+    x = image_batch(images)
+    if x.shape[0] < 2:
+        raise ValueError(f"latent_spread needs at least 2 faces to measure a spread, got {x.shape[0]}")
+    mu, _ = _encode_all(model, x, batch_size, device)
+    return mu.double().std(0).float().numpy()
 
 
 def traversal_effect(model: torch.nn.Module, images: Any, dims: Sequence[int] | None = None, span: float = 2.0,

@@ -8,9 +8,11 @@ import numpy as np
 import torch
 
 from facelib.data.pixels import image_batch, to_float
+from facelib.models.base import latent_dim
 from facelib.utils import model_device
 
-__all__ = ["as_float_images", "model_channels", "encode", "decode", "check_fits_model", "kl_per_dim"]
+__all__ = ["as_float_images", "model_channels", "encode", "decode", "check_fits_model", "kl_per_dim", "UNITS",
+           "check_units", "latent_scale", "unit_label"]
 
 
 def as_float_images(images: Any, what: str = "images") -> torch.Tensor:
@@ -97,3 +99,51 @@ def kl_per_dim(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
     finally:
         model.train(was)
     return torch.as_tensor(kl).detach().float().cpu().numpy().reshape(-1)
+
+
+#: Units of a traversal: "data" (each latent's spread over faces, `train.latent_spread`), "posterior"
+#: (the face's own posterior standard deviation), "prior" (the N(0, I) prior's).
+UNITS = ("data", "posterior", "prior")
+
+
+def check_units(units: str) -> str:
+    if units not in UNITS:
+        raise ValueError(f"units must be one of {', '.join(UNITS)}, got {units!r}")
+    return units
+
+
+def latent_scale(model: torch.nn.Module, units: str, logvar: torch.Tensor | None = None,
+                 reference: Any = None) -> torch.Tensor:
+    """One step of each latent in `units`, shape (latent_dim,): "data" uses the model's stored
+    `latent_spread` (zoo models carry theirs) or measures it on `reference` faces, "posterior"
+    the face's posterior std (from its `logvar`), "prior" 1."""
+    check_units(units)
+    d = latent_dim(model)
+    if units == "prior":
+        return torch.ones(d)
+    if units == "posterior":
+        if logvar is None:
+            raise ValueError("units='posterior' needs a face (its posterior), not a latent code; pass an image "
+                             "or use units='data' / 'prior'")
+        return (0.5 * torch.as_tensor(logvar, dtype=torch.float32).reshape(-1)).exp()
+    stored = getattr(model, "latent_spread", None)
+    if stored is not None:
+        spread = torch.as_tensor(np.asarray(stored, dtype=np.float32)).reshape(-1)
+    else:
+        faces = None if reference is None else as_float_images(reference, "reference")
+        if faces is None or faces.shape[0] < 2:
+            raise ValueError("units='data' moves each latent by its spread over faces: give reference faces "
+                             "(reference=..., at least 2), load the model from the zoo (it stores the spread), or "
+                             "use units='posterior' / 'prior'")
+        mu, _ = encode(model, faces)
+        spread = mu.double().std(0).float()
+    if spread.shape != (d,):
+        raise ValueError(f"the latent spread has shape {tuple(spread.shape)}, expected ({d},)")
+    return spread
+
+
+def unit_label(units: str) -> str:
+    """How a figure or the widget names a unit."""
+    return {"data": "data standard deviations (each latent's spread over faces)",
+            "posterior": "posterior standard deviations of the face",
+            "prior": "prior standard deviations"}[check_units(units)]

@@ -8,6 +8,7 @@ update, only one decode and one PNG encode.
 from __future__ import annotations
 
 import io
+import warnings
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 
 from facelib.models.base import latent_dim
 
-from ._common import as_float_images, check_fits_model, decode, encode, kl_per_dim
+from ._common import as_float_images, check_fits_model, check_units, decode, encode, kl_per_dim, latent_scale, unit_label
 from .images import png_bytes
 
 __all__ = ["TraversalWidget"]
@@ -24,10 +25,13 @@ __all__ = ["TraversalWidget"]
 class TraversalWidget:
     """Interactive latent traversal of `model` around faces of `dataset_or_image`.
 
-    Slider units: each slider reads in standard deviations, `units="posterior"` (default):
-    latent k = mu_k + s * sigma_k of the base face's posterior, so +-`span` covers what the
-    model thinks plausible for that face; `units="prior"`: latent k = mu_k + s (the prior is
-    N(0, I)), useful when a latent's posterior is very narrow. Sliders are ordered by the
+    Slider units: latent k = mu_k + s * step_k around the base face's posterior mean mu, where
+    the step is, with `units="data"` (default), latent k's spread over faces (the standard
+    deviation of the posterior means: `train.latent_spread`; zoo models carry theirs, otherwise
+    it is measured on the faces given), so +-`span` moves the face as far as faces differ;
+    `units="posterior"`: sigma_k of the base face's posterior (often far narrower: the face barely
+    changes); `units="prior"`: 1 (the N(0, I) prior). With one face and no stored spread, data
+    units cannot be measured and the widget says so and uses prior units. Sliders are ordered by the
     model's `kl_per_dim` over (up to 256 of) the faces, active latents first; `max_dims`
     keeps only the first few (the rest stay at the base face's posterior mean).
 
@@ -38,12 +42,11 @@ class TraversalWidget:
     """
 
     def __init__(self, model: torch.nn.Module, dataset_or_image: Any, max_dims: int | None = None,
-                 span: float = 3.0, units: str = "posterior", index: int = 0, zoom: int | None = None,
+                 span: float = 2.0, units: str = "data", index: int = 0, zoom: int | None = None,
                  step: float = 0.1):
         import ipywidgets as w  # here: the widget stack loads only when a widget is made (notebooks)
 
-        if units not in ("posterior", "prior"):
-            raise ValueError(f"units must be 'posterior' or 'prior', got {units!r}")
+        check_units(units)
         if not np.isfinite(span) or span <= 0:
             raise ValueError(f"span must be a positive number of standard deviations, got {span!r}")
         self.model = model
@@ -64,6 +67,15 @@ class TraversalWidget:
         # latent order: KL over a fixed, spread-out subset of the faces
         sub = as_float_images(self._images[torch.as_tensor(np.linspace(0, n - 1, min(n, 256)).round().astype(np.int64))])
         self.kl = kl_per_dim(model, sub)
+        self.spread = None  # data units: one step per latent, the same for every base face
+        if units == "data":
+            if getattr(model, "latent_spread", None) is None and sub.shape[0] < 2:
+                warnings.warn("data units need each latent's spread over faces: the model stores none and one face "
+                              "was given, so the sliders are in prior units (give several faces, or a zoo model)",
+                              UserWarning, stacklevel=2)
+                self.units = "prior"
+            else:
+                self.spread = latent_scale(model, "data", reference=sub)
         if self.kl.shape != (self.latent_dim,):
             raise ValueError(f"model.kl_per_dim returned shape {self.kl.shape}, expected ({self.latent_dim},)")
         order = sorted(range(self.latent_dim), key=lambda k: (-self.kl[k], k))
@@ -119,7 +131,7 @@ class TraversalWidget:
             raise ValueError(f"face index {index} is outside 0..{n - 1}")
         mu, logvar = encode(self.model, self.face(index))
         self.base_mu = mu[0]
-        self.scale = (0.5 * logvar[0]).exp() if self.units == "posterior" else torch.ones_like(mu[0])
+        self.scale = self.spread if self.spread is not None else latent_scale(self.model, self.units, logvar[0])
         self.base_index = index
         self.original.value = png_bytes(self.face(index), self.zoom)
         if self.picker.value != index:
@@ -178,8 +190,8 @@ class TraversalWidget:
         if getattr(self, "_ui", None) is None:
             import ipywidgets as w  # here: as in __init__
 
-            caption = w.HTML(f"<small>sliders in {self.units} standard deviations around the base face "
-                             f"(+-{self.span:g}); ordered by KL, active latents first</small>")
+            caption = w.HTML(f"<small>sliders in {unit_label(self.units)}, around the base face (+-{self.span:g}); "
+                             "ordered by KL, active latents first</small>")
             faces = w.HBox([w.VBox([w.HTML("base"), self.original]), w.VBox([w.HTML("decoded"), self.image]),
                             self.kl_plot])
             cols = 2 if len(self.sliders) > 8 else 1

@@ -31,7 +31,7 @@ from facelib.train import load_model
 from facelib.train.checkpoint import save_checkpoint
 from facelib.utils import git_commit, machine_info
 
-from .evaluation import TOLERANCE, headline_metrics
+from .evaluation import TOLERANCE, headline_metrics, reference_spread
 from .recipes import Recipe, build_data, recipe
 from .store import MANIFEST, WRITE_WAIT, ZooError, manifest, manifest_text, sha256, zoo_dir, zoo_lock
 
@@ -76,8 +76,10 @@ def build(name: str | Recipe, *, folder: str | os.PathLike | None = None, work_d
         _refuse_existing(r, folder, overwrite)  # built by someone else while this one trained
         with staged_update(folder) as stage:  # the old weights and manifest stay until both new ones are ready
             staged = export(result.model, stage.path(f"{r.name}.pt"), result=result, data=data, r=r)
-            measured = headline_metrics(load_model(staged), r)
+            stored = load_model(staged)
+            measured = headline_metrics(stored, r)
             record = _record(r, f"{r.name}.pt", staged, result, measured, wall, device)
+            record["latent_spread"] = reference_spread(stored, r)
             stage.path(MANIFEST).write_text(manifest_text({**manifest(folder), r.name: record}))
     return record
 

@@ -21,17 +21,17 @@ from sklearn.decomposition import PCA
 from facelib import data as fdata
 from facelib.data.synthetic import SyntheticFaces
 from facelib.metrics import YaleBSource, evaluate, reconstruction_metrics
-from facelib.train import reconstruct, representation
+from facelib.train import latent_spread, reconstruct, representation
 from facelib.verify import protocols
 from facelib.verify.baselines import Eigenfaces, Fisherfaces, RawPixels
 from facelib.verify.latents import PatchVAEEmbedding
 from facelib.verify.scores import TwoCovarianceScore
 
-from .recipes import Recipe, held_out_faces, held_out_options, recipe
+from .recipes import Recipe, held_out_faces, held_out_inputs, held_out_options, recipe
 
 __all__ = ["headline_metrics", "DISENTANGLEMENT_SAMPLES", "TOLERANCE", "factor_source", "lfw_view1_results",
            "lfw_view1_patch_results", "view1_results", "held_out_reconstruction", "yaleb_source", "yaleb_results",
-           "YALEB_SAMPLES", "YALEB_MODELS", "yaleb_lighting_table"]
+           "YALEB_SAMPLES", "YALEB_MODELS", "yaleb_lighting_table", "reference_spread", "SPREAD_FACES"]
 
 #: Metric sample sizes of the "disentanglement" evaluation (the benchmark's quick sizes).
 DISENTANGLEMENT_SAMPLES: dict[str, dict[str, int]] = {
@@ -212,3 +212,20 @@ def within_tolerance(measured: dict[str, Any], stored: dict[str, Any]) -> dict[s
         if not np.isfinite(measured[name]) or abs(float(measured[name]) - float(want)) > tol:
             moved[name] = (float(want), float(measured[name]))
     return moved
+
+
+#: Faces of the reference set behind a zoo model's `latent_spread`.
+SPREAD_FACES = 1000
+
+
+def reference_spread(model, r: Recipe | str, faces=None) -> dict[str, Any]:
+    """Each latent's spread over faces of the kind the model is shown (`recipes.held_out_inputs`:
+    fresh draws of a synthetic recipe's people, View 1 test faces for LFW, the held-out people of
+    Yale B, patches of those for a patch VAE), as the manifest stores it: {"std": [...],
+    "reference": what the faces were}. It is the unit of the traversals (`viz`): a latent moved by
+    +-2 of it changes the face as much as faces differ along it. `faces`: those faces, when the
+    caller has them already."""
+    r = recipe(r)
+    faces = held_out_inputs(r, SPREAD_FACES) if faces is None else faces
+    return {"std": [round(float(v), 6) for v in latent_spread(model, faces.images)],
+            "reference": f"{len(faces)} faces: {faces.name}"}

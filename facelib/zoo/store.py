@@ -19,6 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from facelib.files import FolderInUseError, folder_lock, pending_update, recover_staged, staged_update
@@ -189,10 +190,16 @@ def verify(name: str, folder: str | os.PathLike | None = None) -> Path:
 
 def load(name: str, folder: str | os.PathLike | None = None, map_location: Any = "cpu"):
     """The trained zoo model `name` (eval mode), after checking its sha256 against the manifest
-    and the model it holds against the manifest's recipe (model and every recipe option)."""
+    and the model it holds against the manifest's recipe (model and every recipe option). It
+    carries `latent_spread`, each latent's spread over reference faces (`evaluation.reference_spread`),
+    the unit in which `viz` traversals move it."""
     model = load_model(verify(name, folder), map_location=map_location)
-    check_against_recipe(name, model, entry(name, folder).get("recipe"))
+    e = entry(name, folder)
+    check_against_recipe(name, model, e.get("recipe"))
     model.zoo_name = name  # where it came from, for the run records
+    spread = (e.get("latent_spread") or {}).get("std")
+    if spread is not None:  # the traversals' data unit, measured once when the model was built
+        model.latent_spread = np.asarray(spread, dtype=np.float32)
     return model
 
 
