@@ -12,6 +12,11 @@ Beside every model, PCA fitted on the same training images (`zoo.build_data`) wi
 and k = 4 x its latents reconstructs the same faces (`metrics.PCAReconstructor`). The ratio
 `mse_vs_pca_k` is the model's MSE over PCA-k's: below 1 the VAE beats the linear code of its size.
 The figure draws each LFW model's (rate, MSE) point against PCA's MSE for k = 8 ... 256.
+
+Prior mismatch (#42): how far each model's training codes are from its N(0, I) prior, from the
+Gaussian of its aggregate posterior (`models.AggregatePosterior`, stored in the zoo):
+`prior_kl_nats` = KL(N(mean, cov) of the codes || N(0, I)) (0 when they agree) and
+`code_spread` = the codes' standard deviation averaged over latents (1 for the prior).
 """
 
 from __future__ import annotations
@@ -69,6 +74,10 @@ def measure(names: list[str], pca_line: bool) -> tuple[pd.DataFrame, dict]:
                "steps": zoo.entry(name)["training"]["steps"], "mse": vae["mse"], "psnr": vae["psnr"],
                "ssim": vae["ssim"], "kl_nats": terms["kl"], "bits_per_dim": terms["bits_per_dim"],
                "active_latents": terms["active_latents"]}
+        aggregate = getattr(model, "aggregate_posterior", None)
+        if aggregate is not None:
+            mismatch = aggregate.prior_mismatch()
+            row.update({"prior_kl_nats": mismatch["kl_to_prior"], "code_spread": mismatch["mean_spread"]})
         for mult in (1, 4):
             m = reconstruction_metrics(pca(key, k * mult), faces.images)
             row.update({f"pca{mult}k_mse": m["mse"], f"pca{mult}k_psnr": m["psnr"], f"pca{mult}k_ssim": m["ssim"]})

@@ -259,6 +259,37 @@ def test_traversals_of_every_shipped_model_move_the_face_visibly(name, lfw_avail
     assert not weak, f"{name}: latents moving the face by under 5 grey levels: {weak}"
 
 
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_model_samples_from_the_density_of_its_training_codes(name):
+    """#42: every zoo model carries the density of its training codes and samples from it; the
+    stored prior mismatch is the closed form of the stored Gaussian (test_density checks it)."""
+    from facelib.train import sample
+
+    model = zoo.load(name)
+    fitted = model.aggregate_posterior
+    assert fitted.latent_dim == model.config.latent_dim and fitted.n_codes >= 2 * fitted.latent_dim
+    faces = sample(model, 4, seed=0, source="aggregate", device="cpu")
+    assert faces.shape == (4, model.config.channels, model.config.image_size, model.config.image_size)
+    assert not torch.equal(faces, sample(model, 4, seed=0, device="cpu"))
+
+
+@pytest.mark.parametrize("name", ["synthetic-vae", "yaleb-beta-vae"])
+def test_a_shipped_aggregate_posterior_is_refitted_from_the_training_codes(name, yaleb_available):
+    """The stored density recomputes from the model and its recipe's training faces (a synthetic
+    and a Yale B model: the LFW ones take the same path on 10,000 faces)."""
+    from facelib.zoo.evaluation import aggregate_posterior
+
+    if RECIPES[name].data == "yaleb" and not yaleb_available:
+        pytest.skip("Extended Yale B is not under $FACELIB_DATA")
+    model = zoo.load(name)
+    now = aggregate_posterior(model, name)
+    stored = model.aggregate_posterior
+    assert now.reference == stored.reference
+    np.testing.assert_allclose(now.mean, stored.mean, atol=1e-4)
+    np.testing.assert_allclose(now.cov, stored.cov, atol=1e-4)
+    np.testing.assert_allclose(now.weights, stored.weights, atol=1e-3)
+
+
 def test_every_shipped_model_has_its_recipe_unchanged():
     """The zoo is the cache of named specs that were trained: a recipe may exist without weights
     (`zoo build` makes them; a notebook trains it meanwhile), but a shipped model's recipe may not

@@ -18,13 +18,14 @@ from facelib.models.activity import ACTIVE_KL_NATS, active_latents, count_active
 from facelib.models.base import (CONFIGS, MODELS, BaseVAE, ModelConfig, Objective, build_model, latent_dim, register,
                                  unregister)
 from facelib.models.beta_tcvae import BetaTCVAE, BetaTCVAEConfig
+from facelib.models.density import AggregatePosterior
 from facelib.models.beta_vae import BetaVAE, BetaVAEConfig
 from facelib.models.factor_vae import FactorVAE, FactorVAEConfig
 from facelib.models.modvae import ModVAE, ModVAEConfig, factor_blocks
 from facelib.models.vae import VAE, VAEConfig
 
 __all__ = [
-    "register", "unregister",
+    "register", "unregister", "AggregatePosterior",
     "MODELS", "CONFIGS", "build_model", "BaseVAE", "ModelConfig", "Objective", "latent_dim",
     "VAE", "VAEConfig", "BetaVAE", "BetaVAEConfig", "ModVAE", "ModVAEConfig", "factor_blocks",
     "BetaTCVAE", "BetaTCVAEConfig", "FactorVAE", "FactorVAEConfig",

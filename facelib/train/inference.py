@@ -119,11 +119,30 @@ def _decode_all(model, z: torch.Tensor, batch_size: int, device) -> torch.Tensor
     return torch.cat(out)
 
 
-def sample(model: torch.nn.Module, n: int, seed: int = 0, batch_size: int = 256, device: Any = "auto") -> torch.Tensor:
-    """`n` images decoded from prior draws z ~ N(0, I) (float in [0, 1]); same seed, same images."""
-    if not isinstance(n, int) or n < 1:
+def sample(model: torch.nn.Module, n: int, seed: int = 0, batch_size: int = 256, device: Any = "auto",
+           source: str = "prior", density: str = "mixture") -> torch.Tensor:
+    """`n` images (float in [0, 1]) decoded from latent draws; same seed, same images.
+
+    `source="prior"`: z ~ N(0, I). `source="aggregate"`: z from the density fitted to the model's
+    training codes (`model.aggregate_posterior`, a `models.AggregatePosterior`; zoo models carry
+    one): its `density` "mixture" (default) or "gaussian" - where the faces' codes are, not the
+    prior's centre."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}")
-    z = torch.randn(n, latent_dim(model), generator=torch.Generator().manual_seed(seed))
+    if source == "prior":
+        z = torch.randn(n, latent_dim(model), generator=torch.Generator().manual_seed(seed))
+    elif source == "aggregate":
+        fitted = getattr(model, "aggregate_posterior", None)
+        if fitted is None:
+            raise ValueError("source='aggregate' draws from the density of the model's training codes, and this "
+                             "model has none: fit one (model.aggregate_posterior = models.AggregatePosterior.fit("
+                             "train.representation(model)(training_images))), load a zoo model, or use source='prior'")
+        if fitted.latent_dim != latent_dim(model):
+            raise ValueError(f"the aggregate posterior has {fitted.latent_dim} latents, the model "
+                             f"{latent_dim(model)}: it was fitted to another model")
+        z = torch.as_tensor(fitted.sample(n, seed=seed, density=density), dtype=torch.float32)
+    else:
+        raise ValueError(f"source must be 'prior' or 'aggregate', got {source!r}")
     return _decode_all(model, z, batch_size, device)
 
 

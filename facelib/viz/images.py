@@ -133,9 +133,15 @@ def reconstruction_rows(models: Mapping[str, Any], images: Any, title: str | Non
     return show_images(torch.cat(rows), nrow=x.shape[0], title=title, row_labels=["original", *map(str, models)])
 
 
-def sample_rows(models: Mapping[str, torch.nn.Module], n: int = 8, seed: int = 0, title: str | None = None):
-    """One row of `n` prior samples per model (`train.sample`, the same draws for every model of
-    the same latent size), each row labelled by its key. Returns the Figure."""
+def sample_rows(models: Mapping[str, torch.nn.Module], n: int = 8, seed: int = 0, title: str | None = None,
+                sources: Sequence[str] = ("prior",)):
+    """`n` samples per model and source (`train.sample`: "prior" draws are the same for every model
+    of the same latent size; "aggregate" draws from the density of each model's training codes),
+    one row each, labelled "key" or, with several sources, "key, source". Returns the Figure."""
     _check_models(models)
-    rows = [sample(model, n, seed=seed) for model in models.values()]
-    return show_images(torch.cat(rows), nrow=n, title=title, row_labels=list(map(str, models)))
+    rows, labels = [], []
+    for key, model in models.items():
+        for source in sources:
+            rows.append(sample(model, n, seed=seed, source=source))
+            labels.append(str(key) if len(sources) == 1 else f"{key}, {'N(0, I)' if source == 'prior' else source}")
+    return show_images(torch.cat(rows), nrow=n, title=title, row_labels=labels)

@@ -31,7 +31,7 @@ from facelib.train import load_model
 from facelib.train.checkpoint import save_checkpoint
 from facelib.utils import git_commit, machine_info
 
-from .evaluation import TOLERANCE, headline_metrics, reference_spread
+from .evaluation import TOLERANCE, aggregate_posterior, headline_metrics, reference_spread
 from .recipes import Recipe, build_data, recipe
 from .store import MANIFEST, WRITE_WAIT, ZooError, manifest, manifest_text, sha256, zoo_dir, zoo_lock
 
@@ -80,6 +80,7 @@ def build(name: str | Recipe, *, folder: str | os.PathLike | None = None, work_d
             measured = headline_metrics(stored, r)
             record = _record(r, f"{r.name}.pt", staged, result, measured, wall, device)
             record["latent_spread"] = reference_spread(stored, r)
+            record["aggregate_posterior"] = aggregate_posterior(stored, r, data).to_dict()
             stage.path(MANIFEST).write_text(manifest_text({**manifest(folder), r.name: record}))
     return record
 

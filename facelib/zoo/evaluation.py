@@ -16,22 +16,25 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.decomposition import PCA
 
 from facelib import data as fdata
 from facelib.data.synthetic import SyntheticFaces
 from facelib.metrics import YaleBSource, evaluate, reconstruction_metrics
+from facelib.models import AggregatePosterior
 from facelib.train import latent_spread, reconstruct, representation
 from facelib.verify import protocols
 from facelib.verify.baselines import Eigenfaces, Fisherfaces, RawPixels
 from facelib.verify.latents import PatchVAEEmbedding
 from facelib.verify.scores import TwoCovarianceScore
 
-from .recipes import Recipe, held_out_faces, held_out_inputs, held_out_options, recipe
+from .recipes import Recipe, build_data, held_out_faces, held_out_inputs, held_out_options, recipe
 
 __all__ = ["headline_metrics", "DISENTANGLEMENT_SAMPLES", "TOLERANCE", "factor_source", "lfw_view1_results",
            "lfw_view1_patch_results", "view1_results", "held_out_reconstruction", "yaleb_source", "yaleb_results",
-           "YALEB_SAMPLES", "YALEB_MODELS", "yaleb_lighting_table", "reference_spread", "SPREAD_FACES"]
+           "YALEB_SAMPLES", "YALEB_MODELS", "yaleb_lighting_table", "reference_spread", "SPREAD_FACES",
+           "aggregate_posterior", "AGGREGATE_CODES"]
 
 #: Metric sample sizes of the "disentanglement" evaluation (the benchmark's quick sizes).
 DISENTANGLEMENT_SAMPLES: dict[str, dict[str, int]] = {
@@ -229,3 +232,20 @@ def reference_spread(model, r: Recipe | str, faces=None) -> dict[str, Any]:
     faces = held_out_inputs(r, SPREAD_FACES) if faces is None else faces
     return {"std": [round(float(v), 6) for v in latent_spread(model, faces.images)],
             "reference": f"{len(faces)} faces: {faces.name}"}
+
+
+#: Training faces (at most) whose codes the zoo's aggregate posterior is fitted to.
+AGGREGATE_CODES = 10_000
+
+
+def aggregate_posterior(model, r: Recipe | str, data=None) -> AggregatePosterior:
+    """The density of a zoo model's training codes (`models.AggregatePosterior`: a full Gaussian and
+    a 10-component mixture), fitted to the posterior means of at most 10,000 of its training faces
+    (a seeded draw; `data`: the training set, when the caller has it), which `train.sample(...,
+    source="aggregate")` draws from."""
+    r = recipe(r)
+    data = build_data(r) if data is None else data
+    n = len(data)
+    rows = np.sort(np.random.default_rng(r.seed).choice(n, size=min(n, AGGREGATE_CODES), replace=False))
+    codes = representation(model)(data.images[torch.as_tensor(rows)])
+    return AggregatePosterior.fit(codes, seed=r.seed, reference=f"{len(rows)} of the {n} training faces ({data.name})")

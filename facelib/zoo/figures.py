@@ -2,8 +2,10 @@
 
 `zoo_reconstructions.png`: View 1 test faces of LFW (people no zoo model trained on), then one row per
 LFW face model of the zoo (the VAE, the beta sweep, ModVAE) and PCA with as many components as the
-models have latents, fitted on the same training faces. `zoo_samples.png`: faces decoded from the same
-N(0, I) draws, one row per model. `zoo_figures.json` records the sha256 of every model drawn, so a
+models have latents, fitted on the same training faces. `zoo_samples.png`: two rows per model, faces
+decoded from the same N(0, I) draws and from the density of the model's training codes (its
+aggregate posterior, `train.sample(source="aggregate")`): where the prior's draws give average faces,
+the codes' density gives faces as varied as the training set. `zoo_figures.json` records the sha256 of every model drawn, so a
 test can tell when the figures are older than the zoo (`stale`).
 """
 
@@ -67,8 +69,11 @@ def write_figures(out: str | os.PathLike, folder: str | os.PathLike | None = Non
         written.append(out / "zoo_reconstructions.png")
         fig.savefig(written[-1], dpi=110)
         plt.close(fig)
-        fig = sample_rows({label(n, folder): m for n, m in models.items()}, _FACES, seed=seed,
-                          title="faces decoded from z ~ N(0, I), the same draws in every row")
+        sources = ("prior", "aggregate") if all(hasattr(m, "aggregate_posterior") for m in models.values()) \
+            else ("prior",)
+        fig = sample_rows({label(n, folder): m for n, m in models.items()}, _FACES, seed=seed, sources=sources,
+                          title="faces decoded from z ~ N(0, I) (the same draws in every such row) and from the "
+                                "density of each model's training codes (aggregate)")
         written.append(out / "zoo_samples.png")
         fig.savefig(written[-1], dpi=110)
         plt.close(fig)

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from facelib.files import FolderInUseError, folder_lock, pending_update, recover_staged, staged_update
+from facelib.models import AggregatePosterior
 from facelib.train import load_model
 from facelib.train.checkpoint import model_config_dict, plain
 from facelib.utils import normalise_name
@@ -117,8 +118,20 @@ def manifest(folder: str | os.PathLike | None = None) -> dict[str, dict[str, Any
 
 
 def manifest_text(entries: dict[str, dict[str, Any]]) -> str:
-    """The manifest file holding `entries` (sorted by name)."""
-    return json.dumps({"format": "facelib-zoo", "models": dict(sorted(entries.items()))}, indent=2) + "\n"
+    """The manifest file holding `entries` (sorted by name): indented JSON, each list of numbers
+    (a latent spread, a density's parameters) on one line."""
+    return _json({"format": "facelib-zoo", "models": dict(sorted(entries.items()))}) + "\n"
+
+
+def _json(value: Any, depth: int = 0) -> str:
+    pad, inner = "  " * depth, "  " * (depth + 1)
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(str(k))}: {_json(v, depth + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, (list, tuple)) and value and not all(
+            isinstance(v, (int, float, str, bool)) or v is None for v in value):
+        return "[\n" + ",\n".join(f"{inner}{_json(v, depth + 1)}" for v in value) + f"\n{pad}]"
+    return json.dumps(value)
 
 
 def table(folder: str | os.PathLike | None = None) -> pd.DataFrame:
@@ -192,7 +205,8 @@ def load(name: str, folder: str | os.PathLike | None = None, map_location: Any =
     """The trained zoo model `name` (eval mode), after checking its sha256 against the manifest
     and the model it holds against the manifest's recipe (model and every recipe option). It
     carries `latent_spread`, each latent's spread over reference faces (`evaluation.reference_spread`),
-    the unit in which `viz` traversals move it."""
+    the unit in which `viz` traversals move it, and `aggregate_posterior`, the density of its
+    training codes (`train.sample(model, n, source="aggregate")`)."""
     model = load_model(verify(name, folder), map_location=map_location)
     e = entry(name, folder)
     check_against_recipe(name, model, e.get("recipe"))
@@ -200,6 +214,8 @@ def load(name: str, folder: str | os.PathLike | None = None, map_location: Any =
     spread = (e.get("latent_spread") or {}).get("std")
     if spread is not None:  # the traversals' data unit, measured once when the model was built
         model.latent_spread = np.asarray(spread, dtype=np.float32)
+    if e.get("aggregate_posterior"):  # the density of its training codes, to sample where the faces are
+        model.aggregate_posterior = AggregatePosterior.from_dict(e["aggregate_posterior"])
     return model
 
 
