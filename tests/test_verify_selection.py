@@ -135,16 +135,16 @@ def test_choose_keeps_one_system_per_setting_beside_the_pixels_baseline():
 
 
 def test_view1_scores_match_the_protocol_function_on_the_same_data(lfw):
-    """A restricted pixels setting through `select` equals `protocols.view1` with the same scorer."""
+    """A restricted pixels setting through `select` equals `protocols.View1` with the same scorer."""
     from facelib.verify.baselines import flatten_images
-    from facelib.verify.protocols import view1
+    from facelib.verify.protocols import View1, evaluate
     from facelib.verify.scores import TwoCovarianceScore
 
     s = PIXELS[0]
     table = L.evaluate_view1([s], progress=lambda *_: None)
     tr, te = fake_lfw("train", 16, 100, False), fake_lfw("test", 16, 100, False)
-    ref = view1(flatten_images(tr.images), tr.pair_table, flatten_images(te.images), te.pair_table,
-                {"plda": TwoCovarianceScore(n_components=s.plda)})
+    ref = evaluate(None, {"plda": TwoCovarianceScore(n_components=s.plda)},
+                   View1(flatten_images(tr.images), tr.pair_table, flatten_images(te.images), te.pair_table))
     for metric in ("accuracy", "auc"):
         ours = table.loc[table.metric == metric, "value"].iloc[0]
         theirs = ref.loc[ref.metric == metric, "value"].iloc[0]

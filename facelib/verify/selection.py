@@ -43,9 +43,9 @@ from facelib.utils import git_commit
 from .baselines import flatten_images
 from .fisher import FisherVectorEncoder
 from .latents import PatchVAEEmbedding
-from .protocols import evaluate_split, summarize
+from .protocols import Split, View1, evaluate, summarize
 from .roc import ROC_FARS, tar_curve
-from .scores import TwoCovarianceScore
+from .scores import SCORERS, TwoCovarianceScore
 from facelib.data.checks import check_same
 
 __all__ = ["LFWSetting", "FAMILIES", "SETTINGS", "BASELINES", "candidates", "choose", "select", "freeze", "read_frozen",
@@ -323,18 +323,15 @@ def _by_images(settings: Sequence[LFWSetting]):
         yield size, crop, group, any(s.setting == "unrestricted" for s in group)
 
 
-def _evaluate(s: LFWSetting, E, train, test, identity, pair_rows, people_rows, protocol: str, fold,
-              roc_fars=(), details: bool = False):
-    """One setting's tidy rows on fixed features: the PCA refitted on the training pairs' images,
-    the PLDA on their pairs (image-restricted) or on the training people's images (unrestricted);
-    `roc_fars` adds the test ROC at those FARs (`roc.tar_curve`). `details`: (rows, the test
-    pairs' scores as `protocols.SplitResult.scores` gives them)."""
+def _evaluate(s: LFWSetting, protocol, roc_fars=(), details: bool = False):
+    """One setting's tidy rows on a protocol over fixed features (`View1`, or one View 2 fold as a
+    `Split`): the PCA refitted on the training pairs' images, the scorer on their pairs
+    (image-restricted) or on the training people's images (unrestricted); `roc_fars` adds the test
+    ROC at those FARs (`roc.tar_curve`). `details`: (rows, the test pairs' scores as
+    `protocols.SplitResult.scores` gives them)."""
     method, rep_name = _label(s)
-    unrestricted = s.setting == "unrestricted"
-    res = evaluate_split(E, train, test, {method: _scorer(s)}, identity=identity, representation=_head(s),
-                         train_images=people_rows if unrestricted else pair_rows, representation_images=pair_rows,
-                         training="identities" if unrestricted else "pairs", representation_name=rep_name,
-                         protocol=protocol, fold=fold, roc_fars=roc_fars, return_details=True)
+    res = evaluate(_head(s), {method: _scorer(s)}, protocol, representation_name=rep_name, roc_fars=roc_fars,
+                   return_details=True)
     out = res.results
     out["family"], out["setting"] = s.family, s.setting
     return (out, pd.concat(res.scores, ignore_index=True)) if details else out
@@ -348,17 +345,15 @@ def evaluate_view1(settings: Sequence[LFWSetting], *, root=None, progress=print)
         train, test = _load("train", size, crop, people, root), _load("test", size, crop, False, root)
         n_train = len(train.images)
         images = torch.cat([train.images, test.images])
-        tr = train.pair_table
-        te = test.pair_table.copy()
-        te[["left", "right"]] += n_train
-        pair_rows = np.unique(tr[["left", "right"]].to_numpy())
-        identity = np.r_[train.identity, np.full(len(test.images), -1)]
+        pair_rows = np.unique(train.pair_table[["left", "right"]].to_numpy())
         cache: dict = {}
         # every training row when some setting of the group is unrestricted
         feature_rows = np.r_[np.arange(n_train) if people else pair_rows, np.arange(n_train, len(images))]
         for s in group:
             E = representation_features(s, images, pair_rows, feature_rows, cache)
-            out = _evaluate(s, E, tr, te, identity, pair_rows, np.arange(n_train), "lfw-view1", "test")
+            view1 = View1(E[:n_train], train.pair_table, E[n_train:], test.pair_table, train_identity=train.identity,
+                          labels=s.setting, representation_on="pairs")
+            out = _evaluate(s, view1)
             out["setting_json"] = s.key()
             rows.append(out)
             acc = out.loc[out.metric == "accuracy", "value"].iloc[0]
@@ -490,8 +485,10 @@ def run_view2(frozen: str | Path, *, test_folds=None, root=None, progress=print,
             feature_rows = np.unique(np.r_[people_rows, pair_rows, test_rows])
             for s in group:
                 E = representation_features(s, ds.images, pair_rows, feature_rows, cache)
-                out, pair_scores = _evaluate(s, E, train, test, ds.identity, pair_rows, people_rows, "lfw-view2",
-                                             int(k), roc_fars=ROC_FARS, details=True)
+                fold = Split(E, train, test, identity=ds.identity, labels=s.setting, representation_rows=pair_rows,
+                             train_rows=people_rows if s.setting == "unrestricted" else pair_rows, fold=int(k),
+                             name="lfw-view2")
+                out, pair_scores = _evaluate(s, fold, roc_fars=ROC_FARS, details=True)
                 out["frozen_sha256"] = sha
                 rows.append(out)
                 scores.append(pair_scores.assign(column=score_column(s)))
