@@ -11,7 +11,7 @@ The image crop and size default to the pixels system frozen on View 1 by `python
 select` (benchmarks/results/lfw_frozen.json); the patch-VAE and Fisher-vector systems are run by
 `python -m facelib lfw view2` from that same file. Every stage (pixel PCA / LDA, scaler,
 classifier, covariances, threshold) is refitted on the nine training folds for each test fold
-(facelib.verify.protocols.view2). Every method is reported; none is picked on View 2.
+(facelib.verify.protocols.View2). Every method is reported; none is picked on View 2.
 `--write` stores the summary in benchmarks/results/lfw_view2_baselines.csv (or
 lfw_view2_siamese.csv with --skip-baselines). Needs the LFW copy under $FACELIB_DATA; exits 0 with
 a message when it is absent.
@@ -157,8 +157,8 @@ def main(argv=None) -> int:
         m = methods(args.quick, dim)
         if "Fisher" in name:
             m = {k: v for k, v in m.items() if k in ("cosine", "plda(pairs)", "lda|absdiff")}
-        frames.append(P.view2(X, table, m, identity=ds.identity, representation=rep,
-                              representation_name=name, test_folds=folds))
+        frames.append(P.evaluate(rep, m, P.View2(X, table, identity=ds.identity, test_folds=folds),
+                                 representation_name=name))
         print(f"  {name}: {time.time() - t:.0f} s")
 
     if args.siamese_folds:
@@ -178,11 +178,11 @@ def main(argv=None) -> int:
         if args.checkpoint_labels == "identities" and args.checkpoint_data == "outside":
             outside = "labeled"
         t = time.time()
-        frames.append(P.view2(Z, table, methods(args.quick, Z.shape[1]), identity=ds.identity,
-                              representation_name=f"{type(model).__name__} latents d={Z.shape[1]}",
-                              representation_labels=args.checkpoint_labels if outside != "labeled" else "none",
-                              outside_data=outside, saw_test_images=args.checkpoint_data == "lfw-all",
-                              test_folds=folds))
+        frames.append(P.evaluate(None, methods(args.quick, Z.shape[1]),
+                                 P.View2(Z, table, identity=ds.identity, test_folds=folds),
+                                 representation_name=f"{type(model).__name__} latents d={Z.shape[1]}",
+                                 representation_labels=args.checkpoint_labels if outside != "labeled" else "none",
+                                 outside_data=outside, saw_test_images=args.checkpoint_data == "lfw-all"))
         print(f"  VAE latents: {time.time() - t:.0f} s")
 
     if args.fold_model:
@@ -201,8 +201,8 @@ def main(argv=None) -> int:
         name = (f"{args.fold_model} per fold d={d}{'' if args.no_mirror else ' mirror'} "
                 f"{args.fold_epochs} ep {decoder} {options or ''}".strip())
         t = time.time()
-        frames.append(P.view2(ds.images, table, methods(args.quick, d), identity=ds.identity,
-                              representation=rep, representation_name=name, test_folds=folds))
+        frames.append(P.evaluate(rep, methods(args.quick, d), P.View2(ds.images, table, identity=ds.identity,
+                                                                      test_folds=folds), representation_name=name))
         print(f"  {name}: {time.time() - t:.0f} s")
 
     res = pd.concat(frames, ignore_index=True)

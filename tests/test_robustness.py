@@ -578,9 +578,9 @@ def _emb_pairs(n: int = 40, d: int = 3):
 
 
 def _split(E, ids, table, **kw):
-    from facelib.verify import MahalanobisScore, evaluate_split
+    from facelib.verify import MahalanobisScore, Split, evaluate
 
-    return evaluate_split(E, table[table.fold == 0], table[table.fold == 1], {"m": MahalanobisScore()}, **kw)
+    return evaluate(None, {"m": MahalanobisScore()}, Split(E, table[table.fold == 0], table[table.fold == 1], **kw))
 
 
 @pytest.mark.parametrize("cut", [-3, +3])
@@ -588,7 +588,7 @@ def test_identity_of_the_wrong_length(cut):
     E, ids, table = _emb_pairs()
     wrong = ids[:cut] if cut < 0 else np.r_[ids, np.zeros(cut, int)]
     with pytest.raises(ValueError, match=f"expected {len(E)} labels") as err:
-        _split(E, wrong, table, identity=wrong, training="identities")
+        _split(E, wrong, table, identity=wrong, labels="unrestricted")
     assert "same images" in str(err.value)
 
 
@@ -596,7 +596,7 @@ def test_identity_of_the_wrong_length(cut):
 def test_identity_that_is_not_integer_labels(bad):
     E, _, table = _emb_pairs()
     with pytest.raises(ValueError, match="identity must be"):
-        _split(E, bad, table, identity=bad, training="identities")
+        _split(E, bad, table, identity=bad, labels="unrestricted")
 
 
 @pytest.mark.parametrize("labels", [["yes", "no"], ["True", "False"]])

@@ -361,11 +361,12 @@ def test_a_protocol_refuses_a_pair_of_an_image_with_itself():
     identity = np.repeat(np.arange(10), 4)
     table = pd.DataFrame({"left": np.arange(0, 40, 2), "right": np.arange(1, 40, 2),
                           "same": np.arange(20) % 4 < 2, "fold": np.arange(20) % 2})
-    P.evaluate_folds(E, table, {"cos": S.CosineScore()})  # distinct rows: fine
+    P.evaluate(None, {"cos": S.CosineScore()}, P.Folds(E, table))  # distinct rows: fine
     table.loc[5, "right"] = table.loc[5, "left"]
-    for run in (lambda: P.evaluate_folds(E, table, {"cos": S.CosineScore()}),
-                lambda: P.evaluate_split(E, table[table.fold == 0], table[table.fold == 1], {"cos": S.CosineScore()}),
-                lambda: P.evaluate_folds(E, table, {"plda": S.TwoCovarianceScore(n_components=3)},
-                                         identity=identity, training="identities")):
+    for run in (lambda: P.evaluate(None, {"cos": S.CosineScore()}, P.Folds(E, table)),
+                lambda: P.evaluate(None, {"cos": S.CosineScore()},
+                                   P.Split(E, table[table.fold == 0], table[table.fold == 1])),
+                lambda: P.evaluate(None, {"plda": S.TwoCovarianceScore(n_components=3)},
+                                   P.Folds(E, table, identity=identity, labels="unrestricted"))):
         with pytest.raises(ValueError, match=rf"pair 5 \(row {table.left[5]} with itself\).*remove them"):
             run()

@@ -7,7 +7,7 @@ import torch
 from sklearn.base import clone
 
 from facelib.data.synthetic import load_synthetic
-from facelib.verify import CosineScore, evaluate_split
+from facelib.verify import CosineScore, HeldOutIdentities, Split, evaluate
 from facelib.verify.latents import PatchVAEEmbedding, VAEEmbedding, grid_patches
 
 
@@ -62,7 +62,7 @@ def test_flat_pixels_are_refused_with_a_hint(faces):
 
 
 def test_per_split_refit_never_sees_the_test_images(faces):
-    """The representation fitted in evaluate_split is the same whatever the test images are."""
+    """The representation fitted on a split's training rows is the same whatever the test images are."""
     table = pd.DataFrame({"left": [0, 2, 4, 24, 26, 28], "right": [1, 3, 5, 25, 27, 29],
                           "same": [True, False, True, False, True, False]})
     train, test = table.iloc[:3], table.iloc[3:].reset_index(drop=True)
@@ -72,8 +72,8 @@ def test_per_split_refit_never_sees_the_test_images(faces):
         images = faces.images.clone()
         if noise:
             images[24:30] = torch.randint(0, 256, images[24:30].shape, dtype=torch.uint8)
-        fitted = evaluate_split(images, train, test, {"cosine": CosineScore()}, representation=small(),
-                                train_images=np.arange(24), return_details=True).fitted
+        fitted = evaluate(small(), {"cosine": CosineScore()}, Split(images, train, test, train_rows=np.arange(24)),
+                          return_details=True).fitted
         outs.append(fitted[(0, "representation")].transform(probe))
     assert np.array_equal(outs[0], outs[1])
 
@@ -161,19 +161,18 @@ def test_bad_patch_parameters_say_what_to_do(faces, bad, match):
 
 
 @pytest.mark.parametrize("union", [False, True])
-def test_held_out_protocol_hands_images_to_a_patch_vae_pipeline(faces, union):
-    """held_out_protocol flattens images for pixel baselines but must pass the patch VAE (even
+def test_held_out_identities_hand_images_to_a_patch_vae_pipeline(faces, union):
+    """evaluate flattens a held-out protocol's images for pixel baselines but must pass the patch VAE (even
     inside a Pipeline, or two scales of it in a FeatureUnion) the images themselves: it
     refuses pixel rows."""
     from sklearn.decomposition import PCA
     from sklearn.pipeline import FeatureUnion, Pipeline
 
-    from facelib.verify import held_out_protocol
-
     first = FeatureUnion([("fine", patchy()), ("coarse", patchy(patch=24, stride=8))]) if union else patchy()
     rep = Pipeline([("patch_vae", first), ("pca", PCA(5))])
-    res = held_out_protocol(faces, {"cosine": CosineScore()}, rep, representation_name="patch VAE",
-                            n_train_pairs=20, n_test_pairs=10, test_fraction=0.34, seed=0)
+    res = evaluate(rep, {"cosine": CosineScore()},
+                   HeldOutIdentities(faces, n_train_pairs=20, n_test_pairs=10, test_fraction=0.34, seed=0),
+                   representation_name="patch VAE")
     auc = res[(res.metric == "auc")].value
     assert len(auc) == 1 and 0 <= auc.iloc[0] <= 1
 

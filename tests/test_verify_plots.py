@@ -35,7 +35,7 @@ def test_plots_take_protocol_scores():
     table = pd.DataFrame({"left": np.arange(0, 80, 2), "right": np.arange(1, 80, 2),
                           "same": np.arange(40) % 2 == 0, "fold": np.arange(40) // 20})
     emb[table.right[table.same]] = emb[table.left[table.same]] + rng.normal(size=(20, 3)) * 0.1
-    collected = P.evaluate_folds(emb, table, {"eucl": S.EuclideanScore()}, return_details=True).scores
+    collected = P.evaluate(None, {"eucl": S.EuclideanScore()}, P.Folds(emb, table), return_details=True).scores
     assert sum(len(c) for c in collected) == 40  # every pair scored once, as a test pair
     ax = plots.roc_overlay(collected)
     assert "eucl (AUC 1.000)" in [t.get_text() for t in ax.get_legend().get_texts()]

@@ -43,7 +43,7 @@ def methods():
 
 def test_folds_metrics_and_summary():
     emb, ident, table = lfw_like()
-    res = P.evaluate_folds(emb, table, methods(), identity=ident)
+    res = P.evaluate(None, methods(), P.Folds(emb, table, identity=ident))
     assert list(res.columns[:6]) == ["method", "representation", "protocol", "fold", "metric", "value"]
     acc = res[res.metric == "accuracy"]
     assert set(acc.fold) == {0, 1, 2, 3} and acc.method.nunique() == 5
@@ -81,8 +81,8 @@ def _probe_outputs(fitted, rng, dim):
     return out
 
 
-@pytest.mark.parametrize("training", ["pairs", "identities"])
-def test_no_leakage_changing_test_fold_changes_no_fitted_stage(training):
+@pytest.mark.parametrize("labels", ["image-restricted", "unrestricted"])
+def test_no_leakage_changing_test_fold_changes_no_fitted_stage(labels):
     emb, ident, table = lfw_like(seed=1)
     rep = B.Eigenfaces(n_components=5, whiten=False)  # a representation refitted per fold too
     test_rows = table.loc[table.fold == 2, ["left", "right"]].to_numpy().ravel()
@@ -98,8 +98,8 @@ def test_no_leakage_changing_test_fold_changes_no_fitted_stage(training):
         elif variant == "train-changed":
             rows = table.loc[table.fold == 0, ["left", "right"]].to_numpy().ravel()
             data[rows] += rng.normal(size=(rows.size, 6))
-        fitted = P.evaluate_folds(data, tab, meths, identity=ids, representation=rep, training=training,
-                                  test_folds=[2], return_details=True).fitted
+        fitted = P.evaluate(rep, meths, P.Folds(data, tab, identity=ids, labels=labels, test_folds=[2]),
+                            return_details=True).fitted
         run[variant] = _probe_outputs(fitted, np.random.default_rng(123), 5)
     keys = run["orig"].keys()
     assert len(keys) == 1 + 2 * 6  # representation + 6 methods with thresholds
@@ -122,7 +122,7 @@ def test_spy_stage_sees_only_training_rows():
             seen.append(np.asarray(X).copy())
             return super().fit(X, y)
 
-    P.evaluate_folds(emb, table, {"cos": S.CosineScore()}, representation=Spy(), test_folds=[1])
+    P.evaluate(Spy(), {"cos": S.CosineScore()}, P.Folds(emb, table, test_folds=[1]))
     test_rows = table.loc[table.fold == 1, ["left", "right"]].to_numpy().ravel()
     train_rows = table.loc[table.fold != 1, ["left", "right"]].to_numpy().ravel()
     fitted_on = seen[0]
@@ -178,9 +178,8 @@ def test_image_folds_train_on_all_images_of_the_other_folds_people():
             seen.append(np.asarray(X).copy())
             return super().fit(X, y)
 
-    res = P.evaluate_folds(emb, table, {"cos": S.CosineScore(), "plda": S.TwoCovarianceScore()},
-                           identity=ident, training="identities", image_folds=folds,
-                           representation=Spy(), test_folds=[1])
+    res = P.evaluate(Spy(), {"cos": S.CosineScore(), "plda": S.TwoCovarianceScore()},
+                     P.Folds(emb, table, identity=ident, image_folds=folds, test_folds=[1]))
     expected = emb[(folds != 1) & (folds >= 0)]
     np.testing.assert_array_equal(seen[0], expected)  # pair rows and appended rows of folds 0, 2, 3
     tested = np.unique(ident[table.loc[table.fold == 1, ["left", "right"]].to_numpy().ravel()])
@@ -192,27 +191,26 @@ def test_image_folds_train_on_all_images_of_the_other_folds_people():
     # representation_on="pairs": the representation sees the training pairs' images only,
     # while the identity-trained scorer is fitted on every image of the training people
     seen.clear()
-    fitted = P.evaluate_folds(emb, table, {"plda": S.TwoCovarianceScore()}, identity=ident, training="identities",
-                              image_folds=folds, representation=Spy(), representation_on="pairs", test_folds=[1],
-                              return_details=True).fitted
+    fitted = P.evaluate(Spy(), {"plda": S.TwoCovarianceScore()},
+                        P.Folds(emb, table, identity=ident, labels="unrestricted", image_folds=folds,
+                                representation_on="pairs", test_folds=[1]), return_details=True).fitted
     pair_rows = np.unique(table.loc[table.fold != 1, ["left", "right"]].to_numpy())
     np.testing.assert_array_equal(seen[0], emb[pair_rows])
     ref = S.TwoCovarianceScore().fit(emb[(folds != 1) & (folds >= 0)], ident[(folds != 1) & (folds >= 0)])
     np.testing.assert_allclose(fitted[(1, "plda")].within_cov_, ref.within_cov_)
     with pytest.raises(ValueError, match="representation_on"):
-        P.evaluate_folds(emb, table, {"cos": S.CosineScore()}, identity=ident, training="identities",
-                         image_folds=folds, representation_on="people")
+        P.Folds(emb, table, identity=ident, image_folds=folds, representation_on="people")
 
-    with pytest.raises(ValueError, match="training='identities'"):
-        P.evaluate_folds(emb, table, {"cos": S.CosineScore()}, identity=ident, image_folds=folds)
+    with pytest.raises(ValueError, match="labels='unrestricted'"):
+        P.Folds(emb, table, identity=ident, labels="image-restricted", image_folds=folds)
+    with pytest.raises(ValueError, match="pass identity="):
+        P.Folds(emb, table, image_folds=folds)
     with pytest.raises(ValueError, match="one fold per row"):
-        P.evaluate_folds(emb, table, {"cos": S.CosineScore()}, identity=ident, training="identities",
-                         image_folds=folds[:-1])
+        P.Folds(emb, table, identity=ident, image_folds=folds[:-1])
     wrong = folds.copy()
     wrong[table.left[table.fold == 1].to_numpy()[0]] = 0  # a test person's image put in fold 0
     with pytest.raises(ValueError, match="test people"):
-        P.evaluate_folds(emb, table, {"cos": S.CosineScore()}, identity=ident, training="identities",
-                         image_folds=wrong, test_folds=[1])
+        list(P.Folds(emb, table, identity=ident, image_folds=wrong, test_folds=[1]).folds())
 
 
 def test_lfw_category_rule():
@@ -230,8 +228,7 @@ def test_lfw_category_rule():
 
 def test_fisherfaces_make_results_unrestricted():
     emb, ident, table = lfw_like(seed=3)
-    res = P.evaluate_folds(emb, table, {"cos": S.CosineScore()}, identity=ident,
-                           representation=B.Fisherfaces(n_pca=5), test_folds=[0])
+    res = P.evaluate(B.Fisherfaces(n_pca=5), {"cos": S.CosineScore()}, P.Folds(emb, table, identity=ident, test_folds=[0]))
     assert set(res.category) == {"unrestricted, no outside data"}
 
 
@@ -242,8 +239,8 @@ def test_view1_uses_train_list_only():
     rows_te = te[["left", "right"]].to_numpy().ravel()
     offset = rows_te.min()
     te[["left", "right"]] -= offset
-    res = P.view1(emb[:offset], tr, emb[offset:], te, {"plda": S.TwoCovarianceScore()})
-    ref = P.evaluate_folds(emb, table, {"plda": S.TwoCovarianceScore()}, test_folds=[1])
+    res = P.evaluate(None, {"plda": S.TwoCovarianceScore()}, P.View1(emb[:offset], tr, emb[offset:], te))
+    ref = P.evaluate(None, {"plda": S.TwoCovarianceScore()}, P.Folds(emb, table, test_folds=[1]))
     a = res.set_index("metric").value
     b = ref.set_index("metric").value
     assert a["accuracy"] == pytest.approx(b["accuracy"]) and a["auc"] == pytest.approx(b["auc"])
@@ -263,8 +260,8 @@ def _toy_faces(n_people=12, per=6, seed=0):
 def test_held_out_identities_and_across_lighting():
     ds = _toy_faces()
     m = {"plda": S.TwoCovarianceScore(n_components=6), "eucl": S.EuclideanScore()}
-    res = P.held_out_protocol(ds, m, B.Eigenfaces(n_components=10), n_train_pairs=60,
-                              n_test_pairs=40, test_fraction=0.34)
+    res = P.evaluate(B.Eigenfaces(n_components=10), m,
+                     P.HeldOutIdentities(ds, n_train_pairs=60, n_test_pairs=40, test_fraction=0.34))
     acc = res[res.metric == "auc"].set_index("method").value
     assert acc["plda"] > 0.8
     assert set(res.category) >= {"unrestricted, no outside data"}
@@ -275,19 +272,25 @@ def test_held_out_identities_and_across_lighting():
     assert np.all(az[pairs.left[same]] != az[pairs.right[same]])
     assert np.all(az[pairs.left[~same]] == az[pairs.right[~same]])
     assert np.all(ds.identity[pairs.left[~same]] != ds.identity[pairs.right[~same]])
-    res2 = P.held_out_protocol(ds, m, B.Eigenfaces(n_components=10), n_train_pairs=60,
-                               n_test_pairs=20, test_fraction=0.34, across=("azimuth", "elevation"))
+    res2 = P.evaluate(B.Eigenfaces(n_components=10), m,
+                      P.AcrossFactor(ds, ("azimuth", "elevation"), n_train_pairs=60, n_test_pairs=20, test_fraction=0.34))
     assert res2.protocol.iloc[0].startswith("held-out-identities, across")
 
 
 def test_protocol_bad_input():
     emb, ident, table = lfw_like()
     with pytest.raises(ValueError, match="lacks columns"):
-        P.evaluate_folds(emb, table.drop(columns="fold"), methods())
+        P.Folds(emb, table.drop(columns="fold"))
     with pytest.raises(ValueError, match="identity"):
-        P.evaluate_folds(emb, table, {"m": S.MahalanobisScore()}, training="identities")
+        P.Folds(emb, table, labels="unrestricted")
+    with pytest.raises(ValueError, match="labels must be"):
+        P.Folds(emb, table, labels="identities")
+    with pytest.raises(ValueError, match="no methods given"):
+        P.evaluate(None, {}, P.Folds(emb, table))
+    with pytest.raises(TypeError, match="protocol must be"):
+        P.evaluate(None, methods(), table)
     with pytest.raises(ValueError, match="no rows for metric"):
-        P.summarize(P.evaluate_folds(emb, table, {"c": S.CosineScore()}, test_folds=[0]), "acc")
+        P.summarize(P.evaluate(None, {"c": S.CosineScore()}, P.Folds(emb, table, test_folds=[0])), "acc")
 
 
 def test_held_out_pairs_cap_at_the_pairs_a_small_set_has():
@@ -354,7 +357,7 @@ def test_across_factor_table_matches_scikit_learn_on_its_pairs():
 
 def test_compare_held_out_runs_every_representation_under_every_protocol_on_the_same_pairs():
     """06's bookkeeping: each (representation, methods) under held-out identities and, on data with
-    lighting factors, across lighting; rows and scores equal held_out_protocol's own, tagged."""
+    lighting factors, across lighting; rows and scores equal evaluate's own on those protocols, tagged."""
     ds = _toy_faces()
     eucl = {"eucl": S.EuclideanScore()}
     reps = {"pixels": (None, {"eucl": S.EuclideanScore(), "cos": S.CosineScore()}),
@@ -365,8 +368,9 @@ def test_compare_held_out_runs_every_representation_under_every_protocol_on_the_
     assert len(protocols) == 2 and protocols[1].startswith("held-out-identities, across")  # "auto": lighting
     assert list(out.results.columns[:1]) == ["dataset"] and set(out.results.dataset) == {"toy-set"}
     for across, protocol in zip((None, P.LIGHTING), protocols):
-        own = P.held_out_protocol(ds, eucl, B.Eigenfaces(n_components=5), representation_name="eigenfaces",
-                                  across=across, **common)
+        held_out = P.HeldOutIdentities(ds, **common) if across is None else P.AcrossFactor(ds, across, **common)
+        assert held_out.name == protocol
+        own = P.evaluate(B.Eigenfaces(n_components=5), eucl, held_out, representation_name="eigenfaces")
         got = out.results[(out.results.protocol == protocol) & (out.results.representation == "eigenfaces")]
         pd.testing.assert_frame_equal(got.drop(columns="dataset").reset_index(drop=True), own.reset_index(drop=True))
     scores = pd.concat(out.scores)
@@ -398,3 +402,110 @@ def test_best_methods_takes_the_highest_auc_with_its_bootstrap_interval():
         P.best_methods(pd.DataFrame(rows), frames, "w")
     with pytest.raises(ValueError, match="lack columns"):
         P.best_methods(pd.DataFrame(rows), frames.drop(columns="score"), "z")
+
+
+# -- protocol objects: their folds, and `evaluate` on each against a by-hand reference ---------------
+# (When the protocols became objects, every case below was also run through the removed wrappers
+# evaluate_split / evaluate_folds / view1 / view2 / held_out_protocol / compare_held_out at commit
+# ab85bf2 and gave identical frames; these tests keep the by-hand definitions those wrappers had.)
+def _by_hand(emb, identity, fold, scorer):
+    """A scorer fitted as the fold says (identity labels when unrestricted, else the training
+    pairs' labels), its test-pair scores, and their AUC by scikit-learn."""
+    from sklearn.metrics import roc_auc_score
+
+    tr, te = fold.train_pairs, fold.test_pairs
+    if fold.labels == "unrestricted":
+        scorer.fit(emb[fold.train_rows], identity[fold.train_rows])
+    else:
+        scorer.fit_pairs(emb[tr.left], emb[tr.right], tr.same.to_numpy())
+    s = scorer.score_pairs(emb[te.left], emb[te.right])
+    return s, roc_auc_score(te.same.to_numpy(bool), s)
+
+
+def _check_against_hand(protocol, emb, identity, folds):
+    res = P.evaluate(None, {"plda": S.TwoCovarianceScore(n_components=4)}, protocol, return_details=True)
+    assert [f.id for f in protocol.folds()] == folds
+    for fold, scores in zip(protocol.folds(), res.scores):
+        s, a = _by_hand(emb, identity, fold, S.TwoCovarianceScore(n_components=4))
+        np.testing.assert_allclose(scores.score.to_numpy(), s, rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(scores.pair.to_numpy(), fold.test_pairs.index.to_numpy())
+        got = res.results[(res.results.fold == fold.id) & (res.results.metric == "auc")].value.iloc[0]
+        assert got == pytest.approx(a, abs=1e-12)
+    return res
+
+
+def test_folds_protocol_yields_each_test_fold_against_the_others():
+    emb, ident, table = lfw_like(seed=7)
+    protocol = P.Folds(emb, table, identity=ident)
+    for fold, k in zip(protocol.folds(), range(4)):
+        pd.testing.assert_frame_equal(fold.test_pairs, table[table.fold == k])
+        pd.testing.assert_frame_equal(fold.train_pairs, table[table.fold != k])
+        np.testing.assert_array_equal(fold.train_rows, np.unique(table.loc[table.fold != k, ["left", "right"]]))
+        assert fold.representation_rows is None and fold.labels == "image-restricted" and fold.training == "pairs"
+    res = _check_against_hand(protocol, emb, ident, [0, 1, 2, 3])
+    assert set(res.results.protocol) == {"lfw-view2"}
+    unres = P.Folds(emb, table, identity=ident, labels="unrestricted", test_folds=[3, 1])
+    _check_against_hand(unres, emb, ident, [3, 1])
+    with pytest.warns(UserWarning, match="10 folds; this pair table has 4"):
+        P.View2(emb, table)
+    with pytest.raises(ValueError, match="fold 9 has no pairs"):
+        list(P.Folds(emb, table, test_folds=[9]).folds())
+
+
+def test_folds_with_image_folds_train_on_the_other_folds_people():
+    emb, ident, table = lfw_like_people(seed=8)
+    folds = person_folds(ident, table)
+    protocol = P.Folds(emb, table, identity=ident, image_folds=folds, representation_on="pairs")
+    assert protocol.labels == "unrestricted"
+    for fold in protocol.folds():
+        np.testing.assert_array_equal(fold.train_rows, np.flatnonzero((folds >= 0) & (folds != fold.id)))
+        np.testing.assert_array_equal(fold.representation_rows, np.unique(fold.train_pairs[["left", "right"]]))
+        assert fold.representation_labels == "identities" and fold.training == "identities"
+    res = _check_against_hand(protocol, emb, ident, [0, 1, 2, 3])
+    assert set(res.results.category) == {"unrestricted, no outside data"}
+
+
+def test_view1_and_held_out_identities_put_the_test_set_after_the_training_set():
+    emb, ident, table = lfw_like(seed=9, n_folds=2)
+    n = 2 * (table.fold == 0).sum()
+    tr, te = table[table.fold == 0], table[table.fold == 1].copy()
+    te[["left", "right"]] -= n
+    view1 = P.View1(emb[:n], tr, emb[n:], te, train_identity=ident[:n], labels="unrestricted")
+    (fold,) = view1.folds()
+    assert fold.id == "test" and fold.labels == "unrestricted"
+    pd.testing.assert_frame_equal(fold.test_pairs, table[table.fold == 1].reset_index(drop=True))
+    np.testing.assert_array_equal(fold.train_rows, np.arange(n))
+    np.testing.assert_array_equal(view1.identity, np.r_[ident[:n], np.full(len(emb) - n, -1)])
+    _check_against_hand(view1, emb, view1.identity, ["test"])
+    _check_against_hand(P.View1(emb[:n], tr, emb[n:], te), emb, None, ["test"])
+
+    ds = _toy_faces()
+    held = P.AcrossFactor(ds, n_train_pairs=60, n_test_pairs=20, test_fraction=0.34, seed=1)
+    train, test, train_pairs, test_pairs, name = P.held_out_pairs(ds, n_train_pairs=60, n_test_pairs=20,
+                                                                 test_fraction=0.34, seed=1, across=P.LIGHTING)
+    (fold,) = held.folds()
+    assert held.name == name == "held-out-identities, across azimuth/elevation" and held.images
+    np.testing.assert_array_equal(fold.train_pairs[["left", "right"]], train_pairs[["left", "right"]])
+    np.testing.assert_array_equal(fold.test_pairs[["left", "right"]], test_pairs[["left", "right"]] + len(train))
+    np.testing.assert_array_equal(fold.train_rows, np.arange(len(train)))
+    pixels = B.flatten_images(torch.cat([train.images, test.images])).astype(np.float64)
+    rows = P.evaluate(None, {"eucl": S.EuclideanScore()}, held, return_details=True)   # None: raw pixels
+    centred = pixels - pixels[: len(train)].mean(axis=0)
+    left, right = centred[fold.test_pairs.left], centred[fold.test_pairs.right]
+    np.testing.assert_allclose(rows.scores[0].score, -np.linalg.norm(left - right, axis=1), rtol=0, atol=1e-9)
+
+
+def test_evaluate_takes_registered_scorer_names_and_a_callable_representation():
+    emb, ident, table = lfw_like(seed=10)
+    protocol = P.Folds(emb, table, test_folds=[0])
+    by_name = P.evaluate(None, ["cosine", "plda"], protocol)
+    by_object = P.evaluate(None, {"cosine": S.CosineScore(), "plda": S.TwoCovarianceScore()}, protocol)
+    pd.testing.assert_frame_equal(by_name, by_object)
+    with pytest.raises(KeyError, match="unknown scorer 'lda'.*known scorers"):
+        P.evaluate(None, {"x": "lda"}, protocol)
+    w = np.random.default_rng(0).normal(size=(6, 3))
+    mapped = P.evaluate(lambda x: x @ w, ["euclidean"], protocol)
+    fixed = P.evaluate(None, ["euclidean"], P.Folds(emb @ w, table, test_folds=[0]))
+    pd.testing.assert_frame_equal(mapped, fixed)
+    with pytest.raises(TypeError, match="representation must be"):
+        P.evaluate(3, ["euclidean"], protocol)

@@ -6,6 +6,7 @@ from scipy.spatial.distance import cosine, mahalanobis
 from scipy.stats import multivariate_normal
 from sklearn.metrics import roc_auc_score
 
+from facelib.registry import Registry, UnknownNameError
 from facelib.verify import covariances as C
 from facelib.verify import scores as S
 
@@ -275,3 +276,31 @@ def test_every_method_says_what_labels_fitting_uses():
     assert method_labels(S.CosineScore(), "identities") == "none"
     assert method_labels(S.TwoCovarianceScore(), "identities") == "identities"
     assert method_labels(S.TwoCovarianceScore(), "pairs") == "pairs"
+
+
+def test_scorers_are_a_registry_filled_by_their_classes_decorators():
+    assert isinstance(S.SCORERS, Registry)
+    assert list(S.SCORERS) == ["cosine", "euclidean", "mahalanobis", "plda"]
+    assert S.SCORERS["plda"] is S.TwoCovarianceScore and S.SCORERS[" Cosine"] is S.CosineScore
+    assert S.SCORERS["MAHALANOBIS"] is S.MahalanobisScore and "Euclidean" in S.SCORERS
+    with pytest.raises(UnknownNameError, match="unknown scorer 'lda'.*cosine, euclidean, mahalanobis, plda"
+                                               ".*@SCORERS.register"):
+        S.SCORERS["lda"]
+    with pytest.raises(ValueError, match="already registered"):
+        S.SCORERS.register("plda", S.CosineScore)
+
+    @S.SCORERS.register("Test_Negative-L1")
+    class NegativeL1(S.PairScorer):
+        def score_pairs(self, left, right):
+            L, R = self._prepare(left, right)
+            return -np.abs(L - R).sum(axis=1)
+
+    try:
+        assert S.SCORERS["TEST_negative_L1 "] is NegativeL1
+        rng = np.random.default_rng(0)
+        L, R = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+        scorer = S.SCORERS["test-negative-l1"]().fit(np.r_[L, R])
+        np.testing.assert_allclose(scorer.score_pairs(L, R), -np.abs(L - R).sum(1))
+    finally:
+        S.SCORERS.unregister("Test_Negative-L1")
+    assert "test-negative-l1" not in S.SCORERS

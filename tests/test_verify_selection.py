@@ -135,16 +135,16 @@ def test_choose_keeps_one_system_per_setting_beside_the_pixels_baseline():
 
 
 def test_view1_scores_match_the_protocol_function_on_the_same_data(lfw):
-    """A restricted pixels setting through `select` equals `protocols.view1` with the same scorer."""
+    """A restricted pixels setting through `select` equals `protocols.View1` with the same scorer."""
     from facelib.verify.baselines import flatten_images
-    from facelib.verify.protocols import view1
+    from facelib.verify.protocols import View1, evaluate
     from facelib.verify.scores import TwoCovarianceScore
 
     s = PIXELS[0]
     table = L.evaluate_view1([s], progress=lambda *_: None)
     tr, te = fake_lfw("train", 16, 100, False), fake_lfw("test", 16, 100, False)
-    ref = view1(flatten_images(tr.images), tr.pair_table, flatten_images(te.images), te.pair_table,
-                {"plda": TwoCovarianceScore(n_components=s.plda)})
+    ref = evaluate(None, {"plda": TwoCovarianceScore(n_components=s.plda)},
+                   View1(flatten_images(tr.images), tr.pair_table, flatten_images(te.images), te.pair_table))
     for metric in ("accuracy", "auc"):
         ours = table.loc[table.metric == metric, "value"].iloc[0]
         theirs = ref.loc[ref.metric == metric, "value"].iloc[0]
@@ -330,3 +330,100 @@ def test_a_view2_run_of_a_new_choice_keeps_the_earlier_choices_rows(lfw, tmp_pat
     pd.testing.assert_frame_equal(kept, first)   # moved whole, with the run that measured them
     now = pd.read_csv(res / "lfw_view2.csv")
     assert len(now) == 2 and set(now.frozen_sha256).isdisjoint(kept.frozen_sha256)
+
+
+# ---------------------------------------------------------------- any registered scorer
+
+TOY_SCORER = '''
+"""A scorer outside facelib: minus the L1 distance of two embeddings (registered on import)."""
+import numpy as np
+
+from facelib.verify.scores import SCORERS, PairScorer
+
+
+@SCORERS.register("toy-l1")
+class ToyL1(PairScorer):
+    def __init__(self, scale: float = 1.0):
+        self.scale = scale
+
+    def score_pairs(self, left, right):
+        L, R = self._prepare(left, right)
+        return -self.scale * np.abs(L - R).sum(axis=1)
+'''
+
+
+@pytest.fixture
+def toy_scorer(tmp_path):
+    """The toy scorer registered from a module written to a temporary folder (no facelib file)."""
+    import importlib.util
+
+    from facelib.verify.scores import SCORERS
+
+    path = tmp_path / "toy_scorer_module.py"
+    path.write_text(TOY_SCORER)
+    spec = importlib.util.spec_from_file_location("toy_scorer_module", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        yield module.ToyL1
+    finally:
+        SCORERS.unregister("toy-l1")
+
+
+def test_a_scorer_registered_outside_facelib_takes_part_in_the_view1_selection(lfw, toy_scorer, tmp_path):
+    from sklearn.metrics import roc_auc_score
+
+    from facelib.verify.baselines import flatten_images
+    from facelib.verify.protocols import View1, evaluate
+
+    toy = L.LFWSetting("pixels", "image-restricted", 16, 100, pca=None, scorer="Toy_L1", scorer_options={"scale": 2.0})
+    assert toy.scorer == "toy-l1" and toy.describe() == "pixels 16 px crop 100, toy-l1 scale=2.0"
+    assert L.LFWSetting.from_dict(json.loads(json.dumps(toy.to_dict()))) == toy
+    table, best = L.select([PIXELS[0], toy], progress=lambda *_: None)
+    mine = table[table.setting_json == toy.key()].set_index("metric")
+    assert set(mine.method) == {"toy-l1(pairs)"}
+    # the same numbers as `evaluate` with the toy scorer on a View 1 protocol over the crops' pixels
+    tr, te = fake_lfw("train", 16, 100, False), fake_lfw("test", 16, 100, False)
+    view1 = View1(flatten_images(tr.images), tr.pair_table, flatten_images(te.images), te.pair_table)
+    ref = evaluate(None, {"toy": "toy-l1"}, view1, return_details=True)
+    X = flatten_images(te.images).astype(np.float64)
+    by_hand = -np.abs(X[te.pair_table.left] - X[te.pair_table.right]).sum(1)
+    np.testing.assert_allclose(ref.scores[0].score, by_hand, rtol=0, atol=1e-9)
+    auc = roc_auc_score(te.pair_table.same, by_hand)
+    assert mine.loc["auc", "value"] == pytest.approx(auc, abs=1e-12)   # the scale does not move a rank
+    ref_rows = ref.results.set_index("metric").value
+    assert mine.loc["accuracy", "value"] == pytest.approx(ref_rows["accuracy"], abs=1e-12)
+    # it can be chosen, frozen with its scorer, read back and run on View 2
+    chosen = L.choose(table, baselines=())
+    path = L.freeze(chosen, table, tmp_path / "frozen.json")
+    doc, _ = L.read_frozen(path)
+    assert [L.LFWSetting.from_dict(e["setting"]) for e in doc["frozen"]] == chosen
+    if toy in chosen:
+        assert doc["frozen"][chosen.index(toy)]["setting"]["scorer"] == "toy-l1"
+    frozen_toy = L.freeze([toy], table, tmp_path / "toy.json")
+    rows = L.run_view2(frozen_toy, test_folds=[0, 1], progress=lambda *_: None)
+    assert set(rows.method) == {"toy-l1(pairs)"} and sorted(rows.fold.unique()) == [0, 1]
+
+
+def test_a_setting_names_a_registered_scorer_and_plda_settings_keep_their_keys():
+    with pytest.raises(KeyError, match="unknown scorer 'lda'; known scorers: cosine, euclidean, mahalanobis, plda"):
+        L.LFWSetting(scorer="lda")
+    with pytest.raises(ValueError, match="are the PLDA's"):
+        L.LFWSetting(scorer="cosine", length_norm=True)
+    with pytest.raises(ValueError, match="for scorers other than 'plda'"):
+        L.LFWSetting(scorer_options={"shrinkage": 0.1})
+    with pytest.raises(ValueError, match="does not take scorer_options"):
+        L.LFWSetting(scorer="cosine", scorer_options={"shrinkage": 0.1})
+    cos = L.LFWSetting("pixels", scorer="cosine", scorer_options={"center": True})
+    assert isinstance(L._scorer(cos), L.SCORERS["cosine"]) and L._scorer(cos).center
+    assert L._label(cos)[0] == "cosine(pairs)"
+    # PLDA settings leave the scorer out: the stored frozen choice reads back and keys as it was written
+    from pathlib import Path
+
+    stored = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "lfw_frozen.json"
+    doc, _ = L.read_frozen(stored)
+    for e in doc["frozen"]:
+        s = L.LFWSetting.from_dict(e["setting"])
+        assert s.scorer == "plda" and json.loads(json.dumps(s.to_dict())) == e["setting"] and s.describe() == e["description"]
+        assert s.key() == json.dumps(e["setting"], sort_keys=True)
+        assert L.LFWSetting.from_dict({**e["setting"], "scorer": "PLDA"}) == s

@@ -15,10 +15,12 @@ estimators and helpers) stays in its module:
   `hotelling_one_sample`, `hotelling_two_sample`, and the permutation version on person-disjoint
   pairs, `pair_difference_permutation_test` (`hotelling`), with `person_disjoint_pairs`
   (`facelib.data.pairs`);
-* protocols: `evaluate_split`, `evaluate_folds`, LFW `view1` / `view2`, `held_out_pairs`,
-  `held_out_protocol`, `compare_held_out` (representations x protocols on one data set),
-  `best_methods` (best AUC with a bootstrap interval), `summarize` (`protocols`), with
-  `person_folds` (`facelib.data.pairs`);
+* protocols as objects, each yielding its folds: `View1`, `View2` (LFW), `Folds` (k-fold),
+  `Split` (one given split), `HeldOutIdentities`, `AcrossFactor` (a `FaceDataset`'s held-out
+  people, test pairs at random or across a factor), all run by one `evaluate(representation,
+  methods, protocol)`; `held_out_pairs`, `compare_held_out` (representations x protocols on one
+  data set), `best_methods` (best AUC with a bootstrap interval), `summarize` (`protocols`), with
+  `person_folds` (`facelib.data.pairs`); scorers by name in `scores.SCORERS`;
   LFW results categories in `categories`; settings chosen on View 1 and run once on View 2 in
   `selection` (`python -m facelib lfw`);
 * ROC figures: `auc`, `auc_bootstrap_ci` (`roc`); figures in `plots`;
@@ -38,8 +40,8 @@ from .baselines import Eigenfaces, Fisherfaces, RawPixels
 from .features import PairFeatures, logit_table, make_pipeline, pair_array
 from .hotelling import (hotelling_one_sample, hotelling_two_sample, latent_identity_tests,
                         pair_difference_permutation_test, pair_difference_test)
-from .protocols import (across_factor_table, best_methods, compare_held_out, evaluate_folds, evaluate_split,
-                        held_out_pairs, held_out_protocol, summarize, view1, view2)
+from .protocols import (AcrossFactor, Folds, HeldOutIdentities, Split, View1, View2, across_factor_table,
+                        best_methods, compare_held_out, evaluate, held_out_pairs, summarize)
 from .roc import auc, auc_bootstrap_ci
 from .scores import CosineScore, EuclideanScore, MahalanobisScore, TwoCovarianceScore
 
@@ -52,8 +54,8 @@ __all__ = [
     "CosineScore", "EuclideanScore", "MahalanobisScore", "TwoCovarianceScore",
     "latent_identity_tests", "pair_difference_test", "hotelling_one_sample", "hotelling_two_sample",
     "pair_difference_permutation_test", "person_disjoint_pairs",
-    "evaluate_split", "evaluate_folds", "view1", "view2", "person_folds", "held_out_pairs",
-    "held_out_protocol", "compare_held_out", "best_methods", "summarize", "across_factor_table",
+    "evaluate", "View1", "View2", "Folds", "Split", "HeldOutIdentities", "AcrossFactor", "person_folds",
+    "held_out_pairs", "compare_held_out", "best_methods", "summarize", "across_factor_table",
     "auc", "auc_bootstrap_ci",
     "SiameseVerifier", "siamese_pairs",
 ]

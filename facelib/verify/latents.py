@@ -3,8 +3,8 @@
 LFW's protocols let a representation learn from the training folds' images (View 2: the
 other nine folds), never from the test fold. A checkpoint trained once on other images
 ("outside data") is one honest choice; `VAEEmbedding` is the other: a scikit-learn
-transformer that trains a facelib model inside `fit`, so `protocols.view2(images, table,
-methods, representation=VAEEmbedding(...))` retrains it for every test fold, exactly as
+transformer that trains a facelib model inside `fit`, so `protocols.evaluate(VAEEmbedding(...),
+methods, protocols.View2(images, table))` retrains it for every test fold, exactly as
 it refits Eigenfaces. With ``labels="identities"`` and ``model="modvae"`` it trains on
 identity groups (image-unrestricted: the training folds' names are used).
 

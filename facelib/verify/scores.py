@@ -12,6 +12,11 @@ That is the one interface every verification method has for the protocols: `labe
 pair arrays, `features.make_pipeline`) gets it from `PairClassifier` (`as_verifier` wraps one),
 and the siamese CNN (`siamese.SiameseVerifier`) has it on images.
 
+`SCORERS` is the registry of scorers by name (`facelib.registry.Registry`: lookup forgives case,
+spaces and ``_`` / ``-``; an unknown name lists the known ones). A scorer registers itself with
+``@SCORERS.register("name")`` on its class, in its own module (see DEVELOPING.md, "Add a scorer");
+the LFW selection (`selection.LFWSetting.scorer`) and `protocols.evaluate` take any registered name.
+
 The covariance estimates behind Mahalanobis and PLDA are `covariances`', shrunk towards a
 scaled identity (default ``shrinkage=0.05``), so they are invertible with few identities or
 many latents.
@@ -25,6 +30,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.decomposition import PCA
 from sklearn.utils.validation import check_is_fitted
+
+from facelib.registry import Registry
 
 from .covariances import (_as_matrix, pair_covariances, quadratic_forms, shrink, two_covariance_em,
                           within_between_covariance)
@@ -41,6 +48,11 @@ __all__ = [
     "TwoCovarianceScore",
     "SCORERS",
 ]
+
+
+#: Scorers by name: classes whose no-argument instances are scorers with default settings.
+SCORERS: Registry[type] = Registry("scorer", hint="register one with @SCORERS.register(name) on a PairScorer "
+                                   "class (facelib.verify.scores), in a module imported before the lookup")
 
 
 class PairScorer(BaseEstimator):
@@ -150,6 +162,7 @@ def as_verifier(method: Any) -> Any:
     return method if hasattr(method, "score_pairs") else PairClassifier(method)
 
 
+@SCORERS.register("cosine")
 class CosineScore(PairScorer):
     """Cosine similarity; `center=True` subtracts the training mean first (label-free)."""
 
@@ -166,6 +179,7 @@ class CosineScore(PairScorer):
         return num / np.maximum(den, 1e-12)
 
 
+@SCORERS.register("euclidean")
 class EuclideanScore(PairScorer):
     """Minus the Euclidean distance."""
 
@@ -177,6 +191,7 @@ class EuclideanScore(PairScorer):
         return -np.linalg.norm(L - R, axis=1)
 
 
+@SCORERS.register("mahalanobis")
 class MahalanobisScore(PairScorer):
     """Minus the Mahalanobis distance under the pooled within-identity covariance.
 
@@ -209,6 +224,7 @@ class MahalanobisScore(PairScorer):
         return -np.sqrt(np.maximum(quadratic_forms(D, self.precision_), 0.0))
 
 
+@SCORERS.register("plda")
 class TwoCovarianceScore(PairScorer):
     """Two-covariance (PLDA / Joint Bayesian) log-likelihood ratio of same vs different person.
 
@@ -288,11 +304,3 @@ class TwoCovarianceScore(PairScorer):
                 + 2.0 * quadratic_forms(L, self.G_, R))
         return -0.5 * quad + self.const_
 
-
-#: Scorers by name (fresh instances with default settings).
-SCORERS = {
-    "cosine": CosineScore,
-    "euclidean": EuclideanScore,
-    "mahalanobis": MahalanobisScore,
-    "plda": TwoCovarianceScore,
-}

@@ -2,11 +2,12 @@
 
 LFW keeps View 2 (ten person-disjoint folds) for the final figure; development -- the crop,
 the image size, the representation's parameters, the PCA and PLDA dimensions, the PLDA
-variant -- belongs on View 1 (train on pairsDevTrain, test on pairsDevTest). Here:
+variant, the scorer -- belongs on View 1 (train on pairsDevTrain, test on pairsDevTest). Here:
 
 * `LFWSetting` is every choice that decides one verification system, and its LFW category
   ("image-restricted": PLDA fitted from the training pairs' labels; "unrestricted": from the
-  identities of every LFW image of the training people).
+  identities of every LFW image of the training people). Its scorer is PLDA unless `scorer`
+  names another registered one (`scores.SCORERS`, with `scorer_options`).
 * `select(candidates)` scores every candidate on View 1 and keeps, per setting, the one with
   the best View 1 test accuracy (and the best pixels system as the reference baseline); `freeze`
   writes that choice with its View 1 figures to a JSON file. Candidates that lose on View 1 are
@@ -43,9 +44,9 @@ from facelib.utils import git_commit
 from .baselines import flatten_images
 from .fisher import FisherVectorEncoder
 from .latents import PatchVAEEmbedding
-from .protocols import evaluate_split, summarize
+from .protocols import Split, View1, evaluate, summarize
 from .roc import ROC_FARS, tar_curve
-from .scores import TwoCovarianceScore
+from .scores import SCORERS, TwoCovarianceScore
 from facelib.data.checks import check_same
 
 __all__ = ["LFWSetting", "FAMILIES", "SETTINGS", "BASELINES", "candidates", "choose", "select", "freeze", "read_frozen",
@@ -97,6 +98,13 @@ class LFWSetting:
     estimator: PLDA covariances by "moments" or "em" (EM needs identities: unrestricted only).
     length_norm: whiten and length-normalise before the PLDA.
     seed: every random choice of the representation.
+    scorer: the pair scorer, a name registered in `scores.SCORERS` ("plda" by default: the
+        PLDA of `plda`, `estimator`, `length_norm`); another scorer is built as
+        ``SCORERS[scorer](**scorer_options)`` and the three PLDA fields are not used.
+    scorer_options: keyword arguments of a scorer other than "plda".
+
+    A PLDA setting's `to_dict` / `key` leave `scorer` and `scorer_options` out, so settings
+    frozen before they existed (which mean PLDA) read back, and key, as they were written.
     """
 
     family: str = "patch-vae"
@@ -110,6 +118,8 @@ class LFWSetting:
     estimator: str = "moments"
     length_norm: bool = False
     seed: int = 0
+    scorer: str = "plda"
+    scorer_options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.family not in FAMILIES:
@@ -138,6 +148,25 @@ class LFWSetting:
             patch["scales"] = tuple(int(v) for v in patch["scales"])
         object.__setattr__(self, "patch", patch)
         object.__setattr__(self, "fisher", dict(self.fisher))
+        self._check_scorer()
+
+    def _check_scorer(self) -> None:
+        object.__setattr__(self, "scorer", SCORERS.canonical(self.scorer))  # unknown: lists the known names
+        options = dict(self.scorer_options)
+        object.__setattr__(self, "scorer_options", options)
+        if self.scorer == "plda":
+            if options:
+                raise ValueError(f"scorer_options {sorted(options)} are for scorers other than 'plda'; the PLDA's "
+                                 "settings are the fields plda, estimator and length_norm")
+            return
+        if self.estimator != "moments" or self.length_norm:
+            raise ValueError(f"estimator and length_norm are the PLDA's; scorer {self.scorer!r} takes its settings "
+                             "from scorer_options")
+        try:
+            SCORERS[self.scorer](**options)
+        except TypeError as err:
+            raise ValueError(f"scorer {self.scorer!r} does not take scorer_options {options} ({err}); "
+                             "give the keyword arguments its class takes") from None
 
     @property
     def category(self) -> str:
@@ -173,11 +202,18 @@ class LFWSetting:
                 rep += (f", Fisher vectors K={f['n_components']}{' +xy' if f['spatial'] else ''}"
                         f" of descriptors every {f['stride']} px")
         pca = f", PCA {self.pca}" if self.pca else ""
+        if self.scorer != "plda":
+            options = "".join(f" {k}={v}" for k, v in sorted(self.scorer_options.items()))
+            return f"{rep}{pca}, {self.scorer}{options}"
         plda = f"PLDA {self.plda}{' EM' if self.estimator == 'em' else ''}{' length-norm' if self.length_norm else ''}"
         return f"{rep}{pca}, {plda}"
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The fields; `scorer` and `scorer_options` only for a scorer other than PLDA (see the class)."""
+        d = dataclasses.asdict(self)
+        if self.scorer == "plda":
+            del d["scorer"], d["scorer_options"]
+        return d
 
     def key(self) -> str:
         """The setting as canonical JSON: its identity in the View 1 table (`setting_json`)."""
@@ -281,8 +317,11 @@ def _with_params(vae, **params):
 
 
 def _scorer(setting: LFWSetting):
-    return TwoCovarianceScore(n_components=setting.plda, estimator=setting.estimator,
-                              length_norm=setting.length_norm)
+    """The setting's pair scorer, unfitted: its PLDA, or the registered scorer it names."""
+    if setting.scorer == "plda":
+        return TwoCovarianceScore(n_components=setting.plda, estimator=setting.estimator,
+                                  length_norm=setting.length_norm)
+    return SCORERS[setting.scorer](**setting.scorer_options)
 
 
 def _head(setting: LFWSetting):
@@ -302,8 +341,10 @@ def _features(fn, images, rows, batch: int = 2048) -> np.ndarray:
 
 def _label(setting: LFWSetting) -> tuple[str, str]:
     """(method, representation) names of a setting's result rows."""
-    method = f"plda{' EM' if setting.estimator == 'em' else ''}{' length-norm' if setting.length_norm else ''}" \
-             f"({'identities' if setting.setting == 'unrestricted' else 'pairs'})"
+    labels = f"({'identities' if setting.setting == 'unrestricted' else 'pairs'})"
+    if setting.scorer != "plda":
+        return f"{setting.scorer}{labels}", setting.describe()
+    method = f"plda{' EM' if setting.estimator == 'em' else ''}{' length-norm' if setting.length_norm else ''}" + labels
     return method, setting.describe()
 
 
@@ -323,18 +364,15 @@ def _by_images(settings: Sequence[LFWSetting]):
         yield size, crop, group, any(s.setting == "unrestricted" for s in group)
 
 
-def _evaluate(s: LFWSetting, E, train, test, identity, pair_rows, people_rows, protocol: str, fold,
-              roc_fars=(), details: bool = False):
-    """One setting's tidy rows on fixed features: the PCA refitted on the training pairs' images,
-    the PLDA on their pairs (image-restricted) or on the training people's images (unrestricted);
-    `roc_fars` adds the test ROC at those FARs (`roc.tar_curve`). `details`: (rows, the test
-    pairs' scores as `protocols.SplitResult.scores` gives them)."""
+def _evaluate(s: LFWSetting, protocol, roc_fars=(), details: bool = False):
+    """One setting's tidy rows on a protocol over fixed features (`View1`, or one View 2 fold as a
+    `Split`): the PCA refitted on the training pairs' images, the scorer on their pairs
+    (image-restricted) or on the training people's images (unrestricted); `roc_fars` adds the test
+    ROC at those FARs (`roc.tar_curve`). `details`: (rows, the test pairs' scores as
+    `protocols.SplitResult.scores` gives them)."""
     method, rep_name = _label(s)
-    unrestricted = s.setting == "unrestricted"
-    res = evaluate_split(E, train, test, {method: _scorer(s)}, identity=identity, representation=_head(s),
-                         train_images=people_rows if unrestricted else pair_rows, representation_images=pair_rows,
-                         training="identities" if unrestricted else "pairs", representation_name=rep_name,
-                         protocol=protocol, fold=fold, roc_fars=roc_fars, return_details=True)
+    res = evaluate(_head(s), {method: _scorer(s)}, protocol, representation_name=rep_name, roc_fars=roc_fars,
+                   return_details=True)
     out = res.results
     out["family"], out["setting"] = s.family, s.setting
     return (out, pd.concat(res.scores, ignore_index=True)) if details else out
@@ -348,17 +386,15 @@ def evaluate_view1(settings: Sequence[LFWSetting], *, root=None, progress=print)
         train, test = _load("train", size, crop, people, root), _load("test", size, crop, False, root)
         n_train = len(train.images)
         images = torch.cat([train.images, test.images])
-        tr = train.pair_table
-        te = test.pair_table.copy()
-        te[["left", "right"]] += n_train
-        pair_rows = np.unique(tr[["left", "right"]].to_numpy())
-        identity = np.r_[train.identity, np.full(len(test.images), -1)]
+        pair_rows = np.unique(train.pair_table[["left", "right"]].to_numpy())
         cache: dict = {}
         # every training row when some setting of the group is unrestricted
         feature_rows = np.r_[np.arange(n_train) if people else pair_rows, np.arange(n_train, len(images))]
         for s in group:
             E = representation_features(s, images, pair_rows, feature_rows, cache)
-            out = _evaluate(s, E, tr, te, identity, pair_rows, np.arange(n_train), "lfw-view1", "test")
+            view1 = View1(E[:n_train], train.pair_table, E[n_train:], test.pair_table, train_identity=train.identity,
+                          labels=s.setting, representation_on="pairs")
+            out = _evaluate(s, view1)
             out["setting_json"] = s.key()
             rows.append(out)
             acc = out.loc[out.metric == "accuracy", "value"].iloc[0]
@@ -490,8 +526,10 @@ def run_view2(frozen: str | Path, *, test_folds=None, root=None, progress=print,
             feature_rows = np.unique(np.r_[people_rows, pair_rows, test_rows])
             for s in group:
                 E = representation_features(s, ds.images, pair_rows, feature_rows, cache)
-                out, pair_scores = _evaluate(s, E, train, test, ds.identity, pair_rows, people_rows, "lfw-view2",
-                                             int(k), roc_fars=ROC_FARS, details=True)
+                fold = Split(E, train, test, identity=ds.identity, labels=s.setting, representation_rows=pair_rows,
+                             train_rows=people_rows if s.setting == "unrestricted" else pair_rows, fold=int(k),
+                             name="lfw-view2")
+                out, pair_scores = _evaluate(s, fold, roc_fars=ROC_FARS, details=True)
                 out["frozen_sha256"] = sha
                 rows.append(out)
                 scores.append(pair_scores.assign(column=score_column(s)))

@@ -141,10 +141,10 @@ def lfw_view1_results(model, r: Recipe | str, sets=None):
     # a model trained on LFW faces beyond View 1's training pairs (lfw-people) saw images outside the
     # pairs without their labels (or, in identity groups, with the labels of training people only)
     beyond_pairs = r.data == "lfw-people" and not uses_identities
-    return protocols.view1(embed(train.images), train.pair_table, embed(test.images), test.pair_table,
-                           {"plda": TwoCovarianceScore()}, representation_name=r.name,
-                           representation_labels="identities" if uses_identities else "none",
-                           outside_data="label-free" if beyond_pairs else None)
+    view1 = protocols.View1(embed(train.images), train.pair_table, embed(test.images), test.pair_table)
+    return protocols.evaluate(None, {"plda": TwoCovarianceScore()}, view1, representation_name=r.name,
+                              representation_labels="identities" if uses_identities else "none",
+                              outside_data="label-free" if beyond_pairs else None)
 
 
 def lfw_view1_patch_results(model, r: Recipe | str):
@@ -156,10 +156,10 @@ def lfw_view1_patch_results(model, r: Recipe | str):
     emb = PatchVAEEmbedding.from_model(model, patch=int(r.patches["patch"]), stride=int(r.patches["stride"]),
                                        power=float(o.get("power", 0.5)), mirror=bool(r.patches.get("mirror", True)),
                                        scales=tuple(int(v) for v in o.get("scales", ())))
-    return protocols.view1(emb.transform(train.images), train.pair_table, emb.transform(test.images),
-                           test.pair_table, {"plda": TwoCovarianceScore(n_components=int(o["plda"]),
-                                                                         length_norm=bool(o.get("length_norm")))},
-                           representation=PCA(int(o["pca"]), random_state=0), representation_name=r.name)
+    view1 = protocols.View1(emb.transform(train.images), train.pair_table, emb.transform(test.images),
+                            test.pair_table)
+    plda = TwoCovarianceScore(n_components=int(o["plda"]), length_norm=bool(o.get("length_norm")))
+    return protocols.evaluate(PCA(int(o["pca"]), random_state=0), {"plda": plda}, view1, representation_name=r.name)
 
 
 def view1_results(model, r: Recipe | str):
