@@ -13,7 +13,7 @@ LFW results categories (which number counts as image-restricted, unrestricted, .
 
 Unrestricted training images: LFW's ten folds are disjoint in people, so once the names are
 used, every image of a training fold's people is training data -- the pairs' images and the
-person's other LFW images (`load("lfw-pairs", people=True)` appends those).
+person's other LFW images (`load("lfw-pairs", other_images=True)` appends those).
 `facelib.data.pairs.person_folds` gives each row its person's fold; `evaluate_folds(...,
 image_folds=...)` then trains the representation and identity-based scorers on all rows of
 the other folds' people, and the results are reported as unrestricted.
@@ -269,7 +269,7 @@ def view1(train_data, train_table: pd.DataFrame, test_data, test_table: pd.DataF
           methods: Mapping[str, Any], *, train_identity=None, **kw) -> "pd.DataFrame | SplitResult":
     """LFW View 1 (development): fit on the pairsDevTrain pairs, test on pairsDevTest.
 
-    The two sets come as separate data (e.g. two `load("lfw-pairs", subset=...)` datasets).
+    The two sets come as separate data (e.g. two `load("lfw-pairs", split=...)` datasets).
     """
     n_train = _len(train_data)
     data = _concat(train_data, test_data)
