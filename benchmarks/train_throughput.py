@@ -230,7 +230,7 @@ def peer_data(n: int) -> FaceDataset:
     from facelib.data import load
 
     try:
-        data = load("lfw-people", size=64, crop=150, color=True, download=False)
+        data = load("lfw-people", size=64, crop=150, channels=3, download=False)
         return data.subset(range(min(n, len(data))))
     except Exception:
         return faces(n, 64)

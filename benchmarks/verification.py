@@ -76,11 +76,12 @@ def siamese_view2(ds, folds: list[int], epochs: int) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)
 
 
-def load_pairs(size: int | None, crop: int = 150, color: bool = False, people: bool = False):
+def load_pairs(size: int | None, crop: int = 150, channels: int = 1, other_images: bool = False):
     from facelib.data import load
 
     options = {"crop": crop} if size else {}
-    return load("lfw-pairs", subset="10_folds", size=size, color=color, download=False, people=people, **options)
+    return load("lfw-pairs", split="10_folds", size=size, channels=channels, download=False,
+                other_images=other_images, **options)
 
 
 def main(argv=None) -> int:
@@ -171,7 +172,7 @@ def main(argv=None) -> int:
 
         model = facelib.load_model(args.checkpoint)
         cfg = model.config
-        vds = load_pairs(cfg.image_size, args.crop, color=cfg.channels == 3)
+        vds = load_pairs(cfg.image_size, args.crop, channels=cfg.channels)
         df = embed(model, vds)
         Z = df[[c for c in df.columns if c.startswith("mu_")]].to_numpy()
         outside = "label-free" if args.checkpoint_data == "outside" else None

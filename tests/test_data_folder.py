@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from facelib.data import DataNotFoundError, load
-from facelib.data.folder import UnreadableImageError
+from facelib.data.folder import UnreadableImageError, load_folder
 
 
 def solid(color, size=(60, 80)) -> Image.Image:
@@ -158,4 +158,6 @@ def test_folder_bad_options(photos, bad, needle):
     with pytest.raises(ValueError, match=needle) as err:
         load("folder", path=photos, **bad)
     if "channels" in bad:
-        assert "[1, 3]" in str(err.value)
+        assert "1 (grey) or 3 (RGB)" in str(err.value)  # says what is allowed
+    with pytest.raises(ValueError, match="1 .grey. or 3"):  # the loader itself, called directly
+        load_folder(path=photos, channels=2)

@@ -55,7 +55,7 @@ def lfw_cache(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def lfw_train(shared, lfw_cache) -> FaceDataset:
     need(shared, "scikit_learn_data/lfw_home/pairsDevTrain.txt")
-    return load("lfw-pairs", subset="train", size=16, root=shared, download=False, cache=lfw_cache)
+    return load("lfw-pairs", split="train", size=16, root=shared, download=False, cache=lfw_cache)
 
 
 @pytest.fixture
@@ -184,12 +184,12 @@ def test_lfw_pairs_train(shared, lfw_train):
 
 
 @pytest.mark.shared_data
-def test_lfw_pairs_with_people_appends_each_persons_other_images(shared, lfw_train, lfw_cache):
+def test_lfw_pairs_with_other_images_appends_each_persons_other_images(shared, lfw_train, lfw_cache):
     import hashlib
 
-    d = load("lfw-pairs", subset="train", size=16, root=shared, download=False, cache=lfw_cache, people=True)
+    d = load("lfw-pairs", split="train", size=16, root=shared, download=False, cache=lfw_cache, other_images=True)
     n = lfw_train.images.shape[0]
-    assert d.meta["n_pair_images"] == n and d.meta["options"]["people"] is True
+    assert d.meta["n_pair_images"] == n and d.meta["options"]["other_images"] is True
     assert torch.equal(d.images[:n], lfw_train.images)  # the pairs' rows are untouched
     pd.testing.assert_frame_equal(d.pair_table, lfw_train.pair_table)
     assert d.identity_names == lfw_train.identity_names  # only the pair list's people are added
@@ -237,7 +237,7 @@ def test_lfw_pairs_official_and_drawn_pairs(lfw_train):
 @pytest.mark.shared_data
 def test_lfw_people_min_faces(shared, lfw_cache):
     folder = need(shared, "scikit_learn_data/lfw_home/lfw_funneled")
-    d = load("lfw-people", min_faces_per_person=70, size=8, color=True, root=shared, download=False, cache=lfw_cache)
+    d = load("lfw-people", min_faces_per_person=70, size=8, channels=3, root=shared, download=False, cache=lfw_cache)
     assert d.images.shape == (1288, 3, 8, 8) and d.images.dtype == torch.uint8
     assert d.identity_names == LFW_PEOPLE_70
     # images per person = files in that person's folder
@@ -262,19 +262,20 @@ def test_lfw_missing_data_error(empty_root):
 @pytest.mark.parametrize(
     "bad",
     [
-        {"subset": "view3"},
+        {"split": "view3"},
         {"size": 0},
         {"size": 64, "resize": 0.5},
         {"size": 64, "crop": 300},
         {"size": None, "resize": -1.0},
         {"size": None, "slice_": (1, 2)},
-        {"color": "rgb"},
+        {"channels": "rgb"},
+        {"channels": 2},
     ],
 )
 def test_lfw_pairs_bad_options(bad, empty_root):
     with pytest.raises(ValueError) as err:
         load("lfw-pairs", root=empty_root, download=False, **bad)
-    if "subset" in bad:
+    if "split" in bad:
         assert "10_folds" in str(err.value)  # says what is allowed
 
 
@@ -337,7 +338,8 @@ def test_yaleb_shape_labels_factors_and_checksum(shared):
         assert all(f.startswith(n + "_") for f, n in zip(raw["filename"], names))
         big = load("yaleb", size=None, root=shared)
         np.testing.assert_array_equal(big.images[:, 0].numpy(), raw["images_96x84"])
-    assert load("yaleb", size="96x84", root=shared).images.shape == (2414, 1, 96, 84)
+    with pytest.raises(ValueError, match="size=None"):
+        load("yaleb", size="96x84", root=shared)
     assert load("yaleb", size=32, root=shared).images.shape == (2414, 1, 32, 32)
     assert load("yaleb", size=80, root=shared).images.shape == (2414, 1, 80, 80)
 
@@ -396,15 +398,15 @@ def test_data_root_from_environment(shared, monkeypatch):
 
 
 @pytest.mark.shared_data
-def test_yaleb_people_hold_out_eight_and_groups_vary_one_factor(shared):
+def test_yaleb_split_holds_out_eight_people_and_groups_vary_one_factor(shared):
     from facelib.data.yaleb import YALEB_HELD_OUT
 
     need(shared, "extended_yale_b/extended_yale_b_cropped.npz")
     assert YALEB_HELD_OUT == tuple(sorted(np.random.default_rng(0).choice(38, 8, replace=False).tolist()))
-    train, test = load("yaleb", size=16, root=shared, people="train"), load("yaleb", size=16, root=shared, people="test")
+    train, test = load("yaleb", size=16, root=shared, split="train"), load("yaleb", size=16, root=shared, split="test")
     assert set(test.identity) == set(YALEB_HELD_OUT) and not set(train.identity) & set(test.identity)
     assert train.n_identities == 30 and len(train) + len(test) == 2414
-    g = load("yaleb", size=16, root=shared, people="train", groups=["azimuth", "identity"])
+    g = load("yaleb", size=16, root=shared, split="train", groups=["azimuth", "identity"])
     table = g.factor_table()
     for varying, fixed in (("azimuth", ["identity", "elevation"]), ("identity", ["azimuth", "elevation"])):
         rows = table[g.group_varying == varying]
@@ -414,8 +416,8 @@ def test_yaleb_people_hold_out_eight_and_groups_vary_one_factor(shared):
 
 
 def test_yaleb_option_errors(empty_root):
-    with pytest.raises(ValueError, match="people"):
-        load("yaleb", root=empty_root, people="held-out")
+    with pytest.raises(ValueError, match="split"):
+        load("yaleb", root=empty_root, split="held-out")
     with pytest.raises(ValueError, match="groups entry='pose'"):
         load("yaleb", root=empty_root, groups=["pose"])
     with pytest.raises(ValueError, match="non-empty list"):

@@ -351,16 +351,16 @@ def test_train_recipe_trains_a_recipe_exactly_as_the_zoo_does(tmp_path):
         assert torch.equal(a.cpu(), b.cpu()), k
 
 
-def _stand_in_lfw(name, subset="train", size=64, color=True, people=False, **_):
-    """Faces of 6 people (4 images each with people=True or from "lfw-people", every image of each
-    person, as the real loaders give; else 2), for the LFW study plumbing."""
-    per = 4 if people or name == "lfw-people" else 2
-    g = torch.Generator().manual_seed({"train": 0, "test": 1}[subset])
-    images = torch.randint(0, 255, (6 * per, 3 if color else 1, 32, 32), generator=g, dtype=torch.uint8)
+def _stand_in_lfw(name, split="train", size=64, channels=3, other_images=False, **_):
+    """Faces of 6 people (4 images each with other_images=True or from "lfw-people", every image of
+    each person, as the real loaders give; else 2), for the LFW study plumbing."""
+    per = 4 if other_images or name == "lfw-people" else 2
+    g = torch.Generator().manual_seed({"train": 0, "test": 1}[split])
+    images = torch.randint(0, 255, (6 * per, channels, 32, 32), generator=g, dtype=torch.uint8)
     from facelib.data import FaceDataset
 
     return FaceDataset(images=images, identity=np.repeat(np.arange(6), per), name="lfw-pairs",
-                       meta={"options": {"subset": subset, "people": people}})
+                       meta={"options": {"split": split, "other_images": other_images}})
 
 
 def test_the_lfw_study_trains_zoo_recipe_variants_for_lfw_steps_on_view1(tmp_path, monkeypatch, capsys):

@@ -400,6 +400,25 @@ def test_cli_rejects_bad_input_with_a_message(capsys):
     assert "epochs must be a positive integer" in capsys.readouterr().err
 
 
+def test_cli_image_size_and_channels_become_every_data_sets_size_and_channels(capsys):
+    import yaml
+
+    from facelib.data import available, dataset_info
+
+    for name in available():  # the registry's contract: every set takes size and channels
+        channels = max(dataset_info(name).channels)
+        assert _run_cli(["--model", "vae", "--data", name, "--image-size", "32", "--channels", str(channels),
+                         "--dump-spec"]) == 0
+        data = yaml.safe_load(capsys.readouterr().out)["data"]
+        assert data["options"] == {"size": 32, "channels": channels}, name
+    # an option given by its old name is translated (with a warning), and the flag does not override it
+    with pytest.warns(DeprecationWarning, match="color=False is now channels=1"):
+        assert _run_cli(["--model", "vae", "--data", "lfw-pairs", "--channels", "3", "--data-option", "color=false",
+                         "--data-option", "subset=test", "--dump-spec"]) == 0
+    data = yaml.safe_load(capsys.readouterr().out)["data"]
+    assert data["options"] == {"channels": 1, "split": "test"}
+
+
 # -- held-out loss terms ---------------------------------------------------------------------
 def test_held_out_terms_are_the_models_loss_averaged_over_batches():
     from facelib.models import units

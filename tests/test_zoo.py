@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +122,7 @@ def _config_data(r: Recipe, yaleb_available: bool):
         return build_data(r)
     from facelib.data import FaceDataset
     side = int(r.patches.get("patch", 0)) or int(r.data_options["size"])
-    channels = 3 if r.data_options.get("color") or r.data_options.get("channels") == 3 else 1
+    channels = int(r.data_options.get("channels", 1))
     return FaceDataset(images=torch.zeros(8, channels, side, side, dtype=torch.uint8),
                        identity=np.zeros(8, dtype=np.int64), name="stand-in")
 
@@ -151,7 +152,7 @@ def test_patch_recipe_trains_on_the_grid_patches_of_its_images(monkeypatch):
     # epochs x full batches of 300 patches (fit drops the short last one), as PatchVAEEmbedding trains
     assert r.steps == 2 * 1 and r.batch_size == 256 and r.train_options == {"val_fraction": 0.0}
     assert r.evaluation_options == {"power": 0.5, "pca": 50, "plda": 20, "length_norm": False}
-    assert (r.data_options["size"], r.data_options["crop"], r.data_options["subset"]) == (32, 120, "train")
+    assert (r.data_options["size"], r.data_options["crop"], r.data_options["split"]) == (32, 120, "train")
     faces = build_data(tiny())  # synthetic faces stand in for LFW here
     monkeypatch.setattr("facelib.data.load", lambda *a, **k: faces)
     data = build_data(r)
@@ -313,6 +314,19 @@ def _holds_modvae_level(metrics: dict) -> None:
     assert min(per_factor.values()) >= 0.2, per_factor
 
 
+def test_stored_recipes_with_old_data_option_names_load_under_the_loader_contract():
+    """The manifest keeps the data options its models were built with (`color`, `subset`, `people`
+    in older entries); `Recipe.from_dict` reads them as the loader contract's names, silently."""
+    from facelib.data import dataset_info
+
+    for name, e in SHIPPED.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            r = Recipe.from_dict(e["recipe"])
+        dataset_info(r.data).check(r.data_options)  # refuses an option the loader does not take
+        assert r.spec().data.options == r.data_options, name
+
+
 def test_shipped_modvae_reaches_its_disentanglement_level():
     # the manifest's figures, which test_shipped_model_reproduces_its_headline_metrics recomputes
     _holds_modvae_level(SHIPPED["synthetic-modvae"]["metrics"])
@@ -362,7 +376,7 @@ def test_held_out_faces_are_view1_test_at_the_recipes_options(monkeypatch):
     monkeypatch.setattr(data_module, "load", fake_load)
     faces = held_out_faces("lfw-modvae")
     assert len(faces) == 10 and "View 1 test" in faces.name
-    options = dict(RECIPES["lfw-modvae"].data_options, subset="test")
+    options = dict(RECIPES["lfw-modvae"].data_options, split="test")
     del options["exclude_pairs"]
     assert calls == [("lfw-pairs", options)]  # View 1's test pairs, not the training faces
     assert len(preview_faces("lfw-modvae", n=4)) == 4
@@ -372,8 +386,8 @@ def test_held_out_faces_are_view1_test_at_the_recipes_options(monkeypatch):
 
     # every LFW face model (and the patch VAE at its own crop) is shown on View 1 test faces
     assert held_out_options("lfw-modvae") == held_out_options("lfw-beta-vae-b4") == {"size": 64, "crop": 150,
-                                                                                       "color": True}
-    assert held_out_options("lfw-patch-vae") == {"size": 64, "crop": 120, "color": False}
+                                                                                       "channels": 3}
+    assert held_out_options("lfw-patch-vae") == {"size": 64, "crop": 120, "channels": 1}
 
 
 def test_lfw_face_recipes_train_on_people_outside_view1_test_with_the_residual_networks():
@@ -436,7 +450,7 @@ def test_yaleb_recipes_train_on_thirty_people_and_modvae_clamps_light_and_identi
 
     yale = {n: r for n, r in RECIPES.items() if r.data == "yaleb"}
     assert set(yale) == {"yaleb-modvae", "yaleb-beta-vae", "yaleb-beta-tcvae"}
-    assert all(r.data_options["people"] == "train" and r.evaluation == "yaleb-held-out" for r in yale.values())
+    assert all(r.data_options["split"] == "train" and r.evaluation == "yaleb-held-out" for r in yale.values())
     assert len({(r.model_options["latent_dim"], r.steps, r.data_options["size"]) for r in yale.values()}) == 1
     assert yale["yaleb-modvae"].data_options["groups"] == ["azimuth", "elevation", "identity"]
     assert len(YALEB_HELD_OUT) == 8
@@ -459,7 +473,7 @@ def test_yaleb_lighting_table_rows_and_fisherfaces_as_scored_alone(yaleb_availab
     assert list(t.index) == ["m identity block", "m all latents", "b latents", "pixels", "Eigenfaces (100)",
                              "Fisherfaces (PCA 150)"]
     assert t.loc["m identity block", "dims"] == 16 and t.loc["m all latents", "dims"] == 18
-    alone = across_factor_table(fdata.load("yaleb", people="train"), zoo.recipes.held_out_faces("yaleb-modvae"),
+    alone = across_factor_table(fdata.load("yaleb", split="train"), zoo.recipes.held_out_faces("yaleb-modvae"),
                                 {"f": Fisherfaces(n_pca=150)}, n_pairs=200, n_boot=20).iloc[0]
     assert t.loc["Fisherfaces (PCA 150)", "auc"] == pytest.approx(alone["auc"])
 

@@ -27,8 +27,9 @@ import torch
 from PIL import Image, ImageOps
 from torchvision.transforms.v2 import functional as F
 
-from ._common import check_bool, check_choice, check_size, data_exists, permission_error
+from ._common import check_bool, check_size, data_exists, permission_error
 from .dataset import FaceDataset
+from .datasets import check_channels, register_dataset
 from .paths import DataNotFoundError
 from .pixels import to_levels
 
@@ -221,6 +222,7 @@ def _to_8bit(im, path: Path):
     return Image.fromarray(to_levels(arr, f"folder: {path}", full_scale=full), mode="L")
 
 
+@register_dataset("folder", channels=(1, 3))
 def load_folder(
     *,
     path: str | os.PathLike | None = None,
@@ -249,7 +251,7 @@ def load_folder(
             "folder needs path=, a folder of photos with one sub-folder per person: <path>/<person>/<image>.jpg"
         )
     size = check_size(size)
-    check_choice(channels, (1, 3), "channels")
+    channels = check_channels(channels, (1, 3), "folder")
     skip_unreadable = check_bool(skip_unreadable, "skip_unreadable")
     nested = check_bool(nested, "nested")
     folder = Path(path).expanduser()

@@ -16,6 +16,7 @@ from scipy.io import loadmat
 
 from ._common import check_size, data_exists, missing_data, read_data_file, square_resize
 from .dataset import FaceDataset
+from .datasets import check_channels, register_dataset
 from .paths import data_root
 from .pixels import to_levels
 
@@ -28,14 +29,16 @@ _REMEDY = ("Replace it with a good copy of frey_rawface.mat (Sam Roweis's page, 
            "https://cs.nyu.edu/~roweis/data.html).")
 
 
-def load_frey(*, size: int | None = None, root: str | os.PathLike | None = None) -> FaceDataset:
+@register_dataset("frey", channels=(1,))
+def load_frey(*, size: int | None = None, channels: int = 1, root: str | os.PathLike | None = None) -> FaceDataset:
     """Frey faces, 1965 x 1 x 28 x 20 uint8, in frame order.
 
     `size=None` keeps the native 28 x 20; an int gives size x size from the
     centre 20 x 20 square (rows 4:24), resized antialiased, for models that need
-    square input. identity is -1 (one unnamed person); factors is None.
+    square input. Grey only (`channels=1`). identity is -1 (one unnamed person); factors is None.
     """
     size = check_size(size, allow_none=True)
+    check_channels(channels, (1,), "frey")
     root = data_root(root)
     path = root / FREY_FILE
     if not data_exists("frey", path):
@@ -64,5 +67,5 @@ def load_frey(*, size: int | None = None, root: str | os.PathLike | None = None)
         factors=None,
         name="frey",
         identity_names=None,
-        meta={"source": str(path), "options": {"size": size}},
+        meta={"source": str(path), "options": {"size": size, "channels": 1}},
     )

@@ -45,6 +45,7 @@ from ._common import (
     to_nchw,
 )
 from .dataset import PAIR_COLUMNS, FaceDataset
+from .datasets import check_channels, register_dataset
 from .paths import data_root
 from .pixels import to_levels
 
@@ -57,7 +58,7 @@ __all__ = [
     "LFW_IMAGE_SIDE",
 ]
 
-#: subset -> official pair list (View 1: train/test, View 2: 10_folds).
+#: `split` of lfw-pairs -> official pair list (View 1: train/test, View 2: 10_folds).
 LFW_PAIR_FILES = {"train": "pairsDevTrain.txt", "test": "pairsDevTest.txt", "10_folds": "pairs.txt"}
 #: LFW images are 250 x 250.
 LFW_IMAGE_SIDE = 250
@@ -341,11 +342,12 @@ def _meta_options(opts: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@register_dataset("lfw-people", channels=(1, 3))
 def load_lfw_people(
     *,
     size: int | None = 64,
+    channels: int = 1,
     crop: int = 150,
-    color: bool = False,
     resize: float | None = None,
     slice_: tuple[slice, slice] | None = None,
     min_faces_per_person: int = 0,
@@ -356,31 +358,32 @@ def load_lfw_people(
 ) -> FaceDataset:
     """LFW people (13,233 images of 5,749 people with the default min_faces_per_person=0).
 
-    `exclude_pairs` ("train" / "test": View 1's pair lists, "10_folds": View 2's) drops every
+    `exclude_pairs` (a `split` of lfw-pairs: "train" / "test": View 1's pair lists, "10_folds":
+    View 2's) drops every
     image of every person named in that official pair list: `exclude_pairs="test"` is the
     training set of a model that is then shown on View 1's test faces (it never saw their people).
 
     Default crop: the centre `crop` x `crop` (150) of the 250 x 250 deep-funneled
     images resized to `size` x `size` (64), as in the original project. With
     `size=None`, scikit-learn's own `resize` (default 0.5) and `slice_` (default
-    rows 70:195, columns 78:172) apply. `color=False` averages RGB to grey, as
-    scikit-learn does. Order and identity ids are scikit-learn's (shuffled with
+    rows 70:195, columns 78:172) apply. `channels=1` averages RGB to grey, as
+    scikit-learn does; `channels=3` keeps RGB. Order and identity ids are scikit-learn's (shuffled with
     seed 42; ids index the sorted names). The first call decodes every JPEG (slow);
     the result is cached until an image changes (see the module docstring).
     """
     opts = _lfw_size_options(size, crop, resize, slice_)
-    color = check_bool(color, "color")
+    color = check_channels(channels, (1, 3), "lfw-people") == 3
     download = check_bool(download, "download")
     if isinstance(min_faces_per_person, bool) or not isinstance(min_faces_per_person, (int, np.integer)) or min_faces_per_person < 0:
         raise ValueError(f"min_faces_per_person must be an int >= 0, got {min_faces_per_person!r}")
     if exclude_pairs is not None:
-        check_choice(exclude_pairs, LFW_PAIR_FILES, "exclude_pairs")
+        check_choice(exclude_pairs, LFW_PAIR_FILES, "lfw-people: exclude_pairs (a split of lfw-pairs)")
     home = lfw_data_home(root, download, cache)
     src = _lfw_files("lfw-people", home, download, root)
     people = _people("lfw-people", src, opts, color, int(min_faces_per_person))
     images, target = to_nchw(people["images"]), people["target"].astype(np.int64)
     names = [str(n) for n in people["target_names"]]
-    options = {"size": size, "crop": crop, "color": color, "min_faces_per_person": int(min_faces_per_person), **opts}
+    options = {"size": size, "crop": crop, "channels": int(channels), "min_faces_per_person": int(min_faces_per_person), **opts}
     if exclude_pairs is not None:
         table = read_lfw_pairs_file(home / "lfw_home" / LFW_PAIR_FILES[exclude_pairs])
         excluded = set(table["name1"]) | set(table["name2"])
@@ -462,11 +465,11 @@ def _parse_pairs(data: bytes, path: Path) -> pd.DataFrame:
     return table
 
 
-def _pair_images(what: str, src: Path, subset: str, opts: dict[str, Any],
+def _pair_images(what: str, src: Path, split: str, opts: dict[str, Any],
                  color: bool) -> tuple[pd.DataFrame, np.ndarray]:
     """(pair table, 2 x n_pairs images: pair i = rows 2i, 2i+1), the images from facelib's cache
     when neither the pair list nor any image of its people has changed."""
-    list_path, folder = src / LFW_PAIR_FILES[subset], src / _LFW_FOLDER
+    list_path, folder = src / LFW_PAIR_FILES[split], src / _LFW_FOLDER
     try:
         data = list_path.read_bytes()
     except PermissionError as err:
@@ -496,50 +499,52 @@ def _pair_images(what: str, src: Path, subset: str, opts: dict[str, Any],
     key = {"color": bool(color), **_plain(opts)}
     digest = _content_digest(what, folder, listing, extra=data)
     shape = _image_shape(opts, color, 2 * len(table))
-    return table, _cached(what, src, f"pairs-{subset}", key, digest, shape, build)["images"]
+    return table, _cached(what, src, f"pairs-{split}", key, digest, shape, build)["images"]
 
 
+@register_dataset("lfw-pairs", channels=(1, 3))
 def load_lfw_pairs(
     *,
-    subset: str = "train",
+    split: str = "train",
     size: int | None = 64,
+    channels: int = 1,
     crop: int = 150,
-    color: bool = False,
     resize: float | None = None,
     slice_: tuple[slice, slice] | None = None,
-    people: bool = False,
+    other_images: bool = False,
     download: bool = True,
     cache: str | os.PathLike | None = None,
     root: str | os.PathLike | None = None,
 ) -> FaceDataset:
     """The official LFW verification pairs as 2 x n_pairs images (pair i = rows 2i, 2i+1).
 
-    `subset`: "train" (View 1, 2,200 pairs), "test" (View 1, 1,000 pairs) or
+    `split`: "train" (View 1, 2,200 pairs), "test" (View 1, 1,000 pairs) or
     "10_folds" (View 2, 6,000 pairs in 10 folds of 600). `pair_table` has the
     official pairs with their fold (View 1: fold 0). The images are read in the order
     of the one parse of the pair list that also gives each image its person (identity,
-    identity_names: names with spaces, sorted). Crop options as in `load_lfw_people`.
+    identity_names: names with spaces, sorted). Crop and channels as in `load_lfw_people`.
 
-    `people=True` appends, after the 2 x n_pairs pair images, every other LFW image of the
+    `other_images=True` appends, after the 2 x n_pairs pair images, every other LFW image of the
     people named in the list (from lfw_people with the same crop; images equal
     to one of the person's pair images are left out). No pair refers to them: they are the
     "unrestricted" training images, which LFW's protocol lets a method use for the training
     folds' people, whose names it then knows (`facelib.data.pairs.person_folds`).
     """
-    check_choice(subset, LFW_PAIR_FILES, "subset")
+    check_choice(split, LFW_PAIR_FILES, "lfw-pairs: split")
     opts = _lfw_size_options(size, crop, resize, slice_)
-    color = check_bool(color, "color")
+    color = check_channels(channels, (1, 3), "lfw-pairs") == 3
     download = check_bool(download, "download")
     home = lfw_data_home(root, download, cache)
     src = _lfw_files("lfw-pairs", home, download, root)
-    table, pair_images = _pair_images("lfw-pairs", src, subset, opts, color)
+    table, pair_images = _pair_images("lfw-pairs", src, split, opts, color)
     n_pairs = len(table)
     images = to_nchw(pair_images)
 
     names = np.empty(2 * n_pairs, dtype=object)
     names[0::2], names[1::2] = table["name1"].to_numpy(), table["name2"].to_numpy()
     names = np.array([n.replace("_", " ") for n in names])
-    if check_bool(people, "people"):
+    other_images = check_bool(other_images, "lfw-pairs: other_images")
+    if other_images:
         extra, extra_names = _other_images_of(names, images, src, color, opts)
         images = torch.cat([images, extra]) if len(extra) else images
         names = np.r_[names, extra_names]
@@ -560,9 +565,9 @@ def load_lfw_pairs(
         identity_names=[str(n) for n in identity_names],
         pair_table=pair_table,
         meta={
-            "source": str(data_root(root) / "scikit_learn_data" / "lfw_home" / LFW_PAIR_FILES[subset]),
-            "options": _meta_options({"subset": subset, "size": size, "crop": crop, "color": color,
-                                      "people": bool(people), **opts}),
+            "source": str(data_root(root) / "scikit_learn_data" / "lfw_home" / LFW_PAIR_FILES[split]),
+            "options": _meta_options({"split": split, "size": size, "crop": crop, "channels": int(channels),
+                                      "other_images": other_images, **opts}),
             "n_pair_images": 2 * n_pairs,
         },
     )

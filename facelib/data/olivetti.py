@@ -24,6 +24,7 @@ from ._common import (
 )
 from ._safe_pickle import read_joblib
 from .dataset import FaceDataset
+from .datasets import check_channels, register_dataset
 from .paths import data_root
 from .pixels import to_levels
 
@@ -50,15 +51,18 @@ def _olivetti_images(raw, pkz) -> np.ndarray:
     return faces.reshape((400, 64, 64)).transpose(0, 2, 1)
 
 
-def load_olivetti(*, size: int = 64, download: bool = True, root: str | os.PathLike | None = None) -> FaceDataset:
+@register_dataset("olivetti", channels=(1,))
+def load_olivetti(*, size: int = 64, channels: int = 1, download: bool = True,
+                  root: str | os.PathLike | None = None) -> FaceDataset:
     """Olivetti (AT&T/ORL) faces: 400 grey 64x64 images, 40 people x 10, identity 0..39.
 
     As scikit-learn does, the raw bytes (0..242) are min-max scaled to [0, 1]; we map that
     back with x 255 and rounding, so pixel values span 0..255. `size` resizes
-    (antialiased) to size x size. `download=True` lets scikit-learn fetch the file
+    (antialiased) to size x size; the set is grey only (`channels=1`). `download=True` lets scikit-learn fetch the file
     into `<root>/scikit_learn_data` when it is missing and there is internet.
     """
     size = check_size(size)
+    check_channels(channels, (1,), "olivetti")
     download = check_bool(download, "download")
     root = data_root(root)
     data_home = root / "scikit_learn_data"
@@ -91,5 +95,5 @@ def load_olivetti(*, size: int = 64, download: bool = True, root: str | os.PathL
         factors=None,
         name="olivetti",
         identity_names=[f"s{i + 1}" for i in range(40)],  # the ORL folder names s1..s40
-        meta={"source": str(pkz), "options": {"size": size}},
+        meta={"source": str(pkz), "options": {"size": size, "channels": 1}},
     )

@@ -15,6 +15,7 @@ import torch
 
 from ._common import check_choice, check_size, data_exists, missing_data, read_data_file, square_resize
 from .dataset import FaceDataset
+from .datasets import SPLITS, check_channels, register_dataset
 from .paths import data_root
 from .pixels import to_levels
 
@@ -32,36 +33,39 @@ YALEB_HELD_OUT = (0, 1, 2, 9, 10, 16, 20, 26)
 #: other light angle, that angle varies; "identity": one light direction, the person varies.
 YALEB_GROUPS = {"light": ("azimuth", "elevation"), "azimuth": ("azimuth",), "elevation": ("elevation",),
                 "identity": ("identity",)}
-PEOPLE = ("all", "train", "test")
 
 
 def _parse_size(size) -> int | None:
-    """64 (or another int) -> square side; None / "96x84" / (96, 84) -> the 96 x 84 images."""
-    if size is None or size == "96x84" or (isinstance(size, (tuple, list)) and tuple(size) == (96, 84)):
+    """64 (or another int) -> square side; None -> the 96 x 84 images."""
+    if size is None:
         return None
-    if isinstance(size, str):
-        raise ValueError(f"yaleb: size={size!r} is not allowed; use an int (square side, 64 is native) or '96x84'")
+    if isinstance(size, (str, tuple, list)):
+        raise ValueError(f"yaleb: size={size!r} is not allowed; size is an int (the side of square images, 64 "
+                         "is native), or None for the stored 96 x 84 images")
     return check_size(size)
 
 
-def load_yaleb(*, size: int | str | None = 64, root: str | os.PathLike | None = None, people: str = "all",
-               groups: list[str] | tuple[str, ...] | None = None) -> FaceDataset:
+@register_dataset("yaleb", channels=(1,))
+def load_yaleb(*, size: int | None = 64, channels: int = 1, split: str = "all",
+               groups: list[str] | tuple[str, ...] | None = None,
+               root: str | os.PathLike | None = None) -> FaceDataset:
     """Extended Yale B cropped: 2,414 grey images of 38 people under 64 light directions.
 
-    `size=64` gives the stored square 64 x 64 crops; `size=None` (or "96x84") the
+    `size=64` gives the stored square 64 x 64 crops; `size=None` the
     stored 96 x 84 half-resolution images; any other int resizes (antialiased):
     smaller sides from the 64 x 64 crops, larger from the same square region of the
     96 x 84 images (rows 6:90), so nothing is upsampled needlessly. identity is the
     contiguous label 0..37; factors has azimuth and elevation (degrees) and the
-    original subject_id (yaleB number).
+    original subject_id (yaleB number). Grey only (`channels=1`).
 
-    `people="train"` keeps the 30 people outside `YALEB_HELD_OUT`, `"test"` those 8 (models are
-    scored on people they never saw). `groups` (names of `YALEB_GROUPS`, e.g. ["azimuth",
+    `split="train"` keeps the 30 people outside `YALEB_HELD_OUT`, `"test"` those 8 (models are
+    scored on people they never saw), `"all"` (default) all 38. `groups` (names of `YALEB_GROUPS`, e.g. ["azimuth",
     "elevation", "identity"]) returns the images in grouped-training groups
     (`FaceDataset.grouped`), one copy per named factor.
     """
     side = _parse_size(size)
-    check_choice(people, PEOPLE, "yaleb: people")
+    check_channels(channels, (1,), "yaleb")
+    check_choice(split, SPLITS, "yaleb: split")
     if groups is not None:
         if isinstance(groups, str) or not groups:
             raise ValueError(f"yaleb: groups must be a non-empty list of factor names from {list(YALEB_GROUPS)}, "
@@ -97,7 +101,7 @@ def load_yaleb(*, size: int | str | None = 64, root: str | os.PathLike | None = 
     )
     # identity_names[label] = original subject folder name (yaleB14 does not exist).
     names = {int(l): f"yaleB{int(s):02d}" for l, s in zip(label, subject)}
-    options = {"size": "96x84" if side is None else side, "people": people,
+    options = {"size": side, "channels": 1, "split": split,
                **({"groups": list(groups)} if groups is not None else {})}
     data = FaceDataset(
         images=images,
@@ -107,9 +111,9 @@ def load_yaleb(*, size: int | str | None = 64, root: str | os.PathLike | None = 
         identity_names=[names[i] for i in range(max(names) + 1)],
         meta={"source": str(path), "options": options},
     )
-    if people != "all":
+    if split != "all":
         held_out = np.isin(data.identity, YALEB_HELD_OUT)
-        data = data.subset(held_out if people == "test" else ~held_out)
+        data = data.subset(held_out if split == "test" else ~held_out)
     if groups is not None:
         data = data.grouped({g: YALEB_GROUPS[g] for g in groups}, fixed=("identity", "azimuth", "elevation"))
     return data

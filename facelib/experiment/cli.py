@@ -13,13 +13,12 @@ add the shipped callbacks (PNGs of reconstructions and samples, TensorBoard logs
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sys
 import time
 from typing import Any
 
-from facelib.data import _resolve
+from facelib.data import dataset_info, translate_options
 from facelib.models import MODELS, units
 from facelib.train import Snapshots, TensorBoard, distributed
 from facelib.train.config import LR_SCHEDULES, PRECISIONS
@@ -114,13 +113,6 @@ def parse_assignments(items: list[str], flag: str) -> dict[str, Any]:
     return out
 
 
-def _loader_params(name: str) -> set[str]:
-    try:
-        return set(inspect.signature(_resolve(name)).parameters)
-    except (TypeError, ValueError):
-        return set()
-
-
 def _fmt(value: Any, spec: str = ".4g") -> str:
     try:
         return format(float(value), spec)
@@ -170,18 +162,11 @@ def spec_from_args(args: argparse.Namespace, data_options: dict[str, Any],
         spec = ExperimentSpec(model=ModelSpec(args.model), data=DataSpec(args.data))
     if spec.data is None:
         raise ValueError("the spec names no data set; give --data")
-    data_options = {**spec.data.options, **data_options}
-    params = _loader_params(spec.data.name)
-    if args.image_size is not None:
-        for key in ("size", "image_size"):
-            if key in params and key not in data_options:
-                data_options[key] = args.image_size
-                break
-    if args.channels is not None and not {"channels", "color"} & set(data_options):
-        if "channels" in params:
-            data_options["channels"] = args.channels
-        elif "color" in params:
-            data_options["color"] = args.channels == 3
+    data_options = translate_options(spec.data.name, {**spec.data.options, **data_options})
+    info = dataset_info(spec.data.name)  # every data set takes size and channels (facelib.data's contract)
+    for key, value in (("size", args.image_size), ("channels", args.channels)):
+        if value is not None and info.takes(key) and key not in data_options:
+            data_options[key] = value
     fields = dict(spec.model.options)
     for key, value in (("latent_dim", args.latent_dim), ("beta", args.beta), ("architecture", args.architecture),
                        ("image_size", args.image_size), ("channels", args.channels)):
@@ -217,8 +202,8 @@ def _train(args: argparse.Namespace, data_options: dict[str, Any], model_fields:
     h, w = dataset.image_size
     if args.image_size is not None and (h, w) != (args.image_size, args.image_size):
         raise ValueError(
-            f"--image-size {args.image_size} asked for, but data set {spec.data.name!r} has {h}x{w} images and its "
-            "loader has no size option; pass the loader's own option with --data-option or drop --image-size"
+            f"--image-size {args.image_size} asked for, but data set {spec.data.name!r} has {h}x{w} images (its data "
+            "options ask for that); drop --image-size or the size given with --data-option / in the spec"
         )
     if args.channels is not None and args.channels != dataset.channels:
         raise ValueError(f"--channels {args.channels} asked for, but data set {spec.data.name!r} has {dataset.channels}")

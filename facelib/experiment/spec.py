@@ -78,7 +78,9 @@ class DataSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "name", fdata.dataset_name(self.name))
-        object.__setattr__(self, "options", _options(self.options, f"data set {self.name!r}'s options"))
+        options = _options(self.options, f"data set {self.name!r}'s options")
+        # old option names (color, subset, people) in a stored spec become the contract's, with a warning
+        object.__setattr__(self, "options", fdata.translate_options(self.name, options))
         if self.patches is not None:
             patches = _options(self.patches, "patches")
             unknown = sorted(set(patches) - set(PATCH_OPTIONS))

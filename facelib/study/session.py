@@ -24,7 +24,7 @@ import pandas as pd
 
 from facelib import data as fdata
 from facelib import zoo
-from facelib.data import DataNotFoundError, data_root, dataset_name
+from facelib.data import DataNotFoundError, data_root
 from facelib.experiment import ExperimentSpec, ModelSpec, RunConflictError, load_spec, run
 from facelib.study.profiles import PROFILES, resolve
 from facelib.train.checkpoint import dataset_digest
@@ -327,24 +327,16 @@ def start(notebook: str, namespace: Mapping[str, Any] | None = None, **params: A
 
 def load_data(name: str, size: int = 64, channels: int = 1, n: int | None = None,
               n_identities: int | None = None, seed: int = 0, **options: Any):
-    """`facelib.data.load` with the same size/channel options for every data set.
+    """`facelib.data.load` with the same `size` / `channels` for every data set.
 
-    `n` and `n_identities` apply to the synthetic set only (real sets are what they
-    are). Grey or colour is chosen per set's own option name.
+    `n`, `n_identities` and `seed` go only to a set that takes them (the synthetic faces: real
+    sets are what they are); the registry (`data.dataset_info`) says which. A grey-only set
+    refuses channels=3.
     """
-    key = dataset_name(name)
-    if key == "synthetic":
-        extra = {"n": n or 2000, "seed": seed}
-        if n_identities is not None:
-            extra["n_identities"] = n_identities
-        return fdata.load(key, size=size, channels=channels, **extra, **options)
-    if key in ("lfw-people", "lfw-pairs"):
-        return fdata.load(key, size=size, color=channels == 3, **options)
-    if key == "folder":
-        return fdata.load(key, size=size, channels=channels, **options)
-    if channels != 1:
-        raise ValueError(f"{name} is a grey-scale set; use channels=1")
-    return fdata.load(key, size=size, **options)
+    info = fdata.dataset_info(name)
+    sampling = {"n": n, "n_identities": n_identities, "seed": seed}
+    extra = {k: v for k, v in sampling.items() if v is not None and info.takes(k)}
+    return fdata.load(info.name, size=size, channels=channels, **extra, **options)
 
 
 def people_outside_pairs(people: Any, pairs: Any):

@@ -247,7 +247,10 @@ def _data_mismatch(stored: dict[str, Any], dataset: Any) -> list[str]:
             out.append(f"{key} {stored.get(key)!r} vs {now.get(key)!r}")
     old_opts = (stored.get("meta") or {}).get("options")
     new_opts = (now.get("meta") or {}).get("options")
-    if old_opts is not None and new_opts is not None and old_opts != new_opts:
+    same_content = bool(stored.get("digest")) and stored.get("digest") == now.get("digest")
+    # options are compared only when the content differs: the same images and labels under
+    # renamed loader options (facelib.data's `color` -> `channels`) are the same data
+    if old_opts is not None and new_opts is not None and old_opts != new_opts and not same_content:
         out.append(f"options {old_opts} vs {new_opts}")
     if stored.get("digest") and stored.get("digest") != now.get("digest") and not out:
         out.append("the images or labels differ (content digest)")

@@ -25,7 +25,7 @@ LFW results categories (which number counts as image-restricted, unrestricted, .
 
 Unrestricted training images: LFW's ten folds are disjoint in people, so once the names are
 used, every image of a training fold's people is training data -- the pairs' images and the
-person's other LFW images (`load("lfw-pairs", people=True)` appends those).
+person's other LFW images (`load("lfw-pairs", other_images=True)` appends those).
 `facelib.data.pairs.person_folds` gives each row its person's fold; `View2(..., image_folds=...)`
 then trains the representation and identity-based scorers on all rows of the other folds' people,
 and the results are reported as unrestricted.
@@ -314,9 +314,9 @@ class _TwoSets(Protocol):
 class View1(_TwoSets):
     """LFW View 1 (development): fit on the pairsDevTrain pairs, test on pairsDevTest.
 
-    The two sets come as separate rows (e.g. two `load("lfw-pairs", subset=...)` datasets, or
+    The two sets come as separate rows (e.g. two `load("lfw-pairs", split=...)` datasets, or
     their embeddings). labels="unrestricted" fits identity-based scorers on every row of the
-    training set (with `people=True`, every LFW image of its people) by `train_identity`;
+    training set (with `other_images=True`, every LFW image of its people) by `train_identity`;
     representation_on="pairs" keeps a transformer representation on the training pairs' images.
     """
 

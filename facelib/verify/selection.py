@@ -350,8 +350,8 @@ def _label(setting: LFWSetting) -> tuple[str, str]:
 
 # ---------------------------------------------------------------- View 1 selection
 
-def _load(subset: str, size: int, crop: int, people: bool, root=None):
-    return load("lfw-pairs", subset=subset, size=size, crop=crop, people=people, download=False,
+def _load(split: str, size: int, crop: int, other_images: bool, root=None):
+    return load("lfw-pairs", split=split, size=size, crop=crop, other_images=other_images, download=False,
                 **({"root": root} if root else {}))
 
 

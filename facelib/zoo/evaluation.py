@@ -88,7 +88,7 @@ def yaleb_lighting_table(models: dict, n_pairs: int = 1000, n_boot: int = 1000, 
     baselines fitted on the 30 training people - pixels, Eigenfaces and Fisherfaces (Belhumeur,
     Hespanha & Kriegman 1997, the method made for exactly this setting). `models`: zoo name -> model."""
     size = recipe(YALEB_MODELS[0]).data_options["size"]
-    train = fdata.load("yaleb", size=size, people="train")
+    train = fdata.load("yaleb", size=size, split="train")
     reps: dict[str, Any] = {}
     for name, model in models.items():
         embed = representation(model)
@@ -125,14 +125,14 @@ def _disentanglement(model, r: Recipe, seed: int) -> dict[str, float]:
 def _view1_sets(r: Recipe):
     """View 1's training and test pair sets with the images the recipe's model takes."""
     options = held_out_options(r)
-    return fdata.load("lfw-pairs", subset="train", **options), fdata.load("lfw-pairs", subset="test", **options)
+    return fdata.load("lfw-pairs", split="train", **options), fdata.load("lfw-pairs", split="test", **options)
 
 
 def lfw_view1_results(model, r: Recipe | str, sets=None):
     """Tidy View 1 results (test pairs) of a model's posterior means with a PLDA scorer.
 
     The LFW results category follows what the model was trained with: identity groups
-    (ModVAE on `people=True`) make it unrestricted; the pairs' images alone, image-restricted.
+    (ModVAE on `other_images=True`) make it unrestricted; the pairs' images alone, image-restricted.
     """
     r = recipe(r)
     train, test = _view1_sets(r) if sets is None else sets

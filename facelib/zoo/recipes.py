@@ -97,11 +97,19 @@ class Recipe:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Recipe":
-        """Rebuild from `to_dict` output (e.g. a manifest's recipe); unknown keys are an error."""
+        """Rebuild from `to_dict` output (e.g. a manifest's recipe); unknown keys are an error.
+
+        Data options stored under old names (the manifest's ``color``, ``subset``, ``people``) are
+        translated to the loader contract's (`facelib.data.translate_options`; silently: the
+        manifest is not rewritten, since its models must keep reproducing), so a stored recipe and
+        the current one compare equal."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             raise ValueError(f"recipe has unknown field(s) {unknown}; this facelib knows {sorted(known)}")
+        data = dict(data)
+        if "data" in data and isinstance(data.get("data_options"), dict):
+            data["data_options"] = fdata.translate_options(data["data"], data["data_options"], warn=False)
         return cls(**data)
 
     def replace(self, **changes: Any) -> "Recipe":
@@ -149,7 +157,7 @@ LFW_NETWORK: dict[str, Any] = {"architecture": "resnet",
 LFW_TRAINING: dict[str, Any] = {"warmup_steps": 200, "lr_schedule": "cosine", "min_lr_ratio": 0.02,
                                 "kl_warmup_steps": 500, "hflip": True, "val_fraction": 0.05}
 #: LFW faces of every person outside View 1's test pairs (64 px colour, 150 px centre crop).
-LFW_FACES: dict[str, Any] = {"size": 64, "crop": 150, "color": True, "exclude_pairs": "test"}
+LFW_FACES: dict[str, Any] = {"size": 64, "crop": 150, "channels": 3, "exclude_pairs": "test"}
 
 
 def _lfw(name: str, model: str, steps: int, description: str,
@@ -173,7 +181,7 @@ def _frozen_patch_vae() -> Recipe:
     as a zoo recipe: what `patch_vae_recipe` makes of that setting, which tests/test_zoo.py checks."""
     return Recipe(
         name="lfw-patch-vae", model="vae", data="lfw-pairs",
-        data_options={"subset": "train", "size": 64, "crop": 120, "color": False, "people": False},
+        data_options={"split": "train", "size": 64, "crop": 120, "channels": 1, "other_images": False},
         model_options={"latent_dim": 12, "likelihood": "gaussian", "gaussian_scale": 0.02},
         patches={"patch": 12, "stride": 6, "max_patches": 200_000, "mirror": True},
         steps=4 * 781, batch_size=256, seed=0, train_options={"val_fraction": 0.0}, evaluation="lfw-view1-patches",
@@ -183,7 +191,7 @@ def _frozen_patch_vae() -> Recipe:
 
 
 #: Extended Yale B (64 px grey) of the 30 training people; the zoo scores on the 8 held out.
-YALEB_FACES: dict[str, Any] = {"size": 64, "people": "train"}
+YALEB_FACES: dict[str, Any] = {"size": 64, "split": "train"}
 #: DC-IGN's light experiment on real faces: groups in which only the light azimuth, only the light
 #: elevation (one person, the other angle fixed) or only the person (one light direction) varies.
 YALEB_GROUPING = ["azimuth", "elevation", "identity"]
@@ -250,7 +258,8 @@ def patch_vae_recipe(setting, name: str = "lfw-patch-vae", batch_size: int = 256
     p = setting.patch_params
     return Recipe(
         name=name, model="vae", data="lfw-pairs",
-        data_options={"subset": "train", "size": setting.size, "crop": setting.crop, "color": False, "people": False},
+        data_options={"split": "train", "size": setting.size, "crop": setting.crop, "channels": 1,
+                      "other_images": False},
         model_options={"latent_dim": p["latent_dim"], "likelihood": "gaussian", "gaussian_scale": p["gaussian_scale"]},
         patches={"patch": p["patch"], "stride": p["stride"], "max_patches": p["max_patches"], "mirror": True},
         # as `PatchVAEEmbedding` trains it: every patch for training (no validation split), whole
@@ -307,10 +316,10 @@ def build_data(r: Recipe | str):
 
 def held_out_options(r: Recipe | str) -> dict[str, Any]:
     """The loader options that decide an LFW recipe's held-out faces (size, crop, colour): its
-    data options without the training choices (`subset`, `people`); recipes that agree on them
+    data options without the training choices (`split`, `other_images`, `exclude_pairs`, `groups`); recipes that agree on them
     are shown on the same View 1 test faces."""
     return {k: v for k, v in recipe(r).data_options.items()
-            if k not in ("subset", "people", "exclude_pairs", "groups")}
+            if k not in ("split", "other_images", "exclude_pairs", "groups")}
 
 
 def held_out_faces(r: Recipe | str):
@@ -319,12 +328,12 @@ def held_out_faces(r: Recipe | str):
     Yale B recipe: every image of the 8 held-out people (`data.yaleb.YALEB_HELD_OUT`)."""
     r = recipe(r)
     if r.data == "yaleb":
-        test = fdata.load("yaleb", size=r.data_options.get("size", 64), people="test")
+        test = fdata.load("yaleb", size=r.data_options.get("size", 64), split="test")
         return test.subset(np.arange(len(test)), name=f"{test.name}[held-out people]")
     if r.data not in LFW_DATA:
         raise ValueError(f"recipe {r.name!r} trains on {r.data!r}; held_out_faces is for LFW recipes "
                          "(synthetic recipes render fresh faces: preview_faces)")
-    test = fdata.load("lfw-pairs", **{**held_out_options(r), "subset": "test"})
+    test = fdata.load("lfw-pairs", **{**held_out_options(r), "split": "test"})
     return test.subset(np.arange(len(test)), name=f"{test.name}[View 1 test]")
 
 

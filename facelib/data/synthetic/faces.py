@@ -6,7 +6,7 @@ from the seed and the same whatever ``n_identities`` is. Same seed, same argumen
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Any, Mapping
 
 import numpy as np
@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 
 from ..dataset import FaceDataset
+from ..datasets import register_dataset
 from .factors import IDENTITY_PARAMS, IDENTITY_RANGES, NEUTRAL, NUISANCE_FACTORS, FactorRanges
 from .render import HeadRenderer
 
@@ -317,7 +318,9 @@ def _check_n(n: Any, what: str = "n") -> int:
     return int(n)
 
 
+@register_dataset("synthetic", channels=(1, 3), extra_options=[f.name for f in fields(FactorRanges)])
 def load_synthetic(
+    *,
     n: int = 2000,
     size: int = 64,
     channels: int = 1,
