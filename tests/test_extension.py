@@ -91,9 +91,9 @@ def test_a_model_from_a_users_module_runs_through_every_step(toy_model, tmp_path
     assert set(table["metric"]) == {"mig"} and np.isfinite(table["value"]).all()
 
     held = fdata.load("synthetic", n=240, size=32, n_identities=12, seed=2)
-    rows = verify.held_out_protocol(held, {"cosine": verify.CosineScore()}, representation(model),
-                                    representation_name="toy-vae", n_train_pairs=60, n_test_pairs=60)
-    assert set(rows["representation"]) == {"toy-vae"}
+    protocol = verify.protocols.HeldOutIdentities(held, n_train_pairs=60, n_test_pairs=60)
+    rows = verify.protocols.evaluate(representation(model), ["cosine", "plda"], protocol, representation_name="toy-vae")
+    assert set(rows["representation"]) == {"toy-vae"} and {"cosine", "plda"} <= set(rows["method"])
     accuracy = rows.loc[rows["metric"] == "accuracy", "value"]
     assert len(accuracy) and ((0.0 <= accuracy) & (accuracy <= 1.0)).all()
 
