@@ -33,7 +33,8 @@ import pandas as pd  # noqa: E402
 from facelib import results, zoo  # noqa: E402
 from facelib.metrics import PCAReconstructor, reconstruction_metrics  # noqa: E402
 from facelib.train import reconstruct  # noqa: E402
-from facelib.zoo.recipes import held_out_inputs, train  # noqa: E402
+from facelib.experiment import run as run_experiment  # noqa: E402
+from facelib.zoo.recipes import held_out_inputs  # noqa: E402
 
 RESULT = "lfw_recipe_trials"
 FIGURE = Path("docs/lfw_recipe_trials.png")
@@ -67,8 +68,8 @@ def run_trial(name: str, steps: int, data, held_out, pca_mse: float, pca_train_m
     r = trial_recipe(name, steps)
     run = Path("runs/lfw_recipe_trials") / name
     t0 = time.perf_counter()
-    result = train(r, data, out=str(run), resume=(run / "checkpoint.pt").exists(), checkpoint_every=2,
-                   device="cpu", num_threads=num_threads)
+    result = run_experiment(r.spec(), run, dataset=data, checkpoint_every=2, device="cpu",  # resumes an unfinished one
+                            num_threads=num_threads)
     seconds = time.perf_counter() - t0
     decode = partial(reconstruct, result.model, device="cpu")
     train_faces = data.images[np.random.default_rng(0).choice(len(data), N_FACES, replace=False)]

@@ -22,9 +22,10 @@ from pathlib import Path
 import pandas as pd
 
 from facelib import results
+from facelib.experiment import run as run_experiment
 from facelib.files import check_writable
 from facelib.zoo.evaluation import headline_metrics
-from facelib.zoo.recipes import train, variant
+from facelib.zoo.recipes import variant
 
 RESULT = "modvae_trials"
 BASE = "synthetic-modvae"
@@ -47,8 +48,8 @@ TRIALS: dict[str, tuple[str, dict]] = {
 def run_trial(name: str, num_threads: int) -> dict:
     r = variant(BASE, f"{BASE}-trial-{name}", **TRIALS[name][1])
     run = Path("runs/modvae_trials") / name
-    result = train(r, out=str(run), resume=(run / "checkpoint.pt").exists(), checkpoint_every=5,
-                   device="cpu", num_threads=num_threads)
+    result = run_experiment(r.spec(), run, checkpoint_every=5, device="cpu",  # resumes an unfinished one
+                            num_threads=num_threads)
     seconds = float(result.history["time_s"].sum())  # every epoch of the run, resumed or not
     m = headline_metrics(result.model, r)
     per_factor = {k: round(v, 3) for k, v in m.items() if k.startswith("mig_")}
