@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1] / "facelib"
 #: The layering, lowest first: a module may import its own package and any lower one, never a
 #: higher one. Packages on one line (a tuple) are on one level and may not import each other.
 LAYERS: list[tuple[str, ...]] = [
-    ("facelib.utils", "facelib.files"),
+    ("facelib.utils", "facelib.files", "facelib.options"),
     ("facelib.registry",),
     ("facelib.results", "facelib.claims"),
     ("facelib.data",),
