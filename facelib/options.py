@@ -4,8 +4,9 @@ Every command reads KEY=VALUE options the same way (`train --set / --data-option
 --fit / --data-option / --metric-option / --grid`, `run -p NAME VALUE`):
 
 * `parse_value(text)`: the text read as a YAML scalar or collection - ``True`` / ``true`` are
-  True (``yes`` / ``on`` stay words), ``none`` / ``null`` None, ``3`` an int, ``1e-3`` / ``0.5`` floats, ``[1, 4]`` a list,
-  ``{"identity": 16}`` a dict, anything else (``abc``, ``cuda:1``) the string itself;
+  True (``yes`` / ``on`` stay words), ``none`` / ``null`` None, ``3`` an int, ``1e-3`` / ``0.5``
+  floats, ``[1, 4]`` a list, ``{"identity": 16}`` a dict, anything else (``abc``, ``cuda:1``) the
+  string itself;
 * `parse_assignments(items, flag, types)`: ``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}``, each value
   checked against (and converted to) its declared type when `types` names one (`field_types` of a
   dataclass), so ``--set learn_scale=True`` is the bool True and ``--set latent_dim=abc`` fails
@@ -31,7 +32,8 @@ from typing import Any, Iterable
 
 import yaml
 
-__all__ = ["UsageError", "parse_value", "parse_assignments", "parse_list", "convert", "check_names", "field_types", "field_docs",
+__all__ = ["UsageError", "parse_value", "parse_assignments", "parse_list", "convert", "check_names", "field_types",
+           "field_docs",
            "add_dataclass_flags", "given_fields", "flag_name"]
 
 
