@@ -49,7 +49,6 @@ LAZY_ALLOWED: dict[tuple[str, str], str] = {
     ("facelib.study.pipeline", "facelib.utils"): "run starts light (utils imports torch)",
     # the notebook stack, loaded by the pipeline when it reads, runs or exports a notebook
     ("facelib.study.pipeline", "papermill"): "the notebook runner, only when a notebook runs",
-    ("facelib.study.pipeline", "yaml"): "comes with papermill; only -p values need it",
     ("facelib.study.pipeline", "nbformat"): "only for the HTML export",
     ("facelib.study.pipeline", "nbconvert"): "only for the HTML export",
     ("facelib.study.pipeline", "jupyter_client"): "only when a kernel is named",
