@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1] / "facelib"
 #: The layering, lowest first: a module may import its own package and any lower one, never a
 #: higher one. Packages on one line (a tuple) are on one level and may not import each other.
 LAYERS: list[tuple[str, ...]] = [
-    ("facelib.utils", "facelib.files"),
+    ("facelib.utils", "facelib.files", "facelib.options"),
     ("facelib.registry",),
     ("facelib.results", "facelib.claims"),
     ("facelib.data",),
@@ -49,7 +49,6 @@ LAZY_ALLOWED: dict[tuple[str, str], str] = {
     ("facelib.study.pipeline", "facelib.utils"): "run starts light (utils imports torch)",
     # the notebook stack, loaded by the pipeline when it reads, runs or exports a notebook
     ("facelib.study.pipeline", "papermill"): "the notebook runner, only when a notebook runs",
-    ("facelib.study.pipeline", "yaml"): "comes with papermill; only -p values need it",
     ("facelib.study.pipeline", "nbformat"): "only for the HTML export",
     ("facelib.study.pipeline", "nbconvert"): "only for the HTML export",
     ("facelib.study.pipeline", "jupyter_client"): "only when a kernel is named",

@@ -10,6 +10,7 @@ import nbformat
 import pytest
 
 from facelib.study import pipeline
+from facelib import cli
 from facelib.cli import build_parser
 
 
@@ -103,8 +104,13 @@ def test_never_overwrites_a_run_dir_and_cli_reports_it(good, tmp_path, capsys):
     args = build_parser().parse_args(["run", "--profile", "full", "--notebooks-dir", str(good), "--out",
                                       str(tmp_path / "reports"), "--run-id", "mine", "-p", "alpha", "7"])
     assert args.profile == "full" and args.parameter == [["alpha", "7"]]
-    assert pipeline.main_from_args(args) == 2
-    assert "already exists" in capsys.readouterr().err
+    with pytest.raises(FileExistsError, match="already exists"):  # the command raises; cli.main prints it
+        pipeline.main_from_args(args)
+    assert cli.main(["run", "--notebooks-dir", str(good), "--out", str(tmp_path / "reports"), "--run-id", "mine"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("facelib run: error: run folder") and "already exists" in err
+    assert cli.main(["run", "--notebooks-dir", str(good), "-p", "alpha", "7", "-p", "alpha", "8"]) == 2
+    assert "-p alpha given twice" in capsys.readouterr().err
     assert (existing / "notes.txt").read_text() == "precious" and sorted(os.listdir(existing)) == ["notes.txt"]
 
 

@@ -163,16 +163,22 @@ def test_lfw_roc_command_rewrites_the_roc_file_from_the_scores(tmp_path, capsys)
         np.testing.assert_allclose(mine.tar, reference_roc(scores, L.score_column(s))[0], atol=1e-12)
     # scores of nine folds, or without a system's column, are refused with what is wrong
     R.write(lfw_cli.SCORES, scores[scores.fold != 3], folder=res)
-    assert main(["lfw", "--results", str(res), "roc"]) == 2
-    assert "fold(s) [3] are missing" in capsys.readouterr().out
+    assert main(["lfw", "--results", str(res), "roc"]) == 2  # a bad value: exit 2, one line on stderr
+    assert "fold(s) [3] are missing" in capsys.readouterr().err
     R.write(lfw_cli.SCORES, scores.drop(columns=[L.score_column(SYSTEMS[1])]), folder=res)
     assert main(["lfw", "--results", str(res), "roc"]) == 2
-    out = capsys.readouterr().out
-    assert "no column" in out and L.score_column(SYSTEMS[1]) in out
+    err = capsys.readouterr().err
+    assert "no column" in err and L.score_column(SYSTEMS[1]) in err
     bad = scores.drop(columns=["same"])
     bad.to_csv(tmp_path / "bad.csv", index=False)
     assert main(["lfw", "--results", str(res), "roc", "--scores", str(tmp_path / "bad.csv")]) == 2
-    assert "lack column(s) ['same']" in capsys.readouterr().out
+    assert "lack column(s) ['same']" in capsys.readouterr().err
+    (tmp_path / "empty.csv").write_text("")  # the issue's `lfw roc --scores empty.csv`
+    assert main(["lfw", "--results", str(res), "roc", "--scores", str(tmp_path / "empty.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("facelib lfw: error:") and "lfw view2" in err, err
+    assert main(["lfw", "--results", str(res), "roc", "--scores", str(tmp_path / "none.csv")]) == 1  # no file
+    assert "no View 2 pair scores" in capsys.readouterr().err
 
 
 def test_stored_scores_of_a_full_view2_run_stay_a_few_megabytes(tmp_path):
@@ -243,8 +249,8 @@ def test_report_refuses_a_part_given_twice_naming_folds_and_parts(parts, tmp_pat
     res0, a, b = parts
     res = fresh_results(tmp_path, res0)
     assert main(["lfw", "--results", str(res), "report", str(a), str(b), str(a)]) == 2
-    out = capsys.readouterr().out
-    assert "fold(s) [0, 1, 2, 3, 4] come from more than one part" in out and f"fold 0 in {a}, {a}" in out
+    err = capsys.readouterr().err
+    assert "fold(s) [0, 1, 2, 3, 4] come from more than one part" in err and f"fold 0 in {a}, {a}" in err
     assert not (res / "lfw_view2.csv").exists() and not (res / "lfw_view2_roc.csv").exists()
 
 
@@ -252,8 +258,8 @@ def test_report_refuses_missing_folds_naming_them(parts, tmp_path, capsys):
     res0, a, _ = parts
     res = fresh_results(tmp_path, res0)
     assert main(["lfw", "--results", str(res), "report", str(a)]) == 2
-    out = capsys.readouterr().out
-    assert "fold(s) [5, 6, 7, 8, 9] are missing" in out and "--test-folds 5 6 7 8 9" in out
+    err = capsys.readouterr().err
+    assert "fold(s) [5, 6, 7, 8, 9] are missing" in err and "--test-folds 5 6 7 8 9" in err
     assert not (res / "lfw_view2.csv").exists()
 
 
@@ -265,7 +271,7 @@ def test_report_refuses_folds_that_view2_lacks(parts, tmp_path, capsys):
     rows.assign(fold=rows.fold + 10).to_csv(c, index=False)
     scores.assign(fold=scores.fold + 10).to_csv(lfw_cli.scores_path(c), index=False)
     assert main(["lfw", "--results", str(res), "report", str(a), str(b), str(c)]) == 2
-    assert "fold(s) [15, 16, 17, 18, 19] are not View 2 folds" in capsys.readouterr().out
+    assert "fold(s) [15, 16, 17, 18, 19] are not View 2 folds" in capsys.readouterr().err
 
 
 def test_report_names_the_columns_a_part_lacks(parts, tmp_path, capsys):
@@ -274,13 +280,13 @@ def test_report_names_the_columns_a_part_lacks(parts, tmp_path, capsys):
     c = tmp_path / "c.csv"
     pd.read_csv(b).drop(columns=["metric", "value"]).to_csv(c, index=False)
     assert main(["lfw", "--results", str(res), "report", str(a), str(c)]) == 2
-    out = capsys.readouterr().out
-    assert f"{c} lacks column(s) ['metric', 'value']" in out and "lfw view2 --out" in out
+    err = capsys.readouterr().err
+    assert f"{c} lacks column(s) ['metric', 'value']" in err and "lfw view2 --out" in err
     # a part without its pair scores (written before they were stored) must be rerun
     d = tmp_path / "d.csv"
     d.write_bytes(b.read_bytes())
-    assert main(["lfw", "--results", str(res), "report", str(a), str(d)]) == 2
-    assert "no pair scores beside it" in capsys.readouterr().out
+    assert main(["lfw", "--results", str(res), "report", str(a), str(d)]) == 1  # a missing file: run time
+    assert "no pair scores beside it" in capsys.readouterr().err
     assert not (res / "lfw_view2.csv").exists()
 
 
@@ -289,11 +295,11 @@ def test_report_names_the_columns_a_part_lacks(parts, tmp_path, capsys):
                                          (["2", "3", "2"], ["[2] given more than once"])])
 def test_view2_checks_test_folds_when_parsing(folds, said, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(L, "run_view2", lambda *a, **k: pytest.fail("View 2 ran with bad --test-folds"))
-    with pytest.raises(SystemExit) as exit_:
-        main(["lfw", "--results", str(tmp_path), "view2", "--test-folds", *folds, "--out", str(tmp_path / "a.csv")])
-    assert exit_.value.code == 2
-    err = capsys.readouterr().err
-    assert "usage:" in err and "error: argument --test-folds:" in err and all(p in err for p in said), err
+    assert main(["lfw", "--results", str(tmp_path), "view2", "--test-folds", *folds, "--out",
+                 str(tmp_path / "a.csv")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("facelib lfw: error: argument --test-folds:"), err
+    assert all(p in err for p in said) and "--help" in err, err
 
 
 def test_run_view2_refuses_folds_view2_lacks_before_loading(tmp_path, monkeypatch):
@@ -322,19 +328,19 @@ def test_every_output_of_the_lfw_command_is_probed_before_the_work(parts, tmp_pa
     try:
         locked = read_only(tmp_path / "locked")
         out_case = ["view2", "--test-folds", "0", "--out", str(locked / "part.csv")]
-        assert main(["lfw", "--results", str(res), *out_case]) == 2
-        said = capsys.readouterr().out
+        assert main(["lfw", "--results", str(res), *out_case]) == 1  # an unwritable folder: a run-time failure
+        said = capsys.readouterr().err
         assert "--out folder" in said and "read-only" in said and "choose a writable --out folder" in said
         for i, args in enumerate([["view2", "--out", str(tmp_path / "ok" / "part.csv")],  # all folds: results too
                                   ["view2"], ["select", "--overwrite"], ["select", "--append"],
                                   ["report", str(a), str(b)], ["roc"]]):
             ro = read_only_copy(res, tmp_path / f"ro{i}")
-            assert main(["lfw", "--results", str(ro), *args]) == 2, args
-            said = capsys.readouterr().out
+            assert main(["lfw", "--results", str(ro), *args]) == 1, args
+            said = capsys.readouterr().err
             assert "results folder" in said and "read-only" in said and "choose a writable" in said, (args, said)
         assert not (tmp_path / "ok" / "part.csv").exists()
-        assert main(["lfw", "--results", str(res), "view2", "--test-folds", "0", "--out", str(tmp_path)]) == 2
-        assert "is a folder" in capsys.readouterr().out
+        assert main(["lfw", "--results", str(res), "view2", "--test-folds", "0", "--out", str(tmp_path)]) == 1
+        assert "is a folder" in capsys.readouterr().err
     finally:
         for p in [tmp_path, *tmp_path.rglob("*")]:
             if p.is_dir():

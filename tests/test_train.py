@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import math
 
@@ -26,7 +25,7 @@ from facelib.train import (
     traversal_effect,
     traverse,
 )
-from facelib.experiment import cli as train_cli
+from facelib import cli
 from facelib.train import engine, train_step
 
 SMALL = dict(image_size=32, latent_dim=4, hidden_channels=8, hidden_dim=32)
@@ -353,13 +352,7 @@ def _cli_data() -> list[str] | None:
 
 
 def _run_cli(argv: list[str]) -> int:
-    if importlib.util.find_spec("facelib.study.pipeline") is not None:
-        from facelib.cli import main
-
-        return main(["train", *argv])
-    parser = argparse.ArgumentParser()  # facelib.cli also needs facelib.study.pipeline; test our half alone
-    train_cli.configure_parser(parser)
-    return train_cli.main_from_args(parser.parse_args(argv))
+    return cli.main(["train", *argv])
 
 
 def test_cli_trains_and_writes_a_loadable_checkpoint(tmp_path, capsys):
@@ -392,12 +385,15 @@ def test_cli_trains_and_writes_a_loadable_checkpoint(tmp_path, capsys):
 
 
 def test_cli_rejects_bad_input_with_a_message(capsys):
+    """Bad values exit 2 (a failure at run time exits 1: tests/test_robustness_cli.py)."""
     assert _run_cli(["--model", "vae", "--data", "olivetti", "--set", "latent_dim"]) == 2
     assert "--set expects KEY=VALUE" in capsys.readouterr().err
-    assert _run_cli(["--model", "vae", "--data", "no-such-set", "--no-progress"]) == 1
+    assert _run_cli(["--model", "vae", "--data", "no-such-set", "--no-progress"]) == 2
     assert "unknown data set 'no-such-set'" in capsys.readouterr().err
-    assert _run_cli(["--model", "vae", "--data", "olivetti", "--epochs", "0"]) == 1
+    assert _run_cli(["--model", "vae", "--data", "olivetti", "--epochs", "0"]) == 2
     assert "epochs must be a positive integer" in capsys.readouterr().err
+    assert _run_cli(["--model", "vae", "--data", "olivetti", "--set", "latent_dim=four"]) == 2
+    assert "--set latent_dim expects an integer, got four" in capsys.readouterr().err
 
 
 def test_cli_image_size_and_channels_become_every_data_sets_size_and_channels(capsys):

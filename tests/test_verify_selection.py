@@ -244,11 +244,11 @@ def test_cli_select_view2_report(lfw, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(L, "candidates", lambda profile: PIXELS[:2])
     res = tmp_path / "results"
     assert main(["lfw", "--results", str(res), "select"]) == 0
-    assert main(["lfw", "--results", str(res), "select"]) == 2  # a frozen choice is made once
-    assert "exists" in capsys.readouterr().out
+    assert main(["lfw", "--results", str(res), "select"]) == 1  # a frozen choice is made once
+    assert "exists" in capsys.readouterr().err
     sel = pd.read_csv(res / "lfw_view1_selection.csv")
     assert sel.chosen.sum() == 1 and {"commit", "cpu", "command"} <= set(sel.columns)
-    assert main(["lfw", "--results", str(res), "view2", "--test-folds", "0", "1"]) == 2  # needs --out
+    assert main(["lfw", "--results", str(res), "view2", "--test-folds", "0", "1"]) == 2  # needs --out (usage)
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     assert main(["lfw", "--results", str(res), "view2", "--test-folds", *map(str, range(5)), "--out", str(a)]) == 0
     assert main(["lfw", "--results", str(res), "report", str(a)]) == 2  # five folds are not View 2
@@ -267,7 +267,7 @@ def test_cli_select_append_scores_only_new_candidates_and_chooses_over_all(lfw, 
 
     res = tmp_path / "results"
     monkeypatch.setattr(L, "candidates", lambda profile: PIXELS[:2])
-    assert main(["lfw", "--results", str(res), "select", "--append"]) == 2   # nothing to append to yet
+    assert main(["lfw", "--results", str(res), "select", "--append"]) == 1   # nothing to append to yet
     assert main(["lfw", "--results", str(res), "select"]) == 0
     first = pd.read_csv(res / "lfw_view1_selection.csv")
     frozen_before = (res / "lfw_frozen.json").read_text()
@@ -275,8 +275,9 @@ def test_cli_select_append_scores_only_new_candidates_and_chooses_over_all(lfw, 
     real = L.evaluate_view1
     monkeypatch.setattr(L, "evaluate_view1", lambda settings, **kw: scored.extend(settings) or real(settings, **kw))
     monkeypatch.setattr(L, "candidates", lambda profile: PIXELS[:2] + PIXELS[4:6])  # the space grew
-    assert main(["lfw", "--results", str(res), "select", "--append"]) == 2   # the choice changed: needs --overwrite
-    assert "--overwrite" in capsys.readouterr().out
+    assert main(["lfw", "--results", str(res), "select", "--append"]) == 1   # the choice changed: needs --overwrite
+    said = capsys.readouterr()
+    assert "--overwrite" in said.err and "would freeze" in said.out
     assert scored == PIXELS[4:6] and (res / "lfw_frozen.json").read_text() == frozen_before
     grown = pd.read_csv(res / "lfw_view1_selection.csv")
     assert len(grown) == 4

@@ -44,6 +44,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from facelib.files import atomic_path, atomic_write_text, check_writable
+from facelib.options import UsageError
+from facelib.options import parse_value as _typed_value
 
 from .executors import LocalExecutor
 
@@ -116,26 +118,9 @@ def declared_parameters(notebook: str | os.PathLike) -> dict[str, Any]:
 
 
 def parse_value(text: str) -> Any:
-    """A `-p` value as papermill reads it (True/False/None, ints, floats) plus YAML lists/dicts."""
-    if text in ("True", "true"):
-        return True
-    if text in ("False", "false"):
-        return False
-    if text in ("None", "null"):
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    if text[:1] in "[{":
-        import yaml  # here: PyYAML comes with papermill; only -p values need it
-
-        try:
-            return yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise ValueError(f"cannot read {text!r} as a list/dict: {err}; write e.g. [1, 4, 10]") from err
-    return text
+    """A `-p` value, read as every facelib command reads a value (`facelib.options.parse_value`):
+    True/False/None, ints, floats (1e-3 too), YAML lists/dicts, else the text (as papermill)."""
+    return _typed_value(text)
 
 
 def _check_run_id(run_id: str) -> str:
@@ -699,13 +684,12 @@ def quiet_orphaned_kernel_deaths() -> None:
 
 
 def main_from_args(args: argparse.Namespace) -> int:
-    """Run the pipeline: 0 on success, 1 when a notebook failed, 2 on bad input (the reason on
-    stderr for both), 130 when interrupted."""
+    """Run the pipeline (0); errors rise to `cli.main` (a notebook's failure is a `PipelineError`,
+    exit 1; a bad option exit 2), and Ctrl-C rises with where the run's outputs are."""
     overrides: dict[str, Any] = {}
     for name, value in args.parameter:
         if name in overrides:
-            print(f"error: -p {name} given twice; give each parameter once", file=sys.stderr)
-            return 2
+            raise UsageError(f"-p {name} given twice; give each parameter once")
         overrides[name] = parse_value(value)
     show = warnings.showwarning
     warnings.showwarning = lambda message, *_a, **_k: print(f"warning: {message}", file=sys.stderr)
@@ -720,14 +704,7 @@ def main_from_args(args: argparse.Namespace) -> int:
         where = getattr(err, "run_dir", None)
         kept = (f"what was made so far is kept in {where} (run.json status 'interrupted')" if where
                 else "no run folder was made yet")
-        print(f"interrupted; {kept}", file=sys.stderr)
-        return 130
-    except PipelineError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except (FileExistsError, FileNotFoundError, ValueError, OSError) as err:  # before any notebook ran
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise KeyboardInterrupt(kept) from err
     finally:
         warnings.showwarning = show
     print(run_dir)

@@ -15,6 +15,9 @@ benchmarks/results/lfw_view2.csv (View 1 choice beside the View 2 mean ± SE), l
 over the ten folds, computed from those scores; `lfw roc` recomputes it from them). Every output
 folder is probed before any work, so a read-only one fails at once, not after a fold is computed.
 Needs LFW under $FACELIB_DATA (see data/README or `facelib.data.load("lfw-pairs")`'s error).
+Errors rise to `facelib.cli.main` (one line on stderr): exit 2 for a bad option or a part / score
+file that is not what the command needs, 1 for a missing file or a refusal to replace the frozen
+choice without --overwrite.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from facelib import results as R
-from facelib.data import DataNotFoundError
 from facelib.files import atomic_path, check_writable
+from facelib.options import UsageError
 
 from . import selection as L
 
@@ -101,8 +104,8 @@ def _select_append(args, results: Path, frozen: Path) -> int:
     try:
         table = R.read("lfw_view1_selection", results)
     except FileNotFoundError:
-        print(f"lfw select --append: no View 1 file in {results} yet; run `lfw select` first")
-        return 2
+        raise FileNotFoundError(f"select --append: no View 1 file in {results} yet; run `lfw select` first") \
+            from None
     scored = set(table.setting_json)
     todo = [c for c in L.candidates(args.profile) if c.key() not in scored]
     print(f"lfw select --append: {len(todo)} new candidate(s) of {len(table) + len(todo)}")
@@ -118,10 +121,10 @@ def _select_append(args, results: Path, frozen: Path) -> int:
         print(f"the choice is unchanged; {frozen} stays as it is")
         return 0
     if frozen.exists() and not args.overwrite:
-        print(f"the View 1 choice changed; pass --overwrite to freeze it in place of {frozen}")
         for b in best:
             print(f"  would freeze: {b.category:36s} {b.describe()}")
-        return 2
+        raise FileExistsError(f"the View 1 choice changed (above: what would be frozen); pass --overwrite to "
+                              f"freeze it in place of {frozen}")
     table["chosen"] = table.setting_json.isin({b.key() for b in best})
     R.save(table, "lfw_view1_selection", results)
     return _refreeze(best, tidy, frozen)
@@ -257,8 +260,8 @@ def _check_out(out: str) -> Path:
 
 def _view2(args, results: Path, frozen: Path) -> int:
     if args.test_folds and not args.out:
-        print("lfw view2: --test-folds runs part of View 2; add --out PART.csv and merge with `lfw report`")
-        return 2
+        raise UsageError("--test-folds runs part of View 2; add --out PART.csv and merge the parts with "
+                         "`lfw report`")
     out = _check_out(args.out) if args.out else None
     if not args.test_folds:  # the whole of View 2 also writes the results files
         check_writable(results, "results")
@@ -280,8 +283,8 @@ def _report(args, results: Path, frozen: Path) -> int:
                        ignore_index=True)
     stale = (set(rows.frozen_sha256) | set(scores.frozen_sha256)) - {sha}
     if stale:
-        print(f"lfw report: parts were run from another frozen choice ({sorted(stale)}); rerun them")
-        return 2
+        raise ValueError(f"parts were run from another frozen choice ({sorted(stale)}) than {frozen}; rerun them "
+                         "with `lfw view2 --test-folds ... --out PART.csv`")
     return _write_view2(rows, scores, frozen, results)
 
 
@@ -291,7 +294,11 @@ def _roc(args, results: Path, frozen: Path) -> int:
     if not path.is_file():
         raise FileNotFoundError(f"no View 2 pair scores at {path}; `lfw view2` (or `lfw report`) stores them")
     check_writable(results, "results")
-    scores = pd.read_csv(path)
+    try:
+        scores = pd.read_csv(path)
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is not a table of View 2 pair scores ({' '.join(str(err).split())[:120]}); pass "
+                         f"the {SCORES}.csv (or PART.scores.csv) that `lfw view2` writes") from err
     L.check_scores(scores, str(path))
     check_folds([(str(path), scores.fold.unique().tolist())])
     roc = L.roc_table_from_scores(scores, frozen)
@@ -303,23 +310,19 @@ def _roc(args, results: Path, frozen: Path) -> int:
 def main_from_args(args) -> int:
     results = _results_dir(args)
     frozen = Path(getattr(args, "frozen", None) or results / FROZEN)
-    try:
-        if args.lfw_command == "select":  # the View 1 table and the frozen choice both go to results
-            check_writable(results, "results")
-        if args.lfw_command == "select" and args.append:
-            return _select_append(args, results, frozen)
-        if args.lfw_command == "select":
-            if frozen.exists() and not args.overwrite:
-                print(f"lfw select: {frozen} exists (a frozen choice is made once); pass --overwrite to replace it")
-                return 2
-            view1, best = L.select(L.candidates(args.profile))
-            R.write("lfw_view1_selection", _selection_table(view1, best), folder=results)
-            return _refreeze(best, view1, frozen)
-        if args.lfw_command == "view2":
-            return _view2(args, results, frozen)
-        if args.lfw_command == "roc":
-            return _roc(args, results, frozen)
-        return _report(args, results, frozen)
-    except (DataNotFoundError, OSError, ValueError) as err:
-        print(f"lfw {args.lfw_command}: {err}")
-        return 2
+    if args.lfw_command == "select":  # the View 1 table and the frozen choice both go to results
+        check_writable(results, "results")
+    if args.lfw_command == "select" and args.append:
+        return _select_append(args, results, frozen)
+    if args.lfw_command == "select":
+        if frozen.exists() and not args.overwrite:
+            raise FileExistsError(f"select: {frozen} exists (a frozen choice is made once); pass --overwrite to "
+                                  "replace it")
+        view1, best = L.select(L.candidates(args.profile))
+        R.write("lfw_view1_selection", _selection_table(view1, best), folder=results)
+        return _refreeze(best, view1, frozen)
+    if args.lfw_command == "view2":
+        return _view2(args, results, frozen)
+    if args.lfw_command == "roc":
+        return _roc(args, results, frozen)
+    return _report(args, results, frozen)

@@ -1,4 +1,9 @@
-"""`python -m facelib zoo {list,build,check,figures}`: the shipped models, rebuilt, re-measured or drawn."""
+"""`python -m facelib zoo {list,build,check,figures}`: the shipped models, rebuilt, re-measured or drawn.
+
+Errors rise to `facelib.cli.main` (one line on stderr; exit 2 for an unknown recipe, 1 for a
+damaged manifest, a zoo in use or a failed build); `check` reports each model it cannot check on
+its own line and exits 1 when any moved or failed.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,7 @@ import argparse
 import json
 import sys
 
-from facelib.data import DataNotFoundError
-from facelib.files import FolderInUseError
+from facelib.registry import UnknownNameError
 
 from . import RECIPES, Recipe, ZooError, build, entry, headline_metrics, load, manifest, within_tolerance
 from .store import write_entry
@@ -36,17 +40,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     f.add_argument("out", help="folder for zoo_reconstructions.png, zoo_samples.png and zoo_figures.json (e.g. docs/)")
 
 
-def _error(command: str, exc: BaseException) -> int:
-    print(f"facelib zoo {command}: error: {exc}", file=sys.stderr)
-    return 2
-
-
 def main_from_args(args: argparse.Namespace) -> int:
+    """Run `zoo list | build | check | figures`; 0, or 1 when `check` finds a model moved."""
     if args.zoo_command == "list":
-        try:
-            entries = manifest()
-        except ZooError as exc:  # a damaged manifest: say which file and what to do
-            return _error("list", exc)
+        entries = manifest()  # a damaged manifest raises ZooError naming the file and what to do
         for name in RECIPES:
             e = entries.get(name)
             metrics = (e or {}).get("metrics") or {}
@@ -59,28 +56,17 @@ def main_from_args(args: argparse.Namespace) -> int:
         names = list(RECIPES) if args.names == ["all"] else args.names
         unknown = [n for n in names if n not in RECIPES]
         if unknown:
-            print(f"unknown recipe(s) {unknown}; known: {', '.join(RECIPES)}")
-            return 2
+            raise UnknownNameError(f"unknown recipe(s) {unknown}; known: {', '.join(RECIPES)} (or 'all')")
         for name in names:
-            try:
-                record = build(name, folder=args.folder, work_dir=args.work_dir, overwrite=args.overwrite,
-                               device=args.device, num_threads=args.num_threads, progress=True)
-            except (ZooError, FolderInUseError, PermissionError, NotADirectoryError) as exc:
-                return _error("build", exc)
+            record = build(name, folder=args.folder, work_dir=args.work_dir, overwrite=args.overwrite,
+                           device=args.device, num_threads=args.num_threads, progress=True)
             print(f"{name}: {json.dumps(record['metrics'])} ({record['training']['train_seconds']:.0f} s training)")
         return 0
     if args.zoo_command == "figures":
-        try:
-            for file in write_figures(args.out):
-                print(f"wrote {file}")
-        except (ValueError, ZooError, DataNotFoundError, OSError) as exc:
-            print(f"facelib zoo figures: error: {exc}")
-            return 1
+        for file in write_figures(args.out):
+            print(f"wrote {file}")
         return 0
-    try:
-        names = args.names or sorted(manifest())
-    except ZooError as exc:
-        return _error("check", exc)
+    names = args.names or sorted(manifest())
     failed = 0
     for name in names:
         try:
@@ -89,8 +75,8 @@ def main_from_args(args: argparse.Namespace) -> int:
                 raise ZooError(f"the manifest entry of {name!r} has no recipe or no metrics to check against; "
                                f"rebuild it with `python -m facelib zoo build {name} --overwrite`")
             now = headline_metrics(load(name), Recipe.from_dict(stored["recipe"]))
-        except (ZooError, FileNotFoundError, ValueError) as exc:
-            print(f"{name}: {exc}")
+        except (ZooError, FileNotFoundError, ValueError) as exc:  # the others are still checked
+            print(f"facelib zoo check: {name}: {exc}", file=sys.stderr)
             failed += 1
             continue
         moved = within_tolerance(now, stored["metrics"])
