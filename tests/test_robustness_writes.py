@@ -250,14 +250,14 @@ def test_builds_of_two_models_train_side_by_side_and_both_land(tmp_path, monkeyp
     model runs start to finish meanwhile, and the manifest keeps both entries."""
     folder = tmp_path / "zoo"
     folder.mkdir()
-    real_train = ZOO_BUILD.train
+    real_run = ZOO_BUILD.run_experiment
 
-    def train_while_another_builds(r, data, **options):
-        if r.name == "tiny-a":
+    def train_while_another_builds(spec, out, **options):
+        if out.name == "tiny-a":
             zoo.build(tiny_recipe(seed=1).replace(name="tiny-b"), folder=folder, work_dir=tmp_path / "runs")
-        return real_train(r, data, **options)
+        return real_run(spec, out, **options)
 
-    monkeypatch.setattr(ZOO_BUILD, "train", train_while_another_builds)
+    monkeypatch.setattr(ZOO_BUILD, "run_experiment", train_while_another_builds)
     zoo.build(tiny_recipe().replace(name="tiny-a"), folder=folder, work_dir=tmp_path / "runs")
     assert sorted(zoo.manifest(folder)) == ["tiny-a", "tiny-b"]
     for name in ("tiny-a", "tiny-b"):
