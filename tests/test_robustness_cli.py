@@ -52,7 +52,8 @@ def facelib_cmd(*args: str, cwd: Path, env: dict | None = None, timeout: int = 1
     (UnknownNameError("unknown model 'q'; known models: vae"), "facelib zoo: error: unknown model 'q'; known models: "
      "vae", 2),
     (FileNotFoundError(2, "No such file", "m.json"), "facelib zoo: error: [Errno 2] No such file: 'm.json'", 1),
-    (RunConflictError("runs/x holds another run"), "facelib zoo: error: runs/x holds another run", 1),
+    (RunConflictError(Path("runs/x"), "training lr 0.001 -> 0.01"), "facelib zoo: error: runs/x holds another run "
+     "(training lr 0.001 -> 0.01); give another out folder, or overwrite=True (--overwrite) to replace it", 1),
     (TrainingDivergedError("the loss is nan at step 3", epoch=1, step=3, terms={}, checkpoint=None),
      "facelib zoo: error: the loss is nan at step 3", 1),
     (CorruptDataError("x.npz is damaged; download it again"), "facelib zoo: error: x.npz is damaged; download it "
