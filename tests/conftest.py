@@ -1,7 +1,27 @@
 """Shared test set-up."""
 
+import contextlib
+import importlib.util
+import sys
+
 import pytest
 import torch
+
+
+@contextlib.contextmanager
+def user_module(folder, name: str, source: str):
+    """`source` written to `folder/name.py` and imported as a user's own module (not a facelib
+    file), as an extension is: what it registers is registered until the caller removes it."""
+    path = folder / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(name, None)
 
 
 @pytest.fixture(autouse=True)

@@ -7,9 +7,7 @@ path as the shipped ones (spec -> run -> checkpoint -> load_model).
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import warnings
 from pathlib import Path
 
@@ -22,6 +20,8 @@ import facelib.data as fdata
 from facelib.data import (DATASETS, DataNotFoundError, available, dataset_info, dataset_name, load,
                           register_dataset, translate_options)
 from facelib.registry import UnknownNameError
+
+from conftest import user_module
 
 NAMES = available()
 #: Options that make a set small, given to whichever set takes them (none is named by data set).
@@ -159,16 +159,10 @@ def load_toy(*, size: int = 32, channels: int = 1, n: int = 40, seed: int = 0) -
 
 @pytest.fixture
 def toy_module(tmp_path):
-    path = tmp_path / "toy_faces_plugin.py"
-    path.write_text(TOY)
-    spec = importlib.util.spec_from_file_location("toy_faces_plugin", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
     try:
-        spec.loader.exec_module(module)
-        yield module
+        with user_module(tmp_path, "toy_faces_plugin", TOY) as module:
+            yield module
     finally:
-        sys.modules.pop(spec.name, None)
         if "toy-faces" in DATASETS:
             DATASETS.unregister("toy-faces")
 

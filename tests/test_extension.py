@@ -9,8 +9,6 @@ hard-coded model list, a per-model branch).
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import textwrap
 
 import numpy as np
@@ -22,6 +20,8 @@ from facelib import metrics, models, verify
 from facelib.experiment import DataSpec, ExperimentSpec, ModelSpec, load_spec, run
 from facelib.data.synthetic import SyntheticFaces
 from facelib.train import load_model, representation, traverse
+
+from conftest import user_module
 
 TOY_MODEL = textwrap.dedent('''
     """A user's model: a VAE whose KL weight ramps with a `warmth` of its own."""
@@ -48,17 +48,12 @@ TOY_MODEL = textwrap.dedent('''
 @pytest.fixture
 def toy_model(tmp_path):
     """Import the toy module from a temporary folder; unregister the model afterwards."""
-    path = tmp_path / "my_toy_model.py"
-    path.write_text(TOY_MODEL)
-    spec = importlib.util.spec_from_file_location("my_toy_model", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["my_toy_model"] = module
-    spec.loader.exec_module(module)
     try:
-        yield module
+        with user_module(tmp_path, "my_toy_model", TOY_MODEL) as module:
+            yield module
     finally:
-        models.unregister("toy-vae")
-        sys.modules.pop("my_toy_model", None)
+        if "toy-vae" in models.MODELS:
+            models.unregister("toy-vae")
 
 
 def test_a_model_from_a_users_module_runs_through_every_step(toy_model, tmp_path):

@@ -17,6 +17,8 @@ from facelib.data import FaceDataset
 from facelib.verify import selection as L
 from facelib.verify.categories import lfw_category
 
+from conftest import user_module
+
 SUBSET_SEEDS = {"train": 1, "test": 2, "10_folds": 3}
 
 
@@ -356,19 +358,14 @@ class ToyL1(PairScorer):
 @pytest.fixture
 def toy_scorer(tmp_path):
     """The toy scorer registered from a module written to a temporary folder (no facelib file)."""
-    import importlib.util
-
     from facelib.verify.scores import SCORERS
 
-    path = tmp_path / "toy_scorer_module.py"
-    path.write_text(TOY_SCORER)
-    spec = importlib.util.spec_from_file_location("toy_scorer_module", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
     try:
-        yield module.ToyL1
+        with user_module(tmp_path, "toy_scorer_module", TOY_SCORER) as module:
+            yield module.ToyL1
     finally:
-        SCORERS.unregister("toy-l1")
+        if "toy-l1" in SCORERS:
+            SCORERS.unregister("toy-l1")
 
 
 def test_a_scorer_registered_outside_facelib_takes_part_in_the_view1_selection(lfw, toy_scorer, tmp_path):
