@@ -122,7 +122,7 @@ def test_bad_requests_are_clear_errors(good, tmp_path):
         pipeline.run_pipeline(profile="medium", notebooks_dir=good, out_root=tmp_path / "r")
     with pytest.raises(ValueError, match="run_dir"):
         pipeline.run_pipeline(parameters={"run_dir": "x"}, notebooks_dir=good, out_root=tmp_path / "r")
-    with pytest.raises(ValueError, match="unknown data set 'mnist'; choose one of .*olivetti"):
+    with pytest.raises(ValueError, match="unknown data set 'mnist'; known data sets: .*olivetti"):
         pipeline.run_pipeline(dataset="mnist", notebooks_dir=good, out_root=tmp_path / "r")
     with pytest.raises(ValueError, match="plain folder name"):
         pipeline.run_pipeline(run_id="../up", notebooks_dir=good, out_root=tmp_path / "r")

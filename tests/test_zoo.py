@@ -344,7 +344,7 @@ def test_cli_lists_the_zoo_and_refuses_unknown_recipes(capsys):
     out = capsys.readouterr().out
     assert all(name in out for name in RECIPES) and "mig" in out
     assert main(["zoo", "build", "no-such-recipe"]) == 2
-    assert "unknown recipe" in capsys.readouterr().out
+    assert "unknown recipe" in capsys.readouterr().err
     assert main(["zoo", "check", "no-such-model"]) == 1
     assert "no model 'no-such-model'" in capsys.readouterr().out
 
