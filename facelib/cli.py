@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("facelib.study.sweep", "train a grid of models x betas x seeds as tasks (Ray or local) into one CSV"),
     "zoo": ("facelib.zoo.cli", "the shipped trained models: list, build one from its recipe, check its metrics"),
     "lfw": ("facelib.verify.lfw_cli", "LFW verification: choose settings on View 1, run them once on View 2"),
+    "data": ("facelib.data.cli", "the real data sets: list what is under the data root, fetch one, check its files"),
 }
 
 #: Exceptions whose message is written for the user (what failed, what to do); any other type

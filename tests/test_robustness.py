@@ -516,7 +516,7 @@ def test_corrupt_yaleb_npz(tmp_path, how):
     _corrupt(npz, how, buf.getvalue())
     with pytest.raises(CorruptDataError) as err:
         load("yaleb", root=tmp_path)
-    assert str(npz) in str(err.value) and "README" in str(err.value)
+    assert str(npz) in str(err.value) and "python -m facelib data fetch yaleb --force" in str(err.value)
 
 
 def test_yaleb_npz_missing_an_array(tmp_path):
