@@ -250,12 +250,12 @@ def download(url: str, folder: str | os.PathLike, sha256: str | None = None, pro
                              f"{again}") from err
         if expected is not None and received != expected:
             raise FetchError(f"downloading {url} was cut short: got {received} of the {expected} bytes the server "
-                             f"announced; nothing was installed; {again}")
+                             f"announced; {again}")
         if sha256 is not None:
             got = file_sha256(target)
             if got != sha256:
                 raise FetchError(f"{url} has sha256 {got}, expected {sha256}: the download is damaged or another "
-                                 f"file; nothing was installed; {again}")
+                                 f"file; {again}")
     except BaseException:
         target.unlink(missing_ok=True)
         raise
@@ -350,7 +350,7 @@ def _get_url(source: Source, stage: Path, mirror: str | None, progress: bool) ->
 def _sklearn_failed(source: Source, err: BaseException) -> FetchError:
     return FetchError(f"scikit-learn could not fetch {source.name} ({type(err).__name__}: {err}); check the "
                       "internet connection and try again (scikit-learn downloads from its own addresses; "
-                      f"--mirror does not apply to {source.name}); nothing was installed")
+                      f"--mirror does not apply to {source.name})")
 
 
 def _get_lfw(source: Source, stage: Path, mirror: str | None, progress: bool) -> None:
@@ -454,7 +454,7 @@ class FileCheck:
 
     @property
     def failed(self) -> bool:
-        return self.status in ("MISMATCH", "unreadable") or (self.status == "missing")
+        return self.status in ("MISMATCH", "unreadable", "missing")
 
 
 def _check_file(known: KnownFile, root: Path) -> FileCheck:
@@ -606,14 +606,16 @@ def fetch(name: str, root: str | os.PathLike | None = None, force: bool = False,
             source.get(source, stage, mirror, progress)
             missing = [p for p in source.paths if not (stage / p).exists()]
             if missing:
-                raise FetchError(f"fetching {key} gave no {missing[0]}; nothing was installed")
+                raise FetchError(f"fetching {key} gave no {missing[0]}")
             for c in (_check_file(k, stage) for k in source.known):
                 if c.failed:
                     raise FetchError(f"fetched {key}, but {c.known.label} {c.status} (sha256 {c.actual}, expected "
                                      f"{c.known.sha256}{'; ' + c.detail if c.detail else ''}): the download is "
-                                     "damaged or another version; nothing was installed; try again later")
+                                     "damaged or another version; try again later")
             for rel in source.paths:
                 _install(stage, root, rel)
+        except FetchError as err:
+            raise FetchError(f"{err}; nothing was installed under {root}") from err
         finally:
             shutil.rmtree(stage, ignore_errors=True)
     return _source_status(source, root, checksums=False)
