@@ -43,6 +43,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                      "tasks (Ray or local) into one CSV"),
     "zoo": ("facelib.zoo.cli", "the shipped trained models: list, build one from its recipe, check its metrics"),
     "lfw": ("facelib.verify.lfw_cli", "LFW verification: choose settings on View 1, run them once on View 2"),
+    "data": ("facelib.data.cli", "the real data sets: list what is under the data root, fetch one, check its files"),
 }
 
 #: Failures at run time (exit 1), even where they are ValueErrors: damage found in data or a

@@ -108,7 +108,7 @@ def test_crafted_olivetti_pkz_runs_no_code(tmp_path, where):
         load("olivetti", root=tmp_path, download=False)
     assert not marker.exists(), "the pickle's payload ran"
     msg = str(err.value)
-    assert str(pkz) in msg and "Delete it" in msg and "download=True" in msg and "Nothing from it was run" in msg
+    assert str(pkz) in msg and "python -m facelib data fetch olivetti --force" in msg and "Nothing from it was run" in msg
 
 
 def test_crafted_yaleb_npz_runs_no_code(tmp_path):

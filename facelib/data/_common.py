@@ -26,6 +26,7 @@ __all__ = [
     "to_nchw",
     "square_resize",
     "missing_data",
+    "fetch_hint",
     "is_writable_dir",
     "cache_dir",
     "CorruptDataError",
@@ -175,13 +176,20 @@ def square_resize(images: torch.Tensor, size: int) -> torch.Tensor:
     return images.contiguous()
 
 
+def fetch_hint(name: str) -> str:
+    """How to get data set `name`: the `data fetch` command (see facelib.data.fetch)."""
+    return (f"Get it with `python -m facelib data fetch {name}` (`python -m facelib data list` shows which sets "
+            "are under the data root).")
+
+
 def missing_data(name: str, path: Path, root: Path, relative: str, how: str = "") -> DataNotFoundError:
-    """The error for a data set that is not on disk: what, where, and how to get it."""
+    """The error for a data set that is not on disk: what, where, and how to get it (`how`, then
+    the `data fetch` command)."""
     return DataNotFoundError(
         f"data set {name!r} not found: looked for {path} (data root {root}). "
         + (how + " " if how else "")
-        + f"Or set FACELIB_DATA to a folder that contains {relative} "
-        "(e.g. FACELIB_DATA=../shared/data), or pass root=..."
+        + fetch_hint(name)
+        + f" Or set FACELIB_DATA to a folder that contains {relative}, or pass root=..."
     )
 
 

@@ -25,8 +25,7 @@ __all__ = ["load_frey", "FREY_FILE", "FREY_SHAPE"]
 FREY_FILE = "frey_faces/frey_rawface.mat"
 #: Height x width of a frame.
 FREY_SHAPE = (28, 20)
-_REMEDY = ("Replace it with a good copy of frey_rawface.mat (Sam Roweis's page, "
-           "https://cs.nyu.edu/~roweis/data.html).")
+_REMEDY = "Fetch it again with `python -m facelib data fetch frey --force`, or copy a good frey_rawface.mat there."
 
 
 @register_dataset("frey", channels=(1,))
@@ -42,10 +41,7 @@ def load_frey(*, size: int | None = None, channels: int = 1, root: str | os.Path
     root = data_root(root)
     path = root / FREY_FILE
     if not data_exists("frey", path):
-        raise missing_data(
-            "frey", path, root, FREY_FILE,
-            "Get frey_rawface.mat (Sam Roweis's page, https://cs.nyu.edu/~roweis/data.html) and put it there.",
-        )
+        raise missing_data("frey", path, root, FREY_FILE)
     def read():
         with open(path, "rb") as fh:  # opened here: loadmat turns a PermissionError into a bare OSError
             mat = loadmat(fh)
@@ -56,7 +52,7 @@ def load_frey(*, size: int | None = None, channels: int = 1, root: str | os.Path
     ff = read_data_file("frey", path, read, _REMEDY)
     if ff.ndim != 2 or ff.shape[0] != FREY_SHAPE[0] * FREY_SHAPE[1]:
         raise ValueError(f"frey: {path} key 'ff' has shape {ff.shape}, expected ({FREY_SHAPE[0] * FREY_SHAPE[1]}, n)")
-    # Each column is one frame, stored row-major (see shared/data/README.md).
+    # Each column is one frame, stored row-major (as Sam Roweis distributes it).
     frames = np.ascontiguousarray(to_levels(ff.T.reshape(-1, 1, *FREY_SHAPE), f"frey: {path} key 'ff'"))
     images = torch.from_numpy(frames)
     if size is not None:

@@ -68,8 +68,8 @@ _CACHE_VERSION = 1  # bump when the decoding changes, so old cache files are not
 #: scikit-learn's defaults for resize and slice_ (used when size=None and they are not given).
 _SK_RESIZE = 0.5
 _SK_SLICE = (slice(70, 195), slice(78, 172))
-_REMEDY = ("Replace the damaged file with a good copy (e.g. from the LFW archive), or delete "
-           "lfw_home and load again with download=True on a machine with internet.")
+_REMEDY = ("Replace the damaged file with a good copy, or fetch LFW again with "
+           "`python -m facelib data fetch lfw --force` on a machine with internet.")
 
 
 def _lfw_files(what: str, home: Path, download: bool, root) -> Path:
@@ -88,8 +88,7 @@ def _lfw_files(what: str, home: Path, download: bool, root) -> Path:
         r = data_root(root)
         raise missing_data(
             what, src, r, "scikit_learn_data/lfw_home/{pairs.txt,pairsDevTrain.txt,pairsDevTest.txt,lfw_funneled/}",
-            f"Downloading it failed ({type(err).__name__}: {err}); check the internet connection, or put "
-            "a copy of LFW there by hand (see data/README.md).",
+            f"Downloading it failed ({type(err).__name__}: {err}); check the internet connection.",
         ) from err
     return src
 

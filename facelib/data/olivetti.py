@@ -84,7 +84,7 @@ def load_olivetti(*, size: int = 64, channels: int = 1, download: bool = True,
             ) from err
     raw = read_joblib(
         "olivetti", pkz,
-        "Delete it and load again with download=True on a machine with internet to fetch a fresh copy, "
+        "Fetch a fresh copy with `python -m facelib data fetch olivetti --force` on a machine with internet, "
         "or copy a good olivetti_py3.pkz there.")
     images = to_nchw(to_levels(_olivetti_images(raw, pkz), f"olivetti: {pkz}", full_scale=1.0))
     if size != images.shape[-1]:

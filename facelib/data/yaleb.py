@@ -2,7 +2,8 @@
 
 Identity and light direction are labelled separately, which is what the
 identity/nuisance disentanglement experiments need. Read from
-`<root>/extended_yale_b/extended_yale_b_cropped.npz` (see the data README).
+`<root>/extended_yale_b/extended_yale_b_cropped.npz`, which `python -m facelib data fetch yaleb`
+makes from the published 'CroppedYale' archive (`facelib.data.fetch.convert_cropped_yale`).
 """
 
 from __future__ import annotations
@@ -75,11 +76,7 @@ def load_yaleb(*, size: int | None = 64, channels: int = 1, split: str = "all",
     root = data_root(root)
     path = root / YALEB_FILE
     if not data_exists("yaleb", path):
-        raise missing_data(
-            "yaleb", path, root, YALEB_FILE,
-            "Get the 'CroppedYale' release of the Extended Yale Face Database B and convert it as "
-            "described in shared/data/README.md.",
-        )
+        raise missing_data("yaleb", path, root, YALEB_FILE)
     def read():
         with np.load(path) as d:
             if side is None:
@@ -92,7 +89,8 @@ def load_yaleb(*, size: int | None = 64, channels: int = 1, split: str = "all",
 
     raw, label, subject, azimuth, elevation = read_data_file(
         "yaleb", path, read,
-        "Rebuild it from the 'CroppedYale' release as described in shared/data/README.md, or copy a good one.")
+        "Fetch it again with `python -m facelib data fetch yaleb --force` (it downloads and converts the "
+        "'CroppedYale' release), or copy a good one.")
     images = torch.from_numpy(np.ascontiguousarray(to_levels(raw[:, None], f"yaleb: {path}")))
     if side is not None and images.shape[-1] != side:
         images = square_resize(images, side)
