@@ -224,8 +224,6 @@ def test_cli_exit_status_of_a_failed_download_is_1_with_one_line(tmp_path, serve
     assert err.count("\n") == 1 and "HTTP 404" in err and "--mirror" in err
 
 
-@pytest.mark.xfail(not hasattr(facelib.cli, "exit_status"), strict=True,
-                   reason="exit 2 for bad values comes with the cli branch's exit statuses")
 def test_cli_exit_status_of_an_unknown_name_is_2(tmp_path, capsys):
     assert facelib.cli.main(["data", "fetch", "no-such-set", "--root", str(tmp_path)]) == 2
     assert "fetchable: lfw, olivetti, yaleb, frey" in capsys.readouterr().err
