@@ -25,11 +25,36 @@ try:
 except ImportError:  # pragma: no cover - Windows: no flock, so no lock
     fcntl = None
 
-__all__ = ["check_writable", "folder_lock", "FolderInUseError", "atomic_path", "atomic_write_text",
+__all__ = ["check_regular_file", "NotARegularFileError", "check_writable", "folder_lock", "FolderInUseError", "atomic_path", "atomic_write_text",
            "atomic_write_bytes", "StagedUpdate", "staged_update", "recover_staged", "pending_update", "JOURNAL"]
 
 #: The journal of a staged update being committed (`staged_update`), in the updated folder.
 JOURNAL = ".staged-update.json"
+
+
+class NotARegularFileError(OSError):
+    """A path to read is a named pipe, socket, device or folder: reading it would hang or misread."""
+
+
+def check_regular_file(path: str | os.PathLike, what: str = "file", folder_ok: bool = False) -> Path:
+    """`path`, after refusing what facelib must never open for reading: a named pipe (a read would
+    wait forever), a socket or a device (and a folder unless `folder_ok`). Looks with `stat`
+    only, so nothing is opened; a missing path is left to the caller's own not-found message.
+    Every reader of a user's file (checkpoints, data files, the zoo, spec files) calls it first."""
+    p = Path(path)
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        return p
+    except NotADirectoryError:
+        return p
+    if stat.S_ISREG(mode) or (folder_ok and stat.S_ISDIR(mode)):
+        return p
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a regular file")
+    raise NotARegularFileError(f"{what} {p} is {kind}, not a regular file: facelib reads only regular files "
+                               "(reading a pipe or device would wait forever); give the file itself")
 
 
 class FolderInUseError(RuntimeError):

@@ -101,3 +101,50 @@ def test_zoo_load_refuses_another_models_file_under_an_entry(tmp_path, monkeypat
                          "training": {"steps": 0}, "metrics": {}}, tmp_path)
     with pytest.raises(zoo.ZooError, match="model: recipe 'beta-vae', file 'vae'"):
         zoo.load("tiny", tmp_path)
+
+
+# -- named pipes where a file is read (#41 item 6) ---------------------------------------------------
+@pytest.fixture
+def alarm():
+    """Fail instead of hanging for ever if something opens a pipe for reading."""
+    import signal
+
+    def hung(*_):
+        raise AssertionError("a read of a named pipe hung: it was opened instead of refused")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def test_named_pipes_are_refused_wherever_facelib_reads_a_file(tmp_path, alarm, monkeypatch):
+    import os
+
+    from facelib import data as fdata
+    from facelib import zoo
+    from facelib.experiment import load_spec
+    from facelib.files import NotARegularFileError
+    from facelib.train import load_model
+
+    fifo = tmp_path / "checkpoint.pt"
+    os.mkfifo(fifo)
+    with pytest.raises(NotARegularFileError, match="checkpoint .*checkpoint.pt is a named pipe"):
+        load_model(fifo)
+    with pytest.raises(NotARegularFileError, match="named pipe"):
+        load_model(tmp_path)  # the run folder's checkpoint.pt
+    with pytest.raises(NotARegularFileError, match="spec file"):
+        load_spec(fifo)
+    root = tmp_path / "root"
+    (root / "frey_faces").mkdir(parents=True)
+    os.mkfifo(root / "frey_faces" / "frey_rawface.mat")
+    monkeypatch.setenv("FACELIB_DATA", str(root))
+    with pytest.raises(NotARegularFileError, match="data set 'frey'.*frey_rawface.mat is a named pipe"):
+        fdata.load("frey")
+    folder = tmp_path / "zoo"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(zoo.store.manifest_text({"m": {**zoo.entry("synthetic-vae"), "file": "m.pt"}}))
+    os.mkfifo(folder / "m.pt")
+    with pytest.raises(NotARegularFileError, match="zoo model 'm': file .*m.pt is a named pipe"):
+        zoo.load("m", folder=folder)

@@ -195,7 +195,7 @@ def test_shipped_model_reproduces_its_headline_metrics(name, lfw_available, yale
         pytest.skip("LFW is not under $FACELIB_DATA")
     stored = SHIPPED[name]
     now = zoo.headline_metrics(zoo.load(name), Recipe.from_dict(stored["recipe"]))
-    moved = zoo.within_tolerance(now, stored["metrics"])
+    moved = zoo.within_tolerance(now, stored["metrics"], stored.get("tolerance"))
     assert moved == {}, f"{name}: headline metrics moved beyond the stated tolerance (stored, now): {moved}"
     if name == "synthetic-modvae":  # the level reached, on the recomputed figures
         _holds_modvae_level(now)
@@ -498,3 +498,32 @@ def test_a_patch_recipe_trains_the_weights_patch_vae_embedding_trains(monkeypatc
                             random_state=0).fit(faces.images)
     for (k, a), b in zip(ours.state_dict().items(), emb.model_.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+def test_zoo_check_fails_on_every_figure_it_cannot_compare():
+    """#41 item 4: a stored figure that is NaN or not a number, one not measured now, and one moved
+    beyond the entry's own stated tolerance each fail (none is skipped as 'ok')."""
+    now = {"mig": 0.500, "beta_vae_score": 0.90, "accuracy": 0.75}
+    assert zoo.within_tolerance(now, {"mig": 0.505, "beta_vae_score": 0.91}) == {}
+    problems = zoo.within_tolerance(now, {"mig": float("nan"), "beta_vae_score": "high", "auc": 0.8})
+    assert set(problems) == {"mig", "beta_vae_score", "auc"}
+    assert "not a finite number" in problems["mig"] and "'high'" in problems["beta_vae_score"]
+    assert "not measured now" in problems["auc"]
+    # the entry's own tolerance applies, not the code's default (0.015 > 0.001)
+    problems = zoo.within_tolerance(now, {"mig": 0.515}, {"mig": 0.001})
+    assert "moved from 0.515 to 0.5 (tolerance 0.001)" in problems["mig"]
+    assert zoo.within_tolerance(now, {"mig": 0.515}) == {}  # within the default 0.02
+    assert "not a number >= 0" in zoo.within_tolerance(now, {"mig": 0.5}, {"mig": "tight"})["mig"]
+    assert zoo.within_tolerance({"mig": float("nan")}, {"mig": 0.5})["mig"].startswith("moved from 0.5 to nan")
+
+
+def test_zoo_check_command_reports_a_figure_it_cannot_compare(monkeypatch, capsys):
+    from facelib.cli import main
+
+    stored = json.loads(json.dumps(SHIPPED["synthetic-vae"]))
+    stored["metrics"]["mig"] = "high"
+    monkeypatch.setattr("facelib.zoo.cli.entry", lambda name: stored)
+    monkeypatch.setattr("facelib.zoo.cli.headline_metrics", lambda model, r: dict(SHIPPED["synthetic-vae"]["metrics"]))
+    assert main(["zoo", "check", "synthetic-vae"]) == 1
+    out = capsys.readouterr().out
+    assert "NOT REPRODUCED: mig the stored figure 'high' is not a finite number" in out

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torchvision.transforms.v2 import functional as F
 
+from facelib.files import check_regular_file
+
 from .paths import DataNotFoundError
 
 __all__ = [
@@ -105,8 +107,10 @@ def read_data_file(name: str, path: str | os.PathLike, read, remedy: str = ""):
     Decoders fail in many ways on damaged bytes (EOFError, zlib.error, ValueError, KeyError,
     BadZipFile, OSError from PIL, scipy's MatReadError...), none of which name the file or
     say what to do; every loader reads its files through here. A file this user may not read
-    is a DataPermissionError instead: it is not damaged, and deleting it would be wrong.
+    is a DataPermissionError instead: it is not damaged, and deleting it would be wrong. A named
+    pipe or device in a data file's place is refused before anything opens it.
     """
+    check_regular_file(path, f"data set {name!r}: data file", folder_ok=True)
     try:
         return read()
     except (DataNotFoundError, CorruptDataError, DataPermissionError, MemoryError):

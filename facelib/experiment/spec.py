@@ -30,6 +30,7 @@ import yaml
 from facelib import data as fdata
 from facelib.data import FaceDataset
 from facelib.data.patches import PATCH_OPTIONS, training_patches
+from facelib.files import check_regular_file
 from facelib.models import MODELS, build_model
 from facelib.train import TrainConfig
 from facelib.train.checkpoint import NOT_IDENTITY
@@ -231,7 +232,7 @@ class ExperimentSpec:
 
 def load_spec(path: str | os.PathLike) -> ExperimentSpec:
     """Read a spec from a YAML or JSON file (safe loaders: no file runs code)."""
-    path = Path(path)
+    path = check_regular_file(path, "spec file")
     if not path.is_file():
         raise FileNotFoundError(f"no spec file {path}; write one with `python -m facelib train ... --dump-spec`")
     text = path.read_text(encoding="utf-8")

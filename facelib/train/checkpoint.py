@@ -35,7 +35,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from facelib.files import FolderInUseError, check_writable, folder_lock
+from facelib.files import FolderInUseError, check_regular_file, check_writable, folder_lock
 from facelib.models import CONFIGS, build_model
 from facelib.utils import library_versions
 
@@ -415,6 +415,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", *,
         if not candidate.exists():
             raise FileNotFoundError(f"{path} is a folder without checkpoint.pt; give the checkpoint file")
         path = candidate
+    check_regular_file(path, "checkpoint")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many kinds (UnpicklingError, RuntimeError, IndexError...) on bad bytes

@@ -79,9 +79,10 @@ def main_from_args(args: argparse.Namespace) -> int:
             print(f"facelib zoo check: {name}: {exc}", file=sys.stderr)
             failed += 1
             continue
-        moved = within_tolerance(now, stored["metrics"])
+        moved = within_tolerance(now, stored["metrics"], stored.get("tolerance"))
         failed += bool(moved)
-        print(f"{name}: {'MOVED ' + str(moved) if moved else 'ok'} {json.dumps(now)}")
+        shown = "; ".join(f"{k} {why}" for k, why in moved.items())
+        print(f"{name}: {'NOT REPRODUCED: ' + shown if moved else 'ok'} {json.dumps(now)}")
         new = {k: v for k, v in now.items() if k not in stored["metrics"]}
         if args.record_new and new and not moved:
             write_entry(name, {**stored, "metrics": {**stored["metrics"], **new}})

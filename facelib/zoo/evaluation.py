@@ -205,16 +205,31 @@ def headline_metrics(model, r: Recipe | str, seed: int = 0) -> dict[str, Any]:
     return _lfw_view1(model, r, seed)
 
 
-def within_tolerance(measured: dict[str, Any], stored: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    """The numeric metrics that moved further than `TOLERANCE` from the stored ones: name -> (stored, now)."""
-    moved = {}
+def within_tolerance(measured: dict[str, Any], stored: dict[str, Any],
+                     tolerance: dict[str, Any] | None = None) -> dict[str, str]:
+    """Every stored figure that the measured ones do not reproduce: name -> why (empty when all do).
+
+    Each stored figure is compared with the tolerance the manifest entry states for it
+    (`tolerance`, the entry's "tolerance"), else `TOLERANCE`'s, else 0.02 (absolute). A figure
+    that cannot be compared is a failure too, never skipped: a stored value that is not a finite
+    number, a figure not measured now, a tolerance that is not a number >= 0."""
+    problems: dict[str, str] = {}
+    tolerance = tolerance or {}
+    if not isinstance(tolerance, dict):
+        return {"tolerance": f"the entry's tolerance must be a mapping figure -> number, got {tolerance!r}"}
     for name, want in stored.items():
-        if not isinstance(want, (int, float)) or name not in measured:
-            continue
-        tol = TOLERANCE.get(name, 0.02)
-        if not np.isfinite(measured[name]) or abs(float(measured[name]) - float(want)) > tol:
-            moved[name] = (float(want), float(measured[name]))
-    return moved
+        tol = tolerance.get(name, TOLERANCE.get(name, 0.02))
+        if isinstance(want, bool) or not isinstance(want, (int, float)) or not np.isfinite(want):
+            problems[name] = f"the stored figure {want!r} is not a finite number, so it cannot be checked"
+        elif name not in measured:
+            problems[name] = "stored but not measured now (this facelib no longer computes it)"
+        elif isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
+            problems[name] = f"its tolerance {tol!r} is not a number >= 0"
+        else:
+            now = measured[name]
+            if not np.isfinite(now) or abs(float(now) - float(want)) > float(tol):
+                problems[name] = f"moved from {float(want):.6g} to {float(now):.6g} (tolerance {float(tol):g})"
+    return problems
 
 
 #: Faces of the reference set behind a zoo model's `latent_spread`.

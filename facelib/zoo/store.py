@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facelib.files import FolderInUseError, folder_lock, pending_update, recover_staged, staged_update
+from facelib.files import FolderInUseError, check_regular_file, folder_lock, pending_update, recover_staged, staged_update
 from facelib.models import AggregatePosterior
 from facelib.train import load_model
 from facelib.train.checkpoint import model_config_dict, plain
@@ -110,6 +110,7 @@ def manifest(folder: str | os.PathLike | None = None) -> dict[str, dict[str, Any
     _settle(folder)
     if not file.exists():
         return {}
+    check_regular_file(file, "the zoo's manifest")
     try:
         data = json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -193,6 +194,7 @@ def verify(name: str, folder: str | os.PathLike | None = None) -> Path:
     if not file.exists():
         raise ZooError(f"zoo model {name!r}: {file} is missing; restore it with `git checkout {file}` "
                        f"or rebuild it with `python -m facelib zoo build {name}`")
+    check_regular_file(file, f"zoo model {name!r}: file")
     digest = sha256(file)
     if digest != e["sha256"]:
         raise ZooError(f"zoo model {name!r}: {file} has sha256 {digest[:16]}..., the manifest says "
