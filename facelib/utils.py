@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "seeded", "select_device", "model_device", "normalise_name", "library_versions", "git_commit",
+__all__ = ["seed_everything", "seeded", "check_memory", "memory_bytes", "select_device", "model_device", "normalise_name", "library_versions", "git_commit",
            "machine_info"]
 
 _TRACKED = [
@@ -38,6 +38,24 @@ def seeded(seed: int) -> Iterator[None]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
         yield
+
+
+def memory_bytes() -> int | None:
+    """This machine's physical memory in bytes (None where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def check_memory(nbytes: float, what: str, hint: str = "") -> None:
+    """Refuse, before allocating, what needs more than half of this machine's memory: a MemoryError
+    that says how much `what` would need (a typo such as n=1e9 fails at once, not after minutes
+    of swapping)."""
+    total = memory_bytes()
+    if total is not None and nbytes > total / 2:
+        raise MemoryError(f"{what} would need {nbytes / 2**30:.1f} GiB, more than half of this machine's "
+                          f"{total / 2**30:.1f} GiB of memory" + (f"; {hint}" if hint else ""))
 
 
 def select_device(device: str | torch.device | None = "auto") -> torch.device:

@@ -254,3 +254,26 @@ def test_resume_after_a_kill_is_exact_with_every_option(tmp_path, name, monkeypa
     cols = [c for c in full.history if c not in ("time_s", "images_per_s")]
     pd.testing.assert_frame_equal(full.history[cols], resumed.history[cols])
     assert same_weights(load_model(full.best_checkpoint), load_model(resumed.best_checkpoint))
+
+
+def test_config_types_are_checked_not_coerced(monkeypatch):
+    """#41 item 7: a bool is not a number, a seed is a whole number in range, a shift is smaller
+    than the faces, and a size that cannot fit in memory is refused before anything is allocated."""
+    from facelib.data import load
+    from facelib.models import build_model
+    from facelib.train import TrainConfig, fit
+
+    for fields, message in [({"seed": "a"}, "seed must be a whole number"), ({"seed": 10**23}, "seed must be"),
+                            ({"seed": -1}, "seed must be"), ({"lr": True}, "lr must be a positive number"),
+                            ({"epochs": True}, "epochs must be a positive integer"),
+                            ({"batch_size": False}, "batch_size"), ({"val_fraction": True}, "val_fraction"),
+                            ({"progress": "yes"}, "progress must be True or False"),
+                            ({"max_steps": 2.5}, "max_steps")]:
+        with pytest.raises(ValueError, match=message):
+            TrainConfig(**fields)
+    faces = load("synthetic", n=32, size=32)
+    with pytest.raises(ValueError, match="max_shift=100 moves the 32-pixel faces.*max_shift < 32"):
+        fit(build_model("vae", image_size=32, latent_dim=2), faces, TrainConfig(max_shift=100, progress=False))
+    monkeypatch.setattr("facelib.utils.memory_bytes", lambda: 16 * 2**30)  # whatever this machine has
+    with pytest.raises(MemoryError, match=r"n_identities=1000000000 people would need 74.5 GiB.*16.0 GiB"):
+        load("synthetic", n=8, size=32, n_identities=10**9)

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 __all__ = ["TrainConfig", "PRECISIONS", "LR_SCHEDULES", "SPLIT_FIELDS", "lr_factor", "kl_weight"]
 
 #: Accepted values of `TrainConfig.precision`.
@@ -113,25 +115,29 @@ class TrainConfig:
         if isinstance(self.out, Path):
             self.out = str(self.out)
         problems = []
-        if not isinstance(self.epochs, int) or self.epochs < 1:
+        if not _integer(self.epochs) or self.epochs < 1:
             problems.append(f"epochs must be a positive integer, got {self.epochs!r}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+        if not _integer(self.batch_size) or self.batch_size < 1:
             problems.append(f"batch_size must be a positive integer, got {self.batch_size!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+        if not (_number(self.lr) and self.lr > 0):
             problems.append(f"lr must be a positive number, got {self.lr!r}")
+        if not _integer(self.seed) or not 0 <= self.seed < 2**63:
+            problems.append(f"seed must be a whole number from 0 to 2**63 - 1, got {self.seed!r}")
+        if not isinstance(self.device, str):
+            problems.append(f"device must be a string such as 'auto', 'cpu' or 'cuda:0', got {self.device!r}")
         if self.precision not in PRECISIONS:
             problems.append(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        if not (isinstance(self.val_fraction, (int, float)) and 0.0 <= self.val_fraction < 1.0):
+        if not (_number(self.val_fraction) and 0.0 <= self.val_fraction < 1.0):
             problems.append(f"val_fraction must be in [0, 1), got {self.val_fraction!r}")
-        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 1:
+        if not _integer(self.checkpoint_every) or self.checkpoint_every < 1:
             problems.append(f"checkpoint_every must be a positive integer, got {self.checkpoint_every!r}")
-        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
+        if self.max_steps is not None and (not _integer(self.max_steps) or self.max_steps < 1):
             problems.append(f"max_steps must be a positive integer or None, got {self.max_steps!r}")
         if self.group_batches not in ("auto", True, False):
             problems.append(f"group_batches must be 'auto', True or False, got {self.group_batches!r}")
         for name in ("groups_per_batch", "group_size", "num_threads", "nproc"):
             value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < 1):
+            if value is not None and (not _integer(value) or value < 1):
                 problems.append(f"{name} must be a positive integer or None, got {value!r}")
         if self.group_size == 1:
             problems.append("group_size must be at least 2 (a group of one image clamps nothing)")
@@ -151,7 +157,7 @@ class TrainConfig:
             problems.append(f"weight_decay must be a number >= 0, got {self.weight_decay!r}")
         if not (isinstance(self.max_shift, int) and not isinstance(self.max_shift, bool) and self.max_shift >= 0):
             problems.append(f"max_shift must be a whole number of pixels >= 0, got {self.max_shift!r}")
-        for name in ("hflip", "keep_best"):
+        for name in ("hflip", "keep_best", "resume", "overwrite", "progress", "history_every_step"):
             if not isinstance(getattr(self, name), bool):
                 problems.append(f"{name} must be True or False, got {getattr(self, name)!r}")
         if problems:
@@ -176,6 +182,11 @@ class TrainConfig:
         data = self.to_dict()
         data.update(overrides)
         return type(self)(**data)
+
+
+def _integer(value: Any) -> bool:
+    """A whole number (int or numpy integer), never a bool: `epochs=True` is a mistake, not 1."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _number(value: Any) -> bool:

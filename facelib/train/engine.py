@@ -287,6 +287,10 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
     if not hasattr(model, "objectives") or not hasattr(model, "configure_optimizers"):
         raise TypeError(f"{type(model).__name__} is not a facelib model; build one with facelib.models.build_model")
     _check_model_fits_data(model, dataset)
+    side = int(min(images.shape[-2:]))
+    if config.max_shift >= side:
+        raise ValueError(f"max_shift={config.max_shift} moves the {side}-pixel faces by their whole size or more: "
+                         f"give max_shift < {side} (a few pixels, e.g. {max(1, side // 16)})")
     callbacks = list(callbacks)
     for callback in callbacks:
         if not callable(callback):

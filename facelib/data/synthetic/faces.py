@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from facelib.utils import check_memory
+
 from ..dataset import FaceDataset
 from ..datasets import register_dataset
 from .factors import IDENTITY_PARAMS, IDENTITY_RANGES, NEUTRAL, NUISANCE_FACTORS, FactorRanges
@@ -82,6 +84,8 @@ class SyntheticFaces:
             if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
                 raise ValueError(f"levels[{k!r}] must be a positive integer, got {n!r}")
         self.levels = {k: int(levels[k]) for k in NUISANCE_FACTORS if k in levels}
+        check_memory(8.0 * self.n_identities * len(IDENTITY_PARAMS), f"n_identities={self.n_identities} people",
+                     "ask for fewer people")
         rng = np.random.default_rng([self.seed, 0x1D])
         lo = np.array([IDENTITY_RANGES[p][0] for p in IDENTITY_PARAMS])
         hi = np.array([IDENTITY_RANGES[p][1] for p in IDENTITY_PARAMS])
@@ -230,6 +234,8 @@ class SyntheticFaces:
     def sample(self, n: int, seed: int = 0) -> FaceDataset:
         """n images with independent random people, poses, lights and expressions."""
         n = _check_n(n)
+        check_memory(float(n) * self.channels * self.size**2, f"n={n} faces of {self.channels} x {self.size} x "
+                     f"{self.size} px", "ask for fewer faces or a smaller size")
         return self._dataset(self._draw(n, self._rng(seed, 1)), {"n": n, "sample_seed": int(seed)})
 
     def _check_factor(self, factor: str, allow_nuisance: bool = False) -> str:
