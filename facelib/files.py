@@ -25,11 +25,18 @@ try:
 except ImportError:  # pragma: no cover - Windows: no flock, so no lock
     fcntl = None
 
-__all__ = ["check_regular_file", "NotARegularFileError", "check_writable", "folder_lock", "FolderInUseError", "atomic_path", "atomic_write_text",
+__all__ = ["as_path", "check_regular_file", "NotARegularFileError", "check_writable", "folder_lock", "FolderInUseError", "atomic_path", "atomic_write_text",
            "atomic_write_bytes", "StagedUpdate", "staged_update", "recover_staged", "pending_update", "JOURNAL"]
 
 #: The journal of a staged update being committed (`staged_update`), in the updated folder.
 JOURNAL = ".staged-update.json"
+
+
+def as_path(value: object, what: str) -> Path:
+    """`value` as a Path, or a TypeError naming the argument (`what`) when it is not a path."""
+    if isinstance(value, (str, os.PathLike)) and str(value) != "":
+        return Path(value)
+    raise TypeError(f"{what} must be a path (a non-empty str or os.PathLike), got {value!r}")
 
 
 class NotARegularFileError(OSError):

@@ -148,3 +148,64 @@ def test_named_pipes_are_refused_wherever_facelib_reads_a_file(tmp_path, alarm, 
     os.mkfifo(folder / "m.pt")
     with pytest.raises(NotARegularFileError, match="zoo model 'm': file .*m.pt is a named pipe"):
         zoo.load("m", folder=folder)
+
+
+def test_tracebacks_and_misleading_messages_of_round_three(tmp_path, monkeypatch):
+    """#41's tracebacks and misleading messages, each now a message naming what happened."""
+    import json
+
+    import numpy as np
+    import torch
+
+    from facelib import data as fdata
+    from facelib import zoo
+    from facelib.models import build_model
+    from facelib.train import TrainConfig, fit, load_model, save_checkpoint
+    from facelib.train.distributed import rendezvous_timeout
+    from facelib.verify import MahalanobisScore
+    from facelib.verify.hotelling import latent_identity_tests
+    from facelib.verify.roc import auc_bootstrap_ci
+    from facelib.zoo.store import ManifestError, manifest_text
+
+    monkeypatch.setenv("FACELIB_DIST_TIMEOUT", "inf")
+    with pytest.raises(ValueError, match="FACELIB_DIST_TIMEOUT='inf' is not a number of seconds"):
+        rendezvous_timeout()
+    same = np.r_[np.ones(10, bool), np.zeros(10, bool)]
+    with pytest.raises(ValueError, match="n_boot must be a whole number of resamples >= 1"):
+        auc_bootstrap_ci(same, np.arange(20.0), n_boot=0)
+    with pytest.raises(TypeError, match="folder's path= must be a path"):
+        fdata.load("folder", path=5)
+    with pytest.raises(TypeError, match="the checkpoint path must be a path"):
+        load_model(None)
+    with pytest.raises(ValueError, match="out must be a run folder's path"):
+        fit(build_model("vae", image_size=32, latent_dim=2), fdata.load("synthetic", n=8, size=32),
+            TrainConfig(out=5))
+    with pytest.raises(ValueError, match="n must be a whole number of faces"):
+        zoo.preview_faces("synthetic-vae", n=2.5)
+    model = build_model("vae", image_size=32, latent_dim=2)
+    ckpt = save_checkpoint(tmp_path / "m.pt", model)
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="asks for CUDA, which this machine does not have.*map_location='cpu'"):
+            load_model(ckpt, map_location="cuda")
+    with pytest.raises(ValueError, match="no person with two different embeddings.*covariance is singular"):
+        MahalanobisScore().fit(np.ones((200, 8)), np.repeat(np.arange(40), 5))
+    latents = np.random.default_rng(0).normal(size=(40, 3))
+    latents[:, 1] = 2.0
+    with pytest.warns(UserWarning, match=r"latent\(s\) \['z1'\] cannot be tested"):
+        latent_identity_tests(latents, np.repeat(np.arange(8), 5))
+    # the zoo's manifest: a recipe option that is not an object, steps that are not a number, an
+    # uppercase digest (the same digest) and a file that is a folder
+    good = zoo.entry("synthetic-vae")
+    folder = tmp_path / "zoo"
+    folder.mkdir()
+    for bad, message in [({"recipe": {**good["recipe"], "model_options": "x"}}, "recipe 'model_options' is a JSON str"),
+                         ({"training": {**good["training"], "steps": "many"}}, "training 'steps' is 'many'"),
+                         ({"file": ".."}, "not the name of a file in the zoo folder")]:
+        (folder / "manifest.json").write_text(manifest_text({"m": {**good, **bad}}))
+        with pytest.raises(ManifestError, match=message):
+            zoo.manifest(folder)
+    import shutil
+    shutil.copy(zoo.path("synthetic-vae"), folder / good["file"])
+    (folder / "manifest.json").write_text(manifest_text({"m": {**good, "sha256": good["sha256"].upper()}}))
+    assert zoo.load("m", folder=folder).config == zoo.load("synthetic-vae").config
+    assert json.loads((folder / "manifest.json").read_text())["models"]["m"]["sha256"].isupper()

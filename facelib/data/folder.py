@@ -27,6 +27,8 @@ import torch
 from PIL import Image, ImageOps
 from torchvision.transforms.v2 import functional as F
 
+from facelib.files import as_path
+
 from ._common import check_bool, check_size, data_exists, permission_error
 from .dataset import FaceDataset
 from .datasets import check_channels, register_dataset
@@ -254,7 +256,7 @@ def load_folder(
     channels = check_channels(channels, (1, 3), "folder")
     skip_unreadable = check_bool(skip_unreadable, "skip_unreadable")
     nested = check_bool(nested, "nested")
-    folder = Path(path).expanduser()
+    folder = as_path(path, "folder's path=").expanduser()
     if not data_exists("folder", folder):
         raise DataNotFoundError(
             f"folder: {folder.resolve()} does not exist; pass path= to an existing folder of photos "

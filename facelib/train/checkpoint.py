@@ -35,7 +35,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from facelib.files import FolderInUseError, check_regular_file, check_writable, folder_lock
+from facelib.files import FolderInUseError, as_path, check_regular_file, check_writable, folder_lock
 from facelib.models import CONFIGS, build_model
 from facelib.utils import library_versions
 
@@ -356,7 +356,7 @@ def save_checkpoint(
     defaults to the current RNG states; `extra` entries are stored beside these and take
     precedence (`fit` passes its whole resume state there). Returns the path written.
     """
-    path = Path(path)
+    path = as_path(path, "the checkpoint path")
     if path.exists() and path.is_dir():
         raise IsADirectoryError(f"{path} is a folder; give a file name such as {path / 'checkpoint.pt'}")
     if hasattr(history, "to_dict"):
@@ -407,7 +407,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", *,
     The weights are always checked against their sha256; the rest (optimizer and RNG states,
     position, history) against the file's content sha256 unless `check_training_state` is False
     (`load_model`, which reads the weights only, warns instead)."""
-    path = Path(path)
+    path = as_path(path, "the checkpoint path")
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint at {path}; check the path (a run folder holds checkpoint.pt)")
     if path.is_dir():
@@ -416,6 +416,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", *,
             raise FileNotFoundError(f"{path} is a folder without checkpoint.pt; give the checkpoint file")
         path = candidate
     check_regular_file(path, "checkpoint")
+    if "cuda" in str(map_location) and not torch.cuda.is_available():
+        raise RuntimeError(f"map_location={map_location!r} asks for CUDA, which this machine does not have; "
+                           f"load {path} with map_location='cpu' (the file itself was not read)")
     try:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many kinds (UnpicklingError, RuntimeError, IndexError...) on bad bytes

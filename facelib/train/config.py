@@ -115,6 +115,8 @@ class TrainConfig:
         if isinstance(self.out, Path):
             self.out = str(self.out)
         problems = []
+        if self.out is not None and (not isinstance(self.out, str) or not self.out):
+            problems.append(f"out must be a run folder's path (a non-empty str or Path) or None, got {self.out!r}")
         if not _integer(self.epochs) or self.epochs < 1:
             problems.append(f"epochs must be a positive integer, got {self.epochs!r}")
         if not _integer(self.batch_size) or self.batch_size < 1:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import atexit
 import copy
 import datetime
+import math
 import os
 import socket
 import traceback
@@ -122,6 +123,8 @@ DIST_VARIABLES = ("WORLD_SIZE", "RANK", "LOCAL_RANK", "MASTER_ADDR", "MASTER_POR
 #: Seconds the ranks wait for each other (rendezvous and every collective; torch's default is 30 min).
 TIMEOUT_VARIABLE = "FACELIB_DIST_TIMEOUT"
 DEFAULT_TIMEOUT_SECONDS = 600.0
+#: The longest wait accepted (torch's timedelta overflows on inf).
+MAX_TIMEOUT_SECONDS = 86400.0
 
 
 def rendezvous_timeout() -> float:
@@ -133,8 +136,9 @@ def rendezvous_timeout() -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value > 0:
-        raise ValueError(f"{TIMEOUT_VARIABLE}={text!r} is not a positive number of seconds; unset it or give e.g. 300")
+    if not (value > 0 and math.isfinite(value) and value <= MAX_TIMEOUT_SECONDS):
+        raise ValueError(f"{TIMEOUT_VARIABLE}={text!r} is not a number of seconds from 0 to {MAX_TIMEOUT_SECONDS:g} "
+                         "(a day); unset it or give e.g. 300")
     return value
 
 

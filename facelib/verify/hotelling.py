@@ -11,6 +11,8 @@ with a multiple-comparison correction.
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -319,6 +321,11 @@ def latent_identity_tests(latents, identity, method: str = "anova", correction: 
             raise ValueError(f"unknown method {method!r}; choose anova, welch or kruskal")
         rows.append((names[j], float(res.statistic), float(res.pvalue)))
     out = pd.DataFrame(rows, columns=["latent", "statistic", "p"])
+    untestable = out.loc[out["p"].isna(), "latent"].tolist()
+    if untestable:
+        warnings.warn(f"latent(s) {untestable} cannot be tested (constant within and between people: no "
+                      "variance to compare), so p is NaN and p_adj is set to 1 (not rejected)", UserWarning,
+                      stacklevel=2)
     pvals = out["p"].fillna(1.0).to_numpy()
     reject, p_adj, _, _ = multipletests(pvals, alpha=alpha, method=correction)
     out["p_adj"] = p_adj

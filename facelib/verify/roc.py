@@ -71,6 +71,8 @@ def bootstrap_ci(same, scores, statistic: Callable[[np.ndarray, np.ndarray], flo
     y, s = _check(same, scores)
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, (int, np.integer)) or n_boot < 1:
+        raise ValueError(f"n_boot must be a whole number of resamples >= 1 (e.g. 1000), got {n_boot!r}")
     rng = np.random.default_rng(seed)
     pos, neg = s[y], s[~y]
     vals = np.empty(n_boot)

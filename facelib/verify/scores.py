@@ -94,7 +94,15 @@ class PairScorer(BaseEstimator):
             identity = check_identity(identity, X.shape[0])
             codes = np.unique(identity, return_inverse=True)[1].reshape(-1)
             first = unique_row_index(np.column_stack([X, codes]))
+            n_rows = X.shape[0]
             X, identity = X[first], identity[first]
+            counts = np.unique(identity[identity >= 0], return_counts=True)[1]
+            if len(first) < n_rows and counts.size and counts.max() < 2:
+                raise ValueError(
+                    f"{n_rows - len(first)} of the {n_rows} embeddings repeat another of the same person's exactly "
+                    "(a repeated image counts once), which leaves no person with two different embeddings: "
+                    "there is no within-person variation and the covariance is singular. Check the "
+                    "representation (a constant or collapsed code?)")
         X = self._fit_pca(X)
         self.dim_ = X.shape[1]
         self._fit_stats(X, identity)

@@ -370,6 +370,8 @@ def preview_faces(r: Recipe | str, n: int = 16):
     Synthetic recipes: independent draws with the recipe's people, size and factor ranges.
     LFW recipes: the first images of View 1's test pairs (pairsDevTest), which no zoo model saw.
     """
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a whole number of faces >= 1, got {n!r}")
     r = recipe(r)
     if r.data == "synthetic":
         options = {k: v for k, v in r.data_options.items() if k not in ("group_size", "group_factor")}

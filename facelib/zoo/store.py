@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -93,13 +94,20 @@ def _checked(data: Any, file: Path) -> dict[str, dict[str, Any]]:
         for key in ("file", "sha256"):
             if key not in e:
                 raise ManifestError(f"{where} has no {key!r}, so its file cannot be checked; {fix}")
-        if not isinstance(e["file"], str) or not e["file"] or Path(e["file"]).name != e["file"]:
+        if not isinstance(e["file"], str) or e["file"] in ("", ".", "..") or Path(e["file"]).name != e["file"]:
             raise ManifestError(f"{where}: 'file' is {e['file']!r}, not the name of a file in the zoo folder; {fix}")
-        if not isinstance(e["sha256"], str) or not e["sha256"]:
-            raise ManifestError(f"{where}: 'sha256' is {e['sha256']!r}, not the file's hex digest; {fix}")
-        for key in ("recipe", "metrics", "training", "tolerance"):
+        if not isinstance(e["sha256"], str) or not re.fullmatch(r"[0-9a-fA-F]{64}", e["sha256"]):
+            raise ManifestError(f"{where}: 'sha256' is {e['sha256']!r}, not a file's 64-digit hex digest; {fix}")
+        for key in ("recipe", "metrics", "training", "tolerance", "latent_spread", "aggregate_posterior"):
             if key in e and not isinstance(e[key], dict):
                 raise ManifestError(f"{where}: {key!r} is a JSON {type(e[key]).__name__}, not an object; {fix}")
+        for key in ("model_options", "data_options", "train_options", "patches", "evaluation_options"):
+            value = (e.get("recipe") or {}).get(key)
+            if value is not None and not isinstance(value, dict):
+                raise ManifestError(f"{where}: recipe {key!r} is a JSON {type(value).__name__}, not an object; {fix}")
+        steps = (e.get("training") or {}).get("steps")
+        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)):
+            raise ManifestError(f"{where}: training 'steps' is {steps!r}, not a whole number; {fix}")
     return models
 
 
@@ -196,7 +204,7 @@ def verify(name: str, folder: str | os.PathLike | None = None) -> Path:
                        f"or rebuild it with `python -m facelib zoo build {name}`")
     check_regular_file(file, f"zoo model {name!r}: file")
     digest = sha256(file)
-    if digest != e["sha256"]:
+    if digest != e["sha256"].lower():  # hex digits in either case name the same digest
         raise ZooError(f"zoo model {name!r}: {file} has sha256 {digest[:16]}..., the manifest says "
                        f"{e['sha256'][:16]}...; the file is damaged or was replaced. Restore it with "
                        f"`git checkout {file}`, or rebuild it with `python -m facelib zoo build {name}`")
