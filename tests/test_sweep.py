@@ -128,3 +128,12 @@ def test_the_local_executor_returns_results_and_errors_by_job():
     out = sorted(sweep.LocalExecutor(2, processes=False).run(lambda x: 10 // x, [1, 0, 5]), key=lambda r: r[0])
     assert [(i, r) for i, r, _ in out] == [(0, 10), (1, None), (2, 2)]
     assert isinstance(out[1][2], ZeroDivisionError)
+
+
+def test_model_names_are_the_registrys_so_one_model_is_not_run_twice():
+    """#41: `--models vae VAE` (or beta-vae beta_vae) named one model twice; the grid refuses it."""
+    with pytest.raises(ValueError, match="repeats trials"):
+        sweep.grid(["vae", "VAE"], [], [0])
+    with pytest.raises(ValueError, match="repeats trials"):
+        sweep.grid(["beta-vae", "beta_vae"], [4.0], [0])
+    assert [t["model"] for t in sweep.grid(["Beta_VAE"], [4.0], [0])] == ["beta-vae"]
