@@ -13,6 +13,15 @@ and k = 4 x its latents reconstructs the same faces (`metrics.PCAReconstructor`)
 `mse_vs_pca_k` is the model's MSE over PCA-k's: below 1 the VAE beats the linear code of its size.
 The figure draws each LFW model's (rate, MSE) point against PCA's MSE for k = 8 ... 256.
 
+Identity (#42): LFW View 1's test pairs scored by the frozen image-restricted pixels system
+(`benchmarks/results/lfw_frozen.json`: fitted on View 1's training faces as they are, PLDA) when it
+is shown only a model's reconstructions of the test faces (`identity_accuracy`, `identity_auc`),
+beside the same for PCA-32 and PCA-128 reconstructions and for the original faces, all taken
+through the same path (the models' 64 px crop-150 colour faces, centre-cropped to the system's crop,
+area-resized to its size, RGB averaged to grey): a reconstruction that keeps who the person is
+keeps the accuracy of the originals. LFW category of these rows: image-restricted, no outside data
+(the system); the models trained on LFW people outside View 1's test pairs.
+
 Prior mismatch (#42): how far each model's training codes are from its N(0, I) prior, from the
 Gaussian of its aggregate posterior (`models.AggregatePosterior`, stored in the zoo):
 `prior_kl_nats` = KL(N(mean, cov) of the codes || N(0, I)) (0 when they agree) and
@@ -37,7 +46,8 @@ from facelib import results, zoo  # noqa: E402
 from facelib.metrics import PCAReconstructor, reconstruction_metrics  # noqa: E402
 from facelib.models import latent_dim  # noqa: E402
 from facelib.train import held_out_terms, reconstruct  # noqa: E402
-from facelib.zoo.recipes import held_out_inputs  # noqa: E402
+from facelib.verify.selection import evaluate_view1, frozen_setting  # noqa: E402
+from facelib.zoo.recipes import held_out_faces, held_out_inputs  # noqa: E402
 
 #: Held-out inputs per model (LFW: all 2,000 View 1 test faces).
 N_HELD_OUT = 2000
@@ -49,8 +59,37 @@ def _pca_key(r) -> tuple:
     return (r.data, tuple(sorted((k, str(v)) for k, v in r.data_options.items())), tuple(sorted(r.patches.items())))
 
 
+#: PCA sizes whose reconstructions the identity columns also score.
+IDENTITY_PCA = (32, 128)
+
+
+def as_the_system_sees(images: torch.Tensor, crop_of_images: int, setting) -> torch.Tensor:
+    """Float [0, 1] faces of LFW's centre `crop_of_images` crop (any size) as the pixels system reads
+    View 1: its own centre crop, area-resized to its size, grey, uint8."""
+    side = images.shape[-1]
+    keep = int(round(side * setting.crop / crop_of_images))
+    start = (side - keep) // 2
+    x = images[..., start:start + keep, start:start + keep].float()
+    x = torch.nn.functional.interpolate(x, size=(setting.size, setting.size), mode="area")
+    return (x.mean(1, keepdim=True) * 255).round().clamp(0, 255).to(torch.uint8)
+
+
+def identity_scores(setting, recipe_crop: int, shown: dict) -> dict:
+    """name -> (View 1 accuracy, AUC) of the frozen pixels system shown `shown[name]` (float
+    reconstructions of every View 1 test face, or the faces themselves)."""
+    out = {}
+    for name, images in shown.items():
+        rows = evaluate_view1([setting], test_images=as_the_system_sees(images, recipe_crop, setting),
+                              progress=lambda _: None)
+        value = rows.set_index("metric")["value"]
+        out[name] = (float(value["accuracy"]), float(value["auc"]))
+    return out
+
+
 def measure(names: list[str], pca_line: bool) -> tuple[pd.DataFrame, dict]:
     rows, line, fitted, pcas = [], {}, {}, {}
+    system = frozen_setting(results.results_dir() / "lfw_frozen.json", "pixels", "image-restricted")
+    references: dict = {}
 
     def pca(key: tuple, k: int) -> PCAReconstructor:  # one fit per training set and size (LFW models share)
         if (key, k) not in pcas:
@@ -81,6 +120,17 @@ def measure(names: list[str], pca_line: bool) -> tuple[pd.DataFrame, dict]:
         for mult in (1, 4):
             m = reconstruction_metrics(pca(key, k * mult), faces.images)
             row.update({f"pca{mult}k_mse": m["mse"], f"pca{mult}k_psnr": m["psnr"], f"pca{mult}k_ssim": m["ssim"]})
+        if r.data != "synthetic" and r.data != "yaleb" and not r.patches:  # LFW face models: identity kept?
+            test = held_out_faces(r)  # every View 1 test face, in the loader's order
+            crop = int(r.data_options.get("crop", 150))
+            if key not in references:
+                shown = {"originals": test.images.float() / 255}
+                shown.update({f"pca{kk}": pca(key, kk)(test.images) for kk in IDENTITY_PCA})
+                references[key] = identity_scores(system, crop, shown)
+            mine = identity_scores(system, crop, {"model": reconstruct(model, test.images, device="cpu")})["model"]
+            row.update({"identity_accuracy": mine[0], "identity_auc": mine[1]})
+            for ref, (acc, auc_) in references[key].items():
+                row.update({f"identity_accuracy_{ref}": acc, f"identity_auc_{ref}": auc_})
         row["mse_vs_pca_k"] = row["mse"] / row["pca1k_mse"]
         row["mse_vs_pca_4k"] = row["mse"] / row["pca4k_mse"]
         rows.append(row)

@@ -378,12 +378,24 @@ def _evaluate(s: LFWSetting, protocol, roc_fars=(), details: bool = False):
     return (out, pd.concat(res.scores, ignore_index=True)) if details else out
 
 
-def evaluate_view1(settings: Sequence[LFWSetting], *, root=None, progress=print) -> pd.DataFrame:
+def evaluate_view1(settings: Sequence[LFWSetting], *, root=None, progress=print, test_images=None) -> pd.DataFrame:
     """Every setting on View 1 (fit on pairsDevTrain, test on pairsDevTest); tidy rows plus the
-    setting's JSON in column `setting_json`. Settings sharing a trained representation share one fit."""
+    setting's JSON in column `setting_json`. Settings sharing a trained representation share one fit.
+
+    `test_images`: the View 1 test faces a system is shown instead of the real ones (uint8, the
+    loader's rows and order at the settings' size and crop, e.g. a model's reconstructions of
+    them): what the frozen system, fitted on the training faces as they are, makes of them. Every
+    setting must then read the same size and crop."""
     rows = []
     for size, crop, group, people in _by_images(settings):
         train, test = _load("train", size, crop, people, root), _load("test", size, crop, False, root)
+        if test_images is not None:
+            shown = torch.as_tensor(test_images)
+            if shown.dtype != torch.uint8 or tuple(shown.shape) != tuple(test.images.shape):
+                raise ValueError(f"test_images must be uint8 images shaped like View 1's test faces at size {size} "
+                                 f"and crop {crop}, {tuple(test.images.shape)}; got {shown.dtype} "
+                                 f"{tuple(shown.shape)}")
+            test = dataclasses.replace(test, images=shown, name=f"{test.name}[images replaced]")
         n_train = len(train.images)
         images = torch.cat([train.images, test.images])
         pair_rows = np.unique(train.pair_table[["left", "right"]].to_numpy())
