@@ -425,3 +425,19 @@ def test_a_setting_names_a_registered_scorer_and_plda_settings_keep_their_keys()
         assert s.scorer == "plda" and json.loads(json.dumps(s.to_dict())) == e["setting"] and s.describe() == e["description"]
         assert s.key() == json.dumps(e["setting"], sort_keys=True)
         assert L.LFWSetting.from_dict({**e["setting"], "scorer": "PLDA"}) == s
+
+
+def test_view1_scores_a_system_shown_other_test_faces(lfw):
+    """#42: `evaluate_view1(test_images=...)` fits on the training faces as they are and scores the
+    test pairs on the faces given: the real ones reproduce the plain run, faces with the identity
+    destroyed (every test face replaced by the mean face) fall to chance."""
+    s = PIXELS[0]
+    plain = L.evaluate_view1([s], progress=lambda *_: None)
+    test = fake_lfw("test", 16, 100, False)
+    same = L.evaluate_view1([s], progress=lambda *_: None, test_images=test.images)
+    pd.testing.assert_frame_equal(plain, same)
+    flat = test.images.float().mean(0, keepdim=True).round().to(torch.uint8).expand_as(test.images).contiguous()
+    blind = L.evaluate_view1([s], progress=lambda *_: None, test_images=flat).set_index("metric")["value"]
+    assert blind["auc"] == pytest.approx(0.5) and plain.set_index("metric")["value"]["auc"] > 0.8
+    with pytest.raises(ValueError, match="test_images must be uint8 images shaped like View 1's test faces"):
+        L.evaluate_view1([s], progress=lambda *_: None, test_images=test.images[:3])
