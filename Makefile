@@ -6,7 +6,7 @@ PROFILE ?= quick
 FACELIB_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data))
 export FACELIB_DATA
 
-.PHONY: install run test unit notebooks bench gpu-check clean-reports
+.PHONY: install run test unit notebooks docs bench gpu-check clean-reports
 
 install:
 	$(PYTHON) -m pip install -q -e '.[dev,cluster,tensorboard]'
@@ -15,8 +15,12 @@ run: install
 	$(PYTHON) -m facelib run --profile $(PROFILE)
 
 # The notebooks share one scratch run folder, so later ones reuse earlier checkpoints.
-test: install
+test: install docs
 	FACELIB_RUN_DIR=$$(mktemp -d) $(PYTHON) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+# The API reference (pdoc) into docs/api/, failing on a warning or a broken cross-reference (< 1 min).
+docs: install
+	$(PYTHON) docs/build_api.py docs/api
 
 unit: install
 	$(PYTHON) -m pytest tests

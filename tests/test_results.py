@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -74,9 +75,40 @@ def test_a_block_can_quote_only_the_rows_a_boolean_column_marks(tmp_path):
         results.render_readme("<!-- results:pick columns=name where=best -->\n<!-- /results -->", tmp_path)
 
 
-def test_the_readme_quotes_the_results_files():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert "<!-- results:" in readme, "the README quotes no results file"
-    assert readme_blocks.render(readme) == readme, (
-        "the README's measured figures differ from benchmarks/results/ and zoo/manifest.json; "
-        "run `python -m facelib.zoo.readme README.md`")
+#: Results files no table quotes: per-fold rows, per-pair scores, ROC points and rows a later run
+#: replaced stay in the CSVs (docs/results.md quotes the tables made from them).
+RAW_RESULTS = {"lfw_view2_folds", "lfw_view2_scores", "lfw_view2_roc", "lfw_view2_superseded"}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", readme_blocks.documents(ROOT), ids=lambda p: p.name)
+def test_every_document_quotes_the_results_files(path):
+    text = path.read_text()
+    assert readme_blocks.render(text) == text, (
+        f"the measured figures of {path.name} differ from benchmarks/results/ and the zoo manifest; "
+        "run `python -m facelib.zoo.readme`")
+
+
+def test_results_md_quotes_every_measured_table_and_the_readme_the_zoo():
+    quoted = set(re.findall(r"<!-- results:([\w.-]+) ", (ROOT / "docs" / "results.md").read_text()))
+    files = {p.stem for p in results.results_dir().glob("*.csv")}
+    assert files - RAW_RESULTS - quoted == set(), "docs/results.md leaves out a measured table"
+    assert not quoted & {"lfw_view2_superseded"}, "superseded rows stay in their CSV"
+    assert "<!-- results:zoo_headline " in (ROOT / "README.md").read_text()
+
+
+def test_the_zoo_headline_puts_each_model_beside_pca():
+    table = readme_blocks.headline()
+    assert set(table.name) == set(readme_blocks.table().name)
+    lfw = table[table.name.str.startswith("lfw-")]
+    assert lfw.category.notna().all() and lfw.view1_accuracy.notna().all(), "every LFW number has its category"
+    both = table.dropna(subset=["mse", "pca_mse"])
+    assert len(both) and ((both.mse / both.pca_mse - both.mse_vs_pca).abs() < 1e-6).all()
+
+
+def test_the_command_checks_and_rewrites_documents(tmp_path, capsys):
+    stale = tmp_path / "doc.md"
+    stale.write_text("<!-- results:zoo columns=name -->\n| old |\n<!-- /results -->\n")
+    assert readme_blocks.main(["--check", str(stale)]) == 1 and "| old |" in stale.read_text()
+    assert readme_blocks.main([str(stale)]) == 0 and "| old |" not in stale.read_text()
+    assert readme_blocks.main(["--check", str(stale)]) == 0
