@@ -6,7 +6,7 @@ PROFILE ?= quick
 FACELIB_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data))
 export FACELIB_DATA
 
-.PHONY: install run test unit notebooks docs bench gpu-check clean-reports
+.PHONY: install run test unit notebooks docs browser bench gpu-check clean-reports
 
 install:
 	$(PYTHON) -m pip install -q -e '.[dev,cluster,tensorboard]'
@@ -15,12 +15,22 @@ run: install
 	$(PYTHON) -m facelib run --profile $(PROFILE)
 
 # The notebooks share one scratch run folder, so later ones reuse earlier checkpoints.
-test: install docs
+test: install docs browser
 	FACELIB_RUN_DIR=$$(mktemp -d) $(PYTHON) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
 # The API reference (pdoc) into docs/api/, failing on a warning or a broken cross-reference (< 1 min).
 docs: install
 	$(PYTHON) docs/build_api.py docs/api
+
+# tests/test_browser.py drives Debian's chromium through Playwright: installed here when this
+# machine can (root with apt-get), otherwise one line says why that test will be skipped.
+browser:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "make: installing Debian's chromium for tests/test_browser.py"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+	    >/dev/null) || echo "make: apt-get could not install chromium, so tests/test_browser.py will be skipped"; \
+	else echo "make: no chromium on PATH and no root apt-get to install it, so tests/test_browser.py will be skipped (install chromium to run it)"; fi
 
 unit: install
 	$(PYTHON) -m pytest tests
