@@ -4,11 +4,14 @@ atomic replacement of one file, and staged updates of several files that land to
 Every command that writes uses these, so a read-only folder fails before the work, a crash or a
 full disk mid-write leaves the old file (never half of a new one), two processes never write one
 folder at once, and a multi-file update (a zoo model and its manifest entry) is all or nothing.
+`source_checkout` and `package_folder` say where facelib's own files are: in its package (an
+installed wheel) or in the checkout it is imported from.
 """
 
 from __future__ import annotations
 
 import errno
+import importlib.resources
 import json
 import os
 import re
@@ -26,10 +29,30 @@ except ImportError:  # pragma: no cover - Windows: no flock, so no lock
     fcntl = None
 
 __all__ = ["check_writable", "folder_lock", "FolderInUseError", "atomic_path", "atomic_write_text",
-           "atomic_write_bytes", "StagedUpdate", "staged_update", "recover_staged", "pending_update", "JOURNAL"]
+           "atomic_write_bytes", "StagedUpdate", "staged_update", "recover_staged", "pending_update", "JOURNAL",
+           "source_checkout", "package_folder"]
 
 #: The journal of a staged update being committed (`staged_update`), in the updated folder.
 JOURNAL = ".staged-update.json"
+
+
+def source_checkout() -> Path | None:
+    """The git checkout this facelib is imported from (the folder holding `pyproject.toml`, `.git`
+    and `facelib/`), or None for an installed facelib (a wheel in site-packages)."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() and (root / ".git").exists() else None
+
+
+def package_folder(name: str, checkout_folder: str | None = None) -> Path:
+    """The folder `facelib/<name>` of the installed package (found through `importlib.resources`),
+    or, when facelib runs from a checkout that keeps it elsewhere (the wheel maps the checkout's
+    top-level `notebooks/` and `benchmarks/results/` into the package), `<checkout>/<checkout_folder>`.
+    The path is returned whether or not it exists; callers say what is missing."""
+    inside = Path(str(importlib.resources.files("facelib").joinpath(*name.split("/"))))
+    checkout = source_checkout()
+    if inside.is_dir() or checkout is None or checkout_folder is None:
+        return inside
+    return checkout / checkout_folder
 
 
 class FolderInUseError(RuntimeError):
