@@ -80,3 +80,26 @@ def test_the_readme_quotes_the_results_files():
     assert readme_blocks.render(readme) == readme, (
         "the README's measured figures differ from benchmarks/results/ and zoo/manifest.json; "
         "run `python -m facelib.zoo.readme README.md`")
+
+
+def test_results_are_written_under_the_current_folder_and_read_from_the_shipped_ones(tmp_path, monkeypatch):
+    """Writers default to ./benchmarks/results (or $FACELIB_RESULTS) and refuse to guess another
+    folder; readers fall back to the results that come with facelib (the checkout's here,
+    facelib/measured in a wheel), so nothing reads the checkout of an installed facelib."""
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.delenv(results.ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert results.shipped_results_dir() == repo / "benchmarks" / "results"
+    assert results.results_dir() == tmp_path / "benchmarks" / "results"
+    table = pd.DataFrame({"model": ["a"], "mse": [0.5]})
+    with pytest.raises(FileNotFoundError, match=r"no folder benchmarks/results under the current folder.*FACELIB_RESULTS"):
+        results.write("reconstruction", table, command="c")
+    shipped = results.read("reconstruction")  # no ./benchmarks/results: the shipped file
+    assert len(shipped) > 1 and shipped.equals(pd.read_csv(repo / "benchmarks" / "results" / "reconstruction.csv"))
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    results.write("reconstruction", table, command="c")  # the user's own run is read first
+    assert list(results.read("reconstruction").model) == ["a"]
+    monkeypatch.setenv(results.ENV, str(tmp_path / "elsewhere"))
+    assert results.write("mine", table, command="c") == tmp_path / "elsewhere" / "mine.csv"
+    with pytest.raises(FileNotFoundError, match=r"no results file nothing\.csv in .*elsewhere or .*benchmarks/results"):
+        results.read("nothing")

@@ -172,11 +172,11 @@ def test_patch_recipe_trains_on_the_grid_patches_of_its_images(monkeypatch):
 
 
 def test_the_zoo_patch_vae_is_the_system_frozen_on_view1():
-    from facelib.results import results_dir
+    from facelib.results import shipped_results_dir
     from facelib.verify.selection import frozen_setting
     from facelib.zoo.recipes import patch_vae_recipe
 
-    chosen = frozen_setting(results_dir() / "lfw_frozen.json", "patch-vae", "image-restricted")
+    chosen = frozen_setting(shipped_results_dir() / "lfw_frozen.json", "patch-vae", "image-restricted")
     assert RECIPES["lfw-patch-vae"] == patch_vae_recipe(chosen)
 
 
