@@ -6,7 +6,7 @@ PROFILE ?= quick
 FACELIB_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data))
 export FACELIB_DATA
 
-.PHONY: install run test unit notebooks bench gpu-check clean-reports
+.PHONY: install run test test-wheel unit notebooks bench gpu-check clean-reports
 
 install:
 	$(PYTHON) -m pip install -q -e '.[dev,cluster,tensorboard]'
@@ -15,8 +15,12 @@ run: install
 	$(PYTHON) -m facelib run --profile $(PROFILE)
 
 # The notebooks share one scratch run folder, so later ones reuse earlier checkpoints.
-test: install
+test: install test-wheel
 	FACELIB_RUN_DIR=$$(mktemp -d) $(PYTHON) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
+
+# The wheel, installed (not editable) in a fresh venv, used from outside the checkout (~1 min).
+test-wheel:
+	PYTHON=$(PYTHON) .ci/wheel_smoke.sh
 
 unit: install
 	$(PYTHON) -m pytest tests
