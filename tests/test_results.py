@@ -78,7 +78,7 @@ def test_the_readme_quotes_the_results_files():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     assert "<!-- results:" in readme, "the README quotes no results file"
     assert readme_blocks.render(readme) == readme, (
-        "the README's measured figures differ from benchmarks/results/ and zoo/manifest.json; "
+        "the README's measured figures differ from benchmarks/results/ and facelib/zoo/shipped/manifest.json; "
         "run `python -m facelib.zoo.readme README.md`")
 
 
