@@ -6,7 +6,7 @@ PROFILE ?= quick
 FACELIB_DATA ?= $(if $(wildcard ../shared/data),$(abspath ../shared/data),$(abspath data))
 export FACELIB_DATA
 
-.PHONY: install run test unit notebooks docs browser bench gpu-check clean-reports
+.PHONY: install run test test-wheel unit notebooks docs browser bench gpu-check clean-reports
 
 install:
 	$(PYTHON) -m pip install -q -e '.[dev,cluster,tensorboard]'
@@ -15,7 +15,7 @@ run: install
 	$(PYTHON) -m facelib run --profile $(PROFILE)
 
 # The notebooks share one scratch run folder, so later ones reuse earlier checkpoints.
-test: install docs browser
+test: install docs browser test-wheel
 	FACELIB_RUN_DIR=$$(mktemp -d) $(PYTHON) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
 # The API reference (pdoc) into docs/api/, failing on a warning or a broken cross-reference (< 1 min).
@@ -31,6 +31,10 @@ browser:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
 	    >/dev/null) || echo "make: apt-get could not install chromium, so tests/test_browser.py will be skipped"; \
 	else echo "make: no chromium on PATH and no root apt-get to install it, so tests/test_browser.py will be skipped (install chromium to run it)"; fi
+
+# The wheel, installed (not editable) in a fresh venv, used from outside the checkout (~1 min).
+test-wheel:
+	PYTHON=$(PYTHON) .ci/wheel_smoke.sh
 
 unit: install
 	$(PYTHON) -m pytest tests

@@ -31,11 +31,11 @@ from facelib.verify.selection import PUBLISHED
 
 def frozen_pixels_crop() -> int:
     """The crop of the image-restricted pixels system frozen on View 1, else 150."""
-    from facelib.results import results_dir
+    from facelib.results import shipped_results_dir
     from facelib.verify.selection import frozen_setting
 
     try:
-        return frozen_setting(results_dir() / "lfw_frozen.json", "pixels", "image-restricted").crop
+        return frozen_setting(shipped_results_dir() / "lfw_frozen.json", "pixels", "image-restricted").crop
     except (FileNotFoundError, ValueError):
         return 150
 

@@ -4,11 +4,14 @@ atomic replacement of one file, and staged updates of several files that land to
 Every command that writes uses these, so a read-only folder fails before the work, a crash or a
 full disk mid-write leaves the old file (never half of a new one), two processes never write one
 folder at once, and a multi-file update (a zoo model and its manifest entry) is all or nothing.
+`source_checkout` and `package_folder` say where facelib's own files are: in its package (an
+installed wheel) or in the checkout it is imported from.
 """
 
 from __future__ import annotations
 
 import errno
+import importlib.resources
 import json
 import os
 import re
@@ -25,8 +28,9 @@ try:
 except ImportError:  # pragma: no cover - Windows: no flock, so no lock
     fcntl = None
 
-__all__ = ["as_path", "check_regular_file", "NotARegularFileError", "check_writable", "folder_lock", "FolderInUseError", "atomic_path", "atomic_write_text",
-           "atomic_write_bytes", "StagedUpdate", "staged_update", "recover_staged", "pending_update", "JOURNAL"]
+__all__ = ["as_path", "check_regular_file", "NotARegularFileError", "check_writable", "folder_lock",
+           "FolderInUseError", "atomic_path", "atomic_write_text", "atomic_write_bytes", "StagedUpdate",
+           "staged_update", "recover_staged", "pending_update", "JOURNAL", "source_checkout", "package_folder"]
 
 #: The journal of a staged update being committed (`staged_update`), in the updated folder.
 JOURNAL = ".staged-update.json"
@@ -62,6 +66,25 @@ def check_regular_file(path: str | os.PathLike, what: str = "file", folder_ok: b
             else "not a regular file")
     raise NotARegularFileError(f"{what} {p} is {kind}, not a regular file: facelib reads only regular files "
                                "(reading a pipe or device would wait forever); give the file itself")
+
+
+def source_checkout() -> Path | None:
+    """The git checkout this facelib is imported from (the folder holding `pyproject.toml`, `.git`
+    and `facelib/`), or None for an installed facelib (a wheel in site-packages)."""
+    root = Path(__file__).resolve().parents[1]
+    return root if (root / "pyproject.toml").is_file() and (root / ".git").exists() else None
+
+
+def package_folder(name: str, checkout_folder: str | None = None) -> Path:
+    """The folder `facelib/<name>` of the installed package (found through `importlib.resources`),
+    or, when facelib runs from a checkout that keeps it elsewhere (the wheel maps the checkout's
+    top-level `notebooks/` and `benchmarks/results/` into the package), `<checkout>/<checkout_folder>`.
+    The path is returned whether or not it exists; callers say what is missing."""
+    inside = Path(str(importlib.resources.files("facelib").joinpath(*name.split("/"))))
+    checkout = source_checkout()
+    if inside.is_dir() or checkout is None or checkout_folder is None:
+        return inside
+    return checkout / checkout_folder
 
 
 class FolderInUseError(RuntimeError):

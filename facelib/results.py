@@ -5,6 +5,13 @@ version, device, the command line), so a figure quoted in the README can be trac
 that made it, and `tests/test_results.py` checks that the README quotes these files. `markdown`
 renders a results table the way the README shows it; `render_readme` regenerates a README's
 results blocks (`python -m facelib.zoo.readme README.md`, which adds the zoo manifest as a source).
+
+Where: writers write to `results_dir()`, `$FACELIB_RESULTS` or else `./benchmarks/results` under
+the current folder (a benchmark runs from the checkout's root; elsewhere, with neither, a write
+says so); readers read from there, and else from the measured results that come with facelib
+(`shipped_results_dir()`: the checkout's `benchmarks/results`, which the wheel carries as
+`facelib/measured`), so an installed facelib's notebooks quote the same figures as the README.
+Nothing reads the checkout of an installed facelib.
 """
 
 from __future__ import annotations
@@ -19,17 +26,54 @@ from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 
+from facelib.files import package_folder
 from facelib.utils import git_commit, machine_info
 
-__all__ = ["PROVENANCE", "results_dir", "write", "append", "stamped", "save", "read", "markdown", "render_readme"]
+__all__ = ["PROVENANCE", "results_dir", "shipped_results_dir", "ENV", "write", "append", "stamped", "save", "read", "markdown", "render_readme"]
 
 #: The provenance columns `write` adds to every row.
 PROVENANCE = ("commit", "date", "cpu", "cores", "torch", "device", "command")
 
 
+#: The environment variable naming the results folder (default ./benchmarks/results).
+ENV = "FACELIB_RESULTS"
+
+
 def results_dir() -> Path:
-    """`benchmarks/results/` of the checkout holding the package."""
-    return Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    """Where benchmark tables are written (and read first): `$FACELIB_RESULTS`, else
+    `benchmarks/results` under the current folder (the checkout's root, where benchmarks run)."""
+    env = os.environ.get(ENV)
+    return Path(env).expanduser() if env else Path.cwd() / "benchmarks" / "results"
+
+
+def shipped_results_dir() -> Path:
+    """The measured results that come with facelib: `facelib/measured` of an installed facelib (the
+    wheel's copy of `benchmarks/results`), the checkout's `benchmarks/results` when run from one."""
+    return package_folder("measured", "benchmarks/results")
+
+
+def _write_folder(folder: str | os.PathLike | None) -> Path:
+    """The folder a table is written to: `folder` (made if missing), else `results_dir()`, which
+    must exist when it is the default, so a benchmark run elsewhere fails saying where it looked."""
+    if folder is not None:
+        return Path(folder)
+    out = results_dir()
+    if not os.environ.get(ENV) and not out.is_dir():
+        raise FileNotFoundError(f"no folder benchmarks/results under the current folder {Path.cwd()}: run the "
+                                f"benchmark from the checkout's root, or set ${ENV}=DIR (or pass folder=) to write "
+                                "the results elsewhere")
+    return out
+
+
+def _read_path(name: str, folder: str | os.PathLike | None) -> Path:
+    """`folder/name.csv`, else the first of results_dir() and shipped_results_dir() that has it;
+    FileNotFoundError naming where it looked and which benchmark makes it."""
+    places = [Path(folder)] if folder is not None else [results_dir(), shipped_results_dir()]
+    for place in places:
+        if (place / f"{name}.csv").exists():
+            return place / f"{name}.csv"
+    raise FileNotFoundError(f"no results file {name}.csv in {' or '.join(str(p) for p in places)}; run the "
+                            f"benchmark that writes it (benchmarks/*.py; its docstring names the command)")
 
 
 def write(name: str, table: pd.DataFrame, command: Sequence[str] | str | None = None,
@@ -75,7 +119,7 @@ def save(out: pd.DataFrame, name: str, folder: str | os.PathLike | None = None) 
     missing = [c for c in PROVENANCE if c not in out.columns]
     if missing:
         raise ValueError(f"rows for {name!r} lack provenance column(s) {missing}; use write or stamped")
-    path = Path(folder or results_dir()) / f"{name}.csv"
+    path = _write_folder(folder) / f"{name}.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".csv.tmp")
     out.to_csv(tmp, index=False)
@@ -90,7 +134,7 @@ def append(name: str, table: pd.DataFrame, key: str, command: Sequence[str] | st
     `key` column equals a new row's is replaced by it (re-measured); no file yet: as `write`."""
     if not isinstance(table, pd.DataFrame) or key not in table.columns:
         raise ValueError(f"append needs the key column {key!r} in the new rows of {name!r}")
-    path = Path(folder or results_dir()) / f"{name}.csv"
+    path = _write_folder(folder) / f"{name}.csv"
     if not path.exists():
         return write(name, table, command=command, folder=folder, device=device)
     old = pd.read_csv(path)
@@ -102,12 +146,10 @@ def append(name: str, table: pd.DataFrame, key: str, command: Sequence[str] | st
 
 
 def read(name: str, folder: str | os.PathLike | None = None) -> pd.DataFrame:
-    """A results file as written by `write`; a missing one says which benchmark makes it."""
-    path = Path(folder or results_dir()) / f"{name}.csv"
-    if not path.exists():
-        raise FileNotFoundError(f"no results file {path}; run the benchmark that writes it "
-                                f"(benchmarks/*.py; its docstring names the command)")
-    return pd.read_csv(path)
+    """A results file as written by `write`, from `folder`, else `results_dir()`, else the results
+    shipped with facelib (`shipped_results_dir`); a missing one says where it looked and which
+    benchmark makes it."""
+    return pd.read_csv(_read_path(name, folder))
 
 
 def _missing(value: Any) -> bool:

@@ -180,3 +180,16 @@ Path(run_dir, "log.json").write_text(json.dumps({"made": made, "reused": reused}
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "completed" and record["sweeps"][0]["values"] == [[1], [4]]
     assert record["notebooks"][0]["parameters"]["betas"] == [1, 4]
+
+
+def test_the_default_notebooks_are_the_ones_that_come_with_facelib(tmp_path, monkeypatch):
+    """Not ./notebooks of wherever `run` starts: the checkout's notebooks here (facelib/notebooks in
+    a wheel, tests/test_packaging.py), whatever the current folder holds."""
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "00_other.ipynb").write_text("{}")
+    monkeypatch.chdir(tmp_path)
+    assert pipeline.default_notebooks_dir() == repo / "notebooks"
+    assert [p.name for p in pipeline.find_notebooks(["00"])] == ["00_data.ipynb"]
+    with pytest.raises(FileNotFoundError, match="--notebooks-dir"):
+        pipeline.find_notebooks(None, tmp_path / "empty")

@@ -91,7 +91,7 @@ def test_every_document_quotes_the_results_files(path):
 
 def test_results_md_quotes_every_measured_table_and_the_readme_the_zoo():
     quoted = set(re.findall(r"<!-- results:([\w.-]+) ", (ROOT / "docs" / "results.md").read_text()))
-    files = {p.stem for p in results.results_dir().glob("*.csv")}
+    files = {p.stem for p in results.shipped_results_dir().glob("*.csv")}
     assert files - RAW_RESULTS - quoted == set(), "docs/results.md leaves out a measured table"
     assert not quoted & {"lfw_view2_superseded"}, "superseded rows stay in their CSV"
     assert "<!-- results:zoo_headline " in (ROOT / "README.md").read_text()
@@ -112,3 +112,26 @@ def test_the_command_checks_and_rewrites_documents(tmp_path, capsys):
     assert readme_blocks.main(["--check", str(stale)]) == 1 and "| old |" in stale.read_text()
     assert readme_blocks.main([str(stale)]) == 0 and "| old |" not in stale.read_text()
     assert readme_blocks.main(["--check", str(stale)]) == 0
+
+
+def test_results_are_written_under_the_current_folder_and_read_from_the_shipped_ones(tmp_path, monkeypatch):
+    """Writers default to ./benchmarks/results (or $FACELIB_RESULTS) and refuse to guess another
+    folder; readers fall back to the results that come with facelib (the checkout's here,
+    facelib/measured in a wheel), so nothing reads the checkout of an installed facelib."""
+    repo = Path(__file__).resolve().parents[1]
+    monkeypatch.delenv(results.ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert results.shipped_results_dir() == repo / "benchmarks" / "results"
+    assert results.results_dir() == tmp_path / "benchmarks" / "results"
+    table = pd.DataFrame({"model": ["a"], "mse": [0.5]})
+    with pytest.raises(FileNotFoundError, match=r"no folder benchmarks/results under the current folder.*FACELIB_RESULTS"):
+        results.write("reconstruction", table, command="c")
+    shipped = results.read("reconstruction")  # no ./benchmarks/results: the shipped file
+    assert len(shipped) > 1 and shipped.equals(pd.read_csv(repo / "benchmarks" / "results" / "reconstruction.csv"))
+    (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    results.write("reconstruction", table, command="c")  # the user's own run is read first
+    assert list(results.read("reconstruction").model) == ["a"]
+    monkeypatch.setenv(results.ENV, str(tmp_path / "elsewhere"))
+    assert results.write("mine", table, command="c") == tmp_path / "elsewhere" / "mine.csv"
+    with pytest.raises(FileNotFoundError, match=r"no results file nothing\.csv in .*elsewhere or .*benchmarks/results"):
+        results.read("nothing")

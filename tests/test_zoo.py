@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+import facelib
 from facelib import zoo
 from facelib.experiment import run
 from facelib.train import TrainConfig
@@ -170,11 +172,11 @@ def test_patch_recipe_trains_on_the_grid_patches_of_its_images(monkeypatch):
 
 
 def test_the_zoo_patch_vae_is_the_system_frozen_on_view1():
-    from facelib.results import results_dir
+    from facelib.results import shipped_results_dir
     from facelib.verify.selection import frozen_setting
     from facelib.zoo.recipes import patch_vae_recipe
 
-    chosen = frozen_setting(results_dir() / "lfw_frozen.json", "patch-vae", "image-restricted")
+    chosen = frozen_setting(shipped_results_dir() / "lfw_frozen.json", "patch-vae", "image-restricted")
     assert RECIPES["lfw-patch-vae"] == patch_vae_recipe(chosen)
 
 
@@ -333,8 +335,36 @@ def test_shipped_modvae_reaches_its_disentanglement_level():
 
 
 def test_shipped_zoo_fits_its_budget():
-    total = sum((zoo.zoo_dir() / e["file"]).stat().st_size for e in SHIPPED.values())
-    assert total < 40e6
+    """The zoo is package data (every wheel carries it): the packaged folder, all of it, under 40 MB."""
+    folder = zoo.shipped_dir()
+    assert folder == Path(facelib.__file__).resolve().parent / "zoo" / "shipped"
+    files = [f for f in folder.iterdir() if f.is_file()]
+    assert {e["file"] for e in SHIPPED.values()} | {"manifest.json"} <= {f.name for f in files}
+    assert sum(f.stat().st_size for f in files) < 40e6
+
+
+def test_zoo_reads_one_folder_and_never_builds_into_an_installed_package(tmp_path, monkeypatch):
+    from facelib.zoo import store
+
+    monkeypatch.delenv("FACELIB_ZOO", raising=False)
+    assert zoo.zoo_dir() == zoo.shipped_dir() and zoo.build_dir() == zoo.shipped_dir()  # a checkout: commit builds
+    with pytest.raises(ZooError, match=r"zoo shipped with facelib.*set \$FACELIB_ZOO=DIR"):
+        zoo.load("no-such-model")
+    monkeypatch.setenv("FACELIB_ZOO", str(tmp_path))
+    assert zoo.zoo_dir() == zoo.build_dir() == tmp_path and zoo.available() == []
+    with pytest.raises(ZooError, match=re.escape(f"zoo in {tmp_path} ($FACELIB_ZOO; unset it")):
+        zoo.load("synthetic-vae")
+    # an installed facelib (no checkout around it): builds go to the user zoo, the shipped one is refused
+    monkeypatch.delenv("FACELIB_ZOO")
+    monkeypatch.setattr(store, "source_checkout", lambda: None)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    assert zoo.build_dir() == zoo.user_zoo_dir() == tmp_path / "share" / "facelib" / "zoo"
+    with pytest.raises(ZooError, match="read-only.*--folder DIR.*FACELIB_ZOO"):
+        zoo.build_dir(zoo.shipped_dir())
+    with pytest.raises(ZooError, match="read-only"):
+        store.write_entry("synthetic-vae", {"file": "x.pt", "sha256": "00"})
+    with pytest.raises(ZooError, match="reinstall facelib"):  # not `git checkout`: there is no checkout
+        store._checked([], zoo.shipped_dir() / "manifest.json")
 
 
 def test_cli_lists_the_zoo_and_refuses_unknown_recipes(capsys):
@@ -346,7 +376,7 @@ def test_cli_lists_the_zoo_and_refuses_unknown_recipes(capsys):
     assert main(["zoo", "build", "no-such-recipe"]) == 2
     assert "unknown recipe" in capsys.readouterr().err
     assert main(["zoo", "check", "no-such-model"]) == 1
-    assert "no model 'no-such-model'" in capsys.readouterr().out
+    assert "no model 'no-such-model'" in capsys.readouterr().err  # per-model failures go to stderr
 
 
 def test_variant_keeps_the_recipes_data_and_changes_only_what_it_is_told():

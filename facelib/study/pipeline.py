@@ -1,7 +1,9 @@
 """The study in batch: execute the numbered notebooks with papermill into `reports/<run-id>/`.
 
 `python -m facelib run [--profile quick|full] [--dataset NAME] [-p key value ...]` runs
-`notebooks/NN_*.ipynb` in order. Each notebook gets `profile`, `run_dir` (the absolute run
+the `NN_*.ipynb` notebooks that come with facelib (`default_notebooks_dir`: installed as package
+data, or the checkout's `notebooks/`), or those of `--notebooks-dir`, in order, into
+`./reports/<run-id>/` (under the current folder; `--out` names another). Each notebook gets `profile`, `run_dir` (the absolute run
 folder, where it writes figures, tables and checkpoints), `dataset` when given, and the
 `-p` overrides, but only the names its `parameters` cell declares (papermill would inject
 any name; an unknown one would silently do nothing, so an override no notebook declares is
@@ -43,7 +45,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from facelib.files import atomic_path, atomic_write_text, check_writable
+from facelib.files import atomic_path, atomic_write_text, check_writable, package_folder
 from facelib.options import UsageError
 from facelib.options import parse_value as _typed_value
 
@@ -73,9 +75,10 @@ def _now() -> str:
 
 
 def default_notebooks_dir() -> Path:
-    """`./notebooks` when run from a checkout's root, else the notebooks beside the package."""
-    here = Path.cwd() / "notebooks"
-    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "notebooks"
+    """The notebooks that come with facelib: `facelib/notebooks` of an installed facelib (package
+    data: the wheel's copy of the checkout's top-level `notebooks/`), that `notebooks/` when
+    facelib runs from its checkout (`files.package_folder`)."""
+    return package_folder("notebooks", "notebooks")
 
 
 def find_notebooks(names: Sequence[str | os.PathLike] | None = None, notebooks_dir: str | os.PathLike | None = None) -> list[Path]:
@@ -88,7 +91,8 @@ def find_notebooks(names: Sequence[str | os.PathLike] | None = None, notebooks_d
     available = sorted(folder.glob(_NOTEBOOK_GLOB)) if folder.is_dir() else []
     if names is None:
         if not available:
-            raise FileNotFoundError(f"no notebooks matching {_NOTEBOOK_GLOB} in {folder}; pass notebooks_dir")
+            raise FileNotFoundError(f"no notebooks matching {_NOTEBOOK_GLOB} in {folder}; pass notebooks_dir "
+                                    "(--notebooks-dir DIR)")
         return [a.resolve() for a in available]
     out: list[Path] = []
     for name in names:
@@ -650,8 +654,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="override a notebook parameter, papermill style: -p epochs 5 -p betas '[1, 4]'")
     parser.add_argument("--notebooks", nargs="+", default=None, metavar="NAME",
                         help="run only these notebooks, in this order (e.g. 00_data 02_beta_vae); default: all")
-    parser.add_argument("--notebooks-dir", default=None, help="where the notebooks are (default ./notebooks)")
-    parser.add_argument("--out", default="reports", help="folder that receives <run-id>/ (default reports)")
+    parser.add_argument("--notebooks-dir", default=None,
+                        help="where the notebooks are (default: those installed with facelib; notebooks/ of the "
+                             "checkout when run from one)")
+    parser.add_argument("--out", default="reports",
+                        help="folder that receives <run-id>/ (default reports, under the current folder)")
     parser.add_argument("--run-id", default=None, help="name of the run folder (default: timestamp + random suffix)")
     parser.add_argument("--kernel", default="python3", help="Jupyter kernel name (default python3)")
     parser.add_argument("--parallel-sweep", nargs="?", const="betas", default=None, metavar="PARAM",

@@ -62,7 +62,7 @@ class _TestFolds(argparse.Action):
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--results", help="folder of the results files (default: benchmarks/results)")
+    p.add_argument("--results", help="folder of the results files (default: $FACELIB_RESULTS, else ./benchmarks/results)")
     sub = p.add_subparsers(dest="lfw_command", required=True)
     s = sub.add_parser("select", help="score every candidate setting on View 1 and freeze the best")
     s.add_argument("--profile", choices=("full", "quick"), default="full",

@@ -2,7 +2,7 @@
 
 `python -m facelib zoo build NAME` runs this. Training goes to `runs/zoo/NAME/` (a normal
 resumable run folder: an interrupted build continues where it stopped); the finished weights
-are written to `zoo/NAME.pt` as float16 (a plain facelib checkpoint: `facelib.load_model` reads
+are written to `NAME.pt` in the zoo folder (`store.build_dir`) as float16 (a plain facelib checkpoint: `facelib.load_model` reads
 it), the headline metrics are measured on that stored file, and the manifest gets the file's
 sha256, the recipe, the git commit, the training time and hardware, and the metrics.
 
@@ -33,7 +33,7 @@ from facelib.utils import git_commit, machine_info
 
 from .evaluation import TOLERANCE, aggregate_posterior, headline_metrics, reference_spread
 from .recipes import Recipe, build_data, recipe
-from .store import MANIFEST, WRITE_WAIT, ZooError, manifest, manifest_text, sha256, zoo_dir, zoo_lock
+from .store import MANIFEST, WRITE_WAIT, ZooError, build_dir, manifest, manifest_text, sha256, zoo_lock
 
 __all__ = ["build", "export"]
 
@@ -60,7 +60,7 @@ def build(name: str | Recipe, *, folder: str | os.PathLike | None = None, work_d
     data is built or model trained) when the folder or `work_dir` cannot be written.
     """
     r = recipe(name)
-    folder = Path(folder or zoo_dir())
+    folder = build_dir(folder)  # never the read-only shipped zoo of an installed facelib
     check_writable(folder, "zoo")  # a real recipe trains for 10-38 minutes: fail before, not after
     with zoo_lock(folder):
         recover_staged(folder)  # an earlier build killed mid-commit: back to a consistent zoo first

@@ -14,7 +14,7 @@ import sys
 from facelib.registry import UnknownNameError
 
 from . import RECIPES, Recipe, ZooError, build, entry, headline_metrics, load, manifest, within_tolerance
-from .store import write_entry
+from .store import build_dir, write_entry, zoo_dir
 from .figures import write_figures
 
 __all__ = ["configure_parser", "main_from_args"]
@@ -23,13 +23,15 @@ __all__ = ["configure_parser", "main_from_args"]
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="zoo_command", required=True)
     sub.add_parser("list", help="the zoo's models with their headline metrics")
-    b = sub.add_parser("build", help="train a recipe from scratch into the zoo (zoo/NAME.pt + manifest)")
+    b = sub.add_parser("build", help="train a recipe from scratch into a zoo folder (NAME.pt + manifest.json)")
     b.add_argument("names", nargs="+", metavar="NAME", help="recipe name(s), or 'all'")
     b.add_argument("--overwrite", action="store_true", help="replace a model the zoo already has")
     b.add_argument("--work-dir", default="runs/zoo", help="training run folders (resumed if interrupted)")
     b.add_argument("--device", default="auto")
     b.add_argument("--num-threads", type=int, default=None, help="torch CPU threads while training")
-    b.add_argument("--folder", default=None, help="zoo folder (default: zoo/ of the checkout, or $FACELIB_ZOO)")
+    b.add_argument("--folder", default=None,
+                   help="zoo folder (default: $FACELIB_ZOO; else facelib/zoo/shipped in a checkout, the user zoo "
+                        "~/.local/share/facelib/zoo for an installed facelib, whose shipped zoo is read-only)")
     c = sub.add_parser("check", help="recompute each model's headline metrics from its stored weights")
     c.add_argument("names", nargs="*", metavar="NAME", help="models to check (default: all)")
     c.add_argument("--record-new", action="store_true",
@@ -57,10 +59,14 @@ def main_from_args(args: argparse.Namespace) -> int:
         unknown = [n for n in names if n not in RECIPES]
         if unknown:
             raise UnknownNameError(f"unknown recipe(s) {unknown}; known: {', '.join(RECIPES)} (or 'all')")
+        folder = build_dir(args.folder)  # the read-only shipped zoo of an installed facelib: refused now
         for name in names:
-            record = build(name, folder=args.folder, work_dir=args.work_dir, overwrite=args.overwrite,
+            record = build(name, folder=folder, work_dir=args.work_dir, overwrite=args.overwrite,
                            device=args.device, num_threads=args.num_threads, progress=True)
             print(f"{name}: {json.dumps(record['metrics'])} ({record['training']['train_seconds']:.0f} s training)")
+        if folder.resolve() != zoo_dir().resolve():
+            print(f"built into {folder}; zoo.load reads one zoo folder, now {zoo_dir()}: "
+                  f"`export FACELIB_ZOO={folder}` to load from it")
         return 0
     if args.zoo_command == "figures":
         for file in write_figures(args.out):

@@ -1,4 +1,4 @@
-"""The zoo on disk: `zoo/manifest.json` and one checkpoint per model, checked by sha256.
+"""The zoo on disk: `manifest.json` and one checkpoint per model, checked by sha256.
 
 The manifest lists, per model: file, sha256, recipe, git commit, training time and hardware,
 and the headline metrics measured on the stored weights. `load(name)` refuses a file whose
@@ -7,12 +7,18 @@ manifest that is not valid JSON or whose entries lack what the zoo needs raises 
 naming the file and the entry. Writers hold the folder's lock (`zoo_lock`) and replace model
 files and manifest together (`files.staged_update`); an update cut short by a kill is settled
 (rolled back, or finished) by the next reader or writer, so model and manifest always agree.
-The folder is `zoo/` beside the package in a checkout, or `$FACELIB_ZOO`.
+One zoo folder is read at a time (`zoo_dir`): `$FACELIB_ZOO` when set, else the zoo shipped in
+the package, `facelib/zoo/shipped/` (package data, found through `importlib.resources`). The
+shipped zoo of an installed facelib is read-only: a build goes to `--folder`, `$FACELIB_ZOO`, or
+the user zoo (`user_zoo_dir`: `$XDG_DATA_HOME/facelib/zoo`, `~/.local/share/facelib/zoo`), which
+`$FACELIB_ZOO` then names to load from it; only in a checkout does a build replace a shipped model
+(to be committed).
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import os
 import re
@@ -23,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from facelib.files import FolderInUseError, check_regular_file, folder_lock, pending_update, recover_staged, staged_update
+from facelib.files import (FolderInUseError, check_regular_file, folder_lock, pending_update, recover_staged,
+                           source_checkout, staged_update)
 from facelib.models import AggregatePosterior
 from facelib.train import load_model
 from facelib.train.checkpoint import model_config_dict, plain
@@ -31,7 +38,7 @@ from facelib.utils import normalise_name
 
 from .recipes import RECIPES
 
-__all__ = ["ZooError", "ManifestError", "zoo_dir", "manifest", "manifest_text", "entry", "label", "path", "sha256",
+__all__ = ["ZooError", "ManifestError", "zoo_dir", "shipped_dir", "user_zoo_dir", "build_dir", "manifest", "manifest_text", "entry", "label", "path", "sha256",
            "load", "verify", "write_entry", "available", "table", "zoo_lock"]
 
 MANIFEST = "manifest.json"
@@ -45,10 +52,73 @@ class ManifestError(ZooError, ValueError):
     """The zoo's manifest is not valid JSON, or not the shape the zoo reads (the message says where)."""
 
 
+#: The environment variable naming the zoo folder to read (and build into) instead of the shipped one.
+ENV = "FACELIB_ZOO"
+
+
+def shipped_dir() -> Path:
+    """The zoo that comes with facelib: `facelib/zoo/shipped/` (package data, via `importlib.resources`)."""
+    return Path(str(importlib.resources.files("facelib.zoo").joinpath("shipped")))
+
+
 def zoo_dir() -> Path:
-    """`$FACELIB_ZOO`, else the `zoo/` folder of the checkout holding the package."""
-    env = os.environ.get("FACELIB_ZOO")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "zoo"
+    """The zoo folder facelib reads: `$FACELIB_ZOO` when set, else the shipped zoo (`shipped_dir`)."""
+    env = os.environ.get(ENV)
+    return Path(env).expanduser() if env else shipped_dir()
+
+
+def user_zoo_dir() -> Path:
+    """Where a build goes when nothing names a folder and the shipped zoo is read-only (an installed
+    facelib): `$XDG_DATA_HOME/facelib/zoo`, by default `~/.local/share/facelib/zoo`."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "facelib" / "zoo"
+
+
+def _is_installed_shipped(folder: Path) -> bool:
+    """Whether `folder` is the shipped zoo of an installed facelib (read-only: never written)."""
+    try:
+        same = folder.resolve() == shipped_dir().resolve()
+    except OSError:
+        return False
+    return same and source_checkout() is None
+
+
+def build_dir(folder: str | os.PathLike | None = None) -> Path:
+    """The zoo folder a build (or another writer) writes: `folder`, else `$FACELIB_ZOO`, else the
+    shipped zoo when facelib runs from its checkout (a rebuilt model is committed there), else the
+    user zoo (`user_zoo_dir`). Never the shipped zoo of an installed facelib: ZooError saying so."""
+    if folder is None:
+        env = os.environ.get(ENV)
+        folder = (Path(env).expanduser() if env else shipped_dir() if source_checkout() is not None
+                  else user_zoo_dir())
+    folder = Path(folder)
+    if _is_installed_shipped(folder):
+        raise ZooError(f"{folder} is the zoo shipped inside the installed facelib, which is read-only; build "
+                       f"into your own zoo folder instead (--folder DIR, or `export {ENV}=DIR`, which zoo.load then "
+                       f"reads; default {user_zoo_dir()})")
+    return folder
+
+
+def _where(folder: str | os.PathLike | None) -> str:
+    """The zoo folder read, in words, with how to read another."""
+    if folder is not None:
+        return f"the zoo in {folder}"
+    if os.environ.get(ENV):
+        return (f"the zoo in {zoo_dir()} (${ENV}; unset it to read the zoo shipped with facelib, "
+                f"{shipped_dir()})")
+    return (f"the zoo shipped with facelib, {shipped_dir()} (set ${ENV}=DIR to read another zoo folder, "
+            f"such as your own builds)")
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _restore(file: Path) -> str:
+    """How to get back a shipped file: reinstall an installed facelib, git checkout in a checkout."""
+    if _is_installed_shipped(file.parent):
+        return "reinstall facelib (`pip install --force-reinstall --no-deps facelib`)"
+    return f"restore it with `git checkout {file}`"
 
 
 #: Seconds a writer that has its update ready waits for another writer (a build measuring the model
@@ -79,7 +149,7 @@ def _settle(folder: Path) -> None:
 
 def _checked(data: Any, file: Path) -> dict[str, dict[str, Any]]:
     """The manifest's entries after checking the shape every reader relies on."""
-    fix = f"restore it with `git checkout {file}`, or correct it by hand"
+    fix = f"{_restore(file)}, or correct it by hand"
     if not isinstance(data, dict):
         raise ManifestError(f"{file} holds a JSON {type(data).__name__}, not the zoo manifest's object "
                             f'({{"format": "facelib-zoo", "models": {{NAME: entry}}}}); {fix}')
@@ -122,7 +192,7 @@ def manifest(folder: str | os.PathLike | None = None) -> dict[str, dict[str, Any
     try:
         data = json.loads(file.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{file} is not valid JSON ({exc}); restore it with `git checkout {file}`") from exc
+        raise ManifestError(f"{file} is not valid JSON ({exc}); {_restore(file)}") from exc
     return _checked(data, file)
 
 
@@ -166,7 +236,7 @@ def entry(name: str, folder: str | os.PathLike | None = None) -> dict[str, Any]:
     if name not in entries:
         hint = (f"build it with `python -m facelib zoo build {name}`" if name in RECIPES
                 else f"known recipes: {', '.join(RECIPES)}")
-        raise ZooError(f"the zoo in {Path(folder or zoo_dir())} has no model {name!r} "
+        raise ZooError(f"{_where(folder)} has no model {name!r} "
                        f"(it has: {', '.join(sorted(entries)) or 'none'}); {hint}")
     return entries[name]
 
@@ -200,14 +270,14 @@ def verify(name: str, folder: str | os.PathLike | None = None) -> Path:
     e = entry(name, folder)
     file = Path(folder or zoo_dir()) / e["file"]
     if not file.exists():
-        raise ZooError(f"zoo model {name!r}: {file} is missing; restore it with `git checkout {file}` "
+        raise ZooError(f"zoo model {name!r}: {file} is missing; {_restore(file)} "
                        f"or rebuild it with `python -m facelib zoo build {name}`")
     check_regular_file(file, f"zoo model {name!r}: file")
     digest = sha256(file)
     if digest != e["sha256"].lower():  # hex digits in either case name the same digest
         raise ZooError(f"zoo model {name!r}: {file} has sha256 {digest[:16]}..., the manifest says "
-                       f"{e['sha256'][:16]}...; the file is damaged or was replaced. Restore it with "
-                       f"`git checkout {file}`, or rebuild it with `python -m facelib zoo build {name}`")
+                       f"{e['sha256'][:16]}...; the file is damaged or was replaced. {_sentence(_restore(file))}, "
+                       f"or rebuild it with `python -m facelib zoo build {name}`")
     return file
 
 
@@ -245,12 +315,13 @@ def check_against_recipe(name: str, model: Any, recipe: dict[str, Any] | None) -
         text = ", ".join(f"{k}: recipe {a!r}, file {b!r}" for k, (a, b) in differ.items())
         raise ZooError(f"zoo model {name!r}: its file holds another model than the manifest's recipe ({text}); "
                        f"rebuild it (python -m facelib zoo build {name} --overwrite) or restore the zoo "
-                       "folder (git checkout zoo/)")
+                       "folder (git checkout facelib/zoo/shipped/ in a checkout, a reinstall of facelib otherwise)")
 
 
 def write_entry(name: str, record: dict[str, Any], folder: str | os.PathLike | None = None) -> Path:
-    """Add or replace `name` in the manifest (under the zoo lock, atomically, other entries kept)."""
-    folder = Path(folder or zoo_dir())
+    """Add or replace `name` in the manifest (under the zoo lock, atomically, other entries kept);
+    ZooError for the read-only shipped zoo of an installed facelib (`build_dir`)."""
+    folder = build_dir(folder or zoo_dir())
     with zoo_lock(folder, wait=WRITE_WAIT), staged_update(folder) as stage:
         stage.path(MANIFEST).write_text(manifest_text({**manifest(folder), name: record}))
     return folder / MANIFEST
