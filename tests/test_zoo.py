@@ -463,14 +463,14 @@ def _fake_zoo(folder, models):
 def test_stale_figures_name_what_changed(tmp_path):
     from facelib.zoo.figures import STAMP, face_models, stale
 
-    _fake_zoo(tmp_path, {"lfw-b4": ("beta-vae", 4.0, "aa"), "lfw-vae": ("vae", 1.0, "bb"), "lfw-b2": ("beta-vae", 2.0, "cc")})
+    _fake_zoo(tmp_path, {"lfw-b4": ("beta-vae", 4.0, "a" * 64), "lfw-vae": ("vae", 1.0, "b" * 64), "lfw-b2": ("beta-vae", 2.0, "c" * 64)})
     assert face_models(tmp_path) == ["lfw-vae", "lfw-b2", "lfw-b4"]
     out = tmp_path / "docs"
     out.mkdir()
     assert "missing" in stale(out, tmp_path)[0]
-    (out / STAMP).write_text(json.dumps({"models": {"lfw-b4": "aa", "lfw-vae": "bb", "lfw-b2": "cc"}}))
+    (out / STAMP).write_text(json.dumps({"models": {"lfw-b4": "a" * 64, "lfw-vae": "b" * 64, "lfw-b2": "c" * 64}}))
     assert stale(out, tmp_path) == []
-    _fake_zoo(tmp_path, {"lfw-b4": ("beta-vae", 4.0, "XX"), "lfw-vae": ("vae", 1.0, "bb"), "lfw-new": ("vae", 1.0, "dd")})
+    _fake_zoo(tmp_path, {"lfw-b4": ("beta-vae", 4.0, "e" * 64), "lfw-vae": ("vae", 1.0, "b" * 64), "lfw-new": ("vae", 1.0, "d" * 64)})
     assert sorted(stale(out, tmp_path)) == ["lfw-b2 is no longer in the zoo", "lfw-b4 changed since the figures were drawn",
                                             "lfw-new is not in the figures"]
 
@@ -545,6 +545,9 @@ def test_zoo_check_fails_on_every_figure_it_cannot_compare():
     assert zoo.within_tolerance(now, {"mig": 0.515}) == {}  # within the default 0.02
     assert "not a number >= 0" in zoo.within_tolerance(now, {"mig": 0.5}, {"mig": "tight"})["mig"]
     assert zoo.within_tolerance({"mig": float("nan")}, {"mig": 0.5})["mig"].startswith("moved from 0.5 to nan")
+    labelled = {"accuracy": 0.8, "category": "image-restricted, no outside data"}
+    assert zoo.within_tolerance(labelled, labelled) == {}  # a label is compared as text
+    assert "is now 'unrestricted'" in zoo.within_tolerance({**labelled, "category": "unrestricted"}, labelled)["category"]
 
 
 def test_zoo_check_command_reports_a_figure_it_cannot_compare(monkeypatch, capsys):

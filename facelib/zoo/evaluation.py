@@ -210,7 +210,8 @@ def within_tolerance(measured: dict[str, Any], stored: dict[str, Any],
     """Every stored figure that the measured ones do not reproduce: name -> why (empty when all do).
 
     Each stored figure is compared with the tolerance the manifest entry states for it
-    (`tolerance`, the entry's "tolerance"), else `TOLERANCE`'s, else 0.02 (absolute). A figure
+    (`tolerance`, the entry's "tolerance"), else `TOLERANCE`'s, else 0.02 (absolute); a label
+    (such as an LFW result's category) must be the same text. A figure
     that cannot be compared is a failure too, never skipped: a stored value that is not a finite
     number, a figure not measured now, a tolerance that is not a number >= 0."""
     problems: dict[str, str] = {}
@@ -219,6 +220,10 @@ def within_tolerance(measured: dict[str, Any], stored: dict[str, Any],
         return {"tolerance": f"the entry's tolerance must be a mapping figure -> number, got {tolerance!r}"}
     for name, want in stored.items():
         tol = tolerance.get(name, TOLERANCE.get(name, 0.02))
+        if isinstance(want, str) and isinstance(measured.get(name), str):  # a label (an LFW category): equal
+            if measured[name] != want:
+                problems[name] = f"was {want!r}, is now {measured[name]!r}"
+            continue
         if isinstance(want, bool) or not isinstance(want, (int, float)) or not np.isfinite(want):
             problems[name] = f"the stored figure {want!r} is not a finite number, so it cannot be checked"
         elif name not in measured:
