@@ -11,6 +11,7 @@ installed wheel) or in the checkout it is imported from.
 from __future__ import annotations
 
 import errno
+import hashlib
 import importlib.resources
 import json
 import os
@@ -28,12 +29,21 @@ try:
 except ImportError:  # pragma: no cover - Windows: no flock, so no lock
     fcntl = None
 
-__all__ = ["as_path", "check_regular_file", "NotARegularFileError", "check_writable", "folder_lock",
+__all__ = ["as_path", "file_sha256", "pid_alive", "check_regular_file", "NotARegularFileError", "check_writable", "folder_lock",
            "FolderInUseError", "atomic_path", "atomic_write_text", "atomic_write_bytes", "StagedUpdate",
            "staged_update", "recover_staged", "pending_update", "JOURNAL", "source_checkout", "package_folder"]
 
 #: The journal of a staged update being committed (`staged_update`), in the updated folder.
 JOURNAL = ".staged-update.json"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file's bytes, read in blocks (checkpoints, zoo weights, data files)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def as_path(value: object, what: str) -> Path:
@@ -199,7 +209,8 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 # -- staged updates of several files -----------------------------------------------------------
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs on this machine (one that belongs to another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -357,7 +368,7 @@ def recover_staged(folder: str | os.PathLike) -> str | None:
         _finish(folder, entries)
     for leftover in folder.iterdir():
         match = _LEFTOVER.match(leftover.name)
-        if match and not _pid_alive(int(match["pid"])):
+        if match and not pid_alive(int(match["pid"])):
             leftover.unlink(missing_ok=True)
     return outcome
 

@@ -67,7 +67,7 @@ from scipy.io import loadmat
 from sklearn.datasets import fetch_lfw_pairs, fetch_olivetti_faces
 from tqdm.auto import tqdm
 
-from facelib.files import check_writable, folder_lock
+from facelib.files import check_writable, file_sha256, folder_lock, pid_alive
 from facelib.registry import UnknownNameError
 
 from ._common import CorruptDataError, missing_data
@@ -106,15 +106,6 @@ def fetch_command(name: str) -> str:
 
 
 # -- checksums ---------------------------------------------------------------------------------
-def file_sha256(path: str | os.PathLike) -> str:
-    """sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def tree_sha256(folder: str | os.PathLike) -> str:
     """sha256 over every file under `folder`: its relative path and its sha256, in sorted order."""
     folder = Path(folder)
@@ -550,21 +541,11 @@ def check(name: str, root: str | os.PathLike | None = None) -> SetStatus:
 
 
 # -- fetching ----------------------------------------------------------------------------------
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
 def _clear_stale_staging(root: Path) -> None:
     """Remove staging folders of fetches whose process is gone (killed mid-download)."""
     for p in root.glob(_STAGING_PREFIX + "*"):
         m = re.match(re.escape(_STAGING_PREFIX) + r"[a-z]+\.(\d+)\.", p.name)
-        if m and p.is_dir() and not _pid_alive(int(m.group(1))):
+        if m and p.is_dir() and not pid_alive(int(m.group(1))):
             shutil.rmtree(p, ignore_errors=True)
 
 

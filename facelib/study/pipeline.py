@@ -45,7 +45,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from facelib.files import atomic_path, atomic_write_text, check_writable, package_folder
+from facelib.files import atomic_path, atomic_write_text, check_writable, package_folder, pid_alive
 from facelib.options import UsageError
 from facelib.options import parse_value as _typed_value
 
@@ -404,21 +404,11 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{path} cannot be read as JSON ({err}); the run record is damaged") from err
     pid, host = record.get("pid"), record.get("host")
     if record.get("status") == "running" and isinstance(pid, int) and host == platform.node() \
-            and not _process_alive(pid):
+            and not pid_alive(pid):
         record["status"] = "interrupted"
         record["error"] = (f"the process that ran it (pid {pid}) ended without recording an end "
                            "(killed, or the machine stopped); outputs made so far are kept")
     return record
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 def _check_profile(profile: str) -> None:

@@ -35,7 +35,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from facelib.files import FolderInUseError, as_path, check_regular_file, check_writable, folder_lock
+from facelib.files import FolderInUseError, as_path, check_regular_file, check_writable, folder_lock, pid_alive
 from facelib.models import CONFIGS, build_model
 from facelib.utils import library_versions
 
@@ -291,23 +291,13 @@ def checkpoint_complete(ckpt: dict[str, Any]) -> bool:
     return int(ckpt.get("epoch", 0)) >= int(epochs)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True
-    return True
-
-
 def _remove_stale_temps(path: Path) -> None:
     """Delete `.name.<pid>.*.tmp` files of writers that are gone (or, without a pid, old ones)."""
     for tmp in path.parent.glob(f".{path.name}.*.tmp"):
         middle = tmp.name[len(path.name) + 2:-4]
         pid_text = middle.split(".", 1)[0]
         try:
-            stale = not _pid_alive(int(pid_text)) if pid_text.isdigit() else (
+            stale = not pid_alive(int(pid_text)) if pid_text.isdigit() else (
                 time.time() - tmp.stat().st_mtime > STALE_TMP_SECONDS)
             if stale:
                 tmp.unlink()

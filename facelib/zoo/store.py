@@ -17,7 +17,6 @@ the user zoo (`user_zoo_dir`: `$XDG_DATA_HOME/facelib/zoo`, `~/.local/share/face
 
 from __future__ import annotations
 
-import hashlib
 import importlib.resources
 import json
 import os
@@ -29,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from facelib.files import file_sha256 as sha256  # the zoo's name for it (zoo.sha256)
 from facelib.files import (FolderInUseError, check_regular_file, folder_lock, pending_update, recover_staged,
                            source_checkout, staged_update)
 from facelib.models import AggregatePosterior
@@ -255,14 +255,6 @@ def label(name: str, folder: str | os.PathLike | None = None) -> str:
 def path(name: str, folder: str | os.PathLike | None = None) -> Path:
     """The checkpoint file of zoo model `name`."""
     return Path(folder or zoo_dir()) / entry(name, folder)["file"]
-
-
-def sha256(file: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(file, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify(name: str, folder: str | os.PathLike | None = None) -> Path:
