@@ -115,10 +115,11 @@ def _fmt(value: Any, spec: str = ".4g") -> str:
 
 def main_from_args(args: argparse.Namespace) -> int:
     """Run the command (0); errors rise to `cli.main`, and Ctrl-C rises with what the run folder holds."""
+    started = time.time()
     try:
         return _train(args)
     except KeyboardInterrupt as err:
-        raise KeyboardInterrupt(describe_checkpoint(args.out)) from err
+        raise KeyboardInterrupt(describe_checkpoint(args.out, started if args.overwrite else None)) from err
 
 
 def _callbacks(args: argparse.Namespace) -> list:

@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from facelib.files import StagedUpdate, recover_staged
 from facelib.utils import seed_everything, select_device
 
 from . import distributed
@@ -51,6 +52,11 @@ __all__ = ["fit", "train_step", "FitResult", "TrainingDivergedError", "check_out
 CHECKPOINT_NAME = "checkpoint.pt"
 #: File name of the best-validation model beside it (`TrainConfig.keep_best`).
 BEST_NAME = "best.pt"
+#: File name of the per-epoch history beside it.
+HISTORY_NAME = "history.csv"
+#: The files of a run folder that a new run replaces (overwrite=True) as one transaction at its
+#: first checkpoint; spec.yaml is `experiment.run`'s record of the run's spec (written at its end).
+RUN_FILES = (CHECKPOINT_NAME, BEST_NAME, HISTORY_NAME, "spec.yaml")
 #: Validation terms reported in the history (those the model's loss returns). Signs and
 #: units as in `facelib.models.units`: loss, recon_nll and bits_per_dim are costs (lower is
 #: better), elbo_nats a log-likelihood bound in nats per image (higher is better), kl the rate.
@@ -221,8 +227,11 @@ def check_out_folder(config: TrainConfig) -> Path | None:
     return ckpt_path
 
 
-def describe_checkpoint(out: str | Path | None) -> str:
-    """What is in run folder `out` for a user who stopped a run: the checkpoint and its progress."""
+def describe_checkpoint(out: str | Path | None, replacing_since: float | None = None) -> str:
+    """What is in run folder `out` for a user who stopped a run: the checkpoint and its progress.
+
+    `replacing_since`: the time (`time.time()`) a run that replaces the one in `out` (overwrite)
+    started; a checkpoint older than that is the old run's, kept whole, and is described so."""
     if not out:
         return "nothing was saved (no out folder)"
     path = Path(out) / CHECKPOINT_NAME
@@ -234,6 +243,10 @@ def describe_checkpoint(out: str | Path | None) -> str:
         return f"{path} cannot be read ({str(exc).splitlines()[0]})"
     planned = (ckpt.get("train_config") or {}).get("epochs", "?")
     state = "finished" if checkpoint_complete(ckpt) else "unfinished"
+    if replacing_since is not None and path.stat().st_mtime < replacing_since:
+        return (f"--overwrite was stopped before the new run's first checkpoint, so nothing was replaced: the old "
+                f"run in {out} is kept whole ({path}, {state}: epoch {ckpt.get('epoch', 0)} of {planned}); rerun "
+                "with --overwrite to replace it")
     return (f"the last checkpoint is {path} ({state}: epoch {ckpt.get('epoch', 0)} of {planned}, "
             f"step {ckpt.get('step', 0)}); rerun with --resume to continue")
 
@@ -464,6 +477,7 @@ class _Loop:
         self.last_ckpt: Path | None = None
         self.stopped = "epochs"
         self.bar = None
+        self.replacing: StagedUpdate | None = None
 
     # -- the run, top to bottom ------------------------------------------------------------
     def run(self) -> FitResult:
@@ -475,8 +489,7 @@ class _Loop:
         self.base_lrs = [[g["lr"] for g in opt.param_groups] for opt in self.optimizers]
         self.progress = self._restore_training_state(resume_from) if resume_from is not None else _Progress()
         self.last_ckpt = self.ckpt_path if resume_from is not None else None
-        if resume_from is None and self.best_path is not None and self.best_path.exists() and self.ranks.is_main:
-            self.best_path.unlink()  # the replaced run's (check_out_folder allowed the overwrite)
+        self.replacing = self._replacement(resume_from is not None)
         self.feeder = _Feeder(self.dataset, self.grouping, self.device, self.channels_last)
         self.val_plan = _val_plan(self.val_idx, self.grouping, config)
         plan_len = len(_epoch_plan(self.train_idx, self.grouping, config, 0))
@@ -495,8 +508,39 @@ class _Loop:
         finally:
             if self.bar is not None:
                 self.bar.close()
+            if self.replacing is not None:  # stopped (or ended) before the first checkpoint: the old run stays
+                self.replacing.discard()
+                self.replacing = None
         self._check_ranks_agree()
         return self._result()
+
+    def _replacement(self, resuming: bool) -> StagedUpdate | None:
+        """The staged replacement of the run already in the folder (overwrite=True), or None.
+
+        A new run writes its files (`RUN_FILES`) as staged temps beside the old run's until its
+        first checkpoint, which replaces them all in one `files.StagedUpdate` commit (the old run's
+        files the new one has not written go with it); a run that fails or is stopped before then
+        leaves the old run whole, and a killed one leaves temps the next run removes."""
+        if self.ckpt_path is None or not self.ranks.is_main:
+            return None
+        folder = self.ckpt_path.parent
+        recover_staged(folder)  # a replacement cut short by a kill: settled; dead writers' temps removed
+        if resuming or not any((folder / name).exists() for name in RUN_FILES):
+            return None
+        return StagedUpdate(folder)
+
+    def _target(self, name: str) -> Path:
+        """Where the run writes its file `name` now: the staged temp while replacing an old run."""
+        assert self.ckpt_path is not None
+        return self.replacing.path(name) if self.replacing is not None else self.ckpt_path.with_name(name)
+
+    def _commit_replacement(self) -> None:
+        """The first checkpoint of a run replacing another: every file of the old run goes at once."""
+        stage, self.replacing = self.replacing, None
+        for name in RUN_FILES:
+            if not stage.staged(name):
+                stage.remove(name)
+        stage.commit()
 
     def _checkpoint_to_resume(self) -> dict[str, Any] | None:
         path, config = self.ckpt_path, self.config
@@ -626,7 +670,7 @@ class _Loop:
             return
         config = self.config
         save_checkpoint(
-            self.ckpt_path, self.model, train_config=config, dataset=self.dataset,
+            self._target(CHECKPOINT_NAME), self.model, train_config=config, dataset=self.dataset,
             extra={
                 **state,
                 "completed": completed,
@@ -636,7 +680,9 @@ class _Loop:
                 "world_size": self.ranks.world_size,
             },
         )
-        pd.DataFrame(self.progress.history).to_csv(self.ckpt_path.with_name("history.csv"), index=False)
+        pd.DataFrame(self.progress.history).to_csv(self._target(HISTORY_NAME), index=False)
+        if self.replacing is not None:
+            self._commit_replacement()
         self.last_ckpt = self.ckpt_path
 
     # -- the resume state: one dictionary, written and read by this pair ------------------
@@ -700,7 +746,7 @@ class _Loop:
         if _nonfinite_weights(self.model) or not self.ranks.is_main:
             return
         save_checkpoint(
-            self.best_path, self.model, train_config=self.config, history=pd.DataFrame(progress.history),
+            self._target(BEST_NAME), self.model, train_config=self.config, history=pd.DataFrame(progress.history),
             epoch=epoch + 1, step=progress.step, dataset=self.dataset,
             extra={"completed": True, "best": {"epoch": epoch + 1, "val_loss": progress.best_val_loss},
                    "precision": self.precision.name, "device": str(self.device)},
@@ -714,6 +760,8 @@ class _Loop:
         if self.bar is not None:
             self.bar.close()
         kept = (f"the last good checkpoint is kept at {self.last_ckpt}" if self.last_ckpt is not None
+                else f"no checkpoint was written yet, so nothing was replaced: the old run in "
+                     f"{self.ckpt_path.parent} is kept whole" if self.replacing is not None
                 else "no checkpoint was written yet" + ("" if self.ckpt_path else " (out=None)"))
         bad = [k for k, v in terms.items() if not math.isfinite(v)]
         return TrainingDivergedError(
