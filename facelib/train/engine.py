@@ -32,6 +32,7 @@ from . import distributed
 from .batches import _epoch_plan, _Feeder, _grouping, _seed_for, _split, _val_plan
 from .callbacks import EpochEnd
 from .checkpoint import (
+    NOT_IDENTITY,
     CheckpointError,
     checkpoint_complete,
     dataset_summary,
@@ -272,7 +273,8 @@ def _data_mismatch(stored: dict[str, Any], dataset: Any) -> list[str]:
 
 # -- fit -----------------------------------------------------------------------------------------
 def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None, *,
-        callbacks: Sequence[Callable[[EpochEnd], Any]] = (), **overrides: Any) -> FitResult:
+        callbacks: Sequence[Callable[[EpochEnd], Any]] = (), change: dict[str, Any] | None = None,
+        **overrides: Any) -> FitResult:
     """Train `model` in place on `dataset` (a FaceDataset); keyword overrides change config fields.
 
     `callbacks` are called after each epoch with an `EpochEnd` (`facelib.train.callbacks`:
@@ -286,6 +288,12 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
     to replace an existing checkpoint unless `resume=True` (continue it) or `overwrite=True`.
     Raises `TrainingDivergedError` on a NaN/inf loss, keeping the last good checkpoint.
 
+    A resume continues the same training: every config field that shapes the result (all but
+    `NOT_IDENTITY`; the budget may grow under a constant lr schedule) must match the checkpoint's,
+    or it is refused naming the fields. `change` ({field: value}, with resume=True) changes some
+    deliberately: they are set in the config, and the first history row after the resume records
+    them (column "changed", e.g. "lr 0.001 -> 0.005").
+
     Data-parallel (`facelib.train.distributed`): under torchrun every process calls `fit` and
     trains its share of each global batch; `nproc=N` spawns N such processes from here.
     """
@@ -294,6 +302,16 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     if overrides:
         config = config.replace(**overrides)
+    change = dict(change or {})
+    if change:
+        if not config.resume:
+            raise ValueError(f"change={change} changes a run being resumed; give resume=True (train --resume), or "
+                             "set the fields in the config of a new run")
+        wrong = sorted(k for k in change if k in NOT_IDENTITY or k not in config.to_dict())
+        if wrong:
+            raise ValueError(f"change names {wrong}, which are not training fields a resume compares; set them "
+                             "in the config directly")
+        config = config.replace(**change)
     images = getattr(dataset, "images", None)
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
         raise TypeError("dataset must be a facelib FaceDataset (uint8 images N x C x H x W); use facelib.data.load")
@@ -308,7 +326,7 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
 
     ranks = distributed.from_environment()
     if config.nproc and config.nproc > 1 and not ranks.active:
-        return _fit_spawned(model, dataset, config, callbacks)
+        return _fit_spawned(model, dataset, config, callbacks, change)
     device = distributed.device_for(select_device(config.device), ranks)
     precision = _Precision.on(config.precision, device)
     channels_last = _channels_last(config, device, precision.amp_dtype)
@@ -316,17 +334,20 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
     distributed.process_group(ranks, device)
     with _run_folder_lock(ckpt_path, ranks), _threads(config.num_threads):
         ckpt_path = check_out_folder(config)  # again: another run may have finished meanwhile
-        return _Loop(model, dataset, config, device, precision, channels_last, ckpt_path, ranks, callbacks).run()
+        return _Loop(model, dataset, config, device, precision, channels_last, ckpt_path, ranks, callbacks,
+                     change).run()
 
 
-def _fit_spawned(model: torch.nn.Module, dataset: Any, config: TrainConfig, callbacks: list) -> FitResult:
+def _fit_spawned(model: torch.nn.Module, dataset: Any, config: TrainConfig, callbacks: list,
+                 change: dict[str, Any]) -> FitResult:
     """`fit` in `config.nproc` local processes; rank 0's weights and history land here."""
     check_out_folder(config)  # fail before starting any process
     distributed.check_batches(config, _grouping(model, dataset, config), distributed.Ranks(world_size=config.nproc))
     if select_device(config.device).type == "cuda" and config.nproc > torch.cuda.device_count():
         raise ValueError(f"nproc={config.nproc} processes on CUDA need as many GPUs, this machine has "
                          f"{torch.cuda.device_count()}; use nproc={torch.cuda.device_count()} or device='cpu'")
-    out = distributed.spawn_fit(fit, model, dataset, config, callbacks)
+    out = distributed.spawn_fit(functools.partial(fit, change=change) if change else fit, model, dataset, config,
+                                callbacks)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in out["state_dict"].items()})
     device = torch.device(out["device"])
     model.to(device)
@@ -381,15 +402,40 @@ class _Progress:
     best_epoch: int = 0
 
 
-def _check_resumable(ckpt: dict[str, Any], ckpt_path: Path, config: TrainConfig, dataset: Any) -> None:
-    """Refuse to resume a checkpoint of another split, batch order or data set."""
-    stored = ckpt.get("train_config") or {}
-    changed = {k: (stored.get(k), getattr(config, k)) for k in SPLIT_FIELDS
-               if k in stored and stored.get(k) != getattr(config, k)}
+#: Fields a resume may raise to train longer, where the schedule does not depend on them
+#: (lr_schedule "constant"; the cosine schedule is spread over the whole budget).
+BUDGET_FIELDS = ("epochs", "max_steps")
+
+
+def resume_differences(stored: dict[str, Any], config: TrainConfig, allowed: Sequence[str] = ()) -> dict[str, tuple]:
+    """{field: (stored value, this value)} of every training field that shapes the result (all but
+    `NOT_IDENTITY`) where `config` differs from a checkpoint's `stored` train_config, but `allowed`
+    (the changes asked for) and the budget where it only extends a constant-schedule run. Fields the
+    stored config lacks (older files) take their defaults."""
+    old = TrainConfig.from_dict(dict(stored)).to_dict()
+    new = config.to_dict()
+    skip = set(NOT_IDENTITY) | set(allowed)
+    if old.get("lr_schedule") == new.get("lr_schedule") == "constant":
+        skip |= set(BUDGET_FIELDS)
+    return {k: (old.get(k), new[k]) for k in new if k not in skip and old.get(k) != new[k]}
+
+
+def _check_resumable(ckpt: dict[str, Any], ckpt_path: Path, config: TrainConfig, dataset: Any,
+                     change: Sequence[str] = ()) -> None:
+    """Refuse to resume a checkpoint of another training configuration or data set (but the
+    fields in `change`, asked for explicitly)."""
+    changed = resume_differences(ckpt.get("train_config") or {}, config, change)
     if changed:
+        split = [k for k in changed if k in SPLIT_FIELDS]
+        said = ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
+        if split:
+            raise ValueError(f"cannot resume {ckpt_path}: {said}; {', '.join(split)} decide the split and batch "
+                             "order - keep them, or start a new out folder")
         raise ValueError(
-            f"cannot resume {ckpt_path}: {', '.join(f'{k} was {a!r}, now {b!r}' for k, (a, b) in changed.items())}; "
-            "these decide the split and batch order - keep them, or start a new out folder"
+            f"cannot resume {ckpt_path}: {said}; a resume continues the same training - keep the stored values, "
+            f"or change them deliberately with change={{{', '.join(f'{k!r}: {b!r}' for k, (a, b) in changed.items())}}} "
+            f"(train --resume {' '.join(f'--change {k}={b}' for k, (a, b) in changed.items())}), which the history "
+            "records, or start a new out folder"
         )
     ds = ckpt.get("dataset") or {}
     differs = _data_mismatch(ds, dataset) if ds else []
@@ -465,8 +511,11 @@ class _Loop:
     """One training run of `fit`: set up, then epochs of steps, validation and checkpoints."""
 
     def __init__(self, model, dataset, config: TrainConfig, device: torch.device, precision: _Precision,
-                 channels_last: bool, ckpt_path: Path | None, ranks: distributed.Ranks, callbacks: list):
+                 channels_last: bool, ckpt_path: Path | None, ranks: distributed.Ranks, callbacks: list,
+                 change: dict[str, Any] | None = None):
         self.model, self.dataset, self.config, self.device = model, dataset, config, device
+        self.change = dict(change or {})
+        self.changed_note = ""  # "lr 0.001 -> 0.005": the change, for the first history row after it
         self.callbacks = callbacks
         self.precision, self.channels_last, self.ckpt_path, self.ranks = precision, channels_last, ckpt_path, ranks
         self.grouping = _grouping(model, dataset, config)
@@ -546,7 +595,10 @@ class _Loop:
         path, config = self.ckpt_path, self.config
         if path is not None and path.exists() and config.resume:
             ckpt = load_checkpoint(path)
-            _check_resumable(ckpt, path, config, self.dataset)
+            _check_resumable(ckpt, path, config, self.dataset, tuple(self.change))
+            old = TrainConfig.from_dict(dict(ckpt.get("train_config") or {})).to_dict()
+            self.changed_note = ", ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in self.change.items()
+                                          if old.get(k) != v)
             return ckpt
         if config.resume:
             warnings.warn(f"resume=True but there is no checkpoint at {path}; starting a new run", stacklevel=4)
@@ -658,7 +710,9 @@ class _Loop:
             "time_s": train_time,
             "images_per_s": seen_now / train_time if train_time > 0 else float("nan"),
             "partial": partial,
+            **({"changed": self.changed_note} if self.changed_note else {}),
         })
+        self.changed_note = "" if not partial else self.changed_note
 
     # -- checkpoints, divergence, the result -----------------------------------------------
     def _checkpoint(self, epochs_done: int, batch_in_epoch: int, partial_row: bool, completed: bool) -> None:
