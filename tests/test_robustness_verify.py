@@ -376,3 +376,72 @@ def test_a_protocol_refuses_a_pair_of_an_image_with_itself():
                                    P.Folds(E, table, identity=identity, labels="unrestricted"))):
         with pytest.raises(ValueError, match=rf"pair 5 \(row {table.left[5]} with itself\).*remove them"):
             run()
+
+
+# -- leakage between training and test pairs is refused (issue #41, 3) ----------------------------
+def _people_folds(n_folds=10, per_fold=4, d=5, seed=0):
+    """Pairs over folds disjoint in people: fold k holds people 2k and 2k+1, half same, half different."""
+    rng = np.random.default_rng(seed)
+    rows, ident = [], []
+    for k in range(n_folds):
+        for i in range(per_fold):
+            a, b = 2 * k, 2 * k + (i % 2)  # same pairs on even i
+            ident += [a, b]
+            rows.append((len(ident) - 2, len(ident) - 1, i % 2 == 0, k))
+    emb = rng.normal(size=(len(ident), d)) + np.asarray(ident)[:, None]
+    return emb, np.asarray(ident), pd.DataFrame(rows, columns=["left", "right", "same", "fold"])
+
+
+def test_a_pair_in_two_folds_or_twice_in_one_is_refused_naming_it():
+    emb, ident, table = _people_folds()
+    P.View2(emb, table, identity=ident)  # the clean table passes
+    moved = pd.concat([table, table.iloc[[0]].assign(fold=1)], ignore_index=True)  # pair 0 in folds 0 and 1
+    with pytest.raises(ValueError, match=r"repeat the same two images: pair 0 \(0, 1, fold 0\), pair 40 \(0, 1, fold 1\)"):
+        P.View2(emb, moved)
+    twice = pd.concat([table, table.iloc[[5]].rename(index={5: 99})])
+    with pytest.raises(ValueError, match=r"pair 5 \(10, 11, fold 1\), pair 99 \(10, 11, fold 1\)"):
+        P.Folds(emb, twice)
+    everywhere = pd.concat([table.assign(fold=k) for k in range(10)], ignore_index=True)  # every pair in all folds
+    with pytest.raises(ValueError, match="repeat the same two images"):
+        P.View2(emb, everywhere)
+
+
+def test_training_on_the_test_pairs_is_refused():
+    """evaluate(Split(E, tr, tr)) scored LDA at 0.82 on its own training pairs."""
+    emb, ident, table = _people_folds()
+    tr, te = table[table.fold < 5], table[table.fold >= 5]
+    P.evaluate(None, ["cosine"], P.Split(emb, tr, te))
+    with pytest.raises(ValueError, match=r"split fold 0: 20 test pair\(s\) use images the training pairs use: pair 0 "
+                                         r"\(0, 1\)"):
+        P.evaluate(None, ["mahalanobis"], P.Split(emb, tr, tr))
+    leaky = pd.concat([te, tr.iloc[[3]].assign(left=79)])  # a test pair with a training image (row 7)
+    with pytest.raises(ValueError, match=r"pair 3 \(79, 7\).*images 7"):
+        P.evaluate(None, ["cosine"], P.Split(emb, tr, leaky))
+
+
+def test_a_person_in_two_view2_folds_and_uneven_folds_are_refused_naming_them():
+    emb, ident, table = _people_folds()
+    ident2 = ident.copy()
+    ident2[ident == 3] = 0  # person 3 (fold 1) is person 0 (fold 0)
+    table2 = table.copy()
+    table2["same"] = ident2[table2.left] == ident2[table2.right]
+    with pytest.raises(ValueError, match=r"1 person\(s\) appear in more than one fold: person 0 in folds \[0, 1\]"):
+        P.View2(emb, table2, identity=ident2)
+    P.Folds(emb, table2, identity=ident2)  # a plain k-fold does not promise people-disjoint folds
+    half = table.drop(index=table.index[(table.fold == 3) & ~table.same])  # fold 3 lost its different pairs
+    with pytest.raises(ValueError, match=r"fold 3: 2 same \+ 0 different"):
+        P.View2(emb, half)
+
+
+def test_labels_that_contradict_the_identities_are_refused_naming_the_pairs():
+    emb, ident, table = _people_folds()
+    flipped = table.copy()
+    flipped.loc[6, "same"] = not flipped.loc[6, "same"]
+    with pytest.raises(ValueError, match=r"pair 6 \(rows 12, 13: people 2, 2, same=False\)"):
+        P.View2(emb, flipped, identity=ident)
+    with pytest.raises(ValueError, match=r"pair 6 \(rows 12, 13"):
+        P.Split(emb, table[table.fold >= 5], flipped[flipped.fold < 2], identity=ident)
+    bad = table.copy()
+    bad.loc[0, "right"] = len(emb)
+    with pytest.raises(IndexError, match=f"outside 0..{len(emb) - 1}"):
+        P.View2(emb, bad)
