@@ -150,10 +150,16 @@ def test_roc_table_from_scores_is_sklearns_roc_averaged_over_folds(tmp_path):
         assert set(mine.category) == {s.category}
 
 
-def test_lfw_roc_command_rewrites_the_roc_file_from_the_scores(tmp_path, capsys):
+def pair_list(scores: pd.DataFrame) -> pd.DataFrame:
+    """The View 2 pair list the fake scores were made from (same and fold by pair)."""
+    return scores.set_index("pair")[["same", "fold"]].rename_axis(None)
+
+
+def test_lfw_roc_command_rewrites_the_roc_file_from_the_scores(tmp_path, capsys, monkeypatch):
     res = tmp_path / "results"
     frozen = frozen_file(res / lfw_cli.FROZEN)
     scores = fake_scores(frozen, seed=1)
+    monkeypatch.setattr(L, "view2_pair_table", lambda: pair_list(scores))
     R.write(lfw_cli.SCORES, scores, folder=res)
     assert main(["lfw", "--results", str(res), "roc"]) == 0
     written = pd.read_csv(res / "lfw_view2_roc.csv")
@@ -445,3 +451,32 @@ def test_labels_that_contradict_the_identities_are_refused_naming_the_pairs():
     bad.loc[0, "right"] = len(emb)
     with pytest.raises(IndexError, match=f"outside 0..{len(emb) - 1}"):
         P.View2(emb, bad)
+
+
+def test_lfw_roc_refuses_half_a_fold_or_a_fold_with_flipped_labels(tmp_path, capsys, monkeypatch):
+    """Only whole missing folds were refused: half of fold 3, or fold 5 with every label flipped,
+    went into the ROC."""
+    res = tmp_path / "results"
+    frozen = frozen_file(res / lfw_cli.FROZEN)
+    scores = fake_scores(frozen, seed=1)
+    monkeypatch.setattr(L, "view2_pair_table", lambda: pair_list(scores))
+    half = scores.drop(index=scores.index[(scores.fold == 3) & (scores.pair % 2 == 0)])
+    R.write(lfw_cli.SCORES, half, folder=res)
+    assert main(["lfw", "--results", str(res), "roc"]) == 2
+    assert "hold part of a fold: fold 3: 7 same + 8 different of 15 + 15" in capsys.readouterr().err
+    flipped = scores.copy()
+    flipped.loc[flipped.fold == 5, "same"] = ~flipped.loc[flipped.fold == 5, "same"]
+    R.write(lfw_cli.SCORES, flipped, folder=res)
+    assert main(["lfw", "--results", str(res), "roc"]) == 2
+    err = capsys.readouterr().err
+    assert "contradict View 2's pair list: 30 pair(s) in fold(s) [5]" in err, err
+    with pytest.raises(ValueError, match=r"fewer pairs than the others \(15 same \+ 15 different\): fold 3: 7 same"):
+        L.check_scores(half)  # without the pair list (a part's scores): the folds must be alike
+    assert not (res / "lfw_view2_roc.csv").exists()
+    monkeypatch.undo()
+    try:
+        t = L.view2_pair_table()  # LFW's own list (the shared data): 300 + 300 per fold
+    except FileNotFoundError:
+        pytest.skip("LFW is not under the data root")
+    counts = t.groupby("fold")["same"].agg(["sum", "size"])
+    assert (counts["sum"] == L.VIEW2_PAIRS_PER_FOLD[0]).all() and (counts["size"] == sum(L.VIEW2_PAIRS_PER_FOLD)).all()
