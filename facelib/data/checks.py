@@ -88,11 +88,12 @@ def check_indices(idx: Any, n: int, name: str) -> np.ndarray:
 
 
 def check_pair_table(pair_table: Any, n: int, columns: tuple[str, ...] = ("left", "right", "same", "fold"),
-                     name: str = "pair_table", *, identity: Any = None, people_in_one_fold: bool = False
-                     ) -> pd.DataFrame:
+                     name: str = "pair_table", *, identity: Any = None, people_in_one_fold: bool = False,
+                     repeats: bool = False) -> pd.DataFrame:
     """A copy of `pair_table` with left/right checked as int64 rows of 0..n-1 and same as bool,
     refusing a pair of a row with itself (`refuse_self_pairs`) and a pair given twice, in one
-    fold or in two (`refuse_repeated_pairs`). With `identity` (one label per row, -1 unknown),
+    fold or in two (`refuse_repeated_pairs`; `repeats=True` allows them, for a helper that only
+    selects from a sample of pairs, as `pairs.person_disjoint_pairs`). With `identity` (one label per row, -1 unknown),
     `same` labels that contradict it are refused (`refuse_contradicting_labels`), and with
     `people_in_one_fold` a person whose pairs lie in two folds (`refuse_people_in_two_folds`)."""
     if not isinstance(pair_table, pd.DataFrame):
@@ -111,7 +112,8 @@ def check_pair_table(pair_table: Any, n: int, columns: tuple[str, ...] = ("left"
         table["same"] = check_same(table["same"].to_numpy(), len(table), f"{name} column 'same'")
     shown = table.set_axis(pair_table.index)
     if "left" in table and "right" in table:
-        refuse_repeated_pairs(shown, name)
+        if not repeats:
+            refuse_repeated_pairs(shown, name)
         if identity is not None:
             ids = check_identity(identity, n)
             if "same" in table:
