@@ -241,8 +241,9 @@ _LEFTOVER = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.(?:stag
 class StagedUpdate:
     """New versions of several files of one folder, written beside them and committed together.
 
-    `path(name)` gives the temp file to write for `folder/name`; `commit()` replaces the targets
-    in the order they were staged (so stage the index, e.g. a manifest, last). Before the first
+    `path(name)` gives the temp file to write for `folder/name`, `remove(name)` stages the removal
+    of `folder/name`; `commit()` replaces (or removes) the targets in the order they were staged (so
+    stage the index, e.g. a manifest, last). Before the first
     replacement a journal (`JOURNAL`) lists every target with its staged file and a hard-link
     backup of the old one; the backups and the journal go once all are in place. An error during
     the commit rolls back at once; a kill during it is rolled back (or, when every file was
@@ -253,25 +254,41 @@ class StagedUpdate:
 
     def __init__(self, folder: str | os.PathLike):
         self.folder = Path(folder)
-        self._staged: dict[str, Path] = {}
+        self._staged: dict[str, Path | None] = {}  # None: the target is removed
 
     def path(self, name: str | os.PathLike, mode: int = 0o644) -> Path:
         """The temp file standing for `folder/name` (a file directly in the folder), with `mode`."""
-        name = Path(name)
-        if name.is_absolute() or len(name.parts) != 1:
-            if name.parent.resolve() != self.folder.resolve():
-                raise ValueError(f"a staged update of {self.folder} can only replace files directly in it, "
-                                 f"not {name}")
-        key = name.name
-        if key in (JOURNAL, ".lock"):
-            raise ValueError(f"{key} is the staged update's own file; stage another name")
-        if key not in self._staged:
+        key = self._key(name)
+        if self._staged.get(key) is None:
             fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{key}.{os.getpid()}.",
                                        suffix=".staged" + Path(key).suffix)
             os.close(fd)
             os.chmod(tmp, mode)  # mkstemp makes a private file; the target's readers need the mode
             self._staged[key] = Path(tmp)
         return self._staged[key]
+
+    def _key(self, name: str | os.PathLike) -> str:
+        name = Path(name)
+        if name.is_absolute() or len(name.parts) != 1:
+            if name.parent.resolve() != self.folder.resolve():
+                raise ValueError(f"a staged update of {self.folder} can only replace files directly in it, "
+                                 f"not {name}")
+        if name.name in (JOURNAL, ".lock"):
+            raise ValueError(f"{name.name} is the staged update's own file; stage another name")
+        return name.name
+
+    def remove(self, name: str | os.PathLike) -> None:
+        """Stage the removal of `folder/name` (a file directly in the folder): it goes with the
+        commit, and comes back if the commit is rolled back. Nothing happens to a missing file."""
+        key = self._key(name)
+        old = self._staged.pop(key, None)
+        if old is not None:
+            old.unlink(missing_ok=True)
+        self._staged[key] = None
+
+    def staged(self, name: str | os.PathLike) -> bool:
+        """Whether `folder/name` has a new version staged (`path`)."""
+        return self._staged.get(Path(name).name) is not None
 
     @property
     def targets(self) -> list[Path]:
@@ -281,7 +298,8 @@ class StagedUpdate:
     def discard(self) -> None:
         """Remove the staged files; the targets stay as they were."""
         for tmp in self._staged.values():
-            tmp.unlink(missing_ok=True)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
         self._staged.clear()
 
     def commit(self) -> None:
@@ -290,6 +308,11 @@ class StagedUpdate:
             return
         entries = []
         for key, tmp in self._staged.items():
+            if tmp is None:  # a removal: the old file goes to its backup, restored on a rollback
+                if (self.folder / key).exists():
+                    backup = f".{key}.{os.getpid()}.{os.urandom(4).hex()}.old"
+                    entries.append({"target": key, "staged": None, "backup": backup})
+                continue
             if not tmp.exists():
                 raise FileNotFoundError(errno.ENOENT, f"the staged file {tmp} for {self.folder / key} is gone; "
                                                       "nothing was replaced, write it again")
@@ -301,6 +324,9 @@ class StagedUpdate:
         try:
             for e in entries:
                 target = self.folder / e["target"]
+                if e["staged"] is None:
+                    os.replace(target, self.folder / e["backup"])
+                    continue
                 if e["backup"]:
                     _keep_copy(target, self.folder / e["backup"])
                 os.replace(self.folder / e["staged"], target)
@@ -351,13 +377,20 @@ def recover_staged(folder: str | os.PathLike) -> str | None:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"the staged-update journal {journal} is damaged ({exc}); compare the files it "
                              f"names by hand, then delete it") from exc
-        if all(not (folder / e["staged"]).exists() for e in entries):
+        def done(e: dict) -> bool:  # a removal is done when its target is gone, a replacement when moved
+            return not (folder / e["target"]).exists() if e["staged"] is None else not (folder / e["staged"]).exists()
+
+        if all(done(e) for e in entries):
             outcome = "finished"
         else:
             for e in reversed(entries):
-                target, staged = folder / e["target"], folder / e["staged"]
+                target = folder / e["target"]
+                staged = folder / e["staged"] if e["staged"] is not None else None
                 backup = folder / e["backup"] if e.get("backup") else None
-                if staged.exists():  # never moved: the target is the old file
+                if staged is None:  # a removal: the backup is the old file (the target if not yet moved)
+                    if backup is not None and backup.exists():
+                        os.replace(backup, target)
+                elif staged.exists():  # never moved: the target is the old file
                     staged.unlink()
                 elif backup is not None and backup.exists():
                     os.replace(backup, target)

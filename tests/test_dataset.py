@@ -39,6 +39,35 @@ def test_rejects_bad_images_and_labels():
         FaceDataset(images=torch.zeros(2, 1, 4, 4, dtype=torch.uint8), identity=[0, 1], pair_table=pd.DataFrame({"left": [0]}))
 
 
+def test_identities_masks_and_pair_indices_are_checked_as_verify_checks_them():
+    """FaceDataset truncated float identities and cast NaN to -9223372036854775808, took a short
+    boolean mask as indices, and accepted pairs of missing rows or with wrong same labels."""
+    with pytest.raises(ValueError, match=r"whole numbers.*rows 0, 1, 2 hold 0.5, 0.7, 1.2"):
+        make(np.array([0.5, 0.7, 1.2]))
+    with pytest.raises(ValueError, match=r"whole numbers.*rows 1 hold nan"):
+        make(np.array([0.0, np.nan, 1.0]))
+    assert make(np.array([0.0, 1.0, -1.0])).identity.tolist() == [0, 1, -1]  # whole floats are labels
+    d = make([0, 0, 1, 1, 2, 2])
+    with pytest.raises(ValueError, match=r"boolean mask must have one entry per image \(6\), got shape \(2,\)"):
+        d.subset(np.array([True, False]))
+    with pytest.raises(IndexError, match="subset index refers to rows outside 0..5"):
+        d.subset([0, 7])
+
+    def table(**pair):
+        return pd.DataFrame([{"left": 0, "right": 1, "same": True, "fold": 0, **pair}])
+
+    with pytest.raises(IndexError, match=r"column 'right' refers to rows outside 0..5 \(e.g. 99\)"):
+        make([0, 0, 1, 1, 2, 2], pair_table=table(right=99))
+    with pytest.raises(IndexError, match=r"column 'right' refers to rows outside 0..5 \(e.g. -1\)"):
+        make([0, 0, 1, 1, 2, 2], pair_table=table(right=-1))  # -1 was the last image after a subset
+    with pytest.raises(ValueError, match=r"contradicts the identities: pair 0 \(rows 0, 2: people 0, 1, same=True\)"):
+        make([0, 0, 1, 1, 2, 2], pair_table=table(right=2))
+    with pytest.raises(ValueError, match="repeat the same two images"):
+        make([0, 0, 1, 1, 2, 2], pair_table=pd.concat([table(), table(left=1, right=0, fold=1)], ignore_index=True))
+    kept = make([0, 0, 1, 1, 2, 2], pair_table=table(left=2, right=3)).subset([2, 3])
+    assert kept.pair_table[["left", "right"]].values.tolist() == [[0, 1]]
+
+
 def test_numpy_images_are_accepted():
     d = FaceDataset(images=np.zeros((3, 4, 4, 1), np.uint8).transpose(0, 3, 1, 2), identity=[0, 1, 1])
     assert isinstance(d.images, torch.Tensor) and d.images.shape == (3, 1, 4, 4)

@@ -4,9 +4,16 @@ checkpoint is never loaded without a word."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 import warnings
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -209,3 +216,71 @@ def test_tracebacks_and_misleading_messages_of_round_three(tmp_path, monkeypatch
     (folder / "manifest.json").write_text(manifest_text({"m": {**good, "sha256": good["sha256"].upper()}}))
     assert zoo.load("m", folder=folder).config == zoo.load("synthetic-vae").config
     assert json.loads((folder / "manifest.json").read_text())["models"]["m"]["sha256"].isupper()
+
+
+# -- a resume compares the whole training configuration (issue #41, 2) ----------------------------
+def test_a_resume_with_a_changed_lr_is_refused_and_change_records_it(tmp_path):
+    """fit(resume=True, lr=...) compared only the split fields: the other lr went in without a word
+    and the checkpoint said it for the whole run."""
+    cfg = TrainConfig(epochs=6, max_steps=3, device="cpu", **QUIET)  # 4 batches an epoch: stops in epoch 1
+    fit(model(), faces(), cfg, out=str(tmp_path))
+    before = (tmp_path / "checkpoint.pt").read_bytes()
+    with pytest.raises(ValueError, match=r"cannot resume .*lr was 0.001, now 0.005.*change=\{'lr': 0.005\}"):
+        fit(model(), faces(), cfg, out=str(tmp_path), resume=True, lr=0.005, max_steps=None)
+    with pytest.raises(ValueError, match="kl_warmup_steps was 0, now 5, hflip was False, now True"):
+        fit(model(), faces(), cfg, out=str(tmp_path), resume=True, kl_warmup_steps=5, hflip=True, max_steps=None)
+    with pytest.raises(ValueError, match="seed was 0, now 2.*decide the split"):
+        fit(model(), faces(), cfg, out=str(tmp_path), resume=True, seed=2, change={"lr": 0.005})
+    assert (tmp_path / "checkpoint.pt").read_bytes() == before
+    with pytest.raises(ValueError, match="give resume=True"):
+        fit(model(), faces(), cfg, out=str(tmp_path / "new"), change={"lr": 0.005})
+    done = fit(model(), faces(), cfg, out=str(tmp_path), resume=True, max_steps=None, change={"lr": 0.005})
+    assert done.history["changed"].fillna("").tolist() == ["", "lr 0.001 -> 0.005", "", "", "", ""]
+    assert done.history["lr"].tolist()[1:] == [0.005] * 5
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["train_config"]["lr"] == 0.005
+
+
+ROOT = Path(__file__).resolve().parents[1]
+CHECKOUT_ENV = {"PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+TRAIN = [sys.executable, "-m", "facelib", "train", "--model", "vae", "--data", "synthetic", "--data-option", "n=256",
+         "--image-size", "32", "--latent-dim", "4", "--no-progress", "--epochs", "8", "--out", "r"]
+
+
+def _train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*TRAIN, *args], cwd=cwd, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **CHECKOUT_ENV})
+
+
+def test_train_resume_with_a_changed_lr_is_refused_and_goes_through_change(tmp_path):
+    """A real `train` Ctrl-C'd after its first checkpoint, then resumed with --lr 0.005."""
+    proc = subprocess.Popen(TRAIN, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, env={**os.environ, **CHECKOUT_ENV},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        for _ in range(3000):
+            if (tmp_path / "r" / "checkpoint.pt").exists() or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and "--resume" in err, out + err
+    before = (tmp_path / "r" / "checkpoint.pt").read_bytes()
+    refused = _train("--resume", "--lr", "0.005", cwd=tmp_path)
+    assert refused.returncode == 1 and "lr 0.001 -> 0.005" in refused.stderr, refused.stdout + refused.stderr
+    assert "--change FIELD=VALUE" in refused.stderr, refused.stderr
+    assert (tmp_path / "r" / "checkpoint.pt").read_bytes() == before
+    done = _train("--resume", "--change", "lr=0.005", cwd=tmp_path)
+    assert done.returncode == 0 and "with lr -> 0.005" in done.stdout, done.stdout + done.stderr
+    ckpt = load_checkpoint(tmp_path / "r" / "checkpoint.pt")
+    assert ckpt["train_config"]["lr"] == 0.005 and ckpt["epoch"] == 8
+    history = pd.read_csv(tmp_path / "r" / "history.csv")
+    stopped = int(load_checkpoint(tmp_path / "r" / "checkpoint.pt")["history"]["epoch"][0])  # epoch 1 at least
+    changed = history["changed"].fillna("")
+    assert (changed != "").sum() == 1 and changed.iloc[history.index[history["lr"] == 0.005][0]] == "lr 0.001 -> 0.005"
+    assert history["lr"].iloc[0] == 0.001 and stopped == 1
+    assert "lr: 0.005" in (tmp_path / "r" / "spec.yaml").read_text()
+    again = _train("--resume", "--change", "lr=0.005", cwd=tmp_path)  # the changed run, finished: reused
+    assert again.returncode == 0 and "nothing to train" in again.stdout, again.stdout + again.stderr

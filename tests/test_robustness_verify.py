@@ -150,10 +150,16 @@ def test_roc_table_from_scores_is_sklearns_roc_averaged_over_folds(tmp_path):
         assert set(mine.category) == {s.category}
 
 
-def test_lfw_roc_command_rewrites_the_roc_file_from_the_scores(tmp_path, capsys):
+def pair_list(scores: pd.DataFrame) -> pd.DataFrame:
+    """The View 2 pair list the fake scores were made from (same and fold by pair)."""
+    return scores.set_index("pair")[["same", "fold"]].rename_axis(None)
+
+
+def test_lfw_roc_command_rewrites_the_roc_file_from_the_scores(tmp_path, capsys, monkeypatch):
     res = tmp_path / "results"
     frozen = frozen_file(res / lfw_cli.FROZEN)
     scores = fake_scores(frozen, seed=1)
+    monkeypatch.setattr(L, "view2_pair_table", lambda: pair_list(scores))
     R.write(lfw_cli.SCORES, scores, folder=res)
     assert main(["lfw", "--results", str(res), "roc"]) == 0
     written = pd.read_csv(res / "lfw_view2_roc.csv")
@@ -376,3 +382,101 @@ def test_a_protocol_refuses_a_pair_of_an_image_with_itself():
                                    P.Folds(E, table, identity=identity, labels="unrestricted"))):
         with pytest.raises(ValueError, match=rf"pair 5 \(row {table.left[5]} with itself\).*remove them"):
             run()
+
+
+# -- leakage between training and test pairs is refused (issue #41, 3) ----------------------------
+def _people_folds(n_folds=10, per_fold=4, d=5, seed=0):
+    """Pairs over folds disjoint in people: fold k holds people 2k and 2k+1, half same, half different."""
+    rng = np.random.default_rng(seed)
+    rows, ident = [], []
+    for k in range(n_folds):
+        for i in range(per_fold):
+            a, b = 2 * k, 2 * k + (i % 2)  # same pairs on even i
+            ident += [a, b]
+            rows.append((len(ident) - 2, len(ident) - 1, i % 2 == 0, k))
+    emb = rng.normal(size=(len(ident), d)) + np.asarray(ident)[:, None]
+    return emb, np.asarray(ident), pd.DataFrame(rows, columns=["left", "right", "same", "fold"])
+
+
+def test_a_pair_in_two_folds_or_twice_in_one_is_refused_naming_it():
+    emb, ident, table = _people_folds()
+    P.View2(emb, table, identity=ident)  # the clean table passes
+    moved = pd.concat([table, table.iloc[[0]].assign(fold=1)], ignore_index=True)  # pair 0 in folds 0 and 1
+    with pytest.raises(ValueError, match=r"repeat the same two images: pair 0 \(0, 1, fold 0\), pair 40 \(0, 1, fold 1\)"):
+        P.View2(emb, moved)
+    twice = pd.concat([table, table.iloc[[5]].rename(index={5: 99})])
+    with pytest.raises(ValueError, match=r"pair 5 \(10, 11, fold 1\), pair 99 \(10, 11, fold 1\)"):
+        P.Folds(emb, twice)
+    everywhere = pd.concat([table.assign(fold=k) for k in range(10)], ignore_index=True)  # every pair in all folds
+    with pytest.raises(ValueError, match="repeat the same two images"):
+        P.View2(emb, everywhere)
+
+
+def test_training_on_the_test_pairs_is_refused():
+    """evaluate(Split(E, tr, tr)) scored LDA at 0.82 on its own training pairs."""
+    emb, ident, table = _people_folds()
+    tr, te = table[table.fold < 5], table[table.fold >= 5]
+    P.evaluate(None, ["cosine"], P.Split(emb, tr, te))
+    with pytest.raises(ValueError, match=r"split fold 0: 20 test pair\(s\) use images the training pairs use: pair 0 "
+                                         r"\(0, 1\)"):
+        P.evaluate(None, ["mahalanobis"], P.Split(emb, tr, tr))
+    leaky = pd.concat([te, tr.iloc[[3]].assign(left=79)])  # a test pair with a training image (row 7)
+    with pytest.raises(ValueError, match=r"pair 3 \(79, 7\).*images 7"):
+        P.evaluate(None, ["cosine"], P.Split(emb, tr, leaky))
+
+
+def test_a_person_in_two_view2_folds_and_uneven_folds_are_refused_naming_them():
+    emb, ident, table = _people_folds()
+    ident2 = ident.copy()
+    ident2[ident == 3] = 0  # person 3 (fold 1) is person 0 (fold 0)
+    table2 = table.copy()
+    table2["same"] = ident2[table2.left] == ident2[table2.right]
+    with pytest.raises(ValueError, match=r"1 person\(s\) appear in more than one fold: person 0 in folds \[0, 1\]"):
+        P.View2(emb, table2, identity=ident2)
+    P.Folds(emb, table2, identity=ident2)  # a plain k-fold does not promise people-disjoint folds
+    half = table.drop(index=table.index[(table.fold == 3) & ~table.same])  # fold 3 lost its different pairs
+    with pytest.raises(ValueError, match=r"fold 3: 2 same \+ 0 different"):
+        P.View2(emb, half)
+
+
+def test_labels_that_contradict_the_identities_are_refused_naming_the_pairs():
+    emb, ident, table = _people_folds()
+    flipped = table.copy()
+    flipped.loc[6, "same"] = not flipped.loc[6, "same"]
+    with pytest.raises(ValueError, match=r"pair 6 \(rows 12, 13: people 2, 2, same=False\)"):
+        P.View2(emb, flipped, identity=ident)
+    with pytest.raises(ValueError, match=r"pair 6 \(rows 12, 13"):
+        P.Split(emb, table[table.fold >= 5], flipped[flipped.fold < 2], identity=ident)
+    bad = table.copy()
+    bad.loc[0, "right"] = len(emb)
+    with pytest.raises(IndexError, match=f"outside 0..{len(emb) - 1}"):
+        P.View2(emb, bad)
+
+
+def test_lfw_roc_refuses_half_a_fold_or_a_fold_with_flipped_labels(tmp_path, capsys, monkeypatch):
+    """Only whole missing folds were refused: half of fold 3, or fold 5 with every label flipped,
+    went into the ROC."""
+    res = tmp_path / "results"
+    frozen = frozen_file(res / lfw_cli.FROZEN)
+    scores = fake_scores(frozen, seed=1)
+    monkeypatch.setattr(L, "view2_pair_table", lambda: pair_list(scores))
+    half = scores.drop(index=scores.index[(scores.fold == 3) & (scores.pair % 2 == 0)])
+    R.write(lfw_cli.SCORES, half, folder=res)
+    assert main(["lfw", "--results", str(res), "roc"]) == 2
+    assert "hold part of a fold: fold 3: 7 same + 8 different of 15 + 15" in capsys.readouterr().err
+    flipped = scores.copy()
+    flipped.loc[flipped.fold == 5, "same"] = ~flipped.loc[flipped.fold == 5, "same"]
+    R.write(lfw_cli.SCORES, flipped, folder=res)
+    assert main(["lfw", "--results", str(res), "roc"]) == 2
+    err = capsys.readouterr().err
+    assert "contradict View 2's pair list: 30 pair(s) in fold(s) [5]" in err, err
+    with pytest.raises(ValueError, match=r"fewer pairs than the others \(15 same \+ 15 different\): fold 3: 7 same"):
+        L.check_scores(half)  # without the pair list (a part's scores): the folds must be alike
+    assert not (res / "lfw_view2_roc.csv").exists()
+    monkeypatch.undo()
+    try:
+        t = L.view2_pair_table()  # LFW's own list (the shared data): 300 + 300 per fold
+    except FileNotFoundError:
+        pytest.skip("LFW is not under the data root")
+    counts = t.groupby("fold")["same"].agg(["sum", "size"])
+    assert (counts["sum"] == L.VIEW2_PAIRS_PER_FOLD[0]).all() and (counts["size"] == sum(L.VIEW2_PAIRS_PER_FOLD)).all()

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -147,6 +148,7 @@ os.replace, os.unlink = replace, unlink
 with files.staged_update(folder) as stage:
     stage.path("a.bin").write_bytes(b"new a")
     stage.path("new.bin").write_bytes(b"new file")
+    stage.remove("gone.bin")
     stage.path("index.json").write_text("new index")
 """
 
@@ -155,12 +157,13 @@ with files.staged_update(folder) as stage:
 def test_a_staged_update_killed_in_its_commit_is_settled_whole(tmp_path, kill_at, outcome):
     (tmp_path / "a.bin").write_bytes(b"old a")
     (tmp_path / "index.json").write_text("old index")
+    (tmp_path / "gone.bin").write_bytes(b"old gone")  # the update removes it
     done = subprocess.run([sys.executable, "-c", KILLED_COMMIT, str(tmp_path), kill_at], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == -signal.SIGKILL, done.stderr
     assert files.pending_update(tmp_path)
     assert files.recover_staged(tmp_path) == outcome
-    want = ({"a.bin": b"old a", "index.json": b"old index"} if outcome == "rolled back"
+    want = ({"a.bin": b"old a", "index.json": b"old index", "gone.bin": b"old gone"} if outcome == "rolled back"
             else {"a.bin": b"new a", "index.json": b"new index", "new.bin": b"new file"})
     assert _snapshot(tmp_path) == want and _hidden(tmp_path) == []
 
@@ -495,3 +498,92 @@ def test_zoo_check_records_new_headline_metrics_and_never_changes_stored_ones(tm
     assert zoo.entry("tiny-b4")["metrics"] == full
     assert "recorded" in capsys.readouterr().out
     zoo.load("tiny-b4")  # the weights still match their entry
+
+
+# -- train --overwrite: the old run stays until the new one has its first checkpoint (issue #41, 1) ---
+ROOT = Path(__file__).resolve().parents[1]
+#: A `python -m facelib` started elsewhere imports this checkout's facelib, not an installed one.
+CHECKOUT_ENV = {"PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+TRAIN = ["train", "--model", "vae", "--data", "synthetic", "--data-option", "n=256", "--image-size", "32",
+         "--latent-dim", "4", "--no-progress"]
+RUN_FILES = ["best.pt", "checkpoint.pt", "history.csv", "spec.yaml"]
+
+
+def _train(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "facelib", *TRAIN, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **CHECKOUT_ENV})
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """`train --epochs 2 --out ow`, once; tests work on copies."""
+    where = tmp_path_factory.mktemp("ow")
+    done = _train("--epochs", "2", "--out", "ow", cwd=where)
+    assert done.returncode == 0, done.stderr
+    assert sorted(_snapshot(where / "ow")) == RUN_FILES
+    return where / "ow"
+
+
+@pytest.fixture
+def old_run(finished_run, tmp_path):
+    shutil.copytree(finished_run, tmp_path / "ow")
+    return tmp_path / "ow"
+
+
+def test_an_overwrite_that_diverges_leaves_the_old_run_whole_and_says_so(old_run):
+    """It deleted the old best.pt before failing; checkpoint.pt and history.csv stayed."""
+    before = _snapshot(old_run)
+    done = _train("--epochs", "2", "--out", "ow", "--overwrite", "--lr", "1e30", cwd=old_run.parent)
+    assert done.returncode == 1 and "diverged" in done.stderr, done.stderr
+    assert "nothing was replaced: the old run in ow is kept whole" in done.stderr, done.stderr
+    assert _snapshot(old_run) == before and _hidden(old_run) == []
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "kill"])
+def test_an_overwrite_stopped_before_its_first_checkpoint_leaves_the_old_run_whole(old_run, how):
+    """Ctrl-C in the first epochs of an --overwrite run lost best.pt and then pointed at the old
+    run with 'rerun with --resume'; a kill leaves staged temps the next run removes."""
+    before = _snapshot(old_run)
+    proc = subprocess.Popen([sys.executable, "-m", "facelib", *TRAIN, "--epochs", "200", "--checkpoint-every", "1000",
+                             "--out", "ow", "--overwrite"], cwd=old_run.parent, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, **CHECKOUT_ENV},
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        for _ in range(1200):  # the lock holds the new run's pid once it trains
+            if (old_run / ".lock").exists() and (old_run / ".lock").read_text().strip() == str(proc.pid):
+                break
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.1)
+        for _ in range(600):  # until the new run has staged a best.pt (after its first epoch)
+            if any(name.startswith(".best.pt.") for name in _hidden(old_run)) or proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT if how == "ctrl-c" else signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert _snapshot(old_run) == before
+    if how == "ctrl-c":
+        assert proc.returncode == 130, out + err
+        assert "nothing was replaced: the old run in ow is kept whole" in err and "--resume" not in err, err
+        assert _hidden(old_run) == []
+    else:
+        assert proc.returncode == -signal.SIGKILL
+        assert _hidden(old_run)  # the killed run's staged files
+        done = _train("--epochs", "2", "--out", "ow", cwd=old_run.parent)  # the same run as the old: reused
+        assert done.returncode == 0 and "nothing to train" in done.stdout, done.stdout + done.stderr
+        done = _train("--epochs", "1", "--out", "ow", "--overwrite", "--no-keep-best", cwd=old_run.parent)
+        assert done.returncode == 0, done.stderr
+        assert _hidden(old_run) == []  # the killed run's temps went with the next run into the folder
+
+
+def test_an_overwrite_replaces_every_file_of_the_old_run_at_its_first_checkpoint(old_run):
+    before = _snapshot(old_run)
+    done = _train("--epochs", "1", "--out", "ow", "--overwrite", "--no-keep-best", "--seed", "3", cwd=old_run.parent)
+    assert done.returncode == 0, done.stderr
+    after = _snapshot(old_run)
+    assert sorted(after) == ["checkpoint.pt", "history.csv", "spec.yaml"]  # the old best.pt went with the rest
+    assert all(after[name] != before[name] for name in after) and _hidden(old_run) == []
+    assert "seed: 3" in after["spec.yaml"].decode()

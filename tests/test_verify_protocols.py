@@ -93,8 +93,10 @@ def test_no_leakage_changing_test_fold_changes_no_fitted_stage(labels):
         rng = np.random.default_rng(9)
         if variant == "test-changed":
             data[test_rows] = rng.normal(size=(test_rows.size, 6)) * 50
-            ids[test_rows] = 10_000 + np.arange(test_rows.size)
             tab.loc[tab.fold == 2, "same"] = ~tab.loc[tab.fold == 2, "same"]
+            for j, (left, right, same) in enumerate(tab.loc[tab.fold == 2, ["left", "right", "same"]].to_numpy()):
+                ids[left] = 10_000 + 2 * j  # other people, labelled as the flipped labels say
+                ids[right] = ids[left] if same else 10_001 + 2 * j
         elif variant == "train-changed":
             rows = table.loc[table.fold == 0, ["left", "right"]].to_numpy().ravel()
             data[rows] += rng.normal(size=(rows.size, 6))

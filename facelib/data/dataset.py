@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .pairs import balanced_pairs, labelled_people, refuse_self_pairs
+from .checks import check_identity, check_indices, check_pair_table
+from .pairs import balanced_pairs, labelled_people
 from .pixels import to_float
 
 __all__ = ["FaceDataset", "PAIR_COLUMNS"]
@@ -66,9 +67,8 @@ class FaceDataset:
                 f"got {tuple(self.images.shape)}"
             )
         n = self.images.shape[0]
-        self.identity = np.asarray(self.identity, dtype=np.int64)
-        if self.identity.shape != (n,):
-            raise ValueError(f"{self.name}: identity must have shape ({n},), got {self.identity.shape}")
+        # the checks `verify` runs (facelib.data.checks): whole-number labels, one per image
+        self.identity = check_identity(self.identity, n, f"{self.name}: identity")
         if self.factors is not None and len(self.factors) != n:
             raise ValueError(f"{self.name}: factors has {len(self.factors)} rows for {n} images")
         for attr in ("groups", "group_varying"):
@@ -82,7 +82,9 @@ class FaceDataset:
             missing = set(PAIR_COLUMNS) - set(self.pair_table.columns)
             if missing:
                 raise ValueError(f"{self.name}: pair_table lacks columns {sorted(missing)}")
-            refuse_self_pairs(self.pair_table, f"{self.name}: pair_table")
+            # indices within 0..N-1, same labels as bools agreeing with the identities, no self or repeated pairs
+            self.pair_table = check_pair_table(self.pair_table, n, PAIR_COLUMNS, f"{self.name}: pair_table",
+                                               identity=self.identity).set_axis(self.pair_table.index)
 
     # -- basic container protocol -------------------------------------------------
     def __len__(self) -> int:
@@ -125,7 +127,14 @@ class FaceDataset:
             idx = np.arange(len(self))[index]
         else:
             index = np.asarray(index)
-            idx = np.flatnonzero(index) if index.dtype == bool else index.astype(np.int64, copy=False)
+            if index.dtype == bool:
+                if index.shape != (len(self),):
+                    raise ValueError(f"{self.name}: a boolean mask must have one entry per image ({len(self)}), got "
+                                     f"shape {index.shape}; build it from this dataset (e.g. data.identity >= 0)")
+                idx = np.flatnonzero(index)
+            else:
+                idx = check_indices(np.atleast_1d(index), len(self),
+                                    f"{self.name}: subset index")
         idx = np.asarray(idx, dtype=np.int64)
         pair_table = None
         if self.pair_table is not None:

@@ -177,7 +177,7 @@ def person_disjoint_pairs(pair_table: pd.DataFrame, identity, seed: int = 0) -> 
     the independence a permutation test (or the F approximation) needs.
     """
     ids = np.asarray(identity)
-    table = check_pair_table(pair_table, len(ids), ("left", "right", "same"))
+    table = check_pair_table(pair_table, len(ids), ("left", "right", "same"), repeats=True)  # a sample may repeat
     ids = check_identity(ids, len(ids))
     people = np.c_[ids[table["left"].to_numpy()], ids[table["right"].to_numpy()]]
     if (people < 0).any():

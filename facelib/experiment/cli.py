@@ -79,7 +79,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="run folder for checkpoint.pt and history.csv (none: nothing saved)")
     parser.add_argument("--resume", action="store_true",
                         help="(kept for older scripts) an unfinished run of the same spec in --out always continues")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint in --out")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the run in --out (its files stay until the new run's first checkpoint)")
+    parser.add_argument("--change", dest="changes", action="append", default=[], metavar="FIELD=VALUE",
+                        help="continue the unfinished run in --out with a training field changed, e.g. lr=0.005 "
+                             "(recorded in its history); a resume with other changed options is refused")
     parser.add_argument("--snapshots", action="store_true",
                         help="each epoch, reconstructions and prior samples of 8 fixed faces as PNGs in OUT/snapshots")
     parser.add_argument("--tensorboard", action="store_true",
@@ -115,10 +119,11 @@ def _fmt(value: Any, spec: str = ".4g") -> str:
 
 def main_from_args(args: argparse.Namespace) -> int:
     """Run the command (0); errors rise to `cli.main`, and Ctrl-C rises with what the run folder holds."""
+    started = time.time()
     try:
         return _train(args)
     except KeyboardInterrupt as err:
-        raise KeyboardInterrupt(describe_checkpoint(args.out)) from err
+        raise KeyboardInterrupt(describe_checkpoint(args.out, started if args.overwrite else None)) from err
 
 
 def _callbacks(args: argparse.Namespace) -> list:
@@ -186,7 +191,10 @@ def _train(args: argparse.Namespace) -> int:
     main_rank = distributed.from_environment().is_main
     if args.out is None and main_rank:
         print("facelib train: no --out given, so no checkpoint is written", file=sys.stderr)
-    result = run(spec, args.out, dataset=dataset, overwrite=args.overwrite, callbacks=callbacks)
+    change = parse_assignments(args.changes, "--change", field_types(TrainConfig), what="training field")
+    if change and args.out is None:
+        raise UsageError("--change continues the unfinished run in --out: give --out")
+    result = run(spec, args.out, dataset=dataset, overwrite=args.overwrite, callbacks=callbacks, change=change)
     model = result.model
     if result.reused:
         print(f"{args.out} holds this very run, finished: nothing to train ({result.checkpoint}; --overwrite "

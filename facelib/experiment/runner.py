@@ -93,13 +93,29 @@ def prepare(spec: ExperimentSpec, dataset: Any = None, **runtime: Any):
 
 
 def run(spec: ExperimentSpec, out: str | os.PathLike | None = None, *, dataset: Any = None, overwrite: bool = False,
-        callbacks: Sequence[Callable[..., Any]] = (), **runtime: Any) -> RunResult:
+        callbacks: Sequence[Callable[..., Any]] = (), change: dict[str, Any] | None = None,
+        **runtime: Any) -> RunResult:
     """Train `spec` into the run folder `out` (None: nothing written), or reuse what is there.
 
     `dataset` replaces the spec's data set (a spec without one needs it: in-memory images);
     `runtime` sets `RUNTIME_FIELDS` (device, progress, num_threads, nproc, checkpoint_every, ...);
-    `overwrite` replaces another run in `out`. `callbacks` go to `fit`.
+    `overwrite` replaces another run in `out`. `callbacks` go to `fit`. `change` ({training field:
+    value}) continues the unfinished run of `spec` in `out` with those fields changed (`fit`'s
+    `change`: the history records it); the spec run and recorded is then the changed one.
     """
+    change = dict(change or {})
+    if change:
+        if out is None or overwrite:
+            raise ValueError(f"change={change} continues an unfinished run in out with changed training fields; "
+                             "give out (and not overwrite), or set the fields in the spec of a new run")
+        changed = spec.updated({f"training.{k}": v for k, v in change.items()})
+        model, config, dataset = prepare(changed, dataset, **runtime)
+        ckpt = Path(out) / CHECKPOINT_NAME
+        stored, _ = _stored(ckpt) if ckpt.exists() else (None, None)
+        if stored is not None and checkpoint_identity(stored) == run_identity(
+                model.name, model_config_dict(model), config, dataset_digest(dataset)):
+            change = {}  # the change was made by an earlier resume: this is its run
+        spec = changed
     model, config, dataset = prepare(spec, dataset, **runtime)
     if out is None:
         result = fit(model, dataset, config, callbacks=callbacks)
@@ -110,6 +126,8 @@ def run(spec: ExperimentSpec, out: str | os.PathLike | None = None, *, dataset: 
                                  "(checkpoint.pt goes inside): give another path or move the file away")
     ckpt = out / CHECKPOINT_NAME
     resume = False
+    if change:
+        return _run_changed(spec, out, model, config, dataset, change, callbacks)
     if ckpt.exists() and not overwrite:
         identity = run_identity(model.name, model_config_dict(model), config, dataset_digest(dataset))
         stored, problem = _stored(ckpt)
@@ -120,9 +138,40 @@ def run(spec: ExperimentSpec, out: str | os.PathLike | None = None, *, dataset: 
             print(f"resuming the unfinished run in {out} ({training_position(stored)})")
             resume = True
         else:
-            raise RunConflictError(out, problem or _difference(stored, model, config, dataset))
+            reason = problem or _difference(stored, model, config, dataset)
+            if stored is not None and not checkpoint_complete(stored) and reason.startswith("training ") \
+                    and ";" not in reason:
+                reason += ("; to continue that unfinished run with these changed, give change={field: value} "
+                           "(train --resume --change FIELD=VALUE), which its history records")
+            raise RunConflictError(out, reason)
     config = config.replace(out=str(out), resume=resume, overwrite=overwrite)
     result = fit(model, dataset, config, callbacks=callbacks)
+    if result.rank == 0:
+        atomic_write_text(out / SPEC_NAME, spec.to_yaml())
+    return RunResult(result.model, result.history, spec, dataset, result.checkpoint, False, config, result)
+
+
+def _run_changed(spec: ExperimentSpec, out: Path, model: Any, config: Any, dataset: Any, change: dict[str, Any],
+                 callbacks: Sequence[Callable[..., Any]]) -> RunResult:
+    """Continue the unfinished run in `out` with the training fields `change` changed (`spec`: the
+    changed spec); the run there must be this spec's but for those fields."""
+    ckpt = out / CHECKPOINT_NAME
+    if not ckpt.exists():
+        raise FileNotFoundError(f"change={change} continues the unfinished run in {out}, but there is no "
+                                f"{CHECKPOINT_NAME}; train a new run with the fields set in its spec")
+    stored, problem = _stored(ckpt)
+    if stored is None:
+        raise RunConflictError(out, problem)
+    before = config.replace(**{k: (stored.get("train_config") or {}).get(k, getattr(config, k)) for k in change})
+    if checkpoint_identity(stored) != run_identity(model.name, model_config_dict(model), before, dataset_digest(dataset)):
+        raise RunConflictError(out, _difference(stored, model, before, dataset))
+    if checkpoint_complete(stored):
+        raise ValueError(f"the run in {out} is finished ({training_position(stored)}); change={change} continues "
+                         "an unfinished run: train a new run with the fields set in its spec")
+    print(f"resuming the unfinished run in {out} ({training_position(stored)}) with "
+          + ", ".join(f"{k} -> {v!r}" for k, v in change.items()))
+    config = config.replace(out=str(out), resume=True, overwrite=False)
+    result = fit(model, dataset, config, callbacks=callbacks, change=change)
     if result.rank == 0:
         atomic_write_text(out / SPEC_NAME, spec.to_yaml())
     return RunResult(result.model, result.history, spec, dataset, result.checkpoint, False, config, result)

@@ -25,12 +25,14 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from facelib.files import StagedUpdate, recover_staged
 from facelib.utils import seed_everything, select_device
 
 from . import distributed
 from .batches import _epoch_plan, _Feeder, _grouping, _seed_for, _split, _val_plan
 from .callbacks import EpochEnd
 from .checkpoint import (
+    NOT_IDENTITY,
     CheckpointError,
     checkpoint_complete,
     dataset_summary,
@@ -51,6 +53,11 @@ __all__ = ["fit", "train_step", "FitResult", "TrainingDivergedError", "check_out
 CHECKPOINT_NAME = "checkpoint.pt"
 #: File name of the best-validation model beside it (`TrainConfig.keep_best`).
 BEST_NAME = "best.pt"
+#: File name of the per-epoch history beside it.
+HISTORY_NAME = "history.csv"
+#: The files of a run folder that a new run replaces (overwrite=True) as one transaction at its
+#: first checkpoint; spec.yaml is `experiment.run`'s record of the run's spec (written at its end).
+RUN_FILES = (CHECKPOINT_NAME, BEST_NAME, HISTORY_NAME, "spec.yaml")
 #: Validation terms reported in the history (those the model's loss returns). Signs and
 #: units as in `facelib.models.units`: loss, recon_nll and bits_per_dim are costs (lower is
 #: better), elbo_nats a log-likelihood bound in nats per image (higher is better), kl the rate.
@@ -221,8 +228,11 @@ def check_out_folder(config: TrainConfig) -> Path | None:
     return ckpt_path
 
 
-def describe_checkpoint(out: str | Path | None) -> str:
-    """What is in run folder `out` for a user who stopped a run: the checkpoint and its progress."""
+def describe_checkpoint(out: str | Path | None, replacing_since: float | None = None) -> str:
+    """What is in run folder `out` for a user who stopped a run: the checkpoint and its progress.
+
+    `replacing_since`: the time (`time.time()`) a run that replaces the one in `out` (overwrite)
+    started; a checkpoint older than that is the old run's, kept whole, and is described so."""
     if not out:
         return "nothing was saved (no out folder)"
     path = Path(out) / CHECKPOINT_NAME
@@ -234,6 +244,10 @@ def describe_checkpoint(out: str | Path | None) -> str:
         return f"{path} cannot be read ({str(exc).splitlines()[0]})"
     planned = (ckpt.get("train_config") or {}).get("epochs", "?")
     state = "finished" if checkpoint_complete(ckpt) else "unfinished"
+    if replacing_since is not None and path.stat().st_mtime < replacing_since:
+        return (f"--overwrite was stopped before the new run's first checkpoint, so nothing was replaced: the old "
+                f"run in {out} is kept whole ({path}, {state}: epoch {ckpt.get('epoch', 0)} of {planned}); rerun "
+                "with --overwrite to replace it")
     return (f"the last checkpoint is {path} ({state}: epoch {ckpt.get('epoch', 0)} of {planned}, "
             f"step {ckpt.get('step', 0)}); rerun with --resume to continue")
 
@@ -259,7 +273,8 @@ def _data_mismatch(stored: dict[str, Any], dataset: Any) -> list[str]:
 
 # -- fit -----------------------------------------------------------------------------------------
 def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None, *,
-        callbacks: Sequence[Callable[[EpochEnd], Any]] = (), **overrides: Any) -> FitResult:
+        callbacks: Sequence[Callable[[EpochEnd], Any]] = (), change: dict[str, Any] | None = None,
+        **overrides: Any) -> FitResult:
     """Train `model` in place on `dataset` (a FaceDataset); keyword overrides change config fields.
 
     `callbacks` are called after each epoch with an `EpochEnd` (`facelib.train.callbacks`:
@@ -273,6 +288,12 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
     to replace an existing checkpoint unless `resume=True` (continue it) or `overwrite=True`.
     Raises `TrainingDivergedError` on a NaN/inf loss, keeping the last good checkpoint.
 
+    A resume continues the same training: every config field that shapes the result (all but
+    `NOT_IDENTITY`; the budget may grow under a constant lr schedule) must match the checkpoint's,
+    or it is refused naming the fields. `change` ({field: value}, with resume=True) changes some
+    deliberately: they are set in the config, and the first history row after the resume records
+    them (column "changed", e.g. "lr 0.001 -> 0.005").
+
     Data-parallel (`facelib.train.distributed`): under torchrun every process calls `fit` and
     trains its share of each global batch; `nproc=N` spawns N such processes from here.
     """
@@ -281,6 +302,16 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     if overrides:
         config = config.replace(**overrides)
+    change = dict(change or {})
+    if change:
+        if not config.resume:
+            raise ValueError(f"change={change} changes a run being resumed; give resume=True (train --resume), or "
+                             "set the fields in the config of a new run")
+        wrong = sorted(k for k in change if k in NOT_IDENTITY or k not in config.to_dict())
+        if wrong:
+            raise ValueError(f"change names {wrong}, which are not training fields a resume compares; set them "
+                             "in the config directly")
+        config = config.replace(**change)
     images = getattr(dataset, "images", None)
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8 or images.ndim != 4:
         raise TypeError("dataset must be a facelib FaceDataset (uint8 images N x C x H x W); use facelib.data.load")
@@ -299,7 +330,7 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
 
     ranks = distributed.from_environment()
     if config.nproc and config.nproc > 1 and not ranks.active:
-        return _fit_spawned(model, dataset, config, callbacks)
+        return _fit_spawned(model, dataset, config, callbacks, change)
     device = distributed.device_for(select_device(config.device), ranks)
     precision = _Precision.on(config.precision, device)
     channels_last = _channels_last(config, device, precision.amp_dtype)
@@ -307,17 +338,20 @@ def fit(model: torch.nn.Module, dataset: Any, config: TrainConfig | None = None,
     distributed.process_group(ranks, device)
     with _run_folder_lock(ckpt_path, ranks), _threads(config.num_threads):
         ckpt_path = check_out_folder(config)  # again: another run may have finished meanwhile
-        return _Loop(model, dataset, config, device, precision, channels_last, ckpt_path, ranks, callbacks).run()
+        return _Loop(model, dataset, config, device, precision, channels_last, ckpt_path, ranks, callbacks,
+                     change).run()
 
 
-def _fit_spawned(model: torch.nn.Module, dataset: Any, config: TrainConfig, callbacks: list) -> FitResult:
+def _fit_spawned(model: torch.nn.Module, dataset: Any, config: TrainConfig, callbacks: list,
+                 change: dict[str, Any]) -> FitResult:
     """`fit` in `config.nproc` local processes; rank 0's weights and history land here."""
     check_out_folder(config)  # fail before starting any process
     distributed.check_batches(config, _grouping(model, dataset, config), distributed.Ranks(world_size=config.nproc))
     if select_device(config.device).type == "cuda" and config.nproc > torch.cuda.device_count():
         raise ValueError(f"nproc={config.nproc} processes on CUDA need as many GPUs, this machine has "
                          f"{torch.cuda.device_count()}; use nproc={torch.cuda.device_count()} or device='cpu'")
-    out = distributed.spawn_fit(fit, model, dataset, config, callbacks)
+    out = distributed.spawn_fit(functools.partial(fit, change=change) if change else fit, model, dataset, config,
+                                callbacks)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in out["state_dict"].items()})
     device = torch.device(out["device"])
     model.to(device)
@@ -372,15 +406,40 @@ class _Progress:
     best_epoch: int = 0
 
 
-def _check_resumable(ckpt: dict[str, Any], ckpt_path: Path, config: TrainConfig, dataset: Any) -> None:
-    """Refuse to resume a checkpoint of another split, batch order or data set."""
-    stored = ckpt.get("train_config") or {}
-    changed = {k: (stored.get(k), getattr(config, k)) for k in SPLIT_FIELDS
-               if k in stored and stored.get(k) != getattr(config, k)}
+#: Fields a resume may raise to train longer, where the schedule does not depend on them
+#: (lr_schedule "constant"; the cosine schedule is spread over the whole budget).
+BUDGET_FIELDS = ("epochs", "max_steps")
+
+
+def resume_differences(stored: dict[str, Any], config: TrainConfig, allowed: Sequence[str] = ()) -> dict[str, tuple]:
+    """{field: (stored value, this value)} of every training field that shapes the result (all but
+    `NOT_IDENTITY`) where `config` differs from a checkpoint's `stored` train_config, but `allowed`
+    (the changes asked for) and the budget where it only extends a constant-schedule run. Fields the
+    stored config lacks (older files) take their defaults."""
+    old = TrainConfig.from_dict(dict(stored)).to_dict()
+    new = config.to_dict()
+    skip = set(NOT_IDENTITY) | set(allowed)
+    if old.get("lr_schedule") == new.get("lr_schedule") == "constant":
+        skip |= set(BUDGET_FIELDS)
+    return {k: (old.get(k), new[k]) for k in new if k not in skip and old.get(k) != new[k]}
+
+
+def _check_resumable(ckpt: dict[str, Any], ckpt_path: Path, config: TrainConfig, dataset: Any,
+                     change: Sequence[str] = ()) -> None:
+    """Refuse to resume a checkpoint of another training configuration or data set (but the
+    fields in `change`, asked for explicitly)."""
+    changed = resume_differences(ckpt.get("train_config") or {}, config, change)
     if changed:
+        split = [k for k in changed if k in SPLIT_FIELDS]
+        said = ", ".join(f"{k} was {a!r}, now {b!r}" for k, (a, b) in changed.items())
+        if split:
+            raise ValueError(f"cannot resume {ckpt_path}: {said}; {', '.join(split)} decide the split and batch "
+                             "order - keep them, or start a new out folder")
         raise ValueError(
-            f"cannot resume {ckpt_path}: {', '.join(f'{k} was {a!r}, now {b!r}' for k, (a, b) in changed.items())}; "
-            "these decide the split and batch order - keep them, or start a new out folder"
+            f"cannot resume {ckpt_path}: {said}; a resume continues the same training - keep the stored values, "
+            f"or change them deliberately with change={{{', '.join(f'{k!r}: {b!r}' for k, (a, b) in changed.items())}}} "
+            f"(train --resume {' '.join(f'--change {k}={b}' for k, (a, b) in changed.items())}), which the history "
+            "records, or start a new out folder"
         )
     ds = ckpt.get("dataset") or {}
     differs = _data_mismatch(ds, dataset) if ds else []
@@ -456,8 +515,11 @@ class _Loop:
     """One training run of `fit`: set up, then epochs of steps, validation and checkpoints."""
 
     def __init__(self, model, dataset, config: TrainConfig, device: torch.device, precision: _Precision,
-                 channels_last: bool, ckpt_path: Path | None, ranks: distributed.Ranks, callbacks: list):
+                 channels_last: bool, ckpt_path: Path | None, ranks: distributed.Ranks, callbacks: list,
+                 change: dict[str, Any] | None = None):
         self.model, self.dataset, self.config, self.device = model, dataset, config, device
+        self.change = dict(change or {})
+        self.changed_note = ""  # "lr 0.001 -> 0.005": the change, for the first history row after it
         self.callbacks = callbacks
         self.precision, self.channels_last, self.ckpt_path, self.ranks = precision, channels_last, ckpt_path, ranks
         self.grouping = _grouping(model, dataset, config)
@@ -468,6 +530,7 @@ class _Loop:
         self.last_ckpt: Path | None = None
         self.stopped = "epochs"
         self.bar = None
+        self.replacing: StagedUpdate | None = None
 
     # -- the run, top to bottom ------------------------------------------------------------
     def run(self) -> FitResult:
@@ -479,8 +542,7 @@ class _Loop:
         self.base_lrs = [[g["lr"] for g in opt.param_groups] for opt in self.optimizers]
         self.progress = self._restore_training_state(resume_from) if resume_from is not None else _Progress()
         self.last_ckpt = self.ckpt_path if resume_from is not None else None
-        if resume_from is None and self.best_path is not None and self.best_path.exists() and self.ranks.is_main:
-            self.best_path.unlink()  # the replaced run's (check_out_folder allowed the overwrite)
+        self.replacing = self._replacement(resume_from is not None)
         self.feeder = _Feeder(self.dataset, self.grouping, self.device, self.channels_last)
         self.val_plan = _val_plan(self.val_idx, self.grouping, config)
         plan_len = len(_epoch_plan(self.train_idx, self.grouping, config, 0))
@@ -499,14 +561,48 @@ class _Loop:
         finally:
             if self.bar is not None:
                 self.bar.close()
+            if self.replacing is not None:  # stopped (or ended) before the first checkpoint: the old run stays
+                self.replacing.discard()
+                self.replacing = None
         self._check_ranks_agree()
         return self._result()
+
+    def _replacement(self, resuming: bool) -> StagedUpdate | None:
+        """The staged replacement of the run already in the folder (overwrite=True), or None.
+
+        A new run writes its files (`RUN_FILES`) as staged temps beside the old run's until its
+        first checkpoint, which replaces them all in one `files.StagedUpdate` commit (the old run's
+        files the new one has not written go with it); a run that fails or is stopped before then
+        leaves the old run whole, and a killed one leaves temps the next run removes."""
+        if self.ckpt_path is None or not self.ranks.is_main:
+            return None
+        folder = self.ckpt_path.parent
+        recover_staged(folder)  # a replacement cut short by a kill: settled; dead writers' temps removed
+        if resuming or not any((folder / name).exists() for name in RUN_FILES):
+            return None
+        return StagedUpdate(folder)
+
+    def _target(self, name: str) -> Path:
+        """Where the run writes its file `name` now: the staged temp while replacing an old run."""
+        assert self.ckpt_path is not None
+        return self.replacing.path(name) if self.replacing is not None else self.ckpt_path.with_name(name)
+
+    def _commit_replacement(self) -> None:
+        """The first checkpoint of a run replacing another: every file of the old run goes at once."""
+        stage, self.replacing = self.replacing, None
+        for name in RUN_FILES:
+            if not stage.staged(name):
+                stage.remove(name)
+        stage.commit()
 
     def _checkpoint_to_resume(self) -> dict[str, Any] | None:
         path, config = self.ckpt_path, self.config
         if path is not None and path.exists() and config.resume:
             ckpt = load_checkpoint(path)
-            _check_resumable(ckpt, path, config, self.dataset)
+            _check_resumable(ckpt, path, config, self.dataset, tuple(self.change))
+            old = TrainConfig.from_dict(dict(ckpt.get("train_config") or {})).to_dict()
+            self.changed_note = ", ".join(f"{k} {old.get(k)!r} -> {v!r}" for k, v in self.change.items()
+                                          if old.get(k) != v)
             return ckpt
         if config.resume:
             warnings.warn(f"resume=True but there is no checkpoint at {path}; starting a new run", stacklevel=4)
@@ -618,7 +714,9 @@ class _Loop:
             "time_s": train_time,
             "images_per_s": seen_now / train_time if train_time > 0 else float("nan"),
             "partial": partial,
+            **({"changed": self.changed_note} if self.changed_note else {}),
         })
+        self.changed_note = "" if not partial else self.changed_note
 
     # -- checkpoints, divergence, the result -----------------------------------------------
     def _checkpoint(self, epochs_done: int, batch_in_epoch: int, partial_row: bool, completed: bool) -> None:
@@ -630,7 +728,7 @@ class _Loop:
             return
         config = self.config
         save_checkpoint(
-            self.ckpt_path, self.model, train_config=config, dataset=self.dataset,
+            self._target(CHECKPOINT_NAME), self.model, train_config=config, dataset=self.dataset,
             extra={
                 **state,
                 "completed": completed,
@@ -640,7 +738,9 @@ class _Loop:
                 "world_size": self.ranks.world_size,
             },
         )
-        pd.DataFrame(self.progress.history).to_csv(self.ckpt_path.with_name("history.csv"), index=False)
+        pd.DataFrame(self.progress.history).to_csv(self._target(HISTORY_NAME), index=False)
+        if self.replacing is not None:
+            self._commit_replacement()
         self.last_ckpt = self.ckpt_path
 
     # -- the resume state: one dictionary, written and read by this pair ------------------
@@ -704,7 +804,7 @@ class _Loop:
         if _nonfinite_weights(self.model) or not self.ranks.is_main:
             return
         save_checkpoint(
-            self.best_path, self.model, train_config=self.config, history=pd.DataFrame(progress.history),
+            self._target(BEST_NAME), self.model, train_config=self.config, history=pd.DataFrame(progress.history),
             epoch=epoch + 1, step=progress.step, dataset=self.dataset,
             extra={"completed": True, "best": {"epoch": epoch + 1, "val_loss": progress.best_val_loss},
                    "precision": self.precision.name, "device": str(self.device)},
@@ -718,6 +818,8 @@ class _Loop:
         if self.bar is not None:
             self.bar.close()
         kept = (f"the last good checkpoint is kept at {self.last_ckpt}" if self.last_ckpt is not None
+                else f"no checkpoint was written yet, so nothing was replaced: the old run in "
+                     f"{self.ckpt_path.parent} is kept whole" if self.replacing is not None
                 else "no checkpoint was written yet" + ("" if self.ckpt_path else " (out=None)"))
         bad = [k for k, v in terms.items() if not math.isfinite(v)]
         return TrainingDivergedError(

@@ -299,7 +299,7 @@ def _roc(args, results: Path, frozen: Path) -> int:
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as err:
         raise ValueError(f"{path} is not a table of View 2 pair scores ({' '.join(str(err).split())[:120]}); pass "
                          f"the {SCORES}.csv (or PART.scores.csv) that `lfw view2` writes") from err
-    L.check_scores(scores, str(path))
+    L.check_scores(scores, str(path), L.view2_pair_table())  # whole folds, with View 2's labels
     check_folds([(str(path), scores.fold.unique().tolist())])
     roc = L.roc_table_from_scores(scores, frozen)
     written = R.write("lfw_view2_roc", roc, folder=results)

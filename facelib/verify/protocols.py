@@ -42,7 +42,7 @@ import pandas as pd
 import torch
 from sklearn.base import clone
 
-from facelib.data.checks import check_identity, check_indices, check_pair_table
+from facelib.data.checks import check_disjoint, check_fold_counts, check_identity, check_indices, check_pair_table
 from facelib.data.pairs import across_factor_pairs, max_balanced_pairs
 
 from .baselines import RawPixels, flatten_images
@@ -141,9 +141,18 @@ class Protocol:
     blocks: tuple = ()
     identity: np.ndarray | None = None
     images: bool = False
+    #: Whether the protocol's training and test sides are disjoint in people (checked where
+    #: `identity` is known), beside the images every protocol keeps apart.
+    disjoint_people: bool = False
 
     def folds(self) -> Iterator[Fold]:
         raise NotImplementedError
+
+    def check_fold(self, fold: Fold) -> None:
+        """Refuse a fold whose training and test pairs share an image (or, where the protocol's
+        sides are disjoint in people, a known person); `evaluate` runs it on every fold."""
+        check_disjoint(fold.train_pairs, fold.test_pairs, f"{self.name} fold {fold.id!r}",
+                       self.identity if self.disjoint_people else None)
 
     @property
     def n_rows(self) -> int:
@@ -160,8 +169,11 @@ def _check_labels(labels: str) -> str:
     return labels
 
 
-def _check_table(pair_table: pd.DataFrame, n: int, columns=("left", "right", "same", "fold")) -> pd.DataFrame:
-    return check_pair_table(pair_table, n, columns)
+def _check_table(pair_table: pd.DataFrame, n: int, columns=("left", "right", "same", "fold"), name="pair_table",
+                 **checks) -> pd.DataFrame:
+    """The one pair-table validation every protocol runs (`data.checks.check_pair_table`: indices,
+    labels, self pairs, repeated pairs; with identity, contradicting labels, people in two folds)."""
+    return check_pair_table(pair_table, n, columns, name, **checks)
 
 
 def _pair_rows(pairs: pd.DataFrame) -> np.ndarray:
@@ -208,8 +220,10 @@ class Split(Protocol):
         self.labels = _check_labels(labels)
         self.identity = None if identity is None else check_identity(identity, n)
         _needs_identity(self.labels, self.identity)
-        self.train_pairs = _check_table(train_pairs, n, ("left", "right", "same")).set_axis(train_pairs.index)
-        self.test_pairs = _check_table(test_pairs, n, ("left", "right", "same")).set_axis(test_pairs.index)
+        self.train_pairs = _check_table(train_pairs, n, ("left", "right", "same"), "train_pairs",
+                                        identity=self.identity).set_axis(train_pairs.index)
+        self.test_pairs = _check_table(test_pairs, n, ("left", "right", "same"), "test_pairs",
+                                       identity=self.identity).set_axis(test_pairs.index)
         self.train_rows = _pair_rows(self.train_pairs) if train_rows is None else check_indices(train_rows, n, "train_rows")
         self.representation_rows = None if representation_rows is None else check_indices(
             representation_rows, n, "representation_rows")
@@ -241,15 +255,16 @@ class Folds(Protocol):
 
     def __init__(self, data, pair_table: pd.DataFrame, *, identity=None, labels: str | None = None,
                  test_folds: Sequence | None = None, image_folds=None, representation_on: str = "all",
-                 name: str = "lfw-view2"):
+                 name: str = "lfw-view2", disjoint_people: bool = False):
         n = _len(data)
         self.blocks, self.name, self.images = (data,), name, _is_images(data)
         self.labels = _check_labels(labels or ("unrestricted" if image_folds is not None else "image-restricted"))
-        self.table = _check_table(pair_table, n)
+        self.identity = None if identity is None else check_identity(identity, n)
+        self.disjoint_people = disjoint_people
+        self.table = _check_table(pair_table, n, identity=self.identity, people_in_one_fold=disjoint_people)
         if len(np.unique(self.table["fold"])) < 2:
             raise ValueError("pair_table has a single fold; a fold protocol needs at least two")
         self.test_folds = np.unique(self.table["fold"].to_numpy()) if test_folds is None else list(test_folds)
-        self.identity = None if identity is None else check_identity(identity, n)
         if image_folds is not None:
             image_folds = np.asarray(image_folds)
             if image_folds.shape != (n,):
@@ -281,12 +296,16 @@ class Folds(Protocol):
 
 
 class View2(Folds):
-    """LFW View 2: ten folds, every stage fitted on the other nine (see `Folds`)."""
+    """LFW View 2: ten folds, every stage fitted on the other nine (see `Folds`). Its folds are
+    disjoint in people (checked where `identity` is given) and hold equal numbers of same and of
+    different pairs (LFW: 300 + 300)."""
 
     def __init__(self, data, pair_table: pd.DataFrame, *, identity=None, labels: str | None = None,
                  test_folds: Sequence | None = None, image_folds=None, representation_on: str = "all"):
         super().__init__(data, pair_table, identity=identity, labels=labels, test_folds=test_folds,
-                         image_folds=image_folds, representation_on=representation_on, name="lfw-view2")
+                         image_folds=image_folds, representation_on=representation_on, name="lfw-view2",
+                         disjoint_people=True)
+        check_fold_counts(self.table, "lfw-view2 pair_table")
         n_folds = self.table["fold"].nunique()
         if n_folds != 10:
             warnings.warn(f"LFW View 2 has 10 folds; this pair table has {n_folds}", stacklevel=2)
@@ -300,8 +319,9 @@ class _TwoSets(Protocol):
         self.blocks, self.name = (train_data, test_data), name
         self.images = _is_images(train_data) and _is_images(test_data)
         self.labels = _check_labels(labels)
-        self.train_pairs = _check_table(train_pairs, n_train).copy()
-        self.test_pairs = _check_table(test_pairs, _len(test_data)).copy()
+        ids = None if train_identity is None else check_identity(train_identity, n_train, "train_identity")
+        self.train_pairs = _check_table(train_pairs, n_train, name="train pair table", identity=ids).copy()
+        self.test_pairs = _check_table(test_pairs, _len(test_data), name="test pair table").copy()
         self.test_pairs[["left", "right"]] += n_train
         self.identity = None
         if train_identity is not None:
@@ -395,6 +415,12 @@ class AcrossFactor(HeldOutIdentities):
 
 # ---------------------------------------------------------------- the one runner
 
+def _checked(protocol: Protocol) -> Iterator[Fold]:
+    for fold in protocol.folds():
+        protocol.check_fold(fold)
+        yield fold
+
+
 def evaluate(representation: Any, methods: Any, protocol: Protocol, *, representation_name: str = "embedding",
              representation_labels: str | None = None, outside_data: str | None = None,
              saw_test_images: bool = False, n_boot: int = 0, roc_fars: tuple[float, ...] = (),
@@ -428,7 +454,7 @@ def evaluate(representation: Any, methods: Any, protocol: Protocol, *, represent
                             representation_name=representation_name, representation_labels=representation_labels,
                             outside_data=outside_data, saw_test_images=saw_test_images, n_boot=n_boot,
                             roc_fars=roc_fars)
-             for fold in protocol.folds()]
+             for fold in _checked(protocol)]
     result = SplitResult.concat(parts)
     return result if return_details else result.results
 

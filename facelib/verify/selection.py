@@ -37,7 +37,9 @@ import torch
 from sklearn.decomposition import PCA
 
 from facelib.data import load
+from facelib.data.lfw import LFW_PAIR_FILES, read_lfw_pairs_file
 from facelib.data.pairs import person_folds
+from facelib.data.paths import data_root
 from facelib.results import PROVENANCE
 from facelib.utils import git_commit
 
@@ -62,6 +64,8 @@ SETTINGS = ("image-restricted", "unrestricted")
 VIEW2_FOLDS = tuple(range(10))
 #: Columns of the stored View 2 pair scores beside one score column per system (`score_column`).
 SCORE_KEYS = ("fold", "pair", "same", "frozen_sha256")
+#: Same and different pairs of each View 2 fold in LFW's pairs.txt.
+VIEW2_PAIRS_PER_FOLD = (300, 300)
 
 #: Published LFW View 2 anchors (mean accuracy ± SE; LFW results page): category -> name -> (mean, se).
 PUBLISHED = {
@@ -565,9 +569,12 @@ def _wide_scores(long: pd.DataFrame, columns: list[str], sha: str) -> pd.DataFra
     return wide[[*SCORE_KEYS, *wide.columns.drop(list(SCORE_KEYS))]]
 
 
-def check_scores(scores: pd.DataFrame, where: str = "the scores") -> list[str]:
+def check_scores(scores: pd.DataFrame, where: str = "the scores", pair_table: pd.DataFrame | None = None) -> list[str]:
     """The system columns of stored View 2 scores, after checking the table is one: the key
-    columns present, finite scores, each pair once. Errors name what is wrong and where."""
+    columns present, finite scores, each pair once, every fold whole. With `pair_table` (the
+    frozen View 2 pairs, `view2_pair_table`: same and fold by pair), each pair's fold and label
+    must be the table's and each fold must hold all its pairs; without, the folds must hold equal
+    numbers of same and of different pairs. Errors name what is wrong and where."""
     missing = [c for c in SCORE_KEYS if c not in scores.columns]
     systems = [c for c in scores.columns if c not in SCORE_KEYS and c not in PROVENANCE]
     if missing:
@@ -583,7 +590,62 @@ def check_scores(scores: pd.DataFrame, where: str = "the scores") -> list[str]:
     if twice.any():
         dup = sorted(scores.loc[twice, "fold"].unique().tolist())
         raise ValueError(f"{where} hold some pairs more than once (fold(s) {dup}); each pair must appear once")
+    same = pd.Series(check_same(scores["same"].to_numpy(), len(scores), f"{where} column 'same'"), index=scores.index)
+    if pair_table is None:
+        counts = scores.assign(same=same).groupby("fold")["same"].agg(["sum", "size"])
+        want = (int(counts["sum"].max()), int((counts["size"] - counts["sum"]).max()))
+        uneven = counts[(counts["sum"] != want[0]) | (counts["size"] - counts["sum"] != want[1])]
+        if len(uneven):
+            said = ", ".join(f"fold {int(k)}: {int(r['sum'])} same + {int(r['size'] - r['sum'])} different"
+                             for k, r in uneven.iterrows())
+            raise ValueError(f"{where} hold folds with fewer pairs than the others ({want[0]} same + {want[1]} "
+                             f"different): {said}; a fold is scored whole - rerun `lfw view2` for those folds")
+        return systems
+    _check_against_pairs(scores.assign(same=same), pair_table, where)
     return systems
+
+
+def view2_pair_table(root: str | Path | None = None) -> pd.DataFrame:
+    """LFW View 2's frozen pair list (pairs.txt): same and fold of every pair, indexed as the
+    stored scores number pairs (file order, from 0)."""
+    path = data_root(root) / "scikit_learn_data" / "lfw_home" / LFW_PAIR_FILES["10_folds"]
+    if not path.is_file():
+        raise FileNotFoundError(f"no LFW View 2 pair list at {path}; the scores are checked against it: get it with "
+                                "`python -m facelib data fetch lfw`")
+    return read_lfw_pairs_file(path)[["same", "fold"]]
+
+
+def _check_against_pairs(scores: pd.DataFrame, pair_table: pd.DataFrame, where: str) -> None:
+    """Every stored pair is a View 2 pair of its fold with its label, and every fold present holds
+    all of its pairs (`VIEW2_PAIRS_PER_FOLD` in LFW); errors name the folds and pairs."""
+    table = pair_table[["same", "fold"]]
+    known = scores["pair"].isin(table.index)
+    if not known.all():
+        bad = scores.loc[~known, "pair"].tolist()
+        raise ValueError(f"{where} hold pairs View 2 does not have ({bad[:5]}{' ...' if len(bad) > 5 else ''}); "
+                         "score the official pairs with `lfw view2`")
+    ref = table.loc[scores["pair"].to_numpy()]
+    moved = scores["fold"].to_numpy() != ref["fold"].to_numpy()
+    if moved.any():
+        rows = scores[moved]
+        raise ValueError(f"{where} put pairs in other folds than View 2's: " + ", ".join(
+            f"pair {int(p)} in fold {int(f)}, not {int(r)}" for p, f, r in
+            zip(rows["pair"][:5], rows["fold"][:5], ref["fold"][moved][:5])) + "; rerun `lfw view2`")
+    flipped = scores["same"].to_numpy(bool) != ref["same"].to_numpy(bool)
+    if flipped.any():
+        folds = sorted(int(k) for k in scores.loc[flipped, "fold"].unique())
+        raise ValueError(f"{where} have same labels that contradict View 2's pair list: {int(flipped.sum())} pair(s) "
+                         f"in fold(s) {folds} (e.g. pair {int(scores.loc[flipped, 'pair'].iloc[0])}); the scores were "
+                         "not made from the frozen pair table: rerun `lfw view2` for those folds")
+    want = table.groupby("fold")["same"].agg(["sum", "size"])
+    have = scores.groupby("fold")["same"].agg(["sum", "size"])
+    short = [(int(k), int(r["sum"]), int(r["size"] - r["sum"]), int(want.loc[k, "sum"]),
+              int(want.loc[k, "size"] - want.loc[k, "sum"])) for k, r in have.iterrows()
+             if r["size"] != want.loc[k, "size"]]
+    if short:
+        raise ValueError(f"{where} hold part of a fold: " + ", ".join(
+            f"fold {k}: {s} same + {d} different of {ws} + {wd}" for k, s, d, ws, wd in short)
+            + "; a fold is scored whole - rerun `lfw view2 --test-folds` for those folds")
 
 
 def fold_roc_rows(scores: pd.DataFrame, frozen: str | Path, fars: Sequence[float] = ROC_FARS) -> pd.DataFrame:
