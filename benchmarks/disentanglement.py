@@ -210,10 +210,10 @@ def model_table(args) -> pd.DataFrame | None:
 def zoo_table(args) -> pd.DataFrame:
     """The zoo's synthetic-faces models scored with every metric (no training: the stored weights)."""
     from facelib import zoo
-    from facelib.study.profiles import SYNTHETIC_ZOO
 
+    synthetic_zoo = [name for name, r in zoo.recipes.RECIPES.items() if r.data == "synthetic"]
     rows = []
-    for name in SYNTHETIC_ZOO:
+    for name in synthetic_zoo:
         model = zoo.load(name)
         kind = zoo.entry(name)["recipe"]["model"]
         t0 = time.perf_counter()
@@ -225,7 +225,7 @@ def zoo_table(args) -> pd.DataFrame:
                      "eval_s": round(time.perf_counter() - t0, 0), "anchor": ANCHORS[kind]})
         print(f"  {name}: scored in {time.perf_counter() - t0:.0f} s", flush=True)
     table = pd.DataFrame(rows).set_index("model")
-    table.attrs["visibility"] = factor_visibility(zoo.evaluation.factor_source(SYNTHETIC_ZOO[0]), args.seed)
+    table.attrs["visibility"] = factor_visibility(zoo.evaluation.factor_source(synthetic_zoo[0]), args.seed)
     return table
 
 

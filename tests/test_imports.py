@@ -45,7 +45,6 @@ LAZY_ALLOWED: dict[tuple[str, str], str] = {
     # workers) start without torch: the names that need it are imported where they are used
     ("facelib", "facelib.train.checkpoint"): "import facelib stays light (no torch)",
     ("facelib.study.pipeline", "facelib.data"): "run starts light (facelib.data imports torch)",
-    ("facelib.study.pipeline", "facelib.study.profiles"): "run starts light (profiles -> zoo recipes -> torch)",
     ("facelib.study.pipeline", "facelib.utils"): "run starts light (utils imports torch)",
     # the notebook stack, loaded by the pipeline when it reads, runs or exports a notebook
     ("facelib.study.pipeline", "papermill"): "the notebook runner, only when a notebook runs",

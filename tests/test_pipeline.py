@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -12,6 +13,9 @@ import pytest
 from facelib.study import pipeline
 from facelib import cli
 from facelib.cli import build_parser
+from facelib.options import UsageError
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def _notebook(path: Path, parameters: str, *cells: str) -> Path:
@@ -45,10 +49,12 @@ def good(tmp_path):
 
 
 def test_runs_in_order_injects_declared_parameters_and_records(good, tmp_path):
-    with pytest.warns(UserWarning, match="gamma.*no effect"):
-        run_dir = pipeline.run_pipeline(profile="quick", parameters={"alpha": 5, "beta": 2, "gamma": 1},
-                                        notebooks_dir=good, out_root=tmp_path / "reports", run_id="r1",
-                                        verbose=False)
+    with pytest.raises(UsageError, match="-p gamma: no notebook of this run .* declares a parameter 'gamma'; "
+                                         "their parameters are alpha, beta"):
+        pipeline.run_pipeline(parameters={"alpha": 5, "gamma": 1}, notebooks_dir=good, out_root=tmp_path / "reports")
+    assert not (tmp_path / "reports").exists()  # refused before anything was made
+    run_dir = pipeline.run_pipeline(profile="quick", parameters={"alpha": 5, "beta": 2},
+                                    notebooks_dir=good, out_root=tmp_path / "reports", run_id="r1", verbose=False)
     assert run_dir == (tmp_path / "reports" / "r1").resolve()
     first = json.loads((run_dir / "first.json").read_text())
     assert first == {"profile": "quick", "alpha": 5, "cwd": str(good.resolve())}  # kernel cwd = notebooks folder
@@ -62,8 +68,8 @@ def test_runs_in_order_injects_declared_parameters_and_records(good, tmp_path):
 
     record = json.loads((run_dir / "run.json").read_text())
     assert record["status"] == "completed" and record["profile"] == "quick"
-    assert record["parameters"] == {"profile": "quick", "alpha": 5, "beta": 2, "gamma": 1}
-    assert record["unused_parameters"] == ["gamma"]
+    assert record["parameters"] == {"profile": "quick", "alpha": 5, "beta": 2}
+    assert record["unused_parameters"] == [] and record["profile_parameters"] == {}
     assert record["versions"]["torch"] and record["versions"]["papermill"]
     assert "git_commit" in record and record["platform"]["python"]
     assert record["started"] <= record["finished"] and record["wall_s"] > 0
@@ -193,3 +199,90 @@ def test_the_default_notebooks_are_the_ones_that_come_with_facelib(tmp_path, mon
     assert [p.name for p in pipeline.find_notebooks(["00"])] == ["00_data.ipynb"]
     with pytest.raises(FileNotFoundError, match="--notebooks-dir"):
         pipeline.find_notebooks(None, tmp_path / "empty")
+
+
+@pytest.fixture()
+def papermill_calls(monkeypatch):
+    """papermill's execute_notebook replaced by a copy of the notebook that records its parameters:
+    what the pipeline gives papermill, without a kernel."""
+    import shutil
+
+    import papermill
+
+    calls = {}
+
+    def execute_notebook(input_path, output_path, parameters=None, **_kw):
+        calls[Path(input_path).stem] = dict(parameters or {})
+        shutil.copyfile(input_path, output_path)
+
+    monkeypatch.setattr(papermill, "execute_notebook", execute_notebook)
+    monkeypatch.setattr(pipeline, "_write_html", lambda executed: None)
+    return calls
+
+
+def test_profile_full_gives_papermill_the_files_values_and_quick_the_notebooks_own(papermill_calls, tmp_path):
+    full = pipeline.profile_parameters("full")
+    assert full["epochs"] == 6 and full["image_size"] == 64 and full["betas"] == [2.0, 4.0, 5.0, 10.0]
+    assert cli.main(["run", "--profile", "full", "--notebooks-dir", str(NOTEBOOKS), "--notebooks", "00_data",
+                     "02_beta_vae", "--out", str(tmp_path), "--run-id", "full", "-p", "epochs", "2"]) == 0
+    declared = pipeline.declared_parameters(NOTEBOOKS / "02_beta_vae.ipynb")
+    expected = {k: v for k, v in full.items() if k in declared} | {"epochs": 2}  # -p still wins
+    got = papermill_calls["02_beta_vae"]
+    assert got == {"profile": "full", "run_dir": str((tmp_path / "full").resolve()), **expected}
+    assert "latent_dim" not in papermill_calls["00_data"]  # only what the notebook declares
+    assert papermill_calls["00_data"]["n_images"] == full["n_images"]
+    record = json.loads((tmp_path / "full" / "run.json").read_text())
+    assert record["profile_parameters"] == full
+    papermill_calls.clear()
+    assert cli.main(["run", "--notebooks-dir", str(NOTEBOOKS), "--notebooks", "02_beta_vae", "--out", str(tmp_path),
+                     "--run-id", "quick"]) == 0
+    assert papermill_calls["02_beta_vae"] == {"profile": "quick", "run_dir": str((tmp_path / "quick").resolve())}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["-p", "epochs", "abc"], "01_vae: epochs expects an integer, got abc (-p epochs; the notebook's default is 8)"),
+    (["-p", "seed", "abc"], "01_vae: seed expects an integer, got abc (-p seed; the notebook's default is 0)"),
+    (["-p", "lfw_study", "maybe"], "01_vae: lfw_study expects true/false, got maybe"),
+    (["--notebooks", "02_beta_vae", "-p", "betas", "4"],
+     "02_beta_vae: betas expects a list of numbers, got 4 (-p betas; the notebook's default is [1.0, 4.0])"),
+    (["--notebooks", "02_beta_vae", "-p", "betas", "[1, x]"], "02_beta_vae: betas expects a list of numbers"),
+    (["-p", "epoch", "3"], "01_vae: -p names an unknown parameter 'epoch'; its parameters are profile, run_dir, "
+                           "seed, device, dataset, image_size,"),
+])
+def test_bad_parameters_are_refused_before_any_kernel_starts(papermill_calls, tmp_path, capsys, args, message):
+    argv = ["run", "--notebooks-dir", str(NOTEBOOKS), "--notebooks", "01_vae", "--out", str(tmp_path / "r"), *args]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"facelib run: error: {message}") and err.count("\n") == 1, err
+    assert papermill_calls == {} and not (tmp_path / "r").exists()
+
+
+def test_good_parameters_reach_papermill_as_the_defaults_types(papermill_calls, tmp_path, capsys):
+    assert cli.main(["run", "--notebooks-dir", str(NOTEBOOKS), "--notebooks", "02_beta_vae", "--out", str(tmp_path),
+                     "-p", "epochs", "2", "-p", "lr", "1", "-p", "betas", "[1, 4]", "-p", "lfw_study", "True",
+                     "-p", "likelihood", "bernoulli", "-p", "seed", "3"]) == 0
+    got = papermill_calls["02_beta_vae"]
+    assert {k: (v, type(v)) for k, v in got.items() if k not in ("profile", "run_dir")} == {
+        "epochs": (2, int), "lr": (1.0, float), "betas": ([1.0, 4.0], list), "lfw_study": (True, bool),
+        "likelihood": ("bernoulli", str), "seed": (3, int)}
+    assert all(isinstance(b, float) for b in got["betas"])
+
+
+def test_dry_run_prints_what_each_notebook_gets_and_writes_nothing(papermill_calls, tmp_path, capsys):
+    assert cli.main(["run", "--profile", "full", "--notebooks-dir", str(NOTEBOOKS), "--notebooks", "00_data",
+                     "--out", str(tmp_path / "r"), "--dry-run"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan == {"00_data": {"profile": "full", "image_size": 64, "n_images": 20000, "n_identities": 50}}
+    assert papermill_calls == {} and not (tmp_path / "r").exists()
+
+
+def test_declared_parameters_read_the_parameters_cell(tmp_path):
+    nb = _notebook(tmp_path / "00_x.ipynb", 'a = 8  # c\nb: float = 1e-3\nc = ["x",\n     "y"]\nd = None\ne = f(1)\n',
+                   "z = 1")
+    got = pipeline.declared_parameters(nb)
+    assert got == {"a": 8, "b": 1e-3, "c": ["x", "y"], "d": None, "e": "f(1)"}
+    assert isinstance(got["e"], pipeline.Expression)
+    assert [pipeline.parameter_type(v) for v in got.values()] == [int, float, list[str], Any, Any]
+    assert pipeline.parameter_type([1, 2.5]) == list[float] and pipeline.parameter_type([]) == list
+    assert pipeline.check_parameters("00_x", got, {"d": [1], "e": "anything", "b": 2}) == {"d": [1], "e": "anything",
+                                                                                           "b": 2.0}

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from facelib import study
-from facelib.study.profiles import PROFILES
 
 study_session = importlib.import_module("facelib.study.session")
 runner = importlib.import_module("facelib.experiment.runner")
@@ -27,8 +26,8 @@ def faces():
 
 
 def test_start_records_parameters_and_versions(tmp_path, capsys):
-    s = study.start("01_test", profile="quick", run_dir=tmp_path, seed=3, epochs=None, latent_dim=5)
-    assert s["epochs"] == PROFILES["quick"]["epochs"] and s["latent_dim"] == 5 and s["seed"] == 3
+    s = study.start("01_test", profile="quick", run_dir=tmp_path, seed=3, epochs=8, latent_dim=5)
+    assert s["epochs"] == 8 and s["latent_dim"] == 5 and s["seed"] == 3
     record = json.loads((tmp_path / "parameters" / "01_test.json").read_text())
     assert record["parameters"]["latent_dim"] == 5
     assert record["versions"]["torch"].startswith(torch.__version__.split("+")[0])
@@ -36,14 +35,15 @@ def test_start_records_parameters_and_versions(tmp_path, capsys):
 
 
 def test_start_reads_the_parameters_from_a_notebooks_namespace(tmp_path):
-    """A notebook names each parameter once (its parameters cell) and passes globals(): the run's
-    parameters and the profile's names are taken, anything else (imports, notebook-only
-    settings) is not; keywords override."""
+    """A notebook names each parameter once (its parameters cell) and passes globals(): every plain
+    value it set is a parameter, as given (nothing fills it in: the cell holds the real values);
+    imports, functions, IPython's names and UPPER-CASE constants are not; keywords override."""
     namespace = {"profile": "full", "run_dir": tmp_path, "seed": 3, "device": "cpu", "latent_dim": 5,
-                 "epochs": None, "np": np, "n_preview": 7, "channels": 3}
+                 "epochs": 6, "checkpoint": None, "np": np, "n_preview": 7, "channels": 3, "betas": [1.0, 4.0],
+                 "In": [""], "_i1": "x", "NOTEBOOK": "01_ns", "start": study.start, "get_ipython": print}
     s = study.start("01_ns", namespace, channels=1)
-    assert s.params == {"device": "cpu", "latent_dim": 5, "epochs": PROFILES["full"]["epochs"], "channels": 1,
-                        "profile": "full", "seed": 3}
+    assert s.params == {"device": "cpu", "latent_dim": 5, "epochs": 6, "checkpoint": None, "n_preview": 7,
+                        "channels": 1, "betas": [1.0, 4.0], "profile": "full", "seed": 3}
     assert s.run_dir == tmp_path and (tmp_path / "parameters" / "01_ns.json").exists()
     assert study.start("01_ns", {})["profile"] == "quick"
 
@@ -223,8 +223,7 @@ def test_held_out_sets_skip_lfw_pairs_and_missing_sets(tmp_path, monkeypatch, ca
 
 def test_the_runs_decoder_choice_reaches_every_model_unless_a_call_sets_its_own(faces):
     opts = {"max_steps": 1, "val_fraction": 0.0}
-    s = study.start("t", run_dir=None, epochs=1, likelihood=None, gaussian_scale=None)
-    assert (s["likelihood"], s["gaussian_scale"]) == (PROFILES["quick"]["likelihood"], PROFILES["quick"]["gaussian_scale"])
+    s = study.start("t", run_dir=None, epochs=1, likelihood="gaussian", gaussian_scale=0.05)  # the notebooks' values
     model, _ = s.train_or_load("m", "vae", faces, image_size=32, latent_dim=4, train_options=opts)
     assert (model.config.likelihood, model.config.gaussian_scale) == (s["likelihood"], s["gaussian_scale"])
     own, _ = s.train_or_load("m", "vae", faces, image_size=32, latent_dim=4, likelihood="bernoulli",
@@ -287,7 +286,6 @@ def test_zoo_model_is_loaded_checked_and_recorded(tmp_path, monkeypatch, faces):
     with pytest.raises(ValueError, match="models must be 'zoo'.*or 'train'"):
         study.start("04_t", models="pretrained").use_zoo
     assert not study.start("04_t", models="train").use_zoo
-    assert PROFILES["quick"]["models"] == PROFILES["full"]["models"] == "zoo"
 
 
 def test_models_used_collects_every_notebooks_record(tmp_path):
@@ -368,10 +366,9 @@ def test_the_lfw_study_trains_zoo_recipe_variants_for_lfw_steps_on_view1(tmp_pat
     from facelib.zoo import recipes
 
     monkeypatch.setattr(data_module, "load", _stand_in_lfw)
-    off = study.start("02_t", run_dir=tmp_path, lfw_study=None)
-    assert off["lfw_study"] is PROFILES["quick"]["lfw_study"] is False and not off.lfw_study()
+    off = study.start("02_t", run_dir=tmp_path, lfw_study=False)
+    assert not off.lfw_study()
     assert "lfw_study is off" in capsys.readouterr().out
-    assert PROFILES["full"]["lfw_study"] is True
     s = study.start("02_t", run_dir=tmp_path, lfw_study=True, lfw_steps=3, batch_size=4)
     assert s.lfw_study() and len(s.lfw_test_faces("lfw-modvae")) == 12
     key = study.checkpoint_key("beta-vae", beta=10, dataset="lfw")

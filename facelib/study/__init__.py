@@ -1,9 +1,9 @@
 """The study: what runs the numbered notebooks and what they share.
 
 `session` is the notebooks' plumbing (`start`, `load_data`, `Study.train_or_load`, tables),
-served here so a notebook writes `from facelib import study; study.start(...)`; `profiles`
-holds the quick / full parameter defaults; `pipeline` executes the notebooks with papermill
-(`python -m facelib run`); `sweep` trains and measures grids of models (`python -m facelib sweep`)
+served here so a notebook writes `from facelib import study; study.start(...)`; `pipeline`
+executes the notebooks with papermill (`python -m facelib run`; the notebooks' parameters cells
+hold the quick profile, `profiles/full.yaml` the full one's changes); `sweep` trains and measures grids of models (`python -m facelib sweep`)
 on the `executors`. The session's names load on first use, so the pipeline (and its
 sweep workers) import neither torch nor pandas.
 """

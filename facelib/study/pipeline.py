@@ -3,11 +3,16 @@
 `python -m facelib run [--profile quick|full] [--dataset NAME] [-p key value ...]` runs
 the `NN_*.ipynb` notebooks that come with facelib (`default_notebooks_dir`: installed as package
 data, or the checkout's `notebooks/`), or those of `--notebooks-dir`, in order, into
-`./reports/<run-id>/` (under the current folder; `--out` names another). Each notebook gets `profile`, `run_dir` (the absolute run
-folder, where it writes figures, tables and checkpoints), `dataset` when given, and the
-`-p` overrides, but only the names its `parameters` cell declares (papermill would inject
-any name; an unknown one would silently do nothing, so an override no notebook declares is
-warned about). Into the run folder go the executed notebooks, their HTML renderings and
+`./reports/<run-id>/` (under the current folder; `--out` names another). Each notebook's `parameters`
+cell holds the quick profile's values (its defaults, what JupyterLab's Run All uses); a profile other
+than quick is a papermill parameters file shipped with the package (`facelib/study/profiles/full.yaml`,
+only what differs from the notebooks' defaults). Each notebook gets `profile`, `run_dir` (the absolute run
+folder, where it writes figures, tables and checkpoints), `dataset` when given, the profile
+file's values and the `-p` overrides (which win), but only the names its parameters cell
+declares. Before any kernel starts every value is checked against the type of the notebook's
+default (`check_parameters`: an int, a number, a string, true/false, a list of them; a None
+default takes anything) and a `-p` name that no notebook of the run declares is refused, each
+as a `UsageError` naming the notebook, the parameter and what it expects (exit status 2). Into the run folder go the executed notebooks, their HTML renderings and
 `run.json` (parameters, per-notebook timings and status, library versions, git commit,
 platform). The kernel's working directory is the notebook's folder, as in JupyterLab.
 
@@ -29,6 +34,7 @@ its own folder, with torch/BLAS threads split between the kernels.
 from __future__ import annotations
 
 import argparse
+import ast
 import contextlib
 import datetime as _dt
 import errno
@@ -43,17 +49,21 @@ import time
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from importlib import resources
+from typing import Any, Iterable, Sequence, get_args, get_origin
+
+import yaml
 
 from facelib.files import atomic_path, atomic_write_text, check_writable, package_folder, pid_alive
-from facelib.options import UsageError
+from facelib.options import UsageError, convert
 from facelib.options import parse_value as _typed_value
 
 from .executors import LocalExecutor
 
 __all__ = [
     "run_pipeline", "run_sweep", "find_notebooks", "declared_parameters", "parse_value", "PipelineError",
-    "configure_parser", "main_from_args", "read_run", "kernel_arguments",
+    "configure_parser", "main_from_args", "read_run", "kernel_arguments", "profile_names", "profile_parameters",
+    "check_parameters", "parameter_type", "plan_run",
 ]
 
 #: Parameters the pipeline always offers (a notebook receives those it declares).
@@ -114,11 +124,160 @@ def find_notebooks(names: Sequence[str | os.PathLike] | None = None, notebooks_d
     return out
 
 
-def declared_parameters(notebook: str | os.PathLike) -> dict[str, Any]:
-    """Names (and defaults) the notebook's `parameters`-tagged cell declares ({} if none)."""
-    import papermill  # here: papermill is imported when a notebook is read or run, not by `import pipeline`
+class Expression(str):
+    """The source text of a parameter default that is not a literal (its type is not known)."""
 
-    return {name: info.get("default") for name, info in papermill.inspect_notebook(str(notebook)).items()}
+
+def declared_parameters(notebook: str | os.PathLike) -> dict[str, Any]:
+    """Names and defaults the notebook's `parameters`-tagged cell declares ({} if none), in order:
+    each top-level `name = value` (or `name: type = value`), the value as a Python literal, or an
+    `Expression` holding its text when it is not one."""
+    path = Path(notebook)
+    try:
+        cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    except (OSError, ValueError) as err:
+        raise ValueError(f"cannot read notebook {path}: {err}") from err
+    out: dict[str, Any] = {}
+    for cell in cells:
+        if cell.get("cell_type") != "code" or "parameters" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        try:
+            body = ast.parse(source).body
+        except SyntaxError as err:
+            raise ValueError(f"{path.name}: its parameters cell is not valid Python ({err})") from err
+        for node in body:
+            targets = node.targets if isinstance(node, ast.Assign) else \
+                [node.target] if isinstance(node, ast.AnnAssign) and node.value is not None else []
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    try:
+                        out[target.id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        out[target.id] = Expression(ast.unparse(node.value))
+        break  # papermill reads the first parameters cell
+    return out
+
+
+# -- profiles and typed parameters -------------------------------------------------------------
+#: The profile that is the notebooks' own defaults (no parameters file).
+DEFAULT_PROFILE = "quick"
+
+
+def _profile_files() -> dict[str, Any]:
+    folder = resources.files("facelib.study") / "profiles"
+    return {f.name[:-5]: f for f in folder.iterdir() if f.name.endswith(".yaml")} if folder.is_dir() else {}
+
+
+def profile_names() -> list[str]:
+    """The run profiles: "quick" (the notebooks' parameters cells) and one per parameters file
+    in the package's `facelib/study/profiles/` ("full")."""
+    return [DEFAULT_PROFILE, *sorted(_profile_files())]
+
+
+def profile_parameters(profile: str) -> dict[str, Any]:
+    """The papermill parameters of `profile`: {} for "quick" (the notebooks' defaults), else its
+    file `facelib/study/profiles/<profile>.yaml` (read with importlib.resources, so an installed
+    package has it). ValueError for an unknown profile or a file that is not a YAML mapping."""
+    if profile == DEFAULT_PROFILE:
+        return {}
+    files = _profile_files()
+    if profile not in files:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(profile_names())}")
+    try:
+        values = yaml.safe_load(files[profile].read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ValueError(f"the {profile} profile's file facelib/study/profiles/{profile}.yaml is not valid YAML "
+                         f"({' '.join(str(err).split())}); fix it") from err
+    if not isinstance(values, dict):
+        raise ValueError(f"the {profile} profile's file facelib/study/profiles/{profile}.yaml must map parameter "
+                         "names to values (name: value, one a line)")
+    return values
+
+
+_LIST_WORDS = {bool: "true/false values", int: "integers", float: "numbers", str: "strings"}
+
+
+def parameter_type(default: Any) -> Any:
+    """The type a parameter takes, read from its default in the parameters cell: bool, int, float
+    (ints too), str, list[X] (X the elements' common type; numbers mixing ints and floats are
+    floats), dict; Any for a None default (None is its meaning: the notebook checks what it gets)
+    or one that is not a literal."""
+    if default is None or isinstance(default, Expression):
+        return Any
+    if isinstance(default, (list, tuple)):
+        kinds = {parameter_type(v) for v in default}
+        if kinds and kinds <= {int, float}:
+            return list[float] if float in kinds else list[int]
+        return list[kinds.pop()] if len(kinds) == 1 and kinds != {Any} else list
+    if isinstance(default, dict):
+        return dict
+    return type(default) if type(default) in (bool, int, float, str) else Any
+
+
+def _shown(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def _check_value(notebook: str, name: str, value: Any, annotation: Any) -> Any:
+    """`value` as `annotation` takes it (`facelib.options.convert`: 1 -> 1.0 for a number, yes ->
+    True for true/false); UsageError "NOTEBOOK: NAME expects TYPE, got VALUE" otherwise."""
+    if annotation is Any:
+        return value
+    what = f"{notebook}: {name}"
+    raw = value if isinstance(value, str) else None if isinstance(value, (list, tuple, dict)) else _shown(value)
+    if get_origin(annotation) is list:
+        (item,) = get_args(annotation)
+        expects = f"a list of {_LIST_WORDS.get(item, 'values')}"
+        if not isinstance(value, (list, tuple)):
+            raise UsageError(f"{what} expects {expects}, got {_shown(value)}")
+        try:
+            return [convert(v, item, what, None if isinstance(v, (list, dict)) else _shown(v)) for v in value]
+        except UsageError:
+            raise UsageError(f"{what} expects {expects}, got {_shown(list(value))}") from None
+    return convert(value, annotation, what, raw)
+
+
+def check_parameters(notebook: str, declared: dict[str, Any], values: dict[str, Any], source: str = "-p") -> dict[str, Any]:
+    """`values` (name -> value) for notebook `notebook` whose parameters cell declares `declared`
+    (name -> default, `declared_parameters`), each checked against the type of its default
+    (`parameter_type`) and converted; a name it does not declare is a UsageError listing its
+    parameters. `source` says where the values came from (for the message)."""
+    out = {}
+    for name, value in values.items():
+        if name not in declared:
+            raise UsageError(f"{notebook}: {source} names an unknown parameter {name!r}; its parameters are "
+                             f"{', '.join(declared) or '(none)'}")
+        try:
+            out[name] = _check_value(notebook, name, value, parameter_type(declared[name]))
+        except UsageError as err:
+            where = f"-p {name}" if source == "-p" else source
+            raise UsageError(f"{err} ({where}; the notebook's default is {declared[name]!r})") from None
+    return out
+
+
+def _run_parameters(paths: list[Path], declared: dict[Path, dict[str, Any]], profile: str,
+                    overrides: dict[str, Any]) -> dict[Path, dict[str, Any]]:
+    """Per notebook, the profile file's and the `-p` values it declares, checked (`check_parameters`)
+    before any kernel starts. A `-p` name no notebook of the run declares is refused (a
+    misspelt one would silently do nothing)."""
+    from_file = profile_parameters(profile)
+    unknown = [k for k in overrides if not any(k in declared[p] for p in paths)]
+    if unknown:
+        if len(paths) == 1:
+            check_parameters(paths[0].stem, declared[paths[0]], {unknown[0]: overrides[unknown[0]]})
+        names = sorted({n for p in paths for n in declared[p]} - set(PIPELINE_PARAMETERS))
+        raise UsageError(f"-p {unknown[0]}: no notebook of this run ({', '.join(p.stem for p in paths)}) declares "
+                         f"a parameter {unknown[0]!r}; their parameters are {', '.join(names)}")
+    out = {}
+    for p in paths:
+        mine = declared[p]
+        values = check_parameters(p.stem, mine, {k: v for k, v in from_file.items() if k in mine},
+                                  f"profile {profile}, facelib/study/profiles/{profile}.yaml")
+        values.update(check_parameters(p.stem, mine, {k: v for k, v in overrides.items() if k in mine}))
+        out[p] = values
+    return out
 
 
 def parse_value(text: str) -> Any:
@@ -412,10 +571,8 @@ def read_run(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def _check_profile(profile: str) -> None:
-    from facelib.study.profiles import PROFILES  # here: profiles imports torch (zoo recipes); run starts light
-
-    if profile not in PROFILES:
-        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    if profile not in profile_names():
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(profile_names())}")
 
 
 def _sweep(run: _Run, notebook: Path, param_name: str, values: Sequence[Any], base: dict[str, Any],
@@ -472,20 +629,9 @@ def _fail_message(what: str, entry: dict[str, Any], run_dir: Path) -> str:
 
 
 # -- public API ----------------------------------------------------------------------------
-def run_pipeline(profile: str = "quick", dataset: str | None = None, parameters: dict[str, Any] | None = None,
-                 notebooks: Sequence[str | os.PathLike] | None = None, out_root: str | os.PathLike = "reports",
-                 run_id: str | None = None, kernel_name: str = "python3", parallel_sweep: bool | str = False,
-                 notebooks_dir: str | os.PathLike | None = None, max_workers: int = 2,
-                 log_output: bool = False, verbose: bool = True) -> Path:
-    """Execute notebooks in order into a new `out_root/<run-id>/`; returns that folder.
-
-    `parameters` are overrides (papermill `-p`); each notebook receives the ones its
-    parameters cell declares, with `profile`, `run_dir` and `dataset` (if given).
-    `parallel_sweep=True` (or the name of a list parameter, default "betas"): a notebook
-    declaring that parameter is first run once per value in parallel processes (`max_workers`),
-    their checkpoints are gathered into the run's `checkpoints/`, then it runs once over all
-    values, reusing them. Raises `PipelineError` when a notebook fails (outputs are kept).
-    """
+def _plan(profile: str, dataset: str | None, parameters: dict[str, Any] | None,
+          notebooks: Sequence[str | os.PathLike] | None, notebooks_dir: str | os.PathLike | None):
+    """(paths, declared, per-notebook parameters without run_dir, unused names), every check done."""
     _check_profile(profile)
     overrides = dict(parameters or {})
     clash = [k for k in PIPELINE_PARAMETERS if k in overrides]
@@ -498,30 +644,61 @@ def run_pipeline(profile: str = "quick", dataset: str | None = None, parameters:
         dataset_name(dataset)  # unknown names fail before any notebook runs
     paths = find_notebooks(notebooks, notebooks_dir)
     declared = {p: declared_parameters(p) for p in paths}
-    unused = sorted(k for k in overrides if not any(k in d for d in declared.values()))
+    checked = _run_parameters(paths, declared, profile, overrides)
+    unused = []
     if dataset is not None and not any("dataset" in d for d in declared.values()):
         unused.append("dataset")
-    if unused:
-        warnings.warn(f"parameter(s) {', '.join(unused)} are declared by none of the notebooks "
-                      f"({', '.join(p.stem for p in paths)}) and have no effect; check the spelling", UserWarning,
-                      stacklevel=2)
+        warnings.warn(f"--dataset: none of the notebooks ({', '.join(p.stem for p in paths)}) declares a dataset "
+                      "parameter, so it has no effect", UserWarning, stacklevel=3)
+    own = {"profile": profile, **({"dataset": dataset} if dataset is not None else {})}
+    params = {p: {k: v for k, v in {**own, **checked[p]}.items() if k in declared[p]} for p in paths}
+    return paths, declared, params, unused
+
+
+def plan_run(profile: str = "quick", dataset: str | None = None, parameters: dict[str, Any] | None = None,
+             notebooks: Sequence[str | os.PathLike] | None = None,
+             notebooks_dir: str | os.PathLike | None = None) -> dict[str, dict[str, Any]]:
+    """What `run_pipeline` with these arguments would give each notebook (its stem -> the
+    parameters papermill injects, but `run_dir`), checked as the run checks them; nothing runs
+    and nothing is written (`python -m facelib run --dry-run`)."""
+    _, _, params, _ = _plan(profile, dataset, parameters, notebooks, notebooks_dir)
+    return {p.stem: values for p, values in params.items()}
+
+
+def run_pipeline(profile: str = "quick", dataset: str | None = None, parameters: dict[str, Any] | None = None,
+                 notebooks: Sequence[str | os.PathLike] | None = None, out_root: str | os.PathLike = "reports",
+                 run_id: str | None = None, kernel_name: str = "python3", parallel_sweep: bool | str = False,
+                 notebooks_dir: str | os.PathLike | None = None, max_workers: int = 2,
+                 log_output: bool = False, verbose: bool = True) -> Path:
+    """Execute notebooks in order into a new `out_root/<run-id>/`; returns that folder.
+
+    Each notebook receives, of what its parameters cell declares, `profile`, `run_dir`, `dataset`
+    (if given), the profile's parameters file (`profile_parameters`; none for "quick") and
+    `parameters`, the overrides (papermill `-p`), which win; every value is checked against the
+    type of the notebook's default before any kernel starts, and a `parameters` name no notebook
+    declares is refused (`UsageError`).
+    `parallel_sweep=True` (or the name of a list parameter, default "betas"): a notebook
+    declaring that parameter is first run once per value in parallel processes (`max_workers`),
+    their checkpoints are gathered into the run's `checkpoints/`, then it runs once over all
+    values, reusing them. Raises `PipelineError` when a notebook fails (outputs are kept).
+    """
+    paths, declared, per_notebook, unused = _plan(profile, dataset, parameters, notebooks, notebooks_dir)
+    overrides = dict(parameters or {})
     sweep_param = "betas" if parallel_sweep is True else (parallel_sweep or None)
 
     given = {"profile": profile, **({"dataset": dataset} if dataset is not None else {}), **overrides}
     run = _new_run(out_root, run_id, "pipeline", profile, given, kernel_name)
     run.record["unused_parameters"] = unused
-    from facelib.study.profiles import PROFILES  # here: as in _check_profile
-
-    run.record["profile_defaults"] = PROFILES[profile]  # what a parameter left as None became
+    run.record["profile_parameters"] = profile_parameters(profile)  # what the profile changed from the defaults
     run.record["notebooks"] = [{"notebook": p.stem, "input": str(p), "status": "pending"} for p in paths]
     run.save()
-    base = {**given, "run_dir": str(run.dir)}
+    run_dir = {"run_dir": str(run.dir)}
     if verbose:
         print(f"run {run.dir.name}: {len(paths)} notebook(s), profile {profile}, into {run.dir}", flush=True)
     try:
         for i, nb in enumerate(paths):
-            _pipeline_step(run, i, paths, declared[nb], base, overrides, sweep_param, kernel_name, max_workers,
-                           log_output, verbose)
+            _pipeline_step(run, i, paths, declared[nb], {**per_notebook[nb], **run_dir}, sweep_param, kernel_name,
+                           max_workers, log_output, verbose)
         run.finish("completed")
     except BaseException as err:
         _end_after(run, err)
@@ -537,14 +714,13 @@ def run_pipeline(profile: str = "quick", dataset: str | None = None, parameters:
 
 
 def _pipeline_step(run: _Run, i: int, paths: list[Path], declared: dict[str, Any], base: dict[str, Any],
-                   overrides: dict[str, Any], sweep_param: str | None, kernel_name: str, max_workers: int,
-                   log_output: bool, verbose: bool) -> None:
-    """Notebook `i` of the run (after its parallel sweep, if any); raises PipelineError on failure."""
+                   sweep_param: str | None, kernel_name: str, max_workers: int, log_output: bool,
+                   verbose: bool) -> None:
+    """Notebook `i` of the run (after its parallel sweep, if any) with `base`, its checked
+    parameters; raises PipelineError on failure."""
     nb = paths[i]
     if sweep_param and sweep_param in declared:
-        from facelib.study.profiles import PROFILES  # here: as in _check_profile
-
-        values = overrides.get(sweep_param) or PROFILES[run.record["profile"]].get(sweep_param)
+        values = base.get(sweep_param, declared[sweep_param])
         if isinstance(values, (list, tuple)) and len(values) > 1:
             if verbose:
                 print(f"[{i + 1}/{len(paths)}] {nb.stem}: sweep over {sweep_param} = {values} "
@@ -611,12 +787,11 @@ def run_sweep(notebook: str | os.PathLike, param_name: str, values: Iterable[Any
     nb = find_notebooks([notebook], notebooks_dir)[0]
     declared = declared_parameters(nb)
     overrides = dict(parameters or {})
-    unused = sorted(k for k in overrides if k not in declared)
-    if unused:
-        warnings.warn(f"parameter(s) {', '.join(unused)} are not declared by {nb.name} and have no effect",
-                      UserWarning, stacklevel=2)
+    checked = _run_parameters([nb], {nb: declared}, profile, overrides)[nb]
+    if param_name in declared:
+        values = [check_parameters(nb.stem, declared, {param_name: v}, "a sweep value")[param_name] for v in values]
     values = list(values)
-    given = {"profile": profile, **overrides}
+    given = {"profile": profile, **checked}
     run = _new_run(out_root, run_id, "sweep", profile, given, kernel_name)
     try:
         rec = _sweep(run, nb, param_name, values, given, kernel_name, max_workers, declared, executor)
@@ -637,11 +812,13 @@ def run_sweep(notebook: str | os.PathLike, param_name: str, values: Iterable[Any
 # -- command line -----------------------------------------------------------------------------
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     """Options of `python -m facelib run`."""
-    parser.add_argument("--profile", default="quick", choices=("quick", "full"),
-                        help="parameter defaults: quick (CI, minutes on 2 CPU cores) or full (the study)")
+    parser.add_argument("--profile", default=DEFAULT_PROFILE, choices=profile_names(),
+                        help="quick (the notebooks' own defaults: CI, minutes on 2 CPU cores) or full (the study: "
+                             "the parameters file facelib/study/profiles/full.yaml)")
     parser.add_argument("--dataset", default=None, help="data set for every notebook that takes one (e.g. olivetti)")
     parser.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                        help="override a notebook parameter, papermill style: -p epochs 5 -p betas '[1, 4]'")
+                        help="override a notebook parameter, papermill style: -p epochs 5 -p betas '[1, 4]' "
+                             "(checked against the type of the notebook's default before any kernel starts)")
     parser.add_argument("--notebooks", nargs="+", default=None, metavar="NAME",
                         help="run only these notebooks, in this order (e.g. 00_data 02_beta_vae); default: all")
     parser.add_argument("--notebooks-dir", default=None,
@@ -655,6 +832,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="train a sweep notebook's values (default parameter: betas) in parallel processes")
     parser.add_argument("--workers", type=int, default=2, help="processes for --parallel-sweep (default 2)")
     parser.add_argument("--log-output", action="store_true", help="stream the notebooks' output to the terminal")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check the parameters and print, as JSON, what each notebook would be given; run nothing")
 
 
 class _OrphanedKernelDeath(logging.Filter):
@@ -690,6 +869,14 @@ def main_from_args(args: argparse.Namespace) -> int:
         overrides[name] = parse_value(value)
     show = warnings.showwarning
     warnings.showwarning = lambda message, *_a, **_k: print(f"warning: {message}", file=sys.stderr)
+    if args.dry_run:
+        try:
+            plan = plan_run(profile=args.profile, dataset=args.dataset, parameters=overrides,
+                            notebooks=args.notebooks, notebooks_dir=args.notebooks_dir)
+        finally:
+            warnings.showwarning = show
+        print(json.dumps(plan, indent=2, default=str))
+        return 0
     quiet_orphaned_kernel_deaths()
     try:
         run_dir = run_pipeline(profile=args.profile, dataset=args.dataset, parameters=overrides,

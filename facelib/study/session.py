@@ -1,7 +1,7 @@
 """Plumbing shared by the numbered notebooks, kept here so the notebooks stay narrative.
 
-`start` reads a notebook's parameters from its namespace (`start("01_vae", globals())`),
-resolves them against its profile, seeds everything, records
+`start` reads a notebook's parameters from its namespace (`start("01_vae", globals())`: the
+values its parameters cell set, papermill's overrides included), seeds everything, records
 parameters and library versions (printed, and written to the run folder), and returns a
 `Study` that knows where this notebook's outputs go. `load_data` gives every data set the
 same size/channels options; `Study.train_or_load` reuses a checkpoint an earlier notebook
@@ -26,7 +26,6 @@ from facelib import data as fdata
 from facelib import zoo
 from facelib.data import DataNotFoundError, data_root
 from facelib.experiment import ExperimentSpec, ModelSpec, RunConflictError, load_spec, run
-from facelib.study.profiles import PROFILES, resolve
 from facelib.train.checkpoint import dataset_digest
 from facelib.utils import library_versions, seed_everything
 from facelib.zoo import recipes
@@ -36,11 +35,11 @@ __all__ = ["Study", "start", "notebook_parameters", "load_data", "checkpoint_key
 
 @dataclass
 class Study:
-    """One notebook's view of a run: resolved parameters and its output folder.
+    """One notebook's view of a run: its parameters and its output folder.
 
     Attributes:
         notebook: the notebook's short name (e.g. "01_vae").
-        params: every parameter after the profile filled the Nones.
+        params: the notebook's parameters (its parameters cell, with the run's overrides).
         run_dir: the run folder (`reports/<run-id>/`) or None when run interactively
             without one; then nothing is written and checkpoints live in memory only.
     """
@@ -83,7 +82,7 @@ class Study:
 
     def matched_epochs(self, n_train: int, cap: int = 200) -> int:
         """Epochs for a training set of `n_train` images so that a model sees about as many
-        images as the profile's `epochs` x `n_images` (small real sets get more epochs)."""
+        images as the run's `epochs` x `n_images` (small real sets get more epochs)."""
         epochs, n_images = int(self.params["epochs"]), int(self.params["n_images"])
         return int(min(cap, max(epochs, round(epochs * n_images / max(int(n_train), 1)))))
 
@@ -172,9 +171,9 @@ class Study:
 
     def recipe(self, name: Any):
         """A zoo recipe (a name or a `zoo.recipes.Recipe`, e.g. a `recipes.variant`) as this run
-        trains it: synthetic-faces recipes at the profile's scale (its images, size, people,
+        trains it: synthetic-faces recipes at the run's scale (its images, size, people,
         latents, seed, and its epochs as steps; `zoo.recipes.at_scale`), LFW recipes on their own
-        faces for the profile's `lfw_steps`. Batch size, lr and the rest stay the recipe's."""
+        faces for the run's `lfw_steps`. Batch size, lr and the rest stay the recipe's."""
         r = recipes.recipe(name)
         if r.data == "synthetic":
             return recipes.at_scale(r, n_images=self["n_images"], image_size=self["image_size"],
@@ -182,7 +181,7 @@ class Study:
                                     seed=int(self.params.get("seed", 0)), epochs=int(self["epochs"]))
         if self.params.get("lfw_steps") is None:
             raise ValueError(f"recipe {r.name!r} trains on {r.data!r} for the run's lfw_steps steps; "
-                             "define lfw_steps in the notebook's parameters cell (None takes the profile's) "
+                             "define lfw_steps in the notebook's parameters cell (e.g. lfw_steps = 60) "
                              "or pass study.start(..., lfw_steps=...)")
         return r.replace(steps=int(self["lfw_steps"]))
 
@@ -231,7 +230,7 @@ class Study:
              train_options: dict[str, Any] | None = None, **model_config: Any) -> ExperimentSpec:
         """The experiment this run trains for `model_name` (data given to `run_spec`): the run's
         seed, batch size, lr and decoder (`likelihood`, `gaussian_scale` unless `model_config`
-        sets them), the profile's epochs (or `epochs`, or `steps` optimiser steps)."""
+        sets them), the run's epochs (or `epochs`, or `steps` optimiser steps)."""
         decoder = {k: self.params[k] for k in _DECODER_PARAMS if self.params.get(k) is not None}
         budget = ({"epochs": 10**6, "max_steps": int(steps)} if steps is not None
                   else {"epochs": int(epochs if epochs is not None else self.params.get("epochs", 10))})
@@ -279,28 +278,37 @@ class Study:
         return result.model, result.history
 
 
-#: Run parameters that, when a notebook resolved them, become model config fields of every
+#: Run parameters that, when a notebook declares them, become model config fields of every
 #: model it trains (so 01-06 share one decoder choice and can reuse each other's checkpoints).
 _DECODER_PARAMS = ("likelihood", "gaussian_scale")
 
-#: The run's own parameters, which every notebook's parameters cell defines beside profile keys.
+#: The run's own parameters, which every notebook's parameters cell defines beside its own.
 RUN_PARAMETERS = ("profile", "run_dir", "seed", "device")
+
+#: What a parameter's value can be: what a parameters cell writes and papermill injects.
+_PLAIN = (type(None), bool, int, float, str, list, tuple, dict, os.PathLike)
+#: Names IPython puts in a notebook's namespace.
+_KERNEL_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
 
 
 def notebook_parameters(namespace: Mapping[str, Any]) -> dict[str, Any]:
     """The parameters in a notebook's namespace (its `globals()` after the parameters cell and
-    papermill's injected one): the run's (`RUN_PARAMETERS`) and every name a profile defines,
-    so a notebook names each parameter once, in its parameters cell."""
-    known = set(RUN_PARAMETERS).union(*PROFILES.values())
-    return {k: v for k, v in namespace.items() if k in known}
+    papermill's injected one, when the next cell calls `start`): every public lower-case name
+    bound to a plain value (None, a bool, number, string, path, or a list / dict of them), so a
+    notebook names each parameter once, in its parameters cell. Imports, functions, classes,
+    IPython's own names and UPPER-CASE constants are not parameters."""
+    return {k: v for k, v in namespace.items()
+            if not k.startswith("_") and not k.isupper() and k not in _KERNEL_NAMES and isinstance(v, _PLAIN)}
 
 
 def start(notebook: str, namespace: Mapping[str, Any] | None = None, **params: Any) -> Study:
-    """Resolve parameters (None -> profile default), seed, record and print them.
+    """Seed, record and print a notebook's parameters; the `Study` that holds them.
 
     A notebook calls `study.start("01_vae", globals())`: its parameters are read from the
-    namespace (`notebook_parameters`); keywords add or override (`channels=1`). `profile`
-    defaults to "quick", `seed` to 0; without `run_dir`, `$FACELIB_RUN_DIR` (if set) is used,
+    namespace (`notebook_parameters`); keywords add or override (`channels=1`). The values are
+    the parameters cell's (the quick profile's) unless the run overrode them (`python -m facelib
+    run --profile full` or `-p`). `profile` (a label recorded with the run) defaults to "quick",
+    `seed` to 0; without `run_dir`, `$FACELIB_RUN_DIR` (if set) is used,
     so notebooks run one by one (e.g. by `pytest --nbval-lax` in `make test`) still share
     checkpoints and tables.
     """
@@ -308,8 +316,7 @@ def start(notebook: str, namespace: Mapping[str, Any] | None = None, **params: A
     profile, run_dir, seed = params.pop("profile", "quick"), params.pop("run_dir", None), params.pop("seed", 0)
     if run_dir in (None, ""):
         run_dir = os.environ.get("FACELIB_RUN_DIR") or None
-    resolved = resolve(profile, **params)
-    resolved.update(profile=profile, seed=seed)
+    resolved = {**params, "profile": profile, "seed": seed}
     seed_everything(seed)
     versions = library_versions()
     study = Study(notebook=notebook, params=resolved, run_dir=None if run_dir in (None, "") else Path(run_dir),
