@@ -284,3 +284,32 @@ def test_train_resume_with_a_changed_lr_is_refused_and_goes_through_change(tmp_p
     assert "lr: 0.005" in (tmp_path / "r" / "spec.yaml").read_text()
     again = _train("--resume", "--change", "lr=0.005", cwd=tmp_path)  # the changed run, finished: reused
     assert again.returncode == 0 and "nothing to train" in again.stdout, again.stdout + again.stderr
+
+
+def test_best_pt_of_an_unfinished_run_warns_like_its_run(tmp_path):
+    """#41: a run stopped after epoch 1 of 3 left a best.pt that said 'completed' and loaded without
+    the unfinished-run warning; a best.pt is now judged by its run's checkpoint.pt."""
+    import shutil
+    import warnings
+
+    from facelib.data import load
+    from facelib.models import build_model
+    from facelib.train import TrainConfig, fit, load_model
+
+    faces = load("synthetic", n=64, size=32)
+
+    def stop_after_first_epoch(end):
+        raise KeyboardInterrupt
+
+    config = TrainConfig(epochs=3, batch_size=16, val_fraction=0.25, out=str(tmp_path / "run"), progress=False)
+    with pytest.raises(KeyboardInterrupt):
+        fit(build_model("vae", image_size=32, latent_dim=2), faces, config, callbacks=[stop_after_first_epoch])
+    assert (tmp_path / "run" / "best.pt").is_file()
+    with pytest.warns(UserWarning, match="unfinished training run"):
+        load_model(tmp_path / "run" / "best.pt")
+    fit(build_model("vae", image_size=32, latent_dim=2), faces, config.replace(out=str(tmp_path / "done")))
+    shutil.copy(tmp_path / "done" / "best.pt", tmp_path / "copied.pt")
+    for finished in (tmp_path / "done" / "best.pt", tmp_path / "copied.pt"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            load_model(finished)

@@ -271,6 +271,21 @@ def training_position(ckpt: dict) -> str:
     return f"epoch {epoch} of {cfg.get('epochs', '?')}, step {step}"
 
 
+def _run_complete(ckpt: dict[str, Any]) -> bool:
+    """Whether the run a loaded file comes from finished. A best.pt (the lowest validation loss so
+    far, written mid-run) is judged by its run folder's checkpoint.pt, which says how far the run
+    got; a best.pt without one beside it (copied elsewhere) is taken as finished."""
+    if "best" not in ckpt:
+        return checkpoint_complete(ckpt)
+    sibling = Path(ckpt["path"]).with_name("checkpoint.pt")
+    if not sibling.is_file():
+        return True
+    try:
+        return checkpoint_complete(torch.load(sibling, map_location="cpu", weights_only=True, mmap=True))
+    except Exception:  # noqa: BLE001 - an unreadable sibling says nothing about this file
+        return True
+
+
 def checkpoint_complete(ckpt: dict[str, Any]) -> bool:
     """Whether the training run that wrote `ckpt` finished (all epochs, or its max_steps).
 
@@ -543,7 +558,7 @@ def load_model(path: str | os.PathLike, map_location: Any = "cpu") -> torch.nn.M
             f"{ckpt['path']}: cannot build model {name!r} with config {stored} "
             f"in this facelib version ({exc}); use the facelib version that wrote it ({written_by})"
         ) from exc
-    if not checkpoint_complete(ckpt):
+    if not _run_complete(ckpt):
         warnings.warn(
             f"{ckpt['path']} is from an unfinished training run (stopped at {training_position(ckpt)}): "
             "the model is half-trained. Finish it with "

@@ -806,7 +806,7 @@ class _Loop:
         save_checkpoint(
             self._target(BEST_NAME), self.model, train_config=self.config, history=pd.DataFrame(progress.history),
             epoch=epoch + 1, step=progress.step, dataset=self.dataset,
-            extra={"completed": True, "best": {"epoch": epoch + 1, "val_loss": progress.best_val_loss},
+            extra={"best": {"epoch": epoch + 1, "val_loss": progress.best_val_loss},  # its run's state: checkpoint.pt
                    "precision": self.precision.name, "device": str(self.device)},
         )
 
