@@ -65,9 +65,7 @@ def check_regular_file(path: str | os.PathLike, what: str = "file", folder_ok: b
     p = Path(path)
     try:
         mode = p.stat().st_mode
-    except FileNotFoundError:
-        return p
-    except NotADirectoryError:
+    except (FileNotFoundError, NotADirectoryError):
         return p
     if stat.S_ISREG(mode) or (folder_ok and stat.S_ISDIR(mode)):
         return p

@@ -108,14 +108,7 @@ def run(spec: ExperimentSpec, out: str | os.PathLike | None = None, *, dataset: 
         if out is None or overwrite:
             raise ValueError(f"change={change} continues an unfinished run in out with changed training fields; "
                              "give out (and not overwrite), or set the fields in the spec of a new run")
-        changed = spec.updated({f"training.{k}": v for k, v in change.items()})
-        model, config, dataset = prepare(changed, dataset, **runtime)
-        ckpt = Path(out) / CHECKPOINT_NAME
-        stored, _ = _stored(ckpt) if ckpt.exists() else (None, None)
-        if stored is not None and checkpoint_identity(stored) == run_identity(
-                model.name, model_config_dict(model), config, dataset_digest(dataset)):
-            change = {}  # the change was made by an earlier resume: this is its run
-        spec = changed
+        spec = spec.updated({f"training.{k}": v for k, v in change.items()})
     model, config, dataset = prepare(spec, dataset, **runtime)
     if out is None:
         result = fit(model, dataset, config, callbacks=callbacks)
@@ -125,13 +118,14 @@ def run(spec: ExperimentSpec, out: str | os.PathLike | None = None, *, dataset: 
         raise NotADirectoryError(f"out={str(out)!r} is a file, not a folder; out names a run folder "
                                  "(checkpoint.pt goes inside): give another path or move the file away")
     ckpt = out / CHECKPOINT_NAME
+    stored, problem = _stored(ckpt) if ckpt.exists() and not overwrite else (None, None)
+    same_run = stored is not None and checkpoint_identity(stored) == run_identity(
+        model.name, model_config_dict(model), config, dataset_digest(dataset))
+    if change and not same_run:  # (a run that already has the change, from an earlier resume, is this spec's)
+        return _run_changed(spec, out, model, config, dataset, change, callbacks, stored, problem)
     resume = False
-    if change:
-        return _run_changed(spec, out, model, config, dataset, change, callbacks)
     if ckpt.exists() and not overwrite:
-        identity = run_identity(model.name, model_config_dict(model), config, dataset_digest(dataset))
-        stored, problem = _stored(ckpt)
-        if stored is not None and checkpoint_identity(stored) == identity:
+        if same_run:
             if checkpoint_complete(stored):
                 return RunResult(load_model(ckpt), pd.DataFrame(stored.get("history") or {}), spec, dataset, ckpt,
                                  True, config.replace(out=str(out)))
@@ -152,14 +146,15 @@ def run(spec: ExperimentSpec, out: str | os.PathLike | None = None, *, dataset: 
 
 
 def _run_changed(spec: ExperimentSpec, out: Path, model: Any, config: Any, dataset: Any, change: dict[str, Any],
-                 callbacks: Sequence[Callable[..., Any]]) -> RunResult:
-    """Continue the unfinished run in `out` with the training fields `change` changed (`spec`: the
-    changed spec); the run there must be this spec's but for those fields."""
+                 callbacks: Sequence[Callable[..., Any]], stored: dict[str, Any] | None,
+                 problem: str | None) -> RunResult:
+    """Continue the unfinished run in `out` (`stored`: its checkpoint as read, `problem`: why it could
+    not be) with the training fields `change` changed (`spec`: the changed spec); the run there must
+    be this spec's but for those fields."""
     ckpt = out / CHECKPOINT_NAME
     if not ckpt.exists():
         raise FileNotFoundError(f"change={change} continues the unfinished run in {out}, but there is no "
                                 f"{CHECKPOINT_NAME}; train a new run with the fields set in its spec")
-    stored, problem = _stored(ckpt)
     if stored is None:
         raise RunConflictError(out, problem)
     before = config.replace(**{k: (stored.get("train_config") or {}).get(k, getattr(config, k)) for k in change})

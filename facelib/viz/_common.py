@@ -9,6 +9,7 @@ import torch
 
 from facelib.data.pixels import image_batch, to_float
 from facelib.models.base import latent_dim
+from facelib.train.inference import latent_spread
 from facelib.utils import model_device
 
 __all__ = ["as_float_images", "model_channels", "encode", "decode", "check_fits_model", "kl_per_dim", "UNITS",
@@ -135,8 +136,7 @@ def latent_scale(model: torch.nn.Module, units: str, logvar: torch.Tensor | None
             raise ValueError("units='data' moves each latent by its spread over faces: give reference faces "
                              "(reference=..., at least 2), load the model from the zoo (it stores the spread), or "
                              "use units='posterior' / 'prior'")
-        mu, _ = encode(model, faces)
-        spread = mu.double().std(0).float()
+        spread = torch.as_tensor(latent_spread(model, faces, device=None))  # on the model's own device
     if spread.shape != (d,):
         raise ValueError(f"the latent spread has shape {tuple(spread.shape)}, expected ({d},)")
     return spread
