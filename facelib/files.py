@@ -104,6 +104,21 @@ def _folder_label(what: str) -> str:
     return what if what.split()[-1:] == ["folder"] else f"{what} folder"
 
 
+def write_failure(folder: str | os.PathLike, exc: BaseException) -> tuple[int, str, bool]:
+    """(errno, the cause in words, whether the disk is full) for a failed write into `folder`:
+    one reading of a write error for every writer (torch.save reports a full disk in its own words)."""
+    code = getattr(exc, "errno", None)
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    if code == errno.ENOSPC or "unexpected pos" in text or "file write failed" in text \
+            or (free is not None and free < 1 << 20):
+        return errno.ENOSPC, "the disk is full" + (f" ({free / 2**20:.0f} MiB free)" if free is not None else ""), True
+    return code or errno.EIO, f"{type(exc).__name__}: {text}", False
+
+
 def check_writable(folder: str | os.PathLike, what: str = "out") -> Path:
     """Create `folder` if needed and prove it can be written (a probe file), before any work.
 

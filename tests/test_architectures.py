@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from facelib.models import ARCHITECTURES, build_model, register_architecture
-from facelib.models.resnet import ResidualBlock, resnet_sides
+from facelib.models.resnet import UPSAMPLING, ResidualBlock, _doubling, resnet_sides
 from facelib.train import TrainConfig, fit, load_model
 from facelib.train.checkpoint import CheckpointError, save_checkpoint
 
@@ -41,9 +41,31 @@ def test_resnet_width_and_depth_set_the_network():
     assert any(isinstance(mod, nn.GroupNorm) for mod in group.modules())
 
 
+@pytest.mark.parametrize("upsample", UPSAMPLING)
+def test_resnet_decoder_upsamples_as_asked(upsample):
+    m = build_model("vae", image_size=32, channels=3, latent_dim=4, architecture="resnet",
+                    architecture_options={"width": 8, "upsample": upsample})
+    assert m(torch.rand(2, 3, 32, 32))["x_mean"].shape == (2, 3, 32, 32)
+    transposed = [mod for mod in m.decoder.modules() if isinstance(mod, nn.ConvTranspose2d)]
+    resized = [mod for mod in m.decoder.modules() if isinstance(mod, nn.Upsample)]
+    assert (len(transposed), len(resized)) == ((3, 0) if upsample == "transpose" else (0, 3))
+    assert all(mod.mode == upsample for mod in resized)
+
+
+def test_a_resize_then_conv_paints_no_grid_on_a_flat_input():
+    """The checkerboard of a stride-2 transposed conv (Odena et al. 2016): a flat feature map comes
+    out with a period-2 pattern; resized and then convolved, it stays flat away from the border."""
+    torch.manual_seed(0)
+    flat = torch.ones(1, 8, 8, 8)
+    for mode, grid in (("transpose", True), ("nearest", False), ("bilinear", False)):
+        out = nn.Sequential(*_doubling(8, 3, mode))(flat)[0, :, 2:-2, 2:-2].detach()
+        spread = float((out - out.mean(dim=(1, 2), keepdim=True)).abs().max())
+        assert (spread > 1e-3) == grid, (mode, spread)
+
+
 @pytest.mark.parametrize("options, match", [
     ({"widht": 8}, "unknown option"), ({"depth": -1}, "depth"), ({"norm": "layer"}, "norm"),
-    ({"width": 12, "norm": "group"}, "divisible by 8"),
+    ({"width": 12, "norm": "group"}, "divisible by 8"), ({"upsample": "cubic"}, "upsample"),
 ])
 def test_bad_resnet_options_are_refused(options, match):
     with pytest.raises(ValueError, match=match):

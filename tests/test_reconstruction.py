@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from facelib.metrics import PCAReconstructor, reconstruction_metrics
+from facelib.metrics import PCAReconstructor, high_frequency_energy, reconstruction_metrics
 
 
 def _images(n=12, c=1, side=16, seed=0):
@@ -56,3 +56,49 @@ def test_pca_reconstruction_is_the_projection_on_the_top_k_components():
             < reconstruction_metrics(pca, train)["mse"])
     with pytest.raises(ValueError, match="more than 60"):
         PCAReconstructor(60).fit(train)
+
+
+def _bins_beyond(side: int, cutoff: float) -> float:
+    """The share of an image's non-constant frequency bins beyond `cutoff` cycles per pixel."""
+    f = np.fft.fftfreq(side)
+    radius = np.sqrt(f[:, None] ** 2 + f[None, :] ** 2)
+    return float((radius > cutoff).sum() / (side * side - 1))
+
+
+def test_high_frequency_energy_of_white_noise_is_the_share_of_frequency_bins_beyond_the_cutoff():
+    noise = torch.from_numpy(np.random.default_rng(0).normal(0.5, 0.1, (400, 1, 32, 32)))
+    for cutoff in (0.1, 0.25, 0.4):
+        assert high_frequency_energy(noise, cutoff) == pytest.approx(_bins_beyond(32, cutoff), abs=0.01)
+
+
+def test_high_frequency_energy_of_gratings_and_a_checkerboard():
+    i, j = np.meshgrid(np.arange(16), np.arange(16), indexing="ij")
+    board = ((i + j) % 2).astype(np.float64)  # all its power at (0.5, 0.5)
+    slow = 0.5 + 0.4 * np.cos(2 * np.pi * j / 16)  # 1/16 cycle per pixel
+    fast = 0.5 + 0.4 * np.cos(2 * np.pi * 3 * j / 8)  # 3/8 cycle per pixel
+    as_batch = lambda a: torch.from_numpy(np.stack([a, a, a])[None])  # noqa: E731
+    assert high_frequency_energy(as_batch(board)) == pytest.approx(1.0)
+    assert high_frequency_energy(as_batch(slow)) == pytest.approx(0.0, abs=1e-12)
+    assert high_frequency_energy(as_batch(fast)) == pytest.approx(1.0)
+    assert high_frequency_energy(as_batch(fast), cutoff=0.4) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_high_frequency_energy_falls_with_blur_and_reads_uint8():
+    rng = np.random.default_rng(1)
+    noise = rng.integers(0, 256, (50, 1, 32, 32), dtype=np.uint8)
+    blurred = torch.nn.functional.avg_pool2d(torch.from_numpy(noise).double() / 255, 3, stride=1, padding=1)
+    sharp = high_frequency_energy(torch.from_numpy(noise))
+    assert sharp == pytest.approx(_bins_beyond(32, 0.25), abs=0.02)
+    assert high_frequency_energy(blurred) < 0.5 * sharp
+
+
+@pytest.mark.parametrize("images, cutoff, said", [
+    (torch.zeros(2, 1, 8, 8), 0.25, "flat"),
+    (torch.zeros(0, 1, 8, 8), 0.25, "non-empty"),
+    (torch.zeros(8, 8), 0.25, "N x C x H x W"),
+    (torch.rand(2, 1, 8, 8), 0.0, "cutoff"),
+    (torch.rand(2, 1, 8, 8), True, "cutoff"),
+])
+def test_high_frequency_energy_refuses_what_it_cannot_measure(images, cutoff, said):
+    with pytest.raises(ValueError, match=said):
+        high_frequency_energy(images, cutoff)

@@ -242,6 +242,18 @@ def test_folder_broken_looping_and_duplicate_links_are_named_in_one_warning(phot
     assert len(d.meta["left_out"]) == 4
 
 
+def test_folder_link_from_one_person_to_another_is_a_second_route_not_an_album(photos):
+    """alice/bobdir -> ../bob reaches bob's photos a second time: dropped with a warning (it was
+    refused as "photos at different depths", though the loader promises to drop second routes)."""
+    (photos / "alice" / "bobdir").symlink_to("../bob", target_is_directory=True)
+    with pytest.warns(UserWarning) as rec:
+        d = load("folder", path=photos, size=8)
+    assert d.identity_names == ["alice", "bob"]
+    assert d.meta["files"] == ["alice/0.png", "alice/1.png", "bob/0.png", "bob/1.png"]
+    msg = one_warning(rec)
+    assert "alice/bobdir/0.png" in msg and "same file as bob/0.png" in msg
+
+
 def test_folder_mixed_nesting_is_refused(tmp_path):
     root = tmp_path / "photos"
     for rel, grey in (("Alice", 20), ("Group/Bob", 120), ("Group/Carol", 220)):

@@ -24,6 +24,7 @@ from pathlib import Path
 import nbformat
 import pandas as pd
 import pytest
+import torch
 
 from facelib import cli, files, zoo
 from facelib.cli import build_parser, main
@@ -278,6 +279,41 @@ def test_zoo_build_checks_it_can_write_before_it_trains(old_zoo, tmp_path, monke
         old_zoo.chmod(0o755)
     assert str(old_zoo) in str(err.value) and "writable" in str(err.value)
     assert _snapshot(old_zoo) == before
+
+
+def test_zoo_build_on_a_full_disk_says_so_in_the_zoos_terms(old_zoo, tmp_path, monkeypatch):
+    """A full disk while the new weights are written: the message names the zoo and the model, says
+    the zoo is unchanged and that rerunning `zoo build` exports the finished run (it named an
+    internal .staged.pt as "the previous checkpoint" and suggested --resume, which zoo build lacks)."""
+    monkeypatch.setattr(ZOO_BUILD, "headline_metrics", weights_number)
+    real_save = torch.save
+
+    def full(obj, f, *a, **k):
+        if isinstance(obj, dict) and "zoo" in obj:  # the exported zoo file, not the run's checkpoints
+            raise RuntimeError("[enforce fail at inline_container.cc:664] . unexpected pos 64 vs 0")
+        return real_save(obj, f, *a, **k)
+
+    before = _snapshot(old_zoo)
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(ZooError) as err:
+        zoo.build(tiny_recipe(seed=1), folder=old_zoo, work_dir=tmp_path / "runs", overwrite=True)
+    msg = str(err.value)
+    assert "tiny-b4" in msg and str(old_zoo) in msg and "disk is full" in msg and "zoo is unchanged" in msg
+    assert str(tmp_path / "runs" / "tiny-b4") in msg and "zoo build tiny-b4 --overwrite" in msg
+    assert ".staged" not in msg and "--resume" not in msg
+    assert _snapshot(old_zoo) == before and _hidden(old_zoo) == []
+    monkeypatch.setattr(torch, "save", real_save)  # space freed: the rerun exports the run without training
+    monkeypatch.setattr(ZOO_BUILD, "run_experiment", _reuse_only(ZOO_BUILD.run_experiment))
+    zoo.build(tiny_recipe(seed=1), folder=old_zoo, work_dir=tmp_path / "runs", overwrite=True)
+    assert _snapshot(old_zoo) != before
+
+
+def _reuse_only(run):
+    def reuse(spec, out, **k):
+        result = run(spec, out, **k)
+        assert result.reused, "the rerun trained again"
+        return result
+    return reuse
 
 
 # -- damaged manifests -----------------------------------------------------------------------------

@@ -132,10 +132,6 @@ def _walk(person: str, path: Path, rel: PurePosixPath, stack: tuple[str, ...], v
                                                       "rename it if it is an image"))
         else:
             scan.files.setdefault(person, []).append((sub_rel, real, via or link))
-            if len(sub_rel.parts) > 2:
-                subs = scan.deeper.setdefault(person, [])
-                if sub_rel.parts[1] not in subs:
-                    subs.append(sub_rel.parts[1])
 
 
 def _scan(folder: Path) -> _Scan:
@@ -159,6 +155,10 @@ def _scan(folder: Path) -> _Scan:
             scan.people.append(name)
             _walk(name, folder / name, PurePosixPath(name), (root_real, real), link, root_real, folder, scan)
     _drop_second_routes(scan)
+    for person, files in scan.files.items():  # after the second routes go: a link to another person is no album
+        inner = [rel.parts[1] for rel, _, _ in files if len(rel.parts) > 2]
+        if inner:
+            scan.deeper[person] = list(dict.fromkeys(inner))
     return scan
 
 

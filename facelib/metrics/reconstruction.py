@@ -6,6 +6,9 @@ of a model with `functools.partial`, or `PCAReconstructor(k).fit(train_images)`)
 MSE is on the [0, 1] scale; PSNR and SSIM come from scikit-image
 (`skimage.metrics.peak_signal_noise_ratio` / `structural_similarity`, data range 1, the
 standard 7x7 window; colour images per channel), averaged over images.
+`high_frequency_energy` measures the other defect of decoded faces, the fine texture: the share
+of each image's spectral power above a spatial frequency, which a decoder's checkerboard grid
+raises and blur lowers, to be read beside the same share for real faces.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from sklearn.decomposition import PCA
 
 from facelib.data.pixels import image_batch, to_float
 
-__all__ = ["reconstruction_metrics", "PCAReconstructor"]
+__all__ = ["reconstruction_metrics", "PCAReconstructor", "high_frequency_energy"]
 
 Reconstructor = Callable[[torch.Tensor], torch.Tensor]
 
@@ -74,3 +77,30 @@ class PCAReconstructor:
         x = to_float(images).reshape(images.shape[0], -1).numpy()
         r = self.pca_.inverse_transform(self.pca_.transform(x))
         return torch.from_numpy(r.astype(np.float32)).view(images.shape[0], *self.shape_)
+
+
+def high_frequency_energy(images, cutoff: float = 0.25) -> float:
+    """The mean over images of the share of spectral power above `cutoff` cycles per pixel.
+
+    Each channel's mean is removed, the 2-D power spectrum taken (`numpy.fft.fft2`), and the
+    power at radial frequencies sqrt(fx^2 + fy^2) > `cutoff` (Nyquist is 0.5) divided by the
+    total; flat channels carry no power and are skipped. White noise gives the share of
+    frequency bins beyond the cutoff, a pixel checkerboard 1.0, a smooth gradient close to 0.
+    `images`: uint8 N x C x H x W, or floats in [0, 1].
+    """
+    if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not 0.0 < cutoff < 0.5 * 2 ** 0.5:
+        raise ValueError(f"cutoff must be a frequency in cycles per pixel between 0 and 0.707, got {cutoff!r}")
+    x = images.detach().cpu() if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
+    if x.ndim != 4 or x.shape[0] == 0:
+        raise ValueError(f"high_frequency_energy needs a non-empty N x C x H x W batch, got shape {tuple(x.shape)}")
+    x = (to_float(x) if x.dtype == torch.uint8 else x).numpy().astype(np.float64)
+    x = x - x.mean(axis=(2, 3), keepdims=True)
+    power = np.abs(np.fft.fft2(x)) ** 2
+    fy = np.fft.fftfreq(x.shape[2])[:, None]
+    fx = np.fft.fftfreq(x.shape[3])[None, :]
+    high = np.sqrt(fx ** 2 + fy ** 2) > cutoff
+    total = power.sum(axis=(2, 3))
+    share = (power * high).sum(axis=(2, 3))[total > 0] / total[total > 0]
+    if share.size == 0:
+        raise ValueError("high_frequency_energy: every image is flat (no power to share)")
+    return float(share.mean())

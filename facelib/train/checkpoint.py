@@ -19,12 +19,10 @@ training into one run folder.
 from __future__ import annotations
 
 import datetime as _dt
-import errno
 import hashlib
 import json
 import os
 import random
-import shutil
 import tempfile
 import time
 import warnings
@@ -35,7 +33,7 @@ from typing import Any, Iterable
 import numpy as np
 import torch
 
-from facelib.files import FolderInUseError, as_path, check_regular_file, check_writable, folder_lock, pid_alive
+from facelib.files import FolderInUseError, as_path, check_regular_file, check_writable, folder_lock, pid_alive, write_failure
 from facelib.models import CONFIGS, build_model
 from facelib.utils import library_versions
 
@@ -322,24 +320,12 @@ def _remove_stale_temps(path: Path) -> None:
 
 def _write_error(path: Path, exc: BaseException) -> OSError:
     """An OSError for a failed checkpoint write that names the file, the cause and the remedy."""
-    code = getattr(exc, "errno", None)
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    try:
-        free = shutil.disk_usage(path.parent).free
-    except OSError:
-        free = None
-    disk_full = code == errno.ENOSPC or "unexpected pos" in text or "file write failed" in text \
-        or (free is not None and free < 1 << 20)
+    code, why, disk_full = write_failure(path.parent, exc)
     keep = (f"the previous checkpoint {path} is unchanged" if path.exists()
             else f"no checkpoint is at {path}")
-    if disk_full:
-        why = "the disk is full" + (f" ({free / 2**20:.0f} MiB free)" if free is not None else "")
-        code = errno.ENOSPC
-        remedy = "free some space or choose another out folder, then rerun (with --resume if a checkpoint is kept)"
-    else:
-        why = f"{type(exc).__name__}: {text}"
-        remedy = "check that the folder is writable and the disk healthy, or choose another out folder"
-    return OSError(code or errno.EIO, f"could not write checkpoint {path}: {why}; {keep}; {remedy}")
+    remedy = ("free some space or choose another out folder, then rerun (with --resume if a checkpoint is kept)"
+              if disk_full else "check that the folder is writable and the disk healthy, or choose another out folder")
+    return OSError(code, f"could not write checkpoint {path}: {why}; {keep}; {remedy}")
 
 
 def save_checkpoint(

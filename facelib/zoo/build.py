@@ -20,13 +20,14 @@ import copy
 import datetime as _dt
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
 from facelib.experiment import run as run_experiment
-from facelib.files import check_writable, recover_staged, staged_update
+from facelib.files import check_writable, recover_staged, staged_update, write_failure
 from facelib.train import load_model
 from facelib.train.checkpoint import save_checkpoint
 from facelib.utils import git_commit, machine_info
@@ -75,14 +76,31 @@ def build(name: str | Recipe, *, folder: str | os.PathLike | None = None, work_d
     with zoo_lock(folder, wait=WRITE_WAIT):  # another build may be committing (and measuring) its model
         _refuse_existing(r, folder, overwrite)  # built by someone else while this one trained
         with staged_update(folder) as stage:  # the old weights and manifest stay until both new ones are ready
-            staged = export(result.model, stage.path(f"{r.name}.pt"), result=result, data=data, r=r)
+            with _zoo_write(r, folder, Path(work_dir) / r.name, overwrite):
+                staged = export(result.model, stage.path(f"{r.name}.pt"), result=result, data=data, r=r)
             stored = load_model(staged)
             measured = headline_metrics(stored, r)
             record = _record(r, f"{r.name}.pt", staged, result, measured, wall, device)
             record["latent_spread"] = reference_spread(stored, r)
             record["aggregate_posterior"] = aggregate_posterior(stored, r, data).to_dict()
-            stage.path(MANIFEST).write_text(manifest_text({**manifest(folder), r.name: record}))
+            with _zoo_write(r, folder, Path(work_dir) / r.name, overwrite):
+                stage.path(MANIFEST).write_text(manifest_text({**manifest(folder), r.name: record}))
     return record
+
+
+@contextmanager
+def _zoo_write(r: Recipe, folder: Path, run_folder: Path, overwrite: bool) -> Iterator[None]:
+    """A failed write of the new weights or manifest said in the zoo's terms: the staged files are
+    internal, and the finished run needs no --resume (`zoo build` takes it as it is)."""
+    try:
+        yield
+    except OSError as err:
+        _, why, disk_full = write_failure(folder, err)
+        again = f"python -m facelib zoo build {r.name}{' --overwrite' if overwrite else ''}"
+        raise ZooError(f"could not write {r.name} into the zoo {folder}: {why}; the zoo is unchanged (its models and "
+                       f"manifest are as they were); the trained run is kept in {run_folder}: "
+                       f"{'free some space' if disk_full else 'make the zoo folder writable'} and rerun `{again}`, "
+                       "which exports that run without training again") from err
 
 
 def _refuse_existing(r: Recipe, folder: Path, overwrite: bool) -> None:
