@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import datetime as _dt
+import math
 import os
 import time
 from contextlib import contextmanager
@@ -129,4 +130,21 @@ def _record(r: Recipe, name: str, file: Path, result: Any, measured: dict[str, A
         },
         "metrics": measured,
         "tolerance": {k: TOLERANCE[k] for k in measured if k in TOLERANCE},
+        "curve": training_curve(hist),
     }
+
+
+#: The columns of a run's history a manifest keeps as its training curve (`training_curve`).
+CURVE_COLUMNS = ("step", "train_loss", "val_loss", "val_recon_nll", "val_kl")
+
+
+def training_curve(history) -> dict[str, list]:
+    """The training curve a zoo entry carries, one value per epoch: steps and the training and
+    held-out losses (nats per image), so whether a model had converged can be read without it."""
+    curve: dict[str, list] = {}
+    for column in CURVE_COLUMNS:
+        if column in history:
+            values = [float(v) for v in history[column]]
+            curve[column] = ([int(v) for v in values] if column == "step"
+                             else [round(v, 3) if math.isfinite(v) else None for v in values])
+    return curve
