@@ -2,7 +2,7 @@
 
     python benchmarks/reconstruction.py            # every zoo model -> benchmarks/results/reconstruction.csv
     python benchmarks/reconstruction.py --models lfw-vae lfw-beta-vae-b4 --append   # re-measure these rows only
-    python benchmarks/reconstruction.py --figure docs/rate_distortion.png
+    python benchmarks/reconstruction.py --figure docs/rate_distortion.png   # and reconstruction_pca.csv
 
 For each model: MSE (per pixel, [0, 1] scale), PSNR and SSIM (scikit-image) of its decoded
 posterior means, and the rate (KL) and bits/dim of its ELBO on the 8-bit scale
@@ -11,7 +11,8 @@ View 1's test faces, whose people no LFW recipe trains on; fresh draws for the s
 Beside every model, PCA fitted on the same training images (`zoo.build_data`) with k = its latents
 and k = 4 x its latents reconstructs the same faces (`metrics.PCAReconstructor`). The ratio
 `mse_vs_pca_k` is the model's MSE over PCA-k's: below 1 the VAE beats the linear code of its size.
-The figure draws each LFW model's (rate, MSE) point against PCA's MSE for k = 8 ... 256.
+The figure draws each LFW model's (rate, MSE) point against PCA's MSE for k = 8 ... 256, which
+`benchmarks/results/reconstruction_pca.csv` keeps.
 
 Identity (#42): LFW View 1's test pairs scored by the frozen image-restricted pixels system
 (`benchmarks/results/lfw_frozen.json`: fitted on View 1's training faces as they are, PLDA) when it
@@ -21,6 +22,14 @@ through the same path (the models' 64 px crop-150 colour faces, centre-cropped t
 area-resized to its size, RGB averaged to grey): a reconstruction that keeps who the person is
 keeps the accuracy of the originals. LFW category of these rows: image-restricted, no outside data
 (the system); the models trained on LFW people outside View 1's test pairs.
+
+Grid pattern (#42): `sample_tail_ratio` = `metrics.spectral_tail_ratio` of 512 faces decoded from
+N(0, I) draws against the held-out faces: the share of the power above 1/8 cycle per pixel that lies
+above 3/8 (where a stride-2 decoder's checkerboard sits), over the same share for real faces: at most
+1 for a decoder that only blurs, above 1 for one that paints a grid.
+
+Rate-distortion (#42): the figure joins the beta sweep's points (one decoder std, betas 2 to 10) into
+its curve, beside PCA's MSE for k = 8 ... 256 on the same axes.
 
 Prior mismatch (#42): how far each model's training codes are from its N(0, I) prior, from the
 Gaussian of its aggregate posterior (`models.AggregatePosterior`, stored in the zoo):
@@ -43,9 +52,9 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from facelib import results, zoo  # noqa: E402
-from facelib.metrics import PCAReconstructor, reconstruction_metrics  # noqa: E402
+from facelib.metrics import PCAReconstructor, reconstruction_metrics, spectral_tail_ratio  # noqa: E402
 from facelib.models import latent_dim  # noqa: E402
-from facelib.train import held_out_terms, reconstruct  # noqa: E402
+from facelib.train import held_out_terms, reconstruct, sample  # noqa: E402
 from facelib.verify.selection import evaluate_view1, frozen_setting  # noqa: E402
 from facelib.zoo.recipes import held_out_faces, held_out_inputs  # noqa: E402
 
@@ -113,6 +122,8 @@ def measure(names: list[str], pca_line: bool) -> tuple[pd.DataFrame, dict]:
                "steps": zoo.entry(name)["training"]["steps"], "mse": vae["mse"], "psnr": vae["psnr"],
                "ssim": vae["ssim"], "kl_nats": terms["kl"], "bits_per_dim": terms["bits_per_dim"],
                "active_latents": terms["active_latents"]}
+        if r.data != "synthetic" and not r.patches:  # face images: does the decoder paint a grid?
+            row["sample_tail_ratio"] = spectral_tail_ratio(sample(model, 512, seed=0, device="cpu"), faces.images)
         aggregate = getattr(model, "aggregate_posterior", None)
         if aggregate is not None:
             mismatch = aggregate.prior_mismatch()
@@ -134,8 +145,8 @@ def measure(names: list[str], pca_line: bool) -> tuple[pd.DataFrame, dict]:
         row["mse_vs_pca_k"] = row["mse"] / row["pca1k_mse"]
         row["mse_vs_pca_4k"] = row["mse"] / row["pca4k_mse"]
         rows.append(row)
-        if pca_line and r.data != "synthetic" and not r.patches and key not in line:
-            line[key] = {kk: reconstruction_metrics(pca(key, kk), faces.images)["mse"] for kk in PCA_LINE}
+        if pca_line and r.data != "synthetic" and not r.patches and faces.name not in line:
+            line[faces.name] = {kk: reconstruction_metrics(pca(key, kk), faces.images)["mse"] for kk in PCA_LINE}
         print(f"{name}: MSE {row['mse']:.5f} (PCA-{k} {row['pca1k_mse']:.5f}, ratio {row['mse_vs_pca_k']:.3f}; "
               f"PCA-{4 * k} {row['pca4k_mse']:.5f}), PSNR {row['psnr']:.2f}, SSIM {row['ssim']:.3f}, "
               f"KL {row['kl_nats']:.1f} nats, {time.perf_counter() - t0:.0f} s", flush=True)
@@ -149,11 +160,18 @@ def rate_distortion_figure(table: pd.DataFrame, line: dict, file: str) -> None:
         print("no LFW face models in the table: no rate-distortion figure")
         return
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    pca = next(iter(line.values()))
+    pca = line.get(lfw.held_out.iloc[0])
+    if pca is None:
+        print("PCA's line was not measured on these LFW faces: no rate-distortion figure")
+        return
     for kk, mse in pca.items():
         ax.axhline(mse, color="0.6", lw=0.8, ls="--")
         ax.text(0.01, mse, f"PCA-{kk}", ha="left", va="bottom", fontsize=8, color="0.35",
                 transform=ax.get_yaxis_transform())
+    sweep = lfw[lfw.recipe_model == "beta-vae"].sort_values("beta")
+    if len(sweep) > 1:
+        ax.plot(sweep.kl_nats, sweep.mse, color="C0", lw=1.2, zorder=2, label="beta-VAE sweep (beta 2 to 10)")
+        ax.legend(loc="upper right", fontsize=8)
     for i, row in enumerate(lfw.sort_values("kl_nats").itertuples()):
         ax.scatter(row.kl_nats, row.mse, s=40, zorder=3)
         ax.annotate(row.model.replace("lfw-", ""), (row.kl_nats, row.mse), textcoords="offset points",
@@ -192,6 +210,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {results.save(table, 'reconstruction')}")
     elif not args.no_write:
         print(f"wrote {results.write('reconstruction', table)}")
+    if line and not args.no_write:  # PCA's distortion per k beside the models' rows
+        pca_rows = pd.DataFrame([{"held_out": held_out, "k": kk, "mse": mse}
+                                 for held_out, mses in line.items() for kk, mse in mses.items()])
+        print(f"wrote {results.write('reconstruction_pca', pca_rows)}")
     if args.figure:  # every LFW model of the table (with --append: of the whole file)
         rate_distortion_figure(table, line, args.figure)
     return 0

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from facelib.metrics import PCAReconstructor, high_frequency_energy, reconstruction_metrics
+from facelib.metrics import PCAReconstructor, high_frequency_energy, reconstruction_metrics, spectral_tail_ratio
 
 
 def _images(n=12, c=1, side=16, seed=0):
@@ -102,3 +102,21 @@ def test_high_frequency_energy_falls_with_blur_and_reads_uint8():
 def test_high_frequency_energy_refuses_what_it_cannot_measure(images, cutoff, said):
     with pytest.raises(ValueError, match=said):
         high_frequency_energy(images, cutoff)
+
+
+def test_spectral_tail_ratio_tells_a_grid_from_a_blur():
+    """Smooth images (amplitude falling as 1/f^2, as faces' does) as the reference: the same images
+    give 1, a faint 2-pixel checkerboard added gives more (power at 0.707 cycles per pixel), a blur less."""
+    rng = np.random.default_rng(2)
+    x = torch.from_numpy(rng.normal(size=(64, 1, 32, 32)))
+    f = np.fft.fftfreq(32)
+    radius = np.sqrt(f[:, None] ** 2 + f[None, :] ** 2)
+    pink = torch.fft.ifft2(torch.fft.fft2(x) / torch.from_numpy(np.maximum(radius, 1 / 32)) ** 2).real
+    i, j = np.meshgrid(np.arange(32), np.arange(32), indexing="ij")
+    board = torch.from_numpy(((i + j) % 2 - 0.5) * 0.1 * float(pink.std()))
+    blurred = torch.nn.functional.avg_pool2d(pink, 3, stride=1, padding=1, count_include_pad=False)
+    assert spectral_tail_ratio(pink, pink) == pytest.approx(1.0)
+    assert spectral_tail_ratio(pink + board, pink) > 1.5
+    assert spectral_tail_ratio(blurred, pink) < 0.9
+    with pytest.raises(ValueError, match="coarse"):
+        spectral_tail_ratio(pink, pink, fine=0.1, coarse=0.2)

@@ -8,7 +8,9 @@ MSE is on the [0, 1] scale; PSNR and SSIM come from scikit-image
 standard 7x7 window; colour images per channel), averaged over images.
 `high_frequency_energy` measures the other defect of decoded faces, the fine texture: the share
 of each image's spectral power above a spatial frequency, which a decoder's checkerboard grid
-raises and blur lowers, to be read beside the same share for real faces.
+raises and blur lowers, to be read beside the same share for real faces; `spectral_tail_ratio`
+separates the two (a blurred decoder has less fine power overall, a gridded one too much of it at
+the grid's frequency).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from sklearn.decomposition import PCA
 
 from facelib.data.pixels import image_batch, to_float
 
-__all__ = ["reconstruction_metrics", "PCAReconstructor", "high_frequency_energy"]
+__all__ = ["reconstruction_metrics", "PCAReconstructor", "high_frequency_energy", "spectral_tail_ratio"]
 
 Reconstructor = Callable[[torch.Tensor], torch.Tensor]
 
@@ -104,3 +106,18 @@ def high_frequency_energy(images, cutoff: float = 0.25) -> float:
     if share.size == 0:
         raise ValueError("high_frequency_energy: every image is flat (no power to share)")
     return float(share.mean())
+
+
+def spectral_tail_ratio(images, reference, fine: float = 0.375, coarse: float = 0.125) -> float:
+    """How much of the power above `coarse` cycles per pixel lies above `fine`, in `images`
+    relative to `reference` (real faces): 1 for the same spectral shape, above 1 for the excess
+    near-Nyquist power of a decoder's checkerboard (a stride-2 grid repeats every 2 pixels, 0.5
+    cycles per pixel), below 1 for a blur that falls off faster than the faces' own spectrum.
+    Blur alone lowers `high_frequency_energy` at every cutoff; this ratio tells the grid from it."""
+    if not 0 < coarse < fine:
+        raise ValueError(f"coarse ({coarse}) must be a positive frequency below fine ({fine})")
+
+    def tail(x) -> float:
+        return high_frequency_energy(x, fine) / high_frequency_energy(x, coarse)
+
+    return tail(images) / tail(reference)

@@ -156,6 +156,9 @@ LFW_NETWORK: dict[str, Any] = {"architecture": "resnet",
 #: How the LFW models train (`TrainConfig` fields): lr warm-up then cosine decay, KL warm-up, flips.
 LFW_TRAINING: dict[str, Any] = {"warmup_steps": 200, "lr_schedule": "cosine", "min_lr_ratio": 0.02,
                                 "kl_warmup_steps": 500, "hflip": True, "val_fraction": 0.05}
+#: bf16 autocast (fp32 weights and losses), channels-last with it: 2.4 x faster steps than fp32 NCHW on a
+#: CPU with AMX (this 2-core Xeon, Dec 6: 0.16 s against 0.40 s for a batch of 64, one thread).
+LFW_FAST: dict[str, Any] = {"precision": "bf16"}
 #: LFW faces of every person outside View 1's test pairs (64 px colour, 150 px centre crop).
 LFW_FACES: dict[str, Any] = {"size": 64, "crop": 150, "channels": 3, "exclude_pairs": "test"}
 
@@ -235,7 +238,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in [
          description="VAE (Kingma & Welling), residual networks, on LFW faces of people outside View 1's test "
                      "pairs (64 px colour, 150 px centre crop)"),
     *[_lfw(f"lfw-beta-vae-b{b:g}", "beta-vae", LFW_STEPS_VAE, beta=b, gaussian_scale=LFW_SWEEP_SCALE,
-           upsample="nearest",
+           upsample="nearest", train_options=LFW_FAST,
            description=f"beta-VAE, beta {b:g}, decoder std {LFW_SWEEP_SCALE:g}, residual networks with nearest "
                        "upsampling, on LFW faces of people outside View 1's test pairs")
       for b in LFW_BETAS],
