@@ -23,10 +23,11 @@ area-resized to its size, RGB averaged to grey): a reconstruction that keeps who
 keeps the accuracy of the originals. LFW category of these rows: image-restricted, no outside data
 (the system); the models trained on LFW people outside View 1's test pairs.
 
-Grid pattern (#42): `sample_tail_ratio` = `metrics.spectral_tail_ratio` of 512 faces decoded from
-N(0, I) draws against the held-out faces: the share of the power above 1/8 cycle per pixel that lies
-above 3/8 (where a stride-2 decoder's checkerboard sits), over the same share for real faces: at most
-1 for a decoder that only blurs, above 1 for one that paints a grid.
+Samples (#42), 512 faces decoded from N(0, I) draws: `sample_grid_prominence` =
+`metrics.grid_prominence`, the peak of their mean spectrum at the frequencies of a stride-2
+upsampling grid (about 1 or below without one; `real_grid_prominence` is the held-out faces' own),
+and `sample_hf_ratio` = their share of power above 1/4 cycle per pixel over the held-out faces'
+(`metrics.high_frequency_energy`; below 1: blurrier than real faces).
 
 Rate-distortion (#42): the figure joins the beta sweep's points (one decoder std, betas 2 to 10) into
 its curve, beside PCA's MSE for k = 8 ... 256 on the same axes.
@@ -52,7 +53,7 @@ import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
 from facelib import results, zoo  # noqa: E402
-from facelib.metrics import PCAReconstructor, reconstruction_metrics, spectral_tail_ratio  # noqa: E402
+from facelib.metrics import PCAReconstructor, grid_prominence, high_frequency_energy, reconstruction_metrics  # noqa: E402
 from facelib.models import latent_dim  # noqa: E402
 from facelib.train import held_out_terms, reconstruct, sample  # noqa: E402
 from facelib.verify.selection import evaluate_view1, frozen_setting  # noqa: E402
@@ -122,8 +123,11 @@ def measure(names: list[str], pca_line: bool) -> tuple[pd.DataFrame, dict]:
                "steps": zoo.entry(name)["training"]["steps"], "mse": vae["mse"], "psnr": vae["psnr"],
                "ssim": vae["ssim"], "kl_nats": terms["kl"], "bits_per_dim": terms["bits_per_dim"],
                "active_latents": terms["active_latents"]}
-        if r.data != "synthetic" and not r.patches:  # face images: does the decoder paint a grid?
-            row["sample_tail_ratio"] = spectral_tail_ratio(sample(model, 512, seed=0, device="cpu"), faces.images)
+        if r.data != "synthetic" and not r.patches:  # faces: does the decoder blur, or paint a grid?
+            drawn = sample(model, 512, seed=0, device="cpu")
+            row.update({"sample_grid_prominence": grid_prominence(drawn),
+                        "real_grid_prominence": grid_prominence(faces.images),
+                        "sample_hf_ratio": high_frequency_energy(drawn) / high_frequency_energy(faces.images)})
         aggregate = getattr(model, "aggregate_posterior", None)
         if aggregate is not None:
             mismatch = aggregate.prior_mismatch()

@@ -15,7 +15,7 @@ from .dci import dci, dci_from_importance
 from .evaluate import METRICS, as_representation, evaluate
 from .factor_vae_score import factor_vae_score
 from .mig import mig, mig_from_codes, mutual_info_table
-from .reconstruction import PCAReconstructor, high_frequency_energy, reconstruction_metrics, spectral_tail_ratio
+from .reconstruction import GRID_FREQUENCIES, PCAReconstructor, grid_prominence, high_frequency_energy, reconstruction_metrics
 from .sap import sap
 from .sources import (
     DatasetSource,
@@ -34,6 +34,6 @@ __all__ = [
     "FactorSource", "ToySource", "DatasetSource", "YaleBSource", "check_source",
     "ground_truth_representation", "random_representation",
     "discrete_mutual_info", "discrete_entropy", "histogram_discretize",
-    "reconstruction_metrics", "PCAReconstructor", "high_frequency_energy", "spectral_tail_ratio",
+    "reconstruction_metrics", "PCAReconstructor", "high_frequency_energy", "grid_prominence", "GRID_FREQUENCIES",
     "block_spread", "identity_spread", "latent_blocks", "pooled_within_variance",
 ]

@@ -6,11 +6,10 @@ of a model with `functools.partial`, or `PCAReconstructor(k).fit(train_images)`)
 MSE is on the [0, 1] scale; PSNR and SSIM come from scikit-image
 (`skimage.metrics.peak_signal_noise_ratio` / `structural_similarity`, data range 1, the
 standard 7x7 window; colour images per channel), averaged over images.
-`high_frequency_energy` measures the other defect of decoded faces, the fine texture: the share
-of each image's spectral power above a spatial frequency, which a decoder's checkerboard grid
-raises and blur lowers, to be read beside the same share for real faces; `spectral_tail_ratio`
-separates the two (a blurred decoder has less fine power overall, a gridded one too much of it at
-the grid's frequency).
+Two more defects of decoded faces are measured on their spectra: blur by `high_frequency_energy`
+(the share of each image's power above a spatial frequency, beside the same share for real faces),
+and the checkerboard a decoder can paint by `grid_prominence` (a peak of the mean spectrum at the
+frequencies of a stride-2 upsampling pattern).
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from sklearn.decomposition import PCA
 
 from facelib.data.pixels import image_batch, to_float
 
-__all__ = ["reconstruction_metrics", "PCAReconstructor", "high_frequency_energy", "spectral_tail_ratio"]
+__all__ = ["reconstruction_metrics", "PCAReconstructor", "high_frequency_energy", "grid_prominence", "GRID_FREQUENCIES"]
 
 Reconstructor = Callable[[torch.Tensor], torch.Tensor]
 
@@ -108,16 +107,27 @@ def high_frequency_energy(images, cutoff: float = 0.25) -> float:
     return float(share.mean())
 
 
-def spectral_tail_ratio(images, reference, fine: float = 0.375, coarse: float = 0.125) -> float:
-    """How much of the power above `coarse` cycles per pixel lies above `fine`, in `images`
-    relative to `reference` (real faces): 1 for the same spectral shape, above 1 for the excess
-    near-Nyquist power of a decoder's checkerboard (a stride-2 grid repeats every 2 pixels, 0.5
-    cycles per pixel), below 1 for a blur that falls off faster than the faces' own spectrum.
-    Blur alone lowers `high_frequency_energy` at every cutoff; this ratio tells the grid from it."""
-    if not 0 < coarse < fine:
-        raise ValueError(f"coarse ({coarse}) must be a positive frequency below fine ({fine})")
+#: The frequencies (cycles per pixel) where the checkerboard of stride-2 upsampling shows: periods
+#: of 2 and 4 pixels along both diagonals (real faces carry JPEG's block peaks on the axes instead).
+GRID_FREQUENCIES = ((0.5, 0.5), (0.25, 0.25), (0.25, -0.25))
 
-    def tail(x) -> float:
-        return high_frequency_energy(x, fine) / high_frequency_energy(x, coarse)
 
-    return tail(images) / tail(reference)
+def grid_prominence(images) -> float:
+    """How far the mean power spectrum of `images` peaks at a stride-2 decoder's grid frequencies
+    (`GRID_FREQUENCIES`): the power at each over the mean of its 8 neighbours, averaged. About 1
+    without a periodic pattern (white noise), below 1 for smooth images (LFW faces: 0.9), well
+    above 1 with a checkerboard (the LFW models that upsampled by transposed convolutions: 3.6)."""
+    x = images.detach().cpu() if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
+    if x.ndim != 4 or x.shape[0] == 0 or min(x.shape[2:]) < 8:
+        raise ValueError(f"grid_prominence needs a non-empty N x C x H x W batch of at least 8 x 8 px, got shape "
+                         f"{tuple(x.shape)}")
+    x = (to_float(x) if x.dtype == torch.uint8 else x).numpy().astype(np.float64)
+    x = x - x.mean(axis=(2, 3), keepdims=True)
+    power = (np.abs(np.fft.fft2(x)) ** 2).mean(axis=(0, 1))
+    h, w = power.shape
+    ratios = []
+    for fy, fx in GRID_FREQUENCIES:
+        i, j = int(round(fy * h)) % h, int(round(fx * w)) % w
+        around = [power[(i + a) % h, (j + b) % w] for a in (-1, 0, 1) for b in (-1, 0, 1) if (a, b) != (0, 0)]
+        ratios.append(power[i, j] / np.mean(around))
+    return float(np.mean(ratios))
