@@ -170,7 +170,7 @@ def markdown(table: pd.DataFrame, columns: Sequence[str], floatfmt: str = ".3f")
     if missing:
         raise ValueError(f"columns {missing} not in the results table (it has {list(table.columns)})")
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for _, row in table[list(columns)].iterrows():
+    for row in table[list(columns)].itertuples(index=False):  # each column's own type (iterrows makes ints floats)
         cells = ["" if _missing(v) else _number(v, floatfmt) if isinstance(v, float) else str(v) for v in row]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
