@@ -80,6 +80,15 @@ class PCAReconstructor:
         return torch.from_numpy(r.astype(np.float32)).view(images.shape[0], *self.shape_)
 
 
+def _centred_power(images, what: str) -> np.ndarray:
+    """The power spectra (float64, N x C x H x W) of a batch, each channel's mean removed first."""
+    x = image_batch(images, what).detach().cpu()
+    if x.shape[0] == 0:
+        raise ValueError(f"{what} needs a non-empty N x C x H x W batch, got shape {tuple(x.shape)}")
+    x = (x.double() / 255 if x.dtype == torch.uint8 else x.double()).numpy()
+    return np.abs(np.fft.fft2(x - x.mean(axis=(2, 3), keepdims=True))) ** 2
+
+
 def high_frequency_energy(images, cutoff: float = 0.25) -> float:
     """The mean over images of the share of spectral power above `cutoff` cycles per pixel.
 
@@ -91,14 +100,9 @@ def high_frequency_energy(images, cutoff: float = 0.25) -> float:
     """
     if isinstance(cutoff, bool) or not isinstance(cutoff, (int, float)) or not 0.0 < cutoff < 0.5 * 2 ** 0.5:
         raise ValueError(f"cutoff must be a frequency in cycles per pixel between 0 and 0.707, got {cutoff!r}")
-    x = images.detach().cpu() if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
-    if x.ndim != 4 or x.shape[0] == 0:
-        raise ValueError(f"high_frequency_energy needs a non-empty N x C x H x W batch, got shape {tuple(x.shape)}")
-    x = (to_float(x) if x.dtype == torch.uint8 else x).numpy().astype(np.float64)
-    x = x - x.mean(axis=(2, 3), keepdims=True)
-    power = np.abs(np.fft.fft2(x)) ** 2
-    fy = np.fft.fftfreq(x.shape[2])[:, None]
-    fx = np.fft.fftfreq(x.shape[3])[None, :]
+    power = _centred_power(images, "high_frequency_energy")
+    fy = np.fft.fftfreq(power.shape[2])[:, None]
+    fx = np.fft.fftfreq(power.shape[3])[None, :]
     high = np.sqrt(fx ** 2 + fy ** 2) > cutoff
     total = power.sum(axis=(2, 3))
     share = (power * high).sum(axis=(2, 3))[total > 0] / total[total > 0]
@@ -117,14 +121,10 @@ def grid_prominence(images) -> float:
     (`GRID_FREQUENCIES`): the power at each over the mean of its 8 neighbours, averaged. About 1
     without a periodic pattern (white noise), below 1 for smooth images (LFW faces: 0.9), well
     above 1 with a checkerboard (the LFW models that upsampled by transposed convolutions: 3.6)."""
-    x = images.detach().cpu() if isinstance(images, torch.Tensor) else torch.as_tensor(np.asarray(images))
-    if x.ndim != 4 or x.shape[0] == 0 or min(x.shape[2:]) < 8:
-        raise ValueError(f"grid_prominence needs a non-empty N x C x H x W batch of at least 8 x 8 px, got shape "
-                         f"{tuple(x.shape)}")
-    x = (to_float(x) if x.dtype == torch.uint8 else x).numpy().astype(np.float64)
-    x = x - x.mean(axis=(2, 3), keepdims=True)
-    power = (np.abs(np.fft.fft2(x)) ** 2).mean(axis=(0, 1))
+    power = _centred_power(images, "grid_prominence").mean(axis=(0, 1))
     h, w = power.shape
+    if min(h, w) < 8:
+        raise ValueError(f"grid_prominence needs images of at least 8 x 8 px, got {h} x {w}")
     ratios = []
     for fy, fx in GRID_FREQUENCIES:
         i, j = int(round(fy * h)) % h, int(round(fx * w)) % w
