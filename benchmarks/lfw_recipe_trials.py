@@ -51,6 +51,12 @@ TRIALS: dict[str, tuple[str, dict, dict]] = {
                                                                                 "max_width": 128, "norm": "batch"}}),
     "width-32": ("twice the channels at every stage (width 32, up to 256)", {},
                  {"architecture_options": {"width": 32, "depth": 1, "max_width": 256, "norm": "batch"}}),
+    # #42: a decoder that resizes (no grid in samples), trained under bf16, and a wider decoder std,
+    # which weighs the KL term more (the beta sweep at std 0.5 reconstructed unseen faces better)
+    **{f"nearest-std-{std:g}": (f"nearest upsampling, bf16, decoder std {std:g}", {"precision": "bf16"},
+                                {"architecture_options": {"width": 16, "depth": 1, "max_width": 128, "norm": "batch",
+                                                          "upsample": "nearest"}, "gaussian_scale": std})
+       for std in (0.05, 0.15, 0.3)},
 }
 N_FACES = 2000
 
