@@ -31,6 +31,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from facelib import results, zoo  # noqa: E402
+from facelib.files import check_writable  # noqa: E402
 from facelib.metrics import PCAReconstructor, reconstruction_metrics  # noqa: E402
 from facelib.train import reconstruct  # noqa: E402
 from facelib.experiment import run as run_experiment  # noqa: E402
@@ -139,10 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {args.figure}")
         return 0
     if not args.no_write:  # fail before hours of training, not after
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.with_suffix(".csv.tmp"), "w"):
-            pass
-        path.with_suffix(".csv.tmp").unlink()
+        check_writable(path.parent, "results")  # a probe file of its own: two trials may start together
     command = "lfw_recipe_trials.py " + " ".join(argv if argv is not None else sys.argv[1:])
     base = zoo.recipe(BASE)
     data = zoo.build_data(base)

@@ -14,8 +14,10 @@ posterior means; an autoencoder's decoded codes) first score at or below it. Tra
 The systems, 32 latents each:
 
 * facelib: the `lfw-vae` recipe's spec as `experiment.run` trains it without a run folder
-  (`experiment.prepare`, then `train.fit`): residual networks, Adam at 2e-3 with a 200-step warm-up
-  and a cosine decay over its 8,000 steps, KL warm-up, flips, batch 64, a 5 % validation split.
+  (`experiment.prepare`, then `train.fit`): residual networks (the decoder resizes, then convolves),
+  Adam at 2e-3 with a 200-step warm-up and a cosine decay over its 8,000 steps, KL warm-up, flips,
+  batch 64, a 5 % validation split, under bf16 autocast with channels-last (where the CPU has bf16;
+  fp32 weights and losses).
 * pythae 0.1.2 as its CelebA benchmark sets up 64 px faces: the ResNet encoder
   (`Encoder_ResNet_VAE_CELEBA`; `Encoder_ResNet_AE_CELEBA` for the AE and RAEs) and decoder
   (`Decoder_ResNet_AE_CELEBA`, sigmoid output) of `pythae.models.nn.benchmarks.celeba`, each model

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from facelib.data import FaceDataset
-from facelib.models import build_model
+from facelib.models import build_model, losses
 from facelib.train import (
     TrainConfig,
     TrainingDivergedError,
@@ -20,6 +21,7 @@ from facelib.train import (
     load_checkpoint,
     load_model,
     reconstruct,
+    refine_posterior,
     representation,
     sample,
     traversal_effect,
@@ -133,14 +135,21 @@ def test_auto_layout_is_nhwc_only_where_it_was_measured_faster():
     assert conv.weight.is_contiguous() and not conv.weight.is_contiguous(memory_format=torch.channels_last)
 
 
-def test_bf16_on_the_cpu_trains_channels_last_or_is_refused_with_a_hint():
-    from facelib.train.precision import _cpu_bf16_supported
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_the_cpu_trains_channels_last_and_warns_where_it_is_emulated(monkeypatch, native):
+    """A bf16 recipe (the LFW zoo's) trains on any CPU: where the CPU lacks native bf16 torch
+    emulates it, and the user is told that fp32 may be faster."""
+    from facelib.train import precision
 
-    if not _cpu_bf16_supported():
-        with pytest.raises(ValueError, match="no bf16 support; use 'fp32'"):
-            fit(model(), faces(), epochs=1, max_steps=1, device="cpu", precision="bf16", **QUIET)
-        return
-    net = fit(model(), faces(), epochs=1, max_steps=1, device="cpu", precision="bf16", **QUIET).model
+    if native and not precision._cpu_bf16_supported():
+        pytest.skip("this CPU has no native bf16")
+    monkeypatch.setattr(precision, "_cpu_bf16_supported", lambda: native)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net = fit(model(), faces(), epochs=1, max_steps=1, device="cpu", precision="bf16", **QUIET).model
+    told = [w for w in caught if "without native bf16" in str(w.message)]
+    assert len(told) == (0 if native else 1)
+    assert all(torch.isfinite(p).all() for p in net.parameters())
     conv = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d) and m.in_channels > 1)
     assert conv.weight.is_contiguous(memory_format=torch.channels_last)
 
@@ -334,6 +343,61 @@ def test_embed_and_friends_shapes_and_determinism():
     assert traverse(m, torch.zeros(2, 4), 0, [1.0, 2.0], device="cpu").shape == (2, 2, 1, 32, 32)
     with pytest.raises(ValueError, match=r"z must have shape \(4,\)"):
         traverse(m, torch.zeros(5), 0, [1.0])
+
+
+def _negative_elbo(m, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, draws: int = 64) -> torch.Tensor:
+    """Per-face -ELBO estimated afresh (many draws, another seed than the refinement's)."""
+    g = torch.Generator().manual_seed(123)
+    with torch.no_grad():
+        recon = torch.stack([m.recon_nll(m.decode_logits(mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=g)), x)
+                             for _ in range(draws)]).mean(0)
+        return recon + losses.kl_normal_std(mu, logvar).sum(1)
+
+
+def test_refined_posteriors_raise_each_faces_elbo_and_leave_the_model_alone():
+    data = faces()
+    m = fit(model("vae", likelihood="gaussian", gaussian_scale=0.1), data, epochs=6, lr=3e-3, **QUIET).model.eval()
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    grads = [None if p.grad is None else p.grad.clone() for p in m.parameters()]
+    x = data.float_images(slice(0, 16))
+    with torch.no_grad():
+        mu, logvar = m.encode(x)
+    mu2, logvar2 = refine_posterior(m, x, mu, logvar, 40)
+    assert (_negative_elbo(m, x, mu2, logvar2) < _negative_elbo(m, x, mu, logvar)).all()
+    assert all(torch.equal(v, m.state_dict()[k]) for k, v in before.items())
+    assert all((g is None and p.grad is None) or torch.equal(g, p.grad) for g, p in zip(grads, m.parameters()))
+    assert torch.equal(refine_posterior(m, x, mu, logvar, 40)[0], mu2)  # one seed, one result
+    assert refine_posterior(m, x, mu, logvar, 0)[0] is mu  # 0 steps: the encoder's posterior
+    # the public paths: refined codes and reconstructions come from the same refinement
+    rec = reconstruct(m, data.images[:16], device="cpu", refine_steps=40)
+    with torch.no_grad():
+        assert torch.allclose(rec, m.decode(mu2), atol=1e-6)
+    np.testing.assert_allclose(representation(m, device="cpu", refine_steps=40)(data.images[:16]), mu2.numpy(),
+                               rtol=1e-5, atol=1e-6)
+    assert ((rec - x) ** 2).mean() < ((reconstruct(m, data.images[:16], device="cpu") - x) ** 2).mean()
+
+
+def test_refinement_finds_the_prior_when_the_decoder_ignores_the_code():
+    """A decoder whose output does not depend on z: the ELBO is maximised by q = p = N(0, I)
+    (KL 0, the closed form), wherever the encoder started."""
+    m = model().eval()
+    with torch.no_grad():
+        first = next(layer for layer in m.decoder.modules() if isinstance(layer, torch.nn.Linear))
+        first.weight.zero_()
+    x = faces().float_images(slice(0, 8))
+    mu = torch.randn(8, 4, generator=torch.Generator().manual_seed(0)) * 2
+    logvar = torch.full((8, 4), -3.0)
+    mu2, logvar2 = refine_posterior(m, x, mu, logvar, 400, lr=0.05)
+    assert mu2.abs().max() < 0.05 and logvar2.abs().max() < 0.1
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, True, "10"])
+def test_refine_steps_must_be_a_whole_number(bad):
+    m = model()
+    with pytest.raises(ValueError, match="refine_steps must be a whole number"):
+        reconstruct(m, faces().images[:2], device="cpu", refine_steps=bad)
+    with pytest.raises(ValueError, match="refine_steps must be a whole number"):
+        representation(m, refine_steps=bad)
 
 
 # -- command line ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import torch
 from sklearn.base import clone
 
 from facelib.data.synthetic import load_synthetic
+from facelib.train import representation
 from facelib.verify import CosineScore, HeldOutIdentities, Split, evaluate
 from facelib.verify.latents import PatchVAEEmbedding, VAEEmbedding, grid_patches
 
@@ -36,6 +37,15 @@ def test_same_seed_same_embedding_and_clone_keeps_params(faces):
     assert np.array_equal(a, b)
 
 
+def test_refined_embedding_is_the_refined_representation(faces):
+    """refine_steps reads each image's posterior mean after refining it on that image."""
+    est = small(mirror=False, refine_steps=5).fit(faces.images)
+    z = est.transform(faces.images[:6])
+    np.testing.assert_allclose(z, representation(est.model_, refine_steps=5)(faces.images[:6]), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(z, representation(est.model_)(faces.images[:6]), atol=1e-4)
+    assert clone(est).get_params()["refine_steps"] == 5
+
+
 def test_identity_groups_train_modvae_and_keep_the_identity_block(faces):
     est = VAEEmbedding(model="modvae", latent_dim=6, epochs=1, batch_size=16, labels="identities",
                        latents="identity", model_options={"blocks": {"identity": 2}}, device="cpu")
@@ -50,6 +60,8 @@ def test_identity_groups_train_modvae_and_keep_the_identity_block(faces):
     (dict(labels="identities"), "use model='modvae'"),
     (dict(latents="identity"), "not a block of this model"),
     (dict(model_options={"likelihood": "bernoulli"}), "as VAEEmbedding parameters"),
+    (dict(refine_steps=-3), "refine_steps must be a whole number"),
+    (dict(refine_steps=2.5), "refine_steps must be a whole number"),
 ])
 def test_bad_parameters_say_what_to_do(faces, bad, match):
     with pytest.raises(ValueError, match=match):

@@ -13,13 +13,13 @@ from .callbacks import EpochEnd, Snapshots, TensorBoard
 from .checkpoint import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from .config import TrainConfig
 from .engine import FitResult, TrainingDivergedError, fit, train_step
-from .inference import (embed, held_out_terms, latent_spread, reconstruct, representation, sample, swap_latents,
+from .inference import (REFINE_LR, embed, held_out_terms, latent_spread, reconstruct, refine_posterior, representation, sample, swap_latents,
                         traversal_effect, traverse)
 
 __all__ = [
     "TrainConfig", "fit", "train_step", "FitResult", "TrainingDivergedError",
     "EpochEnd", "Snapshots", "TensorBoard",
     "save_checkpoint", "load_checkpoint", "load_model", "CheckpointError",
-    "embed", "representation", "reconstruct", "sample", "traverse", "swap_latents", "traversal_effect", "held_out_terms",
+    "embed", "representation", "reconstruct", "refine_posterior", "REFINE_LR", "sample", "traverse", "swap_latents", "traversal_effect", "held_out_terms",
     "latent_spread",
 ]

@@ -38,7 +38,8 @@ class TrainConfig:
             on (seed, epoch) only, so a resumed run sees the same batches).
         device: "auto" (cuda, then mps, then cpu) or a torch device string.
         precision: "auto" (fp16 autocast + GradScaler on CUDA, fp32 elsewhere), "fp32",
-            "bf16" (autocast; CPUs with AVX512-BF16 or CUDA) or "fp16" (CUDA only).
+            "bf16" (autocast; native on CUDA and on CPUs with AVX-512 or AMX, emulated and slower
+            on other CPUs) or "fp16" (CUDA only).
         val_fraction: share of the data held out for validation (0 for none); split by
             group when batches are grouped, so no group straddles the two sides.
         out: run folder for `checkpoint.pt` and `history.csv`, or None to write nothing.

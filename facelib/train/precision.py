@@ -4,6 +4,7 @@ device, and which memory layout is the faster one there."""
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -32,8 +33,10 @@ def resolve_precision(precision: str, device: torch.device) -> tuple[str, torch.
             raise ValueError(f"precision 'fp16' needs a CUDA device (got {kind}); use 'bf16' or 'fp32'")
         return "fp16", torch.float16, True
     if precision == "bf16":
-        if kind == "cpu" and not _cpu_bf16_supported():
-            raise ValueError("precision 'bf16' asked for, but this CPU has no bf16 support; use 'fp32'")
+        if kind == "cpu" and not _cpu_bf16_supported():  # a recipe's bf16 still trains, only slower
+            warnings.warn("precision 'bf16' on a CPU without native bf16 (AVX-512 or AMX): torch emulates it, "
+                          "which can be slower than fp32; pass precision 'fp32' for speed (the model then differs "
+                          "slightly from a bf16 recipe's)", RuntimeWarning, stacklevel=2)
         if kind == "cuda" and not torch.cuda.is_bf16_supported():
             raise ValueError("precision 'bf16' asked for, but this GPU has no bf16 support; use 'fp16' or 'fp32'")
         return "bf16", torch.bfloat16, False

@@ -73,6 +73,8 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
         labels: "none" (unsupervised) or "identities" (fit needs y; ModVAE groups by person).
         latents: "all", or a ModVAE block name (e.g. "identity") to keep only that block.
         model_options: other model config fields (beta, lam, blocks, ...).
+        refine_steps: gradient steps refining each image's posterior on that image before its
+            mean is read (`facelib.train.refine_posterior`); 0: the encoder's posterior.
     """
 
     takes_images = True  # the protocols pass uint8 images, not flattened pixel rows
@@ -81,7 +83,7 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
                  batch_size: int = 64, lr: float = 1e-3, mirror: bool = True, labels: str = "none",
                  latents: str = "all", model_options: dict | None = None, random_state: int | None = 0,
                  device: str = "auto", precision: str = "auto", likelihood: str = "gaussian",
-                 gaussian_scale: float = 0.05, seed: int | None = None):
+                 gaussian_scale: float = 0.05, seed: int | None = None, refine_steps: int = 0):
         self.model = model
         self.latent_dim = latent_dim
         self.epochs = epochs
@@ -97,6 +99,7 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
         self.precision = precision
         self.likelihood = likelihood
         self.gaussian_scale = gaussian_scale
+        self.refine_steps = refine_steps
 
     def _check_params(self) -> None:
         if self.labels not in _LABELS:
@@ -104,6 +107,9 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
         if self.labels == "identities" and self.model != "modvae":
             raise ValueError("labels='identities' trains ModVAE identity groups; use model='modvae' "
                              "(the other models learn without labels: labels='none')")
+        if isinstance(self.refine_steps, bool) or not isinstance(self.refine_steps, (int, np.integer)) \
+                or self.refine_steps < 0:
+            raise ValueError(f"refine_steps must be a whole number of gradient steps >= 0, got {self.refine_steps!r}")
         both = {"likelihood", "gaussian_scale"} & set(self.model_options or {})
         if both:
             raise ValueError(f"set {sorted(both)} as VAEEmbedding parameters, not in model_options")
@@ -143,7 +149,7 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
 
     def _embed(self, x: torch.Tensor) -> np.ndarray:
         """Latent means of uint8 images (N, d); the one step `PatchVAEEmbedding` replaces."""
-        return representation(self.model_)(x)
+        return representation(self.model_, refine_steps=self.refine_steps)(x)
 
     def transform(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")

@@ -2,7 +2,9 @@
 
 `zoo_reconstructions.png`: View 1 test faces of LFW (people no zoo model trained on), then one row per
 LFW face model of the zoo (the VAE, the beta sweep, ModVAE) and PCA with as many components as the
-models have latents, fitted on the same training faces. `zoo_samples.png`: two rows per model, faces
+models have latents, fitted on the same training faces; beneath the plain VAE's row, the same VAE with
+each face's posterior refined on that face (`train.refine_posterior`, `REFINE_STEPS` steps): what its
+decoder draws when the encoder's guess for an unseen person is improved. `zoo_samples.png`: two rows per model, faces
 decoded from the same N(0, I) draws and from the density of the model's training codes (its
 aggregate posterior, `train.sample(source="aggregate")`): where the prior's draws give average faces,
 the codes' density gives faces as varied as the training set. `zoo_figures.json` records the sha256 of every model drawn, so a
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,10 @@ import matplotlib.pyplot as plt
 
 from facelib.metrics import PCAReconstructor
 from facelib.models import latent_dim
+from facelib.train import reconstruct
 from facelib.viz import reconstruction_rows, sample_rows
+
+from .evaluation import REFINE_STEPS
 
 from .recipes import Recipe, build_data, held_out_faces
 from .store import entry, label, load, manifest
@@ -58,7 +64,11 @@ def write_figures(out: str | os.PathLike, folder: str | os.PathLike | None = Non
     first = Recipe.from_dict(entry(names[0], folder)["recipe"])
     faces = held_out_faces(first).images[:_FACES]
     k = latent_dim(models[names[0]])
-    rows: dict[str, Any] = {label(n, folder): m for n, m in models.items()}
+    rows: dict[str, Any] = {}
+    for n, m in models.items():
+        rows[label(n, folder)] = m
+        if entry(n, folder)["recipe"]["model"] == "vae":
+            rows[f"zoo {n}, each code refined on its face ({REFINE_STEPS} steps)"] = partial(reconstruct, m, refine_steps=REFINE_STEPS)
     rows[f"PCA-{k} (same training faces)"] = PCAReconstructor(k).fit(build_data(first).images)
     backend = matplotlib.get_backend()
     written = []
