@@ -105,13 +105,15 @@ def draw(table: pd.DataFrame, path: Path) -> None:
     ax.axvline(0.75 * pca, color="tab:red", ls="--", label=f"goal: 0.75 x PCA-{k}")
     for yi, (_, row) in zip(y, t.iterrows()):
         ax.text(row["held_out_mse"], yi + 0.2, f" {row['mse_vs_pca_k']:.2f}x", va="center", fontsize=8)
-    ax.set_yticks(y, [f"{row['trial']}\n{row['change']}" for _, row in t.iterrows()], fontsize=7)
+    ax.set_yticks(y, [f"{row['trial']} ({int(row['steps']):,} steps)\n{row['change']}" for _, row in t.iterrows()],
+                  fontsize=7)
     ax.invert_yaxis()
     low = min(float(t["train_mse"].min()), 0.75 * pca)
     ax.set_xlim(0.85 * low, 1.04 * max(pca, float(t["held_out_mse"].max())))  # the differences, not the zero
     ax.set_xlabel("per-pixel MSE ([0, 1] scale; lower is better)")
-    ax.set_title(f"LFW VAE recipes, {int(t['steps'].iloc[0]):,} steps each, {k} latents "
-                 "(test faces: LFW View 1 pairsDevTest)", fontsize=9)
+    steps = sorted(set(int(v) for v in t["steps"]))
+    each = f"{steps[0]:,} steps each" if len(steps) == 1 else "steps as labelled"
+    ax.set_title(f"LFW VAE recipes, {each}, {k} latents (test faces: LFW View 1 pairsDevTest)", fontsize=9)
     fig.legend(*ax.get_legend_handles_labels(), fontsize=7, loc="lower center", ncol=4, frameon=False)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
