@@ -192,11 +192,12 @@ def rate_distortion_figure(table: pd.DataFrame, line: dict, file: str) -> None:
         ax.plot(sweep.kl_nats, sweep.mse, color="C0", lw=1.2, zorder=2, label="beta-VAE sweep (beta 2 to 10)")
         ax.legend(loc="upper right", fontsize=8)
     for i, row in enumerate(lfw.sort_values("kl_nats").itertuples()):
-        ax.scatter(row.kl_nats, row.mse, s=40, zorder=3)
-        ax.annotate(row.model.replace("lfw-", ""), (row.kl_nats, row.mse), textcoords="offset points",
-                    xytext=(-10, 9 if i % 2 == 0 else -14), fontsize=8)  # alternate above / below: no overlaps
+        dot = ax.scatter(row.kl_nats, row.mse, s=40, zorder=3, color=f"C{i + 1}")
+        name = f"beta {row.beta:g}" if row.recipe_model == "beta-vae" else row.model.replace("lfw-", "")
+        ax.annotate(name, (row.kl_nats, row.mse), textcoords="offset points", xytext=(6, 3), ha="left",
+                    va="bottom", fontsize=8, color=dot.get_facecolor()[0])  # beside its own dot, in its colour
     ax.set_xlabel("rate: KL(q(z|x) || p(z)), nats per face (View 1 test faces)")
-    ax.margins(x=0.12)
+    ax.margins(x=0.16)
     ax.set_ylabel("distortion: per-pixel MSE ([0, 1] scale)")
     ax.set_yscale("log")
     ax.set_title("LFW models (32 latents) against PCA with k components (dashed)", fontsize=10)

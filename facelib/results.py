@@ -178,8 +178,9 @@ def markdown(table: pd.DataFrame, columns: Sequence[str], floatfmt: str = ".3f")
 
 #: A README block quoting a results file: ``<!-- results:NAME columns=a,b,c -->`` ... ``<!-- /results -->``;
 #: NAME is a results file, or one of the `sources` `render_readme` is given (e.g. "zoo", the zoo manifest).
-_BLOCK = re.compile(r"(<!-- results:(?P<name>[\w.-]+) columns=(?P<columns>[^ ]+)(?: where=(?P<where>\w+))? -->\n)"
-                    r"(?P<body>.*?)(<!-- /results -->)", re.S)
+_BLOCK = re.compile(r"(<!-- results:(?P<name>[\w.-]+) columns=(?P<columns>[^ ]+)"
+                    r"(?: where=(?P<where>\w+)(?:=(?P<equals>[\w.-]+))?)? -->\n)"
+                    r"(?P<body>.*?)(?P<end><!-- /results -->)", re.S)
 
 
 def render_readme(text: str, folder: str | os.PathLike | None = None,
@@ -190,11 +191,13 @@ def render_readme(text: str, folder: str | os.PathLike | None = None,
 
     def fill(m: re.Match) -> str:
         source = sources[m["name"]]() if m["name"] in sources else read(m["name"], folder)
-        if m["where"]:  # only the rows whose boolean column `where` is true (e.g. the chosen settings)
-            if m["where"] not in source.columns:
+        if m["where"]:  # only the rows whose boolean column `where` is true (e.g. the chosen settings),
+            if m["where"] not in source.columns:  # or, with `where=column=value`, whose column reads value
                 raise ValueError(f"results block {m['name']!r}: no column {m['where']!r} to select rows with")
-            source = source[source[m["where"]].fillna(False).astype(bool)]  # an empty cell is false
+            column = source[m["where"]]
+            keep = column.astype(str) == m["equals"] if m["equals"] else column.fillna(False).astype(bool)
+            source = source[keep]  # an empty cell is false
         table = markdown(source, m["columns"].split(","))
-        return f"{m.group(1)}{table}\n{m.group(6)}"
+        return f"{m.group(1)}{table}\n{m['end']}"
 
     return _BLOCK.sub(fill, text)

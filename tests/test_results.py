@@ -75,6 +75,14 @@ def test_a_block_can_quote_only_the_rows_a_boolean_column_marks(tmp_path):
         results.render_readme("<!-- results:pick columns=name where=best -->\n<!-- /results -->", tmp_path)
 
 
+def test_a_block_can_quote_only_the_rows_whose_column_reads_a_value(tmp_path):
+    results.write("runs", pd.DataFrame({"kind": ["result", "curve", "result"], "name": ["a", "b", "c"]}),
+                  command="x", folder=tmp_path)
+    block = "<!-- results:runs columns=name where=kind=result -->\n<!-- /results -->"
+    assert results.render_readme(block, tmp_path) == (
+        "<!-- results:runs columns=name where=kind=result -->\n| name |\n|---|\n| a |\n| c |\n<!-- /results -->")
+
+
 #: Results files no table quotes: per-fold rows, per-pair scores, ROC points and rows a later run
 #: replaced stay in the CSVs (docs/results.md quotes the tables made from them).
 RAW_RESULTS = {"lfw_view2_folds", "lfw_view2_scores", "lfw_view2_roc", "lfw_view2_superseded"}

@@ -391,6 +391,26 @@ def test_refinement_finds_the_prior_when_the_decoder_ignores_the_code():
     assert mu2.abs().max() < 0.05 and logvar2.abs().max() < 0.1
 
 
+def test_refining_with_a_model_in_training_mode_leaves_its_batch_norm_alone():
+    """Batch norm reads its running statistics during refinement and does not update them; the
+    model's mode comes back as it was."""
+    m = build_model("vae", image_size=32, channels=1, latent_dim=4, architecture="resnet",
+                    likelihood="gaussian", gaussian_scale=0.1)
+    m.train()
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    x = faces().float_images(slice(0, 8))
+    with torch.no_grad():
+        mu, logvar = m.eval().encode(x)
+    m.train()
+    refine_posterior(m, x, mu, logvar, 3)
+    assert m.training
+    assert all(torch.equal(v, m.state_dict()[k]) for k, v in before.items())
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        refine_posterior(m, x, mu, logvar, 3, lr=0.0)
+    with pytest.raises(ValueError, match="B x latent_dim for the B = 8 faces"):
+        refine_posterior(m, x, mu[:4], logvar[:4], 3)
+
+
 @pytest.mark.parametrize("bad", [-1, 2.5, True, "10"])
 def test_refine_steps_must_be_a_whole_number(bad):
     m = model()

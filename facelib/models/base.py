@@ -32,7 +32,8 @@ from facelib.models import losses, units
 from facelib.models.architectures import build_networks, check_architecture
 from facelib.registry import Registry
 
-__all__ = ["ModelConfig", "BaseVAE", "Objective", "MODELS", "CONFIGS", "register", "unregister", "build_model", "latent_dim"]
+__all__ = ["ModelConfig", "BaseVAE", "Objective", "MODELS", "CONFIGS", "register", "unregister", "build_model", "latent_dim",
+           "LOGVAR_RANGE"]
 
 #: Registry: model name -> model class; filled by `register`.
 MODELS: Registry[type["BaseVAE"]] = Registry(
@@ -42,7 +43,9 @@ MODELS: Registry[type["BaseVAE"]] = Registry(
 CONFIGS: Registry[type["ModelConfig"]] = Registry("model config")
 
 LIKELIHOODS = units.LIKELIHOODS
-_LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp(logvar) finite in fp16 and fp32
+#: Where a posterior's log-variance is kept (`encode`, `train.refine_posterior`): exp(logvar) stays
+#: finite in fp16 and fp32.
+LOGVAR_RANGE = (-30.0, 20.0)
 _LOG_SCALE_RANGE = (math.log(1e-3), 2.0)
 
 
@@ -256,7 +259,7 @@ class BaseVAE(nn.Module):
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior parameters (mu, logvar), each B x latent_dim, for float x in [0, 1]."""
         mu, logvar = self.encoder(self.check_input(x))
-        return mu, logvar.clamp(*_LOGVAR_RANGE)
+        return mu, logvar.clamp(*LOGVAR_RANGE)
 
     def _check_z(self, z: torch.Tensor) -> torch.Tensor:
         if z.ndim != 2 or z.shape[1] != self.config.latent_dim:

@@ -1,13 +1,15 @@
 """Using a trained model: embeddings, reconstructions, samples and latent traversals.
 
-All functions run batched under `torch.inference_mode`, accept uint8 images
-(0..255, as `FaceDataset.images` holds them) or float images in [0, 1], return
-CPU results, and leave the model's device and train/eval mode as they found them.
+All functions run batched under `torch.inference_mode` (`refine_posterior` takes its gradient
+steps on the codes alone), accept uint8 images (0..255, as `FaceDataset.images` holds them) or
+float images in [0, 1], return CPU results, and leave the model's device and train/eval mode as
+they found them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
@@ -16,11 +18,11 @@ import torch
 
 from facelib.data.pixels import image_batch, to_float
 from facelib.models import ACTIVE_KL_NATS, count_active, losses, units
-from facelib.models.base import latent_dim
+from facelib.models.base import LOGVAR_RANGE, latent_dim
 from facelib.utils import model_device, select_device
 
-__all__ = ["embed", "representation", "reconstruct", "refine_posterior", "REFINE_LR", "sample", "traverse", "swap_latents", "traversal_effect", "latent_spread",
-           "held_out_terms"]
+__all__ = ["embed", "representation", "reconstruct", "refine_posterior", "REFINE_LR", "sample", "traverse",
+           "swap_latents", "traversal_effect", "latent_spread", "held_out_terms"]
 
 
 @contextlib.contextmanager
@@ -71,16 +73,32 @@ def refine_posterior(model: torch.nn.Module, x: torch.Tensor, mu: torch.Tensor, 
     Starting from the guess and following the gradient of -ELBO = -log p(x|z) + KL(q || N(0, I))
     (one reparameterized draw per step from `seed`) closes it per face, as semi-amortized
     inference does (Kim et al. 2018). The model's weights get no gradient and do not change.
+    Each face's steps depend only on that face (Adam works elementwise; the decoder runs in eval
+    mode); the draws follow the face's place in the batch, so a batch size fixes the result.
     """
     steps = _check_refine(steps)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"lr must be a positive number (Adam's step on the codes; default {REFINE_LR}), got {lr!r}")
+    if mu.shape != logvar.shape or mu.ndim != 2 or mu.shape[0] != x.shape[0]:
+        raise ValueError(f"mu and logvar must both be B x latent_dim for the B = {x.shape[0]} faces of x (as "
+                         f"model.encode(x) gives them), got {tuple(mu.shape)} and {tuple(logvar.shape)}")
     if steps == 0:
         return mu, logvar
     generator = torch.Generator(device=x.device).manual_seed(int(seed))
+    was_training = model.training
+    model.eval()  # batch norm on its running statistics, which stay as they are
+    try:
+        return _refine(model, x, mu, logvar, steps, float(lr), generator)
+    finally:
+        model.train(was_training)
+
+
+def _refine(model, x, mu, logvar, steps: int, lr: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     with torch.inference_mode(False), torch.enable_grad():
         x = x.clone()
         mu = mu.detach().clone().float().requires_grad_(True)
         logvar = logvar.detach().clone().float().requires_grad_(True)
-        optimizer = torch.optim.Adam([mu, logvar], lr=float(lr))
+        optimizer = torch.optim.Adam([mu, logvar], lr=lr)
         for _ in range(steps):
             eps = torch.randn(mu.shape, generator=generator, device=mu.device)
             z = mu + torch.exp(0.5 * logvar) * eps
@@ -89,7 +107,7 @@ def refine_posterior(model: torch.nn.Module, x: torch.Tensor, mu: torch.Tensor, 
             mu.grad, logvar.grad = grad_mu, grad_logvar
             optimizer.step()
             with torch.no_grad():
-                logvar.clamp_(-30.0, 20.0)
+                logvar.clamp_(*LOGVAR_RANGE)
     return mu.detach(), logvar.detach()
 
 
