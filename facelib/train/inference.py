@@ -21,8 +21,8 @@ from facelib.models import ACTIVE_KL_NATS, count_active, losses, units
 from facelib.models.base import LOGVAR_RANGE, latent_dim
 from facelib.utils import model_device, select_device
 
-__all__ = ["embed", "representation", "reconstruct", "refine_posterior", "REFINE_LR", "sample", "traverse",
-           "swap_latents", "traversal_effect", "latent_spread", "held_out_terms"]
+__all__ = ["embed", "representation", "reconstruct", "refine_posterior", "REFINE_LR", "check_refine_steps", "sample",
+           "traverse", "swap_latents", "traversal_effect", "latent_spread", "held_out_terms"]
 
 
 @contextlib.contextmanager
@@ -57,7 +57,8 @@ def _batches(n: int, batch_size: int) -> Iterator[slice]:
 REFINE_LR = 0.1
 
 
-def _check_refine(refine_steps: Any) -> int:
+def check_refine_steps(refine_steps: Any) -> int:
+    """`refine_steps` as an int, or a ValueError saying what it must be (every caller's one check)."""
     if isinstance(refine_steps, bool) or not isinstance(refine_steps, (int, np.integer)) or refine_steps < 0:
         raise ValueError(f"refine_steps must be a whole number of gradient steps >= 0 (0: the encoder's posterior "
                          f"as it is), got {refine_steps!r}")
@@ -76,7 +77,7 @@ def refine_posterior(model: torch.nn.Module, x: torch.Tensor, mu: torch.Tensor, 
     Each face's steps depend only on that face (Adam works elementwise; the decoder runs in eval
     mode); the draws follow the face's place in the batch, so a batch size fixes the result.
     """
-    steps = _check_refine(steps)
+    steps = check_refine_steps(steps)
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not math.isfinite(lr) or lr <= 0:
         raise ValueError(f"lr must be a positive number (Adam's step on the codes; default {REFINE_LR}), got {lr!r}")
     if mu.shape != logvar.shape or mu.ndim != 2 or mu.shape[0] != x.shape[0]:
@@ -113,7 +114,7 @@ def _refine(model, x, mu, logvar, steps: int, lr: float, generator: torch.Genera
 
 def _encode_all(model, images: torch.Tensor, batch_size: int, device,
                 refine_steps: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    refine_steps = _check_refine(refine_steps)
+    refine_steps = check_refine_steps(refine_steps)
     mus, logvars = [], []
     with _using(model, device) as dev:
         for sl in _batches(images.shape[0], batch_size):
@@ -157,7 +158,7 @@ def representation(model: torch.nn.Module, batch_size: int = 256, device: Any = 
     call it many times, so by default it runs where the model already is (device=None)
     rather than moving the model for every call. `refine_steps` as in `embed`.
     """
-    refine_steps = _check_refine(refine_steps)
+    refine_steps = check_refine_steps(refine_steps)
 
     def represent(images: Any) -> np.ndarray:
         mu, _ = _encode_all(model, image_batch(images), batch_size, device, refine_steps)
@@ -175,7 +176,7 @@ def reconstruct(model: torch.nn.Module, images: Any, batch_size: int = 256, devi
     `refine_steps` > 0: each face's posterior is first refined on that face (`refine_posterior`),
     which recovers what the encoder misses on faces unlike its training ones."""
     images = image_batch(images)
-    refine_steps = _check_refine(refine_steps)
+    refine_steps = check_refine_steps(refine_steps)
     out = []
     with _using(model, device) as dev:
         for sl in _batches(images.shape[0], batch_size):

@@ -33,7 +33,7 @@ from facelib.data import FaceDataset
 from facelib.data.patches import downsample, grid_patches, training_patches
 from facelib.data.pixels import image_batch
 from facelib.experiment import ExperimentSpec, ModelSpec, run
-from facelib.train import representation
+from facelib.train.inference import check_refine_steps, representation
 
 from .baselines import int_seed
 
@@ -107,9 +107,7 @@ class VAEEmbedding(TransformerMixin, BaseEstimator):
         if self.labels == "identities" and self.model != "modvae":
             raise ValueError("labels='identities' trains ModVAE identity groups; use model='modvae' "
                              "(the other models learn without labels: labels='none')")
-        if isinstance(self.refine_steps, bool) or not isinstance(self.refine_steps, (int, np.integer)) \
-                or self.refine_steps < 0:
-            raise ValueError(f"refine_steps must be a whole number of gradient steps >= 0, got {self.refine_steps!r}")
+        check_refine_steps(self.refine_steps)
         both = {"likelihood", "gaussian_scale"} & set(self.model_options or {})
         if both:
             raise ValueError(f"set {sorted(both)} as VAEEmbedding parameters, not in model_options")
